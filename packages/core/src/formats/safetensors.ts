@@ -1,0 +1,185 @@
+// Strict safetensors reader: the 8-byte header length, the JSON header and every tensor's
+// dtype, shape and offsets are validated before any tensor buffer is allocated. Offsets must
+// tile the data area exactly (no gaps, no overlaps, no trailing bytes). F32/F16/BF16 → f32.
+
+import { FormatError } from '../errors.js';
+
+export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+
+const DTYPE_BYTES: Record<SafetensorsDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+
+export interface SafetensorsEntry {
+  readonly name: string;
+  readonly dtype: SafetensorsDType;
+  readonly shape: readonly number[];
+  /** Byte range inside the data area. */
+  readonly begin: number;
+  readonly end: number;
+}
+
+export interface SafetensorsLimits {
+  /** Largest JSON header accepted (default 100 MB, as the Rust reference). */
+  readonly maxHeaderBytes?: number;
+  /** Largest tensor element count accepted (default 2^31 − 1). */
+  readonly maxElements?: number;
+}
+
+export class SafetensorsFile {
+  readonly entries: ReadonlyMap<string, SafetensorsEntry>;
+  readonly metadata: Readonly<Record<string, string>>;
+  private readonly data: Uint8Array;
+  private readonly source: string;
+
+  private constructor(entries: Map<string, SafetensorsEntry>, metadata: Record<string, string>, data: Uint8Array, source: string) {
+    this.entries = entries;
+    this.metadata = metadata;
+    this.data = data;
+    this.source = source;
+  }
+
+  static parse(bytes: Uint8Array, source = 'safetensors file', limits: SafetensorsLimits = {}): SafetensorsFile {
+    const maxHeader = limits.maxHeaderBytes ?? 100_000_000;
+    const maxElements = limits.maxElements ?? 2 ** 31 - 1;
+    const bad = (what: string) => new FormatError(`${source}: ${what}`,
+      'the file is not a valid safetensors file (truncated or corrupt?); re-export it with safetensors.torch.save_file');
+    if (bytes.byteLength < 8) throw bad(`file is ${bytes.byteLength} bytes, shorter than the 8-byte header length`);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const headerLen = view.getBigUint64(0, true);
+    if (headerLen > BigInt(maxHeader)) throw bad(`header length ${headerLen} exceeds the ${maxHeader}-byte limit`);
+    const hl = Number(headerLen);
+    if (8 + hl > bytes.byteLength) throw bad(`header length ${hl} runs past the end of the file (${bytes.byteLength} bytes)`);
+    let header: unknown;
+    try {
+      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + hl)));
+    } catch (e) {
+      throw bad(`header is not valid UTF-8 JSON (${(e as Error).message})`);
+    }
+    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not a JSON object');
+    const dataArea = bytes.subarray(8 + hl);
+    const entries: SafetensorsEntry[] = [];
+    let metadata: Record<string, string> = {};
+    for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+      if (name === '__metadata__') {
+        if (typeof raw !== 'object' || raw === null || Array.isArray(raw)
+          || Object.values(raw).some((v) => typeof v !== 'string')) throw bad('__metadata__ must map strings to strings');
+        metadata = raw as Record<string, string>;
+        continue;
+      }
+      if (typeof raw !== 'object' || raw === null) throw bad(`entry '${name}' is not an object`);
+      const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
+      if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) throw bad(`tensor '${name}' has unsupported dtype ${JSON.stringify(dtype)}`);
+      if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw bad(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
+      if (!Array.isArray(offsets) || offsets.length !== 2 || offsets.some((o) => !Number.isSafeInteger(o) || o < 0)) {
+        throw bad(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offsets)}`);
+      }
+      const [begin, end] = offsets as [number, number];
+      let n = 1;
+      for (const d of shape as number[]) { n *= d; if (n > maxElements) throw bad(`tensor '${name}' declares ${JSON.stringify(shape)}, over the ${maxElements}-element limit`); }
+      const width = DTYPE_BYTES[dtype as SafetensorsDType];
+      if (end < begin) throw bad(`tensor '${name}' ends (${end}) before it begins (${begin})`);
+      if (end - begin !== n * width) {
+        throw bad(`tensor '${name}' (${dtype} ${JSON.stringify(shape)}) needs ${n * width} bytes but its offsets span ${end - begin}`);
+      }
+      if (end > dataArea.byteLength) throw bad(`tensor '${name}' ends at byte ${end}, past the data area (${dataArea.byteLength} bytes)`);
+      entries.push({ name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end });
+    }
+    // Offsets must tile [0, dataArea) exactly: no overlap, no hole, no trailing bytes.
+    const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+    let cursor = 0;
+    for (const e of sorted) {
+      if (e.begin !== cursor) {
+        throw bad(e.begin < cursor ? `tensor '${e.name}' overlaps the previous tensor (starts at ${e.begin}, previous ends at ${cursor})`
+          : `gap of ${e.begin - cursor} bytes before tensor '${e.name}'`);
+      }
+      cursor = e.end;
+    }
+    if (cursor !== dataArea.byteLength) throw bad(`${dataArea.byteLength - cursor} trailing bytes after the last tensor`);
+    return new SafetensorsFile(new Map(entries.map((e) => [e.name, e])), metadata, dataArea, source);
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  /** The tensor as float32 (F32 copied, F16/BF16/F64 converted). Integer dtypes are refused. */
+  getFloat32(name: string): Float32Array {
+    const e = this.entries.get(name);
+    if (!e) throw new FormatError(`${this.source}: no tensor '${name}'`, `tensors in the file: ${[...this.entries.keys()].slice(0, 20).join(', ')}`);
+    return toFloat32(this.data.subarray(e.begin, e.end), e.dtype, `${this.source}: tensor '${name}'`);
+  }
+}
+
+export function toFloat32(bytes: Uint8Array, dtype: string, what: string): Float32Array {
+  const n = bytes.byteLength;
+  switch (dtype) {
+    case 'F32': {
+      const out = new Float32Array(n / 4);
+      new Uint8Array(out.buffer).set(bytes);
+      return out;
+    }
+    case 'F16': {
+      const src = new Uint16Array(n / 2);
+      new Uint8Array(src.buffer).set(bytes);
+      return f16ToF32(src);
+    }
+    case 'BF16': {
+      const src = new Uint16Array(n / 2);
+      new Uint8Array(src.buffer).set(bytes);
+      const out = new Uint32Array(src.length);
+      for (let i = 0; i < src.length; i++) out[i] = src[i]! << 16;
+      return new Float32Array(out.buffer);
+    }
+    case 'F64': {
+      const src = new Float64Array(n / 8);
+      new Uint8Array(src.buffer).set(bytes);
+      return Float32Array.from(src);
+    }
+    default:
+      throw new FormatError(`${what} has dtype ${dtype}, not a floating-point type`, 'weights must be F32, F16, BF16 or F64');
+  }
+}
+
+const F16_TABLE = (() => {
+  // Exact half → single conversion for all 65536 bit patterns.
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const s = h & 0x8000 ? -1 : 1;
+    const e = (h >> 10) & 0x1f;
+    const m = h & 0x3ff;
+    t[h] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
+  }
+  return t;
+})();
+
+export function f16ToF32(src: Uint16Array): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = F16_TABLE[src[i]!]!;
+  return out;
+}
+
+/** Writes a safetensors file (F32 only); used by trainers and tests. Header padded to 8 bytes. */
+export function encodeSafetensors(tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>,
+  metadata?: Record<string, string>): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let offset = 0;
+  const names = [...tensors.keys()].sort();
+  for (const name of names) {
+    const t = tensors.get(name)!;
+    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
+  }
+  const raw = new TextEncoder().encode(JSON.stringify(header));
+  const headerBytes = new Uint8Array(Math.ceil(raw.byteLength / 8) * 8).fill(0x20);
+  headerBytes.set(raw);
+  const out = new Uint8Array(8 + headerBytes.byteLength + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
+  out.set(headerBytes, 8);
+  let at = 8 + headerBytes.byteLength;
+  for (const name of names) {
+    const d = tensors.get(name)!.data;
+    out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), at);
+    at += d.byteLength;
+  }
+  return out;
+}

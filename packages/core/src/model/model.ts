@@ -1,0 +1,268 @@
+// The model as core owns it: a chain of segments between submodules, executed by a backend.
+// Forward with edits at any submodule, starting mid-chain from cached values, and the reverse
+// pass segment by segment with stop-gradients — the one place every algorithm runs the model.
+
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Backend, SegmentRuntime } from '../backend.js';
+import { FormatError, InputError, NotFoundError, ShapeError } from '../errors.js';
+import { SafetensorsFile } from '../formats/safetensors.js';
+import { loadTokenizer, type Tokenizer } from '../formats/tokenizer.js';
+import { listSubmodules, requireSubmodule, type Submodule } from '../submodule.js';
+import type { Tensor, TensorOps } from '../tensor.js';
+import { parseModelConfig } from './config.js';
+import type { LogitSelection, ModelSpec, SegmentSpec } from './spec.js';
+import { canonicalWeights, safetensorsSource } from './weights.js';
+
+/** Called with a submodule's computed output; returns the value the rest of the model sees. */
+export type Edit = (x: Tensor) => Tensor;
+
+export interface ForwardOptions {
+  /** Edits applied to submodule outputs, in forward order (downstream edits see upstream ones). */
+  readonly edits?: ReadonlyMap<string, Edit>;
+  /** Which logits to compute; `false` stops after the last submodule. Default: all. */
+  readonly logits?: LogitSelection | false;
+  /** Position of the first token (generation with a growing prefix). */
+  readonly positionOffset?: number;
+}
+
+export interface ForwardResult {
+  /** Every submodule's output (after edits), by name. */
+  readonly values: Map<string, Tensor>;
+  readonly logits?: Tensor;
+}
+
+export interface BackwardOptions {
+  /** Submodules whose total gradient is wanted. */
+  readonly targets: readonly string[];
+  /** Gradients do not flow back through these submodules' outputs (their own gradient is still reported). */
+  readonly stopAt?: ReadonlySet<string>;
+  /** The logit selection used in the forward whose cotangent is given. */
+  readonly logits?: LogitSelection;
+}
+
+export interface ModelLoadOptions {
+  readonly warn?: (message: string) => void;
+}
+
+export class Model {
+  readonly submodules: readonly Submodule[];
+  private readonly order: Map<string, number>;
+
+  private constructor(
+    readonly spec: ModelSpec,
+    readonly backend: Backend,
+    readonly runtime: SegmentRuntime,
+    readonly tokenizer: Tokenizer,
+    readonly dir: string,
+  ) {
+    this.submodules = listSubmodules(spec.dims.nLayers, spec.architecture);
+    this.order = new Map(this.submodules.map((s) => [s.name, s.order]));
+  }
+
+  get ops(): TensorOps {
+    return this.backend.ops;
+  }
+
+  /** Loads a Hugging Face model folder (config.json, model.safetensors, tokenizer.json). */
+  static async load(dir: string, backend: Backend, options: ModelLoadOptions = {}): Promise<Model> {
+    if (!existsSync(dir)) throw new NotFoundError(`model folder ${dir} does not exist`, 'pass --model DIR with config.json, model.safetensors and tokenizer.json');
+    const cfgPath = join(dir, 'config.json');
+    if (!existsSync(cfgPath)) throw new NotFoundError(`no config.json in ${dir}`, 'a Hugging Face model folder has config.json, model.safetensors and tokenizer.json');
+    let cfg: unknown;
+    try { cfg = JSON.parse(await readFile(cfgPath, 'utf8')); } catch (e) {
+      throw new FormatError(`${cfgPath} is not valid JSON: ${(e as Error).message}`);
+    }
+    const spec = parseModelConfig(cfg);
+    const wPath = join(dir, 'model.safetensors');
+    if (!existsSync(wPath)) {
+      const hint = existsSync(join(dir, 'pytorch_model.bin'))
+        ? 'only pytorch_model.bin is present; convert it to model.safetensors (transformers: model.save_pretrained(dir, safe_serialization=True))'
+        : 'put the model.safetensors that goes with config.json in the folder';
+      throw new NotFoundError(`no model.safetensors in ${dir}`, hint);
+    }
+    const file = SafetensorsFile.parse(await readFile(wPath), wPath);
+    const { store, unused } = canonicalWeights(spec, safetensorsSource(file), wPath);
+    if (unused.length) options.warn?.(`${wPath}: ignored ${unused.length} tensors not used by ${spec.architecture}: ${unused.slice(0, 5).join(', ')}`);
+    const tokenizer = await loadTokenizer(dir);
+    if (tokenizer.vocabSize > spec.dims.vocabSize) {
+      throw new ShapeError(`tokenizer.json has ${tokenizer.vocabSize} tokens but the model's vocabulary has ${spec.dims.vocabSize}`,
+        'tokenizer.json belongs to another model');
+    }
+    const runtime = await backend.loadModel(spec, store);
+    return new Model(spec, backend, runtime, tokenizer, dir);
+  }
+
+  submodule(name: string): Submodule {
+    return requireSubmodule(name, this.submodules);
+  }
+
+  /** Token ids of every text; all must have the same length (pad-free batches). */
+  encodeBatch(texts: readonly string[]): { ids: Int32Array; batch: number; seq: number } {
+    const rows = texts.map((t) => this.encode(t));
+    const seq = rows[0]?.length ?? 0;
+    if (rows.some((r) => r.length !== seq)) {
+      throw new InputError(`texts of different token lengths in one batch (${rows.map((r) => r.length).join(', ')})`, 'group texts by token length');
+    }
+    const ids = new Int32Array(rows.length * seq);
+    rows.forEach((r, i) => ids.set(r, i * seq));
+    return { ids, batch: rows.length, seq };
+  }
+
+  encode(text: string): number[] {
+    const ids = this.tokenizer.encode(text);
+    if (ids.length === 0) throw new InputError(`the text ${JSON.stringify(text)} has no tokens`, 'give a non-empty prompt');
+    if (ids.length > this.spec.dims.maxPositions) {
+      throw new InputError(`the text has ${ids.length} tokens, more than the model's ${this.spec.dims.maxPositions} positions`, 'shorten the prompt');
+    }
+    return ids;
+  }
+
+  tokens(ids: Int32Array, batch: number, seq: number): Tensor {
+    return this.ops.intTensor(ids, [batch, seq]);
+  }
+
+  /** Full forward from token ids [batch, seq]. */
+  async forward(tokens: Tensor, options: ForwardOptions = {}): Promise<ForwardResult> {
+    return this.runSegments(new Map(), undefined, tokens, options);
+  }
+
+  /**
+   * Forward from a submodule on: `x` replaces `from`'s output; the segments that depend on it are
+   * recomputed, every other value comes from `cached` (a full forward's values). If `x` has k times
+   * the cached batch, cached values are tiled k times along the batch axis (block-major).
+   */
+  async forwardFrom(from: string, x: Tensor, cached: ReadonlyMap<string, Tensor>, options: ForwardOptions = {}): Promise<ForwardResult> {
+    const fromSub = this.submodule(from).name;
+    return this.runSegments(cached, { name: fromSub, value: x }, undefined, options);
+  }
+
+  private async runSegments(cached: ReadonlyMap<string, Tensor>, start: { name: string; value: Tensor } | undefined,
+    tokens: Tensor | undefined, options: ForwardOptions): Promise<ForwardResult> {
+    const ops = this.ops;
+    const values = new Map<string, Tensor>();
+    const dirty = new Set<string>();
+    let reps = 1;
+    if (start) {
+      const ref = cached.get(start.name);
+      if (ref) {
+        if (start.value.shape[0]! % ref.shape[0]! !== 0) {
+          throw new ShapeError(`forwardFrom: batch ${start.value.shape[0]} is not a multiple of the cached batch ${ref.shape[0]}`);
+        }
+        reps = start.value.shape[0]! / ref.shape[0]!;
+      }
+    }
+    const startOrder = start ? this.order.get(start.name)! : -1;
+    const tiled = new Map<string, Tensor>();
+    const get = (name: string): Tensor => {
+      const v = values.get(name);
+      if (v) return v;
+      const c = cached.get(name);
+      if (!c) throw new Error(`internal: no value for ${name}`);
+      if (reps === 1) return c;
+      let t = tiled.get(name);
+      if (!t) { t = ops.tile(c, [reps, ...c.shape.slice(1).map(() => 1)]); tiled.set(name, t); }
+      return t;
+    };
+    for (const seg of this.spec.segments) {
+      if (seg.kind === 'unembed') break;
+      const ord = this.order.get(seg.name)!;
+      if (start && ord < startOrder) continue;
+      let out: Tensor;
+      if (start && seg.name === start.name) {
+        out = start.value;
+      } else if (start && !seg.inputs.some((i) => dirty.has(i))) {
+        if (reps === 1) { values.set(seg.name, get(seg.name)); }
+        continue; // unaffected: read from cache (tiled lazily when consumed)
+      } else {
+        out = await this.runSegment(seg, seg.kind === 'embed' ? [tokens!] : seg.inputs.map(get), options);
+      }
+      const edit = options.edits?.get(seg.name);
+      if (edit) out = edit(out);
+      values.set(seg.name, out);
+      dirty.add(seg.name);
+    }
+    // Callers see every submodule: fill untouched ones from the cache.
+    for (const s of this.submodules) if (!values.has(s.name) && cached.has(s.name)) values.set(s.name, get(s.name));
+    let logits: Tensor | undefined;
+    if (options.logits !== false) {
+      const un = this.spec.segments[this.spec.segments.length - 1]!;
+      logits = await this.runtime.forward('unembed', [values.get(un.inputs[0]!)!], { logits: options.logits || undefined });
+    }
+    return { values, logits };
+  }
+
+  private async runSegment(seg: SegmentSpec, inputs: Tensor[], options: ForwardOptions): Promise<Tensor> {
+    if (seg.kind === 'sum') {
+      let acc = this.ops.add(inputs[0]!, inputs[1]!);
+      for (let i = 2; i < inputs.length; i++) acc = this.ops.add(acc, inputs[i]!);
+      return acc;
+    }
+    return this.runtime.forward(seg.name, inputs, { positionOffset: options.positionOffset });
+  }
+
+  /**
+   * Reverse pass from a cotangent on the logits (shape of the forward's logits) or on a
+   * submodule's output, through the recorded `values`. Returns the total gradient at each target.
+   */
+  async backward(values: ReadonlyMap<string, Tensor>, seed: { logits: Tensor } | { submodule: string; cotangent: Tensor },
+    options: BackwardOptions): Promise<Map<string, Tensor>> {
+    const ops = this.ops;
+    const targets = options.targets.map((t) => this.submodule(t).name);
+    const earliest = Math.min(...targets.map((t) => this.order.get(t)!));
+    const cot = new Map<string, Tensor>();
+    const accumulate = (name: string, g: Tensor) => {
+      const prev = cot.get(name);
+      cot.set(name, prev ? ops.add(prev, g) : g);
+    };
+    const segs = this.spec.segments;
+    let i = segs.length - 1;
+    if ('logits' in seed) {
+      const un = segs[i]!;
+      const x = values.get(un.inputs[0]!)!;
+      const [g] = await this.runtime.vjp('unembed', [x], seed.logits, { logits: options.logits });
+      accumulate(un.inputs[0]!, g!);
+    } else {
+      accumulate(this.submodule(seed.submodule).name, seed.cotangent);
+    }
+    for (i = segs.length - 2; i >= 0; i--) {
+      const seg = segs[i]!;
+      if (this.order.get(seg.name)! <= earliest) break;
+      const g = cot.get(seg.name);
+      if (!g || options.stopAt?.has(seg.name)) continue;
+      const inputs = seg.inputs.map((n) => values.get(n)!);
+      const gin = seg.kind === 'sum' ? inputs.map(() => g) : await this.runtime.vjp(seg.name, inputs, g);
+      seg.inputs.forEach((n, k) => accumulate(n, gin[k]!));
+    }
+    const out = new Map<string, Tensor>();
+    for (const t of targets) out.set(t, cot.get(t) ?? ops.zeros(values.get(t)!.shape));
+    return out;
+  }
+
+  /**
+   * Cotangent on x_U from a cotangent on x_D through the one segment that connects them (edges).
+   * Row n of `cotangent` belongs to example `rows[n]` of `values` (default: row n), so many
+   * downstream nodes of the same example go through one batched VJP.
+   */
+  async segmentVjp(down: string, up: string, values: ReadonlyMap<string, Tensor>, cotangent: Tensor, rows?: Int32Array): Promise<Tensor> {
+    const seg = this.spec.segments.find((s) => s.name === down);
+    if (!seg) throw new Error(`internal: no segment ${down}`);
+    const k = (seg.inputs as readonly string[]).indexOf(up);
+    if (k < 0) throw new InputError(`${up} is not a direct input of ${down}`, `inputs of ${down}: ${seg.inputs.join(', ')}`);
+    if (seg.kind === 'sum') return cotangent;
+    const idx = rows ? this.ops.intTensor(rows, [rows.length]) : undefined;
+    const inputs = seg.inputs.map((n) => (idx ? this.ops.gather(values.get(n)!, idx, 0) : values.get(n)!));
+    const gin = await this.runtime.vjp(seg.name, inputs, cotangent);
+    return gin[k]!;
+  }
+
+  /** Direct inputs of the segment producing `name`. */
+  inputsOf(name: string): readonly string[] {
+    return this.spec.segments.find((s) => s.name === name)?.inputs ?? [];
+  }
+
+  dispose(): void {
+    this.runtime.dispose();
+  }
+}

@@ -1,0 +1,107 @@
+// The architecture description that core owns and backends execute: a chain of segments
+// between submodules, each a fixed op sequence over canonical weights.
+//
+// Canonical weight layout (set by weights.ts, whatever the checkpoint's layout):
+// every linear weight is [in, out] (y = x @ W + b, no transposed matmuls on the hot path);
+// the attention projection `qkv` is [d, 3d] with columns q | k | v, each head-major
+// (head h occupies columns h*headDim … (h+1)*headDim − 1 inside its block).
+
+import type { Architecture } from '../submodule.js';
+
+export interface LayerNormSpec { readonly weight: string; readonly bias: string; readonly eps: number }
+export interface LinearSpec { readonly weight: string; readonly bias?: string }
+
+export interface EmbedSegment {
+  readonly kind: 'embed';
+  readonly name: 'embed';
+  readonly inputs: readonly [];
+  /** [vocab, d] */
+  readonly tokenEmbedding: string;
+  /** [maxPositions, d], GPT-2 only. */
+  readonly positionEmbedding?: string;
+}
+
+export interface AttentionSegment {
+  readonly kind: 'attention';
+  readonly name: string;
+  readonly layer: number;
+  /** Summed to form the segment input (one entry for every architecture sfc knows). */
+  readonly inputs: readonly string[];
+  readonly ln: LayerNormSpec;
+  readonly qkv: LinearSpec;
+  readonly out: LinearSpec;
+  readonly nHeads: number;
+  readonly headDim: number;
+  /** Rotary dims per head (0 = none), rotate-half convention, applied to the first `rotaryDims`. */
+  readonly rotaryDims: number;
+  readonly rotaryBase: number;
+  /** Multiplies q·k (1/sqrt(headDim), possibly divided by layer+1). */
+  readonly scale: number;
+}
+
+export type Activation = 'gelu' | 'gelu_new' | 'relu';
+
+export interface MlpSegment {
+  readonly kind: 'mlp';
+  readonly name: string;
+  readonly layer: number;
+  /** Summed to form the segment input: [resid_{l-1}] (parallel) or [resid_{l-1}, attn_l] (sequential). */
+  readonly inputs: readonly string[];
+  readonly ln: LayerNormSpec;
+  readonly fcIn: LinearSpec;
+  readonly fcOut: LinearSpec;
+  readonly activation: Activation;
+}
+
+export interface SumSegment {
+  readonly kind: 'sum';
+  readonly name: string;
+  readonly layer: number;
+  /** resid_l = Σ inputs = resid_{l-1} + attn_l + mlp_l. */
+  readonly inputs: readonly string[];
+}
+
+export interface UnembedSegment {
+  readonly kind: 'unembed';
+  readonly name: 'unembed';
+  readonly inputs: readonly [string];
+  readonly ln: LayerNormSpec;
+  /** [d, vocab] */
+  readonly weight: LinearSpec;
+}
+
+export type SegmentSpec = EmbedSegment | AttentionSegment | MlpSegment | SumSegment | UnembedSegment;
+
+export interface ModelDims {
+  readonly dModel: number;
+  readonly nLayers: number;
+  readonly nHeads: number;
+  readonly headDim: number;
+  readonly dMlp: number;
+  readonly vocabSize: number;
+  readonly maxPositions: number;
+}
+
+export interface ModelSpec {
+  readonly architecture: Architecture;
+  readonly dims: ModelDims;
+  readonly parallelResidual: boolean;
+  /** In forward order; segment `name` equals the submodule it produces (plus the final `unembed`). */
+  readonly segments: readonly SegmentSpec[];
+  /** Canonical weight name → shape, for validation before anything is allocated on a backend. */
+  readonly weightShapes: ReadonlyMap<string, readonly number[]>;
+}
+
+/** Which logits the unembed segment computes; the metric needs two columns at the last position. */
+export interface LogitSelection {
+  /** Only the last position of every row (default: all positions). */
+  readonly lastOnly?: boolean;
+  /** Per example `k` vocabulary ids (int32 [batch, k]); output [batch, (s,) k] instead of [batch, (s,) vocab]. */
+  readonly columns?: import('../tensor.js').Tensor;
+}
+
+export function findSegment(spec: ModelSpec, name: string): SegmentSpec {
+  const s = spec.segments.find((x) => x.name === name);
+  if (!s) throw new Error(`internal: no segment '${name}'`);
+  return s;
+}

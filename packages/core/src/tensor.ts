@@ -1,0 +1,85 @@
+// The tensor handle and the math interface that core algorithms and dictionaries use.
+// Backends own the storage; core never reaches into a backend's tensor type.
+
+export type DType = 'float32' | 'int32';
+export type Shape = readonly number[];
+
+export interface Tensor {
+  readonly shape: Shape;
+  readonly dtype: DType;
+  /** Copies the values out (row-major). */
+  data(): Promise<Float32Array | Int32Array>;
+  dispose(): void;
+  readonly isDisposed: boolean;
+}
+
+/** Anything a scope may return: its tensors survive the scope, all others created inside are disposed. */
+export type TensorContainer = void | Tensor | string | number | boolean | null | undefined
+  | TensorContainer[] | { [key: string]: TensorContainer } | Map<string, Tensor>;
+
+/**
+ * Element-wise ops broadcast like NumPy. `matMul` multiplies the last two axes
+ * (`[..., n, k] @ [k, m]` or batched `[..., n, k] @ [..., k, m]`).
+ * All ops are synchronous and return new tensors; only `data()` is asynchronous.
+ */
+export interface TensorOps {
+  tensor(values: Float32Array | readonly number[], shape: Shape): Tensor;
+  intTensor(values: Int32Array | readonly number[], shape: Shape): Tensor;
+  zeros(shape: Shape): Tensor;
+  fill(shape: Shape, value: number): Tensor;
+
+  add(a: Tensor, b: Tensor): Tensor;
+  sub(a: Tensor, b: Tensor): Tensor;
+  mul(a: Tensor, b: Tensor): Tensor;
+  div(a: Tensor, b: Tensor): Tensor;
+  scale(a: Tensor, k: number): Tensor;
+  addScalar(a: Tensor, k: number): Tensor;
+  maximum(a: Tensor, b: Tensor): Tensor;
+  neg(a: Tensor): Tensor;
+  abs(a: Tensor): Tensor;
+  square(a: Tensor): Tensor;
+  sqrt(a: Tensor): Tensor;
+  exp(a: Tensor): Tensor;
+  log(a: Tensor): Tensor;
+  relu(a: Tensor): Tensor;
+  /** 1 where a > b else 0, as float32. */
+  greater(a: Tensor, b: Tensor): Tensor;
+  /** mask (float 0/1 or any nonzero) ? a : b */
+  where(mask: Tensor, a: Tensor, b: Tensor): Tensor;
+
+  matMul(a: Tensor, b: Tensor): Tensor;
+  transpose(a: Tensor, perm?: readonly number[]): Tensor;
+  reshape(a: Tensor, shape: Shape): Tensor;
+  sum(a: Tensor, axes?: number | readonly number[], keepDims?: boolean): Tensor;
+  mean(a: Tensor, axes?: number | readonly number[], keepDims?: boolean): Tensor;
+  max(a: Tensor, axes?: number | readonly number[], keepDims?: boolean): Tensor;
+  /** Rows of `a` along `axis` at `indices` (int32). */
+  gather(a: Tensor, indices: Tensor, axis?: number): Tensor;
+  slice(a: Tensor, begin: readonly number[], size: readonly number[]): Tensor;
+  concat(tensors: readonly Tensor[], axis: number): Tensor;
+  /** Repeats along each axis. */
+  tile(a: Tensor, reps: readonly number[]): Tensor;
+  /** Largest k along the last axis. */
+  topk(a: Tensor, k: number): { values: Tensor; indices: Tensor };
+  /** One-hot rows: [n] int32 → [n, depth] float32. */
+  oneHot(indices: Tensor, depth: number): Tensor;
+  logSoftmax(a: Tensor): Tensor;
+
+  /**
+   * Runs `fn`; every tensor created inside and not reachable from its result is disposed
+   * when it settles (also on throw). Scopes nest; runs must not interleave.
+   */
+  scope<T extends TensorContainer>(fn: () => Promise<T> | T): Promise<T>;
+  /** Live tensor count, for leak tests. */
+  numTensors(): number;
+}
+
+export function sizeOf(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function shapeToString(shape: Shape): string {
+  return `[${shape.join(', ')}]`;
+}
