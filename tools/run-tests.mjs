@@ -6,8 +6,8 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const dirs = ['packages', 'examples'].flatMap((top) =>
-  existsSync(join(root, top)) ? readdirSync(join(root, top)).map((d) => join(root, top, d)) : []);
+const dirs = [join(root, 'test'), ...['packages', 'examples'].flatMap((top) =>
+  existsSync(join(root, top)) ? readdirSync(join(root, top)).map((d) => join(root, top, d)) : [])];
 for (const d of dirs) rmSync(join(d, '.test-results'), { recursive: true, force: true });
 
 const args = ['nx', 'run-many', '-t', 'test', '--output-style=static', '--parallel=1', ...process.argv.slice(2)];

@@ -94,7 +94,9 @@ function neoxSpec(c: Json): ModelSpec {
   if (d % nHeads !== 0) throw new FormatError(`config.json: hidden_size ${d} is not divisible by num_attention_heads ${nHeads}`);
   const headDim = d / nHeads;
   const nLayers = posInt(c, ['num_hidden_layers'], 'layers');
-  const rotaryPct = num(c, ['rotary_pct', 'partial_rotary_factor'], 'rotary fraction', 1.0);
+  // transformers v5 moves rotary settings into `rope_parameters`; NeoX defaults are 0.25 and 10000.
+  const rope = (typeof c.rope_parameters === 'object' && c.rope_parameters !== null ? c.rope_parameters : {}) as Json;
+  const rotaryPct = num({ ...rope, ...c }, ['rotary_pct', 'partial_rotary_factor'], 'rotary fraction', 0.25);
   if (!(rotaryPct >= 0 && rotaryPct <= 1)) throw new FormatError(`config.json: rotary_pct must be in [0, 1], got ${rotaryPct}`);
   const rotaryDims = Math.floor(headDim * rotaryPct);
   if (rotaryDims % 2 !== 0) throw new FormatError(`config.json: rotary dims ${rotaryDims} (head_dim × rotary_pct) must be even`);
@@ -110,7 +112,7 @@ function neoxSpec(c: Json): ModelSpec {
     maxPositions: posInt(c, ['max_position_embeddings'], 'context length', 2048),
   };
   return buildSpec('gpt_neox', dims, bool(c, 'use_parallel_residual', true), num(c, ['layer_norm_eps'], 'layer norm epsilon', 1e-5),
-    activation(c.hidden_act ?? 'gelu'), rotaryDims, num(c, ['rotary_emb_base', 'rope_theta'], 'rotary base', 10000),
+    activation(c.hidden_act ?? 'gelu'), rotaryDims, num({ ...rope, ...c }, ['rotary_emb_base', 'rope_theta'], 'rotary base', 10000),
     () => 1 / Math.sqrt(headDim), false);
 }
 
