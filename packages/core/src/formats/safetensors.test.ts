@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { encodeSafetensors, f16ToF32, SafetensorsFile } from './safetensors.js';
+import { FormatError } from '../errors.js';
+
+function file(header: Record<string, unknown>, dataBytes: number, headerLenOverride?: bigint): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + json.length + dataBytes);
+  new DataView(out.buffer).setBigUint64(0, headerLenOverride ?? BigInt(json.length), true);
+  out.set(json, 8);
+  return out;
+}
+
+describe('SafetensorsFile', () => {
+  it('round-trips what encodeSafetensors writes, header padded to 8 bytes', () => {
+    const bytes = encodeSafetensors(new Map([
+      ['b', { shape: [2], data: new Float32Array([3, 4]) }],
+      ['a', { shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) }],
+    ]), { format: 'pt' });
+    const hl = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    expect(hl % 8).toBe(0);
+    const f = SafetensorsFile.parse(bytes);
+    expect([...f.getFloat32('a')]).toEqual([1, 2, 3, 4]);
+    expect([...f.getFloat32('b')]).toEqual([3, 4]);
+    expect(f.metadata).toEqual({ format: 'pt' });
+  });
+
+  it('converts F16 and BF16 exactly', () => {
+    const f16 = new Uint16Array([0x3c00, 0xc000, 0x0001, 0x7bff, 0x7c00]);
+    expect([...f16ToF32(f16)]).toEqual([1, -2, 2 ** -24, 65504, Infinity]);
+    const bf = new Uint16Array([0x3f80, 0xc040]); // 1, -3
+    const bytes = file({ x: { dtype: 'BF16', shape: [2], data_offsets: [0, 4] } }, 4);
+    bytes.set(new Uint8Array(bf.buffer), bytes.length - 4);
+    expect([...SafetensorsFile.parse(bytes).getFloat32('x')]).toEqual([1, -3]);
+  });
+
+  const cases: [string, () => Uint8Array, RegExp][] = [
+    ['too short', () => new Uint8Array(4), /shorter than the 8-byte/],
+    ['header too large', () => file({}, 0, 200_000_000n), /exceeds/],
+    ['header past end', () => file({}, 0, 1000n), /past the end/],
+    ['not JSON', () => { const b = file({}, 0); b[8] = 0x7b; b[9] = 0x7b; return b; }, /not valid UTF-8 JSON/],
+    ['unknown dtype', () => file({ x: { dtype: 'Q8', shape: [1], data_offsets: [0, 1] } }, 1), /unsupported dtype/],
+    ['wrong dtype size', () => file({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, 4), /needs 8 bytes/],
+    ['overlap', () => file({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, y: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, 8), /overlaps/],
+    ['out of range', () => file({ x: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, 8), /past the data area/],
+    ['gap', () => file({ x: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, 8), /gap of 4 bytes/],
+    ['trailing bytes', () => file({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, 8), /trailing bytes/],
+    ['negative shape', () => file({ x: { dtype: 'F32', shape: [-1], data_offsets: [0, 0] } }, 0), /invalid shape/],
+    ['absurd shape', () => file({ x: { dtype: 'F32', shape: [1e9, 1e9], data_offsets: [0, 4] } }, 4), /element limit/],
+  ];
+  for (const [name, make, re] of cases) {
+    it(`refuses ${name} with a FormatError`, () => {
+      let err: unknown;
+      try { SafetensorsFile.parse(make(), 'm.safetensors'); } catch (e) { err = e; }
+      expect(err).toBeInstanceOf(FormatError);
+      expect((err as Error).message).toMatch(re);
+      expect((err as FormatError).hint).toBeTruthy();
+    });
+  }
+});

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { listSubmodules, parseSubmoduleName, requireSubmodule, resolveSubmoduleAlias } from './submodule.js';
+import { NotFoundError } from './errors.js';
+
+describe('submodules', () => {
+  const subs = listSubmodules(2, 'gpt_neox');
+  it('lists forward order with TransformerLens hooks', () => {
+    expect(subs.map((s) => s.name)).toEqual(['embed', 'attn_0', 'mlp_0', 'resid_0', 'attn_1', 'mlp_1', 'resid_1']);
+    expect(subs.map((s) => s.hook)).toEqual(['hook_embed', 'blocks.0.hook_attn_out', 'blocks.0.hook_mlp_out', 'blocks.0.hook_resid_post',
+      'blocks.1.hook_attn_out', 'blocks.1.hook_mlp_out', 'blocks.1.hook_resid_post']);
+    expect(listSubmodules(1, 'gpt2')[0]!.hook).toBe('blocks.0.hook_resid_pre');
+  });
+  it('resolves aliases', () => {
+    const r = (a: string) => resolveSubmoduleAlias(a, subs)?.name;
+    expect(r('blocks.1.hook_resid_post')).toBe('resid_1');
+    expect(r('blocks.1.hook_resid_pre')).toBe('resid_0');
+    expect(r('blocks.0.hook_resid_pre')).toBe('embed');
+    expect(r('gpt_neox.layers.1.attention')).toBe('attn_1');
+    expect(r('gpt_neox.layers.0.mlp')).toBe('mlp_0');
+    expect(r('gpt_neox.layers.0')).toBe('resid_0');
+    expect(r('transformer.h.1.attn')).toBe('attn_1');
+    expect(r('resid_out_layer1')).toBe('resid_1');
+    expect(r('attn_out_layer0')).toBe('attn_0');
+    expect(r('embed')).toBe('embed');
+    expect(r('resid_7')).toBeUndefined();
+    expect(parseSubmoduleName('mlp_12')).toEqual({ role: 'mlp', layer: 12 });
+    expect(parseSubmoduleName('mlp12')).toBeUndefined();
+  });
+  it('names the valid submodules when one is unknown', () => {
+    expect(() => requireSubmodule('resid_9', subs)).toThrow(NotFoundError);
+    try { requireSubmodule('resid_9', subs); } catch (e) { expect((e as NotFoundError).hint).toContain('resid_1'); }
+  });
+});
