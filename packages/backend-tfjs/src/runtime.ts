@@ -1,0 +1,178 @@
+// A model loaded on tfjs: canonical weights uploaded once, each segment's forward run eagerly,
+// and its VJP by tfjs autodiff (tf.grads) over the same function. Every call runs in a tidy,
+// so only the returned tensors outlive it.
+
+import * as tf from '@tensorflow/tfjs';
+import {
+  BackendError, InputError, NotFoundError, ShapeError, SfcError, shapeToString, sizeOf,
+  type ModelSpec, type SegmentCallOptions, type SegmentRuntime, type SegmentSpec, type Tensor, type WeightStore,
+} from '@sfc/core';
+import { unwrap } from './handle.js';
+import type { TfjsOps } from './ops.js';
+import { attentionFn, embedForward, mlpFn, unembedFn, type SegmentFn } from './segments.js';
+
+export class TfjsSegmentRuntime implements SegmentRuntime {
+  private disposed = false;
+
+  private constructor(
+    private readonly spec: ModelSpec,
+    private readonly weights: Map<string, tf.Tensor>,
+    private readonly ops: TfjsOps,
+    private readonly onDispose: (rt: TfjsSegmentRuntime) => void,
+  ) {}
+
+  /** Validates every canonical weight against the spec before anything is allocated, then uploads. */
+  static load(spec: ModelSpec, store: WeightStore, ops: TfjsOps, copy: boolean, onDispose: (rt: TfjsSegmentRuntime) => void): TfjsSegmentRuntime {
+    for (const [name, shape] of spec.weightShapes) {
+      const wt = store.get(name);
+      if (!wt) throw new NotFoundError(`weight '${name}' is missing from the weight store`, 'load weights with canonicalWeights(spec, …) for this spec');
+      if (wt.shape.length !== shape.length || wt.shape.some((x, i) => x !== shape[i]) || wt.data.length !== sizeOf(shape)) {
+        throw new ShapeError(`weight '${name}' has shape ${shapeToString(wt.shape)} (${wt.data.length} values) but the spec needs ${shapeToString(shape)}`);
+      }
+    }
+    const weights = new Map<string, tf.Tensor>();
+    try {
+      for (const [name, shape] of spec.weightShapes) {
+        const data = store.get(name)!.data;
+        // kept: loading inside a caller's scope must not free the weights when that scope ends.
+        weights.set(name, tf.keep(tf.tensor(copy ? data.slice() : data, [...shape], 'float32')));
+      }
+    } catch (e) {
+      for (const t of weights.values()) t.dispose();
+      throw new BackendError(`uploading the weights to TensorFlow.js failed: ${(e as Error).message}`, 'is there enough memory for the model?', { cause: e });
+    }
+    return new TfjsSegmentRuntime(spec, weights, ops, onDispose);
+  }
+
+  private readonly weight = (name: string): tf.Tensor => {
+    const t = this.weights.get(name);
+    if (!t) throw new Error(`internal: no weight '${name}'`);
+    return t;
+  };
+
+  private segment(name: string): SegmentSpec {
+    if (this.disposed) throw new InputError(`segment '${name}' called on a disposed model`, 'load the model again');
+    const s = this.spec.segments.find((x) => x.name === name);
+    if (!s) throw new NotFoundError(`no segment '${name}'`, `segments: ${this.spec.segments.map((x) => x.name).join(', ')}`);
+    return s;
+  }
+
+  /** Unwraps and checks the inputs: ids [b, s] for embed, otherwise equal [b, s, d] float32 tensors. */
+  private inputs(seg: SegmentSpec, inputs: readonly Tensor[]): tf.Tensor[] {
+    const what = `segment '${seg.name}'`;
+    if (seg.kind === 'embed') {
+      if (inputs.length !== 1) throw new InputError(`${what} takes one input (token ids), got ${inputs.length}`);
+      const ids = unwrap(inputs[0]!, what);
+      if (ids.dtype !== 'int32' || ids.rank !== 2) throw new ShapeError(`${what}: token ids must be int32 [batch, seq], got ${ids.dtype} ${shapeToString(ids.shape)}`);
+      const V = this.spec.dims.vocabSize;
+      for (const id of ids.dataSync()) if (id < 0 || id >= V) throw new InputError(`${what}: token id ${id} is outside the vocabulary [0, ${V})`, 'the token ids come from another tokenizer');
+      return [ids];
+    }
+    const n = seg.inputs.length;
+    if (inputs.length !== n) throw new InputError(`${what} takes ${n} input${n === 1 ? '' : 's'} (${seg.inputs.join(', ')}), got ${inputs.length}`);
+    const xs = inputs.map((t) => unwrap(t, what));
+    const first = xs[0]!;
+    const d = this.spec.dims.dModel;
+    for (const x of xs) {
+      if (x.dtype !== 'float32' || x.rank !== 3 || x.shape[2] !== d || x.shape.some((v, i) => v !== first.shape[i])) {
+        throw new ShapeError(`${what}: inputs must be float32 [batch, seq, ${d}] of one shape, got ${xs.map((t) => `${t.dtype} ${shapeToString(t.shape)}`).join(', ')}`);
+      }
+      if (x.shape[1] === 0 || x.shape[0] === 0) throw new ShapeError(`${what}: empty input ${shapeToString(x.shape)}`);
+    }
+    return xs;
+  }
+
+  private offset(seq: number, options: SegmentCallOptions | undefined): number {
+    const offset = options?.positionOffset ?? 0;
+    if (!Number.isInteger(offset) || offset < 0) throw new InputError(`positionOffset must be a non-negative integer, got ${offset}`);
+    const max = this.spec.dims.maxPositions;
+    if (this.spec.architecture === 'gpt2' && offset + seq > max) {
+      throw new InputError(`positions ${offset}…${offset + seq - 1} exceed the model's ${max} learned positions`, 'shorten the prompt or the generation');
+    }
+    return offset;
+  }
+
+  /** Builds the differentiable function of the segment's summed input for one call. */
+  private fn(seg: SegmentSpec, xShape: readonly number[], options: SegmentCallOptions | undefined): SegmentFn {
+    switch (seg.kind) {
+      case 'attention': return attentionFn(seg, this.weight, xShape[1]!, this.offset(xShape[1]!, options));
+      case 'mlp': return mlpFn(seg, this.weight);
+      case 'unembed': {
+        const sel = options?.logits;
+        let columns: tf.Tensor | undefined;
+        if (sel?.columns) {
+          columns = unwrap(sel.columns, 'logit columns');
+          if (columns.dtype !== 'int32' || columns.rank !== 2 || columns.shape[0] !== xShape[0]) {
+            throw new ShapeError(`logit columns must be int32 [batch=${xShape[0]}, k], got ${columns.dtype} ${shapeToString(columns.shape)}`);
+          }
+          const V = this.spec.dims.vocabSize;
+          for (const id of columns.dataSync()) if (id < 0 || id >= V) throw new InputError(`logit column ${id} is outside the vocabulary [0, ${V})`);
+        }
+        return unembedFn(seg, this.weight, { lastOnly: sel?.lastOnly ?? false, columns });
+      }
+      case 'sum': return (x) => tf.clone(x); // never hand out an input as the output: disposing one would free both
+      case 'embed': throw new Error('internal: embed has no function of a float input');
+    }
+  }
+
+  private guard<T>(what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof SfcError) throw e;
+      throw new BackendError(`${what} failed in TensorFlow.js: ${(e as Error).message}`, 'this is a bug in sfc or tfjs; please report it with the model config', { cause: e });
+    }
+  }
+
+  async forward(segment: string, inputs: readonly Tensor[], options?: SegmentCallOptions): Promise<Tensor> {
+    const seg = this.segment(segment);
+    const xs = this.inputs(seg, inputs);
+    const out = this.guard(`forward of '${segment}'`, () => tf.tidy(() => {
+      if (seg.kind === 'embed') return embedForward(seg, this.weight, xs[0]!, this.offset(xs[0]!.shape[1]!, options));
+      const x = xs.length === 1 ? xs[0]! : tf.addN(xs);
+      return this.fn(seg, x.shape, options)(x);
+    }));
+    return this.ops.wrap(out);
+  }
+
+  async vjp(segment: string, inputs: readonly Tensor[], cotangent: Tensor, options?: SegmentCallOptions): Promise<Tensor[]> {
+    const seg = this.segment(segment);
+    const xs = this.inputs(seg, inputs);
+    if (seg.kind === 'embed') return []; // token ids have no cotangent
+    const dy = unwrap(cotangent, `cotangent of '${segment}'`);
+    const expected = this.outputShape(seg, xs[0]!.shape, options);
+    if (dy.dtype !== 'float32' || dy.shape.length !== expected.length || dy.shape.some((v, i) => v !== expected[i])) {
+      throw new ShapeError(`vjp of '${segment}': cotangent ${dy.dtype} ${shapeToString(dy.shape)} does not match the output ${shapeToString(expected)}`,
+        'the cotangent batch must equal the inputs\' batch (tile the inputs first)');
+    }
+    const grads = this.guard(`vjp of '${segment}'`, () => tf.tidy(() => {
+      // Every input enters the segment through one sum, so all inputs share one cotangent.
+      let g: tf.Tensor;
+      if (seg.kind === 'sum') {
+        g = tf.clone(dy);
+      } else {
+        const x = xs.length === 1 ? xs[0]! : tf.addN(xs);
+        const f = this.fn(seg, x.shape, options);
+        g = tf.grads((xi: tf.Tensor) => f(xi))([x], dy)[0]!;
+      }
+      // Distinct tensors (sharing storage): disposing one input's cotangent must not free another's.
+      return xs.map((_, i) => (i === 0 ? g : tf.clone(g)));
+    }));
+    return grads.map((g) => this.ops.wrap(g));
+  }
+
+  private outputShape(seg: SegmentSpec, x: readonly number[], options: SegmentCallOptions | undefined): number[] {
+    if (seg.kind !== 'unembed') return [...x];
+    const sel = options?.logits;
+    const width = sel?.columns ? sel.columns.shape[1]! : this.spec.dims.vocabSize;
+    return sel?.lastOnly ? [x[0]!, width] : [x[0]!, x[1]!, width];
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of this.weights.values()) t.dispose();
+    this.weights.clear();
+    this.onDispose(this);
+  }
+}

@@ -1,0 +1,96 @@
+// The forward math of each segment kind, exactly as Hugging Face computes GPT-NeoX and GPT-2
+// (DESIGN.md §4), over canonical weights. Each builder takes the constants of one call (shapes,
+// position offset, logit selection), prepares them outside the differentiated path, and returns
+// a function of the segment's summed input — the function the runtime runs forward or hands to
+// tf.grads for the VJP. Nothing here may need a gradient kernel that wasm lacks (gather) or
+// that tfjs does not have (greater, topk): those only touch constants.
+
+import * as tf from '@tensorflow/tfjs';
+import type { AttentionSegment, EmbedSegment, MlpSegment, UnembedSegment } from '@sfc/core';
+import { activate, applyRotary, causalMask, layerNorm, linear, matMul, matMulConst, rotaryTables, swapLast } from './layers.js';
+
+export type WeightOf = (name: string) => tf.Tensor;
+export type SegmentFn = (x: tf.Tensor) => tf.Tensor;
+
+/** Token ids [b, s] → the residual stream entering block 0 (GPT-2 adds positions offset…offset+s−1). */
+export function embedForward(seg: EmbedSegment, w: WeightOf, ids: tf.Tensor, offset: number): tf.Tensor {
+  const tok = tf.gather(w(seg.tokenEmbedding), ids);
+  if (!seg.positionEmbedding) return tok;
+  const pos = w(seg.positionEmbedding);
+  const [s] = ids.shape.slice(1) as [number];
+  return tf.add(tok, tf.slice(pos, [offset, 0], [s, pos.shape[1]!]));
+}
+
+/** ln → qkv → heads → rotary → causal softmax(q·k·scale) → ·v → merge → out, for x [b, s, d]. */
+export function attentionFn(seg: AttentionSegment, w: WeightOf, seq: number, offset: number): SegmentFn {
+  const { nHeads: H, headDim: hd, rotaryDims: rot } = seg;
+  const mask = tf.tensor2d(causalMask(seq), [seq, seq]);
+  const scale = tf.scalar(seg.scale);
+  let cos: tf.Tensor | undefined, sin: tf.Tensor | undefined;
+  if (rot > 0) {
+    const t = rotaryTables(rot, seg.rotaryBase, offset, seq);
+    cos = tf.tensor2d(t.cos, [seq, rot]);
+    sin = tf.tensor2d(t.sin, [seq, rot]);
+  }
+  return (x) => {
+    const [b, s, d] = x.shape as [number, number, number];
+    const h = layerNorm(x, w(seg.ln.weight), w(seg.ln.bias), seg.ln.eps);
+    const qkv = linear(h, w(seg.qkv.weight), seg.qkv.bias ? w(seg.qkv.bias) : undefined); // [b, s, 3d], columns q | k | v
+    // [b, s, n·hd] → [b, n, s, hd]; q and k travel together through the rotary (one pass for both).
+    const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [b, s, -1, hd]), [0, 2, 1, 3]);
+    let qk = heads(tf.slice(qkv, [0, 0, 0], [b, s, 2 * d]));
+    if (cos && sin) qk = applyRotary(qk, cos, sin, rot);
+    const q = tf.slice(qk, [0, 0, 0, 0], [b, H, s, hd]);
+    const k = tf.slice(qk, [0, H, 0, 0], [b, H, s, hd]);
+    const v = heads(tf.slice(qkv, [0, 0, 2 * d], [b, s, d]));
+    const scores = tf.add(tf.mul(matMul(q, swapLast(k)), scale), mask);
+    const mixed = matMul(tf.softmax(scores), v); // [b, H, s, hd]
+    const merged = tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), [b, s, d]);
+    return linear(merged, w(seg.out.weight), seg.out.bias ? w(seg.out.bias) : undefined);
+  };
+}
+
+/** ln → fcIn → activation → fcOut. */
+export function mlpFn(seg: MlpSegment, w: WeightOf): SegmentFn {
+  return (x) => {
+    const h = layerNorm(x, w(seg.ln.weight), w(seg.ln.bias), seg.ln.eps);
+    const a = activate(linear(h, w(seg.fcIn.weight), seg.fcIn.bias ? w(seg.fcIn.bias) : undefined), seg.activation);
+    return linear(a, w(seg.fcOut.weight), seg.fcOut.bias ? w(seg.fcOut.bias) : undefined);
+  };
+}
+
+export interface UnembedCall {
+  readonly lastOnly: boolean;
+  /** int32 [b, k] vocabulary ids, or undefined for the whole vocabulary. */
+  readonly columns?: tf.Tensor;
+}
+
+/**
+ * final ln → @ W [d, V]. lastOnly: only the last position ([b, V] / [b, k]). columns: only the
+ * requested vocabulary columns per example, gathered from W up front (never the full vocab).
+ */
+export function unembedFn(seg: UnembedSegment, w: WeightOf, call: UnembedCall): SegmentFn {
+  const W = w(seg.weight.weight);
+  const bias = seg.weight.bias ? w(seg.weight.bias) : undefined;
+  let selected: tf.Tensor | undefined; // [b, d, k]
+  let selectedBias: tf.Tensor | undefined; // [b, 1, k]
+  if (call.columns) {
+    const [b, k] = call.columns.shape as [number, number];
+    const flat = tf.reshape(call.columns, [b * k]);
+    selected = tf.transpose(tf.reshape(tf.gather(W, flat, 1), [W.shape[0]!, b, k]), [1, 0, 2]);
+    if (bias) selectedBias = tf.reshape(tf.gather(bias, flat), [b, 1, k]);
+  }
+  return (x) => {
+    const [b, s, d] = x.shape as [number, number, number];
+    const last = call.lastOnly ? tf.slice(x, [0, s - 1, 0], [b, 1, d]) : x;
+    const h = layerNorm(last, w(seg.ln.weight), w(seg.ln.bias), seg.ln.eps);
+    let logits: tf.Tensor;
+    if (selected) {
+      logits = matMulConst(h, selected); // [b, s', k]
+      if (selectedBias) logits = tf.add(logits, selectedBias);
+    } else {
+      logits = linear(h, W, bias); // [b, s', V]
+    }
+    return call.lastOnly ? tf.reshape(logits, [b, logits.shape[2]!]) : logits;
+  };
+}
