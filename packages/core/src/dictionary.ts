@@ -12,6 +12,10 @@ export interface Dictionary {
   readonly hook?: string;
   /** Where it was loaded from (shown by `sfc dict info`). */
   readonly source?: string;
+  /** Loader/format id (saelens, dictionary-learning, gemma-scope, identity, or a plugin's). */
+  readonly format?: string;
+  /** Extra facts for `sfc dict info` (k, threshold, class name, normalisation, …). */
+  readonly details?: Readonly<Record<string, string | number | boolean>>;
   /** [..., dIn] → features [..., dSae]. */
   encode(x: Tensor): Tensor;
   /** Linear decoder: f @ W_dec + b_dec, [..., dSae] → [..., dIn]. */
@@ -49,9 +53,18 @@ export interface DictionaryDetection {
   readonly ok: boolean;
   /** Why it matched or not, for the combined error when no plugin matches. */
   readonly reason: string;
+  /**
+   * The hook or submodule the dictionary says it was trained on, when the plugin can tell
+   * without loading weights (e.g. SAELens `hook_name`). Set loaders use it to attach folders
+   * with arbitrary names.
+   */
+  readonly hook?: string;
 }
 
-/** A loader plugin: plain object from a factory, e.g. `saelens()`. */
+/**
+ * A loader plugin: plain object from a factory, e.g. `saelens()`. `meta.namespace` (default
+ * `meta.name`) identifies it in a registry: two different plugins may not share one.
+ */
 export interface DictionaryPlugin {
   readonly meta: { readonly name: string; readonly version?: string; readonly namespace?: string };
   detect(dir: string): Promise<DictionaryDetection>;

@@ -10,3 +10,32 @@ export { canonicalWeights, safetensorsSource, transpose, neoxQkv, type TensorSou
 export { Model, type Edit, type ForwardOptions, type ForwardResult, type BackwardOptions, type ModelLoadOptions } from './model/model.js';
 export { SafetensorsFile, encodeSafetensors, toFloat32, f16ToF32, type SafetensorsEntry, type SafetensorsDType, type SafetensorsLimits } from './formats/safetensors.js';
 export { loadTokenizer, tokenizerFromJson, type Tokenizer } from './formats/tokenizer.js';
+// Data, algorithms and circuit files (issue 3).
+export { PythonRandom } from './data/python-random.js';
+export {
+  loadExamples, selectExamples, splitLines, describeSkips, SKIP_REASONS,
+  type Example, type ExampleSelection, type ExampleTokenizer, type SelectExamplesOptions, type SkipReason,
+} from './data/examples.js';
+export { batchExamples, singlePromptBatch, countPrompts, type PromptBatch } from './data/batches.js';
+export { logitDiff, cleanMinusPatch, negAnswerLogit, linearLogitMetric, defaultMetric, type Metric, type BoundMetric } from './algorithms/metrics.js';
+export type { ProgressCallback, ProgressEvent } from './algorithms/progress.js';
+export { saeState, effectOf, toDense, type SparseAct } from './algorithms/sparse-act.js';
+export { resolveDictionaries, type DictionarySet, type ResolvedSubmodule } from './algorithms/setup.js';
+export {
+  attribute, prepareBatch, batchNodeEffects, DEFAULT_IG_STEPS, DEFAULT_MAX_ROWS,
+  type AttributeOptions, type BatchContext, type AttributionMethod, type AttributionResult, type Aggregation, type NodeEffects,
+} from './algorithms/attribution.js';
+export { edgePairs, type EdgePair, type EdgeSet } from './algorithms/edges.js';
+export { discover, DEFAULT_NODE_THRESHOLD, DEFAULT_EDGE_THRESHOLD, type DiscoverOptions, type DiscoveryResult } from './algorithms/discover.js';
+export { type Ablation, type ErrorHandling } from './algorithms/ablation.js';
+export { evaluate, answerLogit, type EvaluateOptions, type EvaluationResult, type EvaluationRow } from './algorithms/evaluation.js';
+export { METRIC_NODE, parseNodeId, tryParseNodeId, formatNodeId, nodeIdAt, type NodeRef } from './circuit/node-id.js';
+export {
+  CIRCUIT_SCHEMA, buildCircuit, pruneCircuit, serializeCircuit, parseCircuit, circuitNodeEffects, thresholdNodes,
+  type Circuit, type CircuitNode, type CircuitEdge, type BuildCircuitOptions, type PruneOptions,
+} from './circuit/circuit.js';
+export {
+  EFFECTS_SCHEMA, effectsToFile, serializeEffects, parseEffects, effectsFromFile,
+  type EffectsFile, type SubmoduleEffectsJson, type RunMetadata,
+} from './circuit/effects-file.js';
+export { EVAL_SCHEMA, evaluationToFile, serializeEvaluation, type EvalFile } from './circuit/eval-file.js';

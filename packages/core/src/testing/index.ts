@@ -1,1 +1,5 @@
-export {};
+// @sfc/core/testing: what plugin authors need to test against sfc — a pure-JS TensorOps and
+// the conformance suites that every plugin runs.
+export { referenceOps, ReferenceOps } from './reference-ops.js';
+export { runDictionaryPluginConformance, type DictionaryConformanceOptions } from './dictionary-conformance.js';
+export { runTensorOpsConformance, type ConformanceRunner, type ConformanceExpect } from './tensor-ops-conformance.js';

@@ -1,0 +1,125 @@
+// Ablation (feature-circuits' run_with_ablations): one clean forward in which every ablated
+// submodule, in forward order and on its current (already ablated upstream) input, is decomposed
+// by its SAE and has the features and errors that are not kept replaced by ablation values
+// computed from unmodified runs of the patch prompts: `mean` (per position, over all patch
+// prompts), `zero`, or `resample` (each row takes the patch state of a prompt drawn with
+// replacement, seeded).
+
+import { InputError } from '../errors.js';
+import type { Model } from '../model/model.js';
+import type { LogitSelection } from '../model/spec.js';
+import type { Tensor, TensorOps } from '../tensor.js';
+import type { PromptBatch } from '../data/batches.js';
+import { PythonRandom } from '../data/python-random.js';
+import type { ResolvedSubmodule } from './setup.js';
+import { saeState, type SparseAct } from './sparse-act.js';
+
+export type Ablation =
+  | { readonly kind: 'mean' }
+  | { readonly kind: 'zero' }
+  | { readonly kind: 'resample'; readonly seed?: number };
+
+/** How SAE errors are treated: like features (`default`), always live (`keep`), always ablated (`remove`). */
+export type ErrorHandling = 'default' | 'keep' | 'remove';
+
+/** Which nodes of one submodule stay live: 1 keep, 0 ablate. features [F] or [S, F]; error [1] or [S, 1]. */
+export interface KeepMask {
+  readonly act: Tensor;
+  readonly res: Tensor;
+}
+
+/** The prompts whose unmodified states give ablation values: the patch prompts, or the clean ones without patches (as the reference). */
+function ablationIds(batch: PromptBatch): Int32Array {
+  return batch.patch ?? batch.clean;
+}
+
+/**
+ * Per-position means of every submodule's SAE state over the prompts of all batches (which must
+ * share one length): act [S, F], res [S, d]. The tensors outlive the call; the caller disposes them.
+ */
+export async function meanAblationStates(model: Model, subs: readonly ResolvedSubmodule[], batches: readonly PromptBatch[]): Promise<Map<string, SparseAct>> {
+  const ops = model.ops;
+  const seq = batches[0]!.seq;
+  if (batches.some((b) => b.seq !== seq)) {
+    throw new InputError('mean ablation averages per position, but the examples have different token lengths',
+      'keep only the shortest length class (--min-length-only, the default) or use --ablation zero');
+  }
+  let sums: Map<string, SparseAct> | undefined;
+  let n = 0;
+  for (const batch of batches) {
+    const part = await ops.scope(async () => {
+      const run = await model.forward(model.tokens(ablationIds(batch), batch.size, batch.seq), { logits: false });
+      const out: Record<string, Tensor> = {};
+      for (const s of subs) {
+        const st = saeState(ops, s.dict, run.values.get(s.name)!);
+        out[`${s.name}:act`] = ops.sum(st.act, 0);
+        out[`${s.name}:res`] = ops.sum(st.res, 0);
+      }
+      return out;
+    });
+    const next = new Map<string, SparseAct>();
+    for (const s of subs) {
+      const act = part[`${s.name}:act`]!, res = part[`${s.name}:res`]!;
+      const prev = sums?.get(s.name);
+      next.set(s.name, prev ? { act: ops.add(prev.act, act), res: ops.add(prev.res, res) } : { act, res });
+      if (prev) { prev.act.dispose(); prev.res.dispose(); act.dispose(); res.dispose(); }
+    }
+    sums = next;
+    n += batch.size;
+  }
+  const means = new Map<string, SparseAct>();
+  for (const [k, v] of sums!) {
+    means.set(k, { act: ops.scale(v.act, 1 / n), res: ops.scale(v.res, 1 / n) });
+    v.act.dispose(); v.res.dispose();
+  }
+  return means;
+}
+
+/** Zero ablation values (x̂ = dec(0) = b_dec for a fully ablated submodule). */
+export function zeroAblationStates(ops: TensorOps, subs: readonly ResolvedSubmodule[]): Map<string, SparseAct> {
+  return new Map(subs.map((s) => [s.name, { act: ops.zeros([s.dict.dSae]), res: ops.zeros([s.dict.dIn]) }]));
+}
+
+/** Draws, for every prompt of every batch, the global index of the prompt whose state it takes (with replacement). */
+export function resampleDraws(batches: readonly PromptBatch[], seed: number): number[][] {
+  const total = batches.reduce((n, b) => n + b.size, 0);
+  const rng = new PythonRandom(seed);
+  return batches.map((b) => Array.from({ length: b.size }, () => rng.randbelow(total)));
+}
+
+/** Resample ablation values for one batch: the unmodified states of the drawn prompts [B, S, ·]. */
+export async function resampleAblationStates(model: Model, subs: readonly ResolvedSubmodule[], batches: readonly PromptBatch[],
+  draws: readonly number[]): Promise<Map<string, SparseAct>> {
+  const ops = model.ops;
+  const seq = batches[0]!.seq;
+  if (batches.some((b) => b.seq !== seq)) {
+    throw new InputError('resample ablation swaps states between prompts, but the examples have different token lengths',
+      'keep only the shortest length class (--min-length-only, the default) or use --ablation zero');
+  }
+  const all: Int32Array[] = [];
+  for (const b of batches) for (let r = 0; r < b.size; r++) all.push(ablationIds(b).subarray(r * seq, (r + 1) * seq));
+  const ids = new Int32Array(draws.length * seq);
+  draws.forEach((g, r) => ids.set(all[g]!, r * seq));
+  const run = await model.forward(model.tokens(ids, draws.length, seq), { logits: false });
+  return new Map(subs.map((s) => [s.name, saeState(ops, s.dict, run.values.get(s.name)!)]));
+}
+
+/**
+ * Metric values [B] of the clean prompts with every submodule in `subs` spliced: kept features and
+ * errors (mask 1) stay, the rest take their ablation values. Runs in the caller's scope.
+ */
+export async function ablatedMetric(model: Model, subs: readonly ResolvedSubmodule[], tokens: Tensor, selection: LogitSelection,
+  value: (logits: Tensor) => Tensor, states: ReadonlyMap<string, SparseAct>, keep: ReadonlyMap<string, KeepMask>): Promise<Tensor> {
+  const ops = model.ops;
+  const edits = new Map(subs.map((s) => [s.name, (x: Tensor): Tensor => {
+    const f = s.dict.encode(x);
+    const res = ops.sub(x, s.dict.decode(f));
+    const ab = states.get(s.name)!;
+    const k = keep.get(s.name)!;
+    const fm = ops.add(ab.act, ops.mul(k.act, ops.sub(f, ab.act)));
+    const rm = ops.add(ab.res, ops.mul(k.res, ops.sub(res, ab.res)));
+    return ops.add(s.dict.decode(fm), rm);
+  }]));
+  const run = await model.forward(tokens, { edits, logits: selection });
+  return value(run.logits!);
+}

@@ -1,0 +1,361 @@
+// Node effects of SAE features and SAE error terms on a metric (feature-circuits' patching_effect):
+// `attrib` (one gradient), `ig` (integrated gradients, a left Riemann sum over interpolations of
+// the submodule output, one submodule at a time, all steps in one batched pass) and `exact`
+// (activation patching of each feature that changes, batched). Gradients are taken w.r.t.
+// submodule outputs and projected on decoder rows (DESIGN §5). Results are aggregated over
+// positions (`sum`) or not (`none`) and averaged over examples, batches weighted by their size.
+//
+// Gradient semantics: sfc implements what feature-circuits intends. attrib's gradient at each
+// submodule is the true gradient of the model (every SAE splice x = x̂ + r is the identity in value
+// and in gradient); under nnsight 0.3 the reference's `_pe_attrib` may instead leak gradients
+// through the SAE encoder upstream of embed/mlp. Likewise edges (edges.ts) use the true gradient
+// at upstream error nodes where the reference's `jvp` may zero it. The PyTorch fixtures follow the
+// intended math, and so does sfc.
+
+import type { Tensor, TensorOps } from '../tensor.js';
+import { InputError } from '../errors.js';
+import type { Model } from '../model/model.js';
+import type { LogitSelection } from '../model/spec.js';
+import { countPrompts, type PromptBatch } from '../data/batches.js';
+import { defaultMetric, type BoundMetric, type Metric } from './metrics.js';
+import type { ProgressCallback } from './progress.js';
+import { checkBatches, checkGrad, requirePositiveInt, resolveDictionaries, type DictionarySet, type ResolvedSubmodule } from './setup.js';
+import { effectOf, saeState, subState, zeroState, type SparseAct } from './sparse-act.js';
+
+export type AttributionMethod =
+  | { readonly kind: 'attrib' }
+  | { readonly kind: 'ig'; readonly steps?: number }
+  | { readonly kind: 'exact' };
+
+export type Aggregation = 'sum' | 'none';
+
+export const DEFAULT_IG_STEPS = 10;
+export const DEFAULT_MAX_ROWS = 256;
+
+export interface AttributeOptions {
+  readonly method: AttributionMethod;
+  /** `sum` over positions (default) or `none` (keep positions). */
+  readonly aggregation?: Aggregation;
+  /** Submodules to attribute (default: all, in forward order). */
+  readonly submodules?: readonly string[];
+  /** Default: logit[patch] − logit[clean] for paired batches, −logit[answer] for single prompts. */
+  readonly metric?: Metric;
+  /** Most prompt rows in one batched forward (IG steps × examples, exact patches). Default 256. */
+  readonly maxRows?: number;
+  readonly onProgress?: ProgressCallback;
+}
+
+/** Aggregated node effects of one submodule (means over examples). */
+export interface NodeEffects {
+  readonly submodule: string;
+  readonly dSae: number;
+  /** null for aggregation `sum`; the number of positions for `none`. */
+  readonly positions: number | null;
+  /** sum: [F]; none: [positions × F], position-major. */
+  readonly features: Float64Array;
+  /** sum: [1]; none: [positions]. */
+  readonly error: Float64Array;
+}
+
+export interface AttributionResult {
+  readonly method: AttributionMethod['kind'];
+  readonly steps: number | null;
+  readonly aggregation: Aggregation;
+  readonly numExamples: number;
+  /** Token length of the examples when all share one (always for `none`). */
+  readonly seqLen: number | null;
+  readonly submodules: readonly string[];
+  readonly effects: ReadonlyMap<string, NodeEffects>;
+  readonly metric: string;
+  /** Means over examples; metricPatch and totalEffect are null in single-prompt mode. */
+  readonly metricClean: number;
+  readonly metricPatch: number | null;
+  readonly totalEffect: number | null;
+  /** Per example, in batch order (see exampleIndex). */
+  readonly perExample: {
+    readonly exampleIndex: readonly number[];
+    readonly metricClean: Float64Array;
+    readonly metricPatch: Float64Array | null;
+  };
+}
+
+/** Everything one batch's node effects (and edges) need from the clean and patch runs. */
+export interface BatchContext {
+  readonly batch: PromptBatch;
+  readonly metric: BoundMetric;
+  /** The clean forward's logit selection (row n = prompt n) and logits. */
+  readonly selection: LogitSelection;
+  readonly logits: Tensor;
+  /** Clean submodule outputs [B, S, d]. */
+  readonly values: Map<string, Tensor>;
+  readonly mClean: Tensor;
+  readonly mPatch: Tensor | undefined;
+  /** Per submodule, patch state − clean state: Δf [B, S, F], Δr [B, S, d] (the patch state is 0 without patch prompts). */
+  readonly delta: Map<string, SparseAct>;
+  /**
+   * Per submodule, where IG's path ends: dec(f_patch) + r_patch, i.e. the patch run's output, or
+   * dec(0) = b_dec [d] in single-prompt mode.
+   */
+  readonly target: Map<string, Tensor>;
+}
+
+/**
+ * Runs the clean and patch prompts and decomposes every submodule output with its SAE. Only the
+ * deltas are kept (one [B, S, F] tensor per submodule); the states themselves are freed.
+ */
+export async function prepareBatch(model: Model, subs: readonly ResolvedSubmodule[], batch: PromptBatch, metric: BoundMetric): Promise<BatchContext> {
+  const ops = model.ops;
+  const selection = metric.selection();
+  const clean = await model.forward(model.tokens(batch.clean, batch.size, batch.seq), { logits: selection });
+  const mClean = metric.value(clean.logits!);
+  const patch = batch.patch ? await model.forward(model.tokens(batch.patch, batch.size, batch.seq), { logits: selection }) : undefined;
+  const mPatch = patch ? metric.value(patch.logits!) : undefined;
+  const delta = new Map<string, SparseAct>();
+  const target = new Map<string, Tensor>();
+  for (const s of subs) {
+    const d = await ops.scope(() => {
+      const c = saeState(ops, s.dict, clean.values.get(s.name)!);
+      const p = patch ? saeState(ops, s.dict, patch.values.get(s.name)!) : zeroState(ops, c);
+      const dl = subState(ops, p, c);
+      return { act: dl.act, res: dl.res };
+    });
+    delta.set(s.name, d);
+    target.set(s.name, patch ? patch.values.get(s.name)! : s.dict.decoderBias());
+  }
+  return { batch, metric, selection, logits: clean.logits!, values: clean.values, mClean, mPatch, delta, target };
+}
+
+/** attrib: ∂m/∂x_M for every submodule from one backward pass of the clean run (true gradients through every splice). */
+export async function attribGradients(model: Model, ctx: BatchContext, subs: readonly ResolvedSubmodule[]): Promise<Map<string, Tensor>> {
+  return model.backward(ctx.values, { logits: ctx.metric.cotangent(ctx.logits) },
+    { targets: subs.map((s) => s.name), logits: ctx.selection });
+}
+
+/**
+ * ig: Ḡ_M = mean_k ∂m/∂x_M at x_M = (1−α_k)·x_clean + α_k·target (dec(f_patch) + r_patch, or b_dec), α_k = k/steps,
+ * k = 0..steps−1 (left Riemann sum; α = 1 is never evaluated). All steps of a chunk run as one
+ * batch of steps × examples rows through forwardFrom (cached values tiled block-major).
+ */
+export async function igGradient(model: Model, ctx: BatchContext, sub: ResolvedSubmodule, steps: number, maxRows: number): Promise<Tensor> {
+  const ops = model.ops;
+  const { size: B, seq: S } = ctx.batch;
+  const xc = ctx.values.get(sub.name)!;
+  const d = xc.shape[2]!;
+  const diff = ops.reshape(ops.sub(ctx.target.get(sub.name)!, xc), [1, B, S, d]);
+  const base = ops.reshape(xc, [1, B, S, d]);
+  const perChunk = Math.max(1, Math.floor(maxRows / B));
+  let acc: Tensor | undefined;
+  for (let k0 = 0; k0 < steps; k0 += perChunk) {
+    const K = Math.min(perChunk, steps - k0);
+    const part = await ops.scope(async () => {
+      const alphas = ops.tensor(Array.from({ length: K }, (_, i) => (k0 + i) / steps), [K, 1, 1, 1]);
+      const x = ops.reshape(ops.add(ops.mul(alphas, diff), base), [K * B, S, d]);
+      const rows = Int32Array.from({ length: K * B }, (_, r) => r % B);
+      const selection = ctx.metric.selection(rows);
+      const run = await model.forwardFrom(sub.name, x, ctx.values, { logits: selection });
+      const grads = await model.backward(run.values, { logits: ctx.metric.cotangent(run.logits!) }, { targets: [sub.name], logits: selection });
+      return ops.sum(ops.reshape(grads.get(sub.name)!, [K, B, S, d]), 0);
+    });
+    acc = acc ? ops.add(acc, part) : part;
+  }
+  return ops.scale(acc!, 1 / steps);
+}
+
+/** Rows `rows` of every cached value (for forwards where row n belongs to example rows[n]). */
+export function gatherValues(ops: TensorOps, values: ReadonlyMap<string, Tensor>, rows: Tensor): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  for (const [k, v] of values) out.set(k, ops.gather(v, rows, 0));
+  return out;
+}
+
+/**
+ * exact: for every (b, s, i) with Δf ≠ 0, the metric change when only that feature takes its patch
+ * value (x_M := x_clean + Δf_i·W_dec[i] = dec(f) + r_clean); for every (b, s), the change when the
+ * whole error vector takes its patch value. Each chunk of patches is one batched forward from M on.
+ */
+export async function exactEffect(model: Model, ctx: BatchContext, sub: ResolvedSubmodule, maxRows: number,
+  onRow?: (done: number, total: number) => void): Promise<SparseAct> {
+  const ops = model.ops;
+  const { size: B, seq: S } = ctx.batch;
+  const F = sub.dict.dSae;
+  const xc = ctx.values.get(sub.name)!;
+  const d = xc.shape[2]!;
+  const delta = ctx.delta.get(sub.name)!;
+  const df = (await delta.act.data()) as Float32Array;
+  const nz: number[] = [];
+  for (let i = 0; i < df.length; i++) if (df[i] !== 0) nz.push(i);
+  const mClean = ctx.mClean;
+  const decoder = sub.dict.decoderRows();
+  const effAct = new Float32Array(B * S * F);
+  const effRes = new Float32Array(B * S);
+  const total = nz.length + B * S;
+  let done = 0;
+
+  // One batched forward per chunk; `build` makes the patched submodule outputs for the chunk's rows.
+  const runChunk = async (rowsB: Int32Array, build: (rowIdx: Tensor) => Tensor): Promise<Float32Array> => {
+    return ops.scope(async () => {
+      const rowIdx = ops.intTensor(rowsB, [rowsB.length]);
+      const x = build(rowIdx);
+      const run = await model.forwardFrom(sub.name, x, gatherValues(ops, ctx.values, rowIdx), { logits: ctx.metric.selection(rowsB) });
+      const change = ops.sub(ctx.metric.value(run.logits!), ops.gather(mClean, rowIdx, 0));
+      return change;
+    }).then(async (t) => { const v = (await t.data()) as Float32Array; t.dispose(); return v; });
+  };
+
+  for (let c0 = 0; c0 < nz.length; c0 += maxRows) {
+    const chunk = nz.slice(c0, c0 + maxRows);
+    const n = chunk.length;
+    const rowsB = new Int32Array(n), pos = new Int32Array(n), feat = new Int32Array(n), val = new Float32Array(n);
+    chunk.forEach((flat, r) => {
+      feat[r] = flat % F;
+      pos[r] = Math.floor(flat / F) % S;
+      rowsB[r] = Math.floor(flat / (F * S));
+      val[r] = df[flat]!;
+    });
+    const change = await runChunk(rowsB, (rowIdx) => {
+      const dir = ops.mul(ops.reshape(ops.tensor(val, [n]), [n, 1]), ops.gather(decoder, ops.intTensor(feat, [n]), 0));
+      const at = ops.reshape(ops.oneHot(ops.intTensor(pos, [n]), S), [n, S, 1]);
+      return ops.add(ops.gather(xc, rowIdx, 0), ops.mul(at, ops.reshape(dir, [n, 1, d])));
+    });
+    chunk.forEach((flat, r) => { effAct[flat] = change[r]!; });
+    done += n;
+    onRow?.(done, total);
+  }
+
+  const dr = ops.reshape(delta.res, [B * S, d]);
+  for (let c0 = 0; c0 < B * S; c0 += maxRows) {
+    const n = Math.min(maxRows, B * S - c0);
+    const flatIdx = Int32Array.from({ length: n }, (_, r) => c0 + r);
+    const rowsB = flatIdx.map((f) => Math.floor(f / S));
+    const pos = flatIdx.map((f) => f % S);
+    const change = await runChunk(rowsB, (rowIdx) => {
+      const at = ops.reshape(ops.oneHot(ops.intTensor(pos, [n]), S), [n, S, 1]);
+      const dir = ops.reshape(ops.gather(dr, ops.intTensor(flatIdx, [n]), 0), [n, 1, d]);
+      return ops.add(ops.gather(xc, rowIdx, 0), ops.mul(at, dir));
+    });
+    effRes.set(change.subarray(0, n), c0);
+    done += n;
+    onRow?.(done, total);
+  }
+  return { act: ops.tensor(effAct, [B, S, F]), res: ops.tensor(effRes, [B, S]) };
+}
+
+/**
+ * Per-example node effects of one submodule for a prepared batch (act [B, S, F], res [B, S]),
+ * unaggregated. `grads` are attrib's gradients when already computed for all submodules.
+ */
+export async function batchNodeEffects(model: Model, ctx: BatchContext, sub: ResolvedSubmodule, method: AttributionMethod,
+  options: { maxRows?: number; grads?: ReadonlyMap<string, Tensor>; onRow?: (done: number, total: number) => void } = {}): Promise<SparseAct> {
+  const ops = model.ops;
+  const { kind, steps } = resolveMethod(method);
+  const maxRows = options.maxRows ?? DEFAULT_MAX_ROWS;
+  if (kind === 'exact') return exactEffect(model, ctx, sub, maxRows, options.onRow);
+  const g = kind === 'attrib'
+    ? (options.grads ?? await attribGradients(model, ctx, [sub])).get(sub.name)!
+    : await igGradient(model, ctx, sub, steps!, maxRows);
+  return effectOf(ops, g, ops.transpose(sub.dict.decoderRows()), ctx.delta.get(sub.name)!);
+}
+
+/** Running example-weighted sums of one submodule's effects. */
+export class EffectAccumulator {
+  readonly features: Float64Array;
+  readonly error: Float64Array;
+  constructor(readonly submodule: string, readonly dSae: number, readonly positions: number | null) {
+    this.features = new Float64Array((positions ?? 1) * dSae);
+    this.error = new Float64Array(positions ?? 1);
+  }
+
+  /** Adds the batch's per-example effects act [B, S, F], res [B, S], summed over examples (and positions for `sum`). */
+  async add(ops: TensorOps, effect: SparseAct): Promise<void> {
+    const [fa, ea] = await ops.scope(() => (this.positions === null
+      ? [ops.sum(effect.act, [0, 1]), ops.sum(effect.res)]
+      : [ops.sum(effect.act, 0), ops.sum(effect.res, 0)]));
+    const f = await fa!.data(), e = await ea!.data();
+    fa!.dispose(); ea!.dispose();
+    if (f.length !== this.features.length || e.length !== this.error.length) {
+      throw new InputError(`internal: effect sizes ${f.length}/${e.length} do not match ${this.features.length}/${this.error.length} for ${this.submodule}`);
+    }
+    for (let i = 0; i < f.length; i++) this.features[i]! += f[i]!;
+    for (let i = 0; i < e.length; i++) this.error[i]! += e[i]!;
+  }
+
+  result(numExamples: number): NodeEffects {
+    for (let i = 0; i < this.features.length; i++) this.features[i]! /= numExamples;
+    for (let i = 0; i < this.error.length; i++) this.error[i]! /= numExamples;
+    return { submodule: this.submodule, dSae: this.dSae, positions: this.positions, features: this.features, error: this.error };
+  }
+}
+
+export function resolveMethod(method: AttributionMethod): { kind: AttributionMethod['kind']; steps: number | null } {
+  if (method.kind === 'ig') {
+    const steps = method.steps ?? DEFAULT_IG_STEPS;
+    requirePositiveInt(steps, 'IG steps', 'pass --steps N with N ≥ 1 (the reference uses 10)');
+    return { kind: 'ig', steps };
+  }
+  if (method.kind === 'attrib' || method.kind === 'exact') return { kind: method.kind, steps: null };
+  throw new InputError(`unknown attribution method ${JSON.stringify((method as { kind: unknown }).kind)}`, 'use attrib, ig or exact');
+}
+
+export function sameLength(batches: readonly PromptBatch[]): number | null {
+  const lens = new Set(batches.map((b) => b.seq));
+  return lens.size === 1 ? batches[0]!.seq : null;
+}
+
+/** Node effects of every SAE feature and error term, aggregated over positions and examples. */
+export async function attribute(model: Model, dictionaries: DictionarySet, batches: readonly PromptBatch[], options: AttributeOptions): Promise<AttributionResult> {
+  const ops = model.ops;
+  const { kind, steps } = resolveMethod(options.method);
+  const aggregation = options.aggregation ?? 'sum';
+  if (aggregation !== 'sum' && aggregation !== 'none') throw new InputError(`unknown aggregation ${JSON.stringify(aggregation)}`, 'use sum or none');
+  const maxRows = options.maxRows ?? DEFAULT_MAX_ROWS;
+  requirePositiveInt(maxRows, 'maxRows');
+  if (kind !== 'exact') checkGrad(model, `attribution with method '${kind}'`);
+  const subs = resolveDictionaries(model, dictionaries, options.submodules);
+  checkBatches(batches, { aggregation, metric: options.metric });
+  const N = countPrompts(batches);
+  const seqLen = sameLength(batches);
+  const positions = aggregation === 'none' ? seqLen : null;
+  const acc = new Map(subs.map((s) => [s.name, new EffectAccumulator(s.name, s.dict.dSae, positions)]));
+  const mClean: number[] = [], mPatch: number[] = [], exampleIndex: number[] = [];
+  const paired = batches[0]!.patch !== undefined;
+  let metricName = options.metric?.name ?? '';
+  const progress = options.onProgress;
+  let examplesDone = 0;
+
+  await ops.scope(async () => {
+    for (const batch of batches) {
+      await ops.scope(async () => {
+        const metric = options.metric ?? defaultMetric(batch);
+        metricName = metric.name;
+        const ctx = await prepareBatch(model, subs, batch, metric.bind(ops, batch));
+        mClean.push(...(await ctx.mClean.data()));
+        if (ctx.mPatch) mPatch.push(...(await ctx.mPatch.data()));
+        exampleIndex.push(...batch.exampleIndex);
+        const grads = kind === 'attrib' ? await attribGradients(model, ctx, subs) : undefined;
+        for (const [i, s] of subs.entries()) {
+          await ops.scope(async () => {
+            const effect = await batchNodeEffects(model, ctx, s, options.method, {
+              maxRows, ...(grads ? { grads } : {}),
+              onRow: (done, total) => progress?.({ stage: 'exact', done, total, detail: s.name }),
+            });
+            await acc.get(s.name)!.add(ops, effect);
+          });
+          progress?.({ stage: 'submodules', done: i + 1, total: subs.length, detail: s.name });
+        }
+      });
+      examplesDone += batch.size;
+      progress?.({ stage: 'batches', done: examplesDone, total: N });
+    }
+  });
+
+  const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return {
+    method: kind, steps, aggregation, numExamples: N, seqLen, submodules: subs.map((s) => s.name),
+    effects: new Map([...acc].map(([k, a]) => [k, a.result(N)])),
+    metric: metricName,
+    metricClean: mean(mClean),
+    metricPatch: paired ? mean(mPatch) : null,
+    totalEffect: paired ? mean(mPatch) - mean(mClean) : null,
+    perExample: { exampleIndex, metricClean: Float64Array.from(mClean), metricPatch: paired ? Float64Array.from(mPatch) : null },
+  };
+}

@@ -1,0 +1,131 @@
+// Circuit discovery (feature-circuits' get_circuit): IG node effects for every submodule, then
+// edges between adjacent submodules from the downstream nodes whose per-example, per-position IG
+// effect exceeds the node threshold. Everything is averaged over examples (batches weighted by
+// size); thresholds for the circuit itself are applied later (circuit/circuit.ts).
+
+import { InputError } from '../errors.js';
+import type { Model } from '../model/model.js';
+import { countPrompts, type PromptBatch } from '../data/batches.js';
+import type { Tensor } from '../tensor.js';
+import {
+  DEFAULT_IG_STEPS, DEFAULT_MAX_ROWS, EffectAccumulator, igGradient, prepareBatch, sameLength,
+  type Aggregation, type AttributionResult,
+} from './attribution.js';
+import { accumulatePairEdges, EdgeAccumulator, edgePairs, metricEdges, selectDownstreamNodes, type DownstreamNodes, type EdgeSet } from './edges.js';
+import { defaultMetric, type Metric } from './metrics.js';
+import type { ProgressCallback } from './progress.js';
+import { checkBatches, checkGrad, requirePositiveInt, resolveDictionaries, type DictionarySet } from './setup.js';
+import { effectOf } from './sparse-act.js';
+
+export const DEFAULT_NODE_THRESHOLD = 0.1;
+export const DEFAULT_EDGE_THRESHOLD = 0.01;
+
+export interface DiscoverOptions {
+  /** Selects the downstream nodes whose edges are computed (per example and position); default 0.1. */
+  readonly nodeThreshold?: number;
+  readonly aggregation?: Aggregation;
+  /** IG steps; default 10. */
+  readonly steps?: number;
+  /** Skip edges. */
+  readonly nodesOnly?: boolean;
+  /**
+   * Submodules with dictionaries to use (default: all). Edges exist only between listed
+   * submodules, e.g. without `embed` layer 0 has no incoming edges (the reference's include_embed=False).
+   */
+  readonly submodules?: readonly string[];
+  readonly metric?: Metric;
+  /** Most rows in one batched forward or segment VJP; default 256. */
+  readonly maxRows?: number;
+  readonly onProgress?: ProgressCallback;
+}
+
+export interface DiscoveryResult extends AttributionResult {
+  readonly nodeThreshold: number;
+  readonly nodesOnly: boolean;
+  /** One set per edge pair (upstream → downstream), plus `resid_last → y`. */
+  readonly edges: readonly EdgeSet[];
+  /** Per submodule, how many per-example (b, s, index) nodes exceeded the node threshold (the edge rows). */
+  readonly downstreamNodes: ReadonlyMap<string, number>;
+}
+
+export async function discover(model: Model, dictionaries: DictionarySet, batches: readonly PromptBatch[], options: DiscoverOptions = {}): Promise<DiscoveryResult> {
+  const ops = model.ops;
+  const aggregation = options.aggregation ?? 'sum';
+  if (aggregation !== 'sum' && aggregation !== 'none') throw new InputError(`unknown aggregation ${JSON.stringify(aggregation)}`, 'use sum or none');
+  const steps = options.steps ?? DEFAULT_IG_STEPS;
+  requirePositiveInt(steps, 'IG steps', 'pass --steps N with N ≥ 1 (the reference uses 10)');
+  const maxRows = options.maxRows ?? DEFAULT_MAX_ROWS;
+  requirePositiveInt(maxRows, 'maxRows');
+  const nodeThreshold = options.nodeThreshold ?? DEFAULT_NODE_THRESHOLD;
+  if (!(Number.isFinite(nodeThreshold) && nodeThreshold >= 0)) throw new InputError(`node threshold must be a number ≥ 0, got ${nodeThreshold}`);
+  const nodesOnly = options.nodesOnly ?? false;
+  checkGrad(model, 'circuit discovery (integrated gradients and edges)');
+  const subs = resolveDictionaries(model, dictionaries, options.submodules);
+  checkBatches(batches, { aggregation, metric: options.metric });
+  const N = countPrompts(batches);
+  const seqLen = sameLength(batches);
+  const positions = aggregation === 'none' ? seqLen : null;
+  const byName = new Map(subs.map((s) => [s.name, s]));
+  const pairs = nodesOnly ? [] : edgePairs(model, subs.map((s) => s.name));
+  const nodeAcc = new Map(subs.map((s) => [s.name, new EffectAccumulator(s.name, s.dict.dSae, positions)]));
+  const edgeAcc = pairs.map((p) => new EdgeAccumulator(p.upstream, p.downstream, positions, byName.get(p.downstream)!.dict.dSae + 1, byName.get(p.upstream)!.dict.dSae + 1));
+  const downstreamCounts = new Map(subs.map((s) => [s.name, 0]));
+  const mClean: number[] = [], mPatch: number[] = [], exampleIndex: number[] = [];
+  const paired = batches[0]!.patch !== undefined;
+  let metricName = options.metric?.name ?? '';
+  const progress = options.onProgress;
+  let examplesDone = 0;
+
+  await ops.scope(async () => {
+    const decT = new Map(subs.map((s) => [s.name, ops.transpose(s.dict.decoderRows())]));
+    for (const batch of batches) {
+      await ops.scope(async () => {
+        const metric = options.metric ?? defaultMetric(batch);
+        metricName = metric.name;
+        const ctx = await prepareBatch(model, subs, batch, metric.bind(ops, batch));
+        mClean.push(...(await ctx.mClean.data()));
+        if (ctx.mPatch) mPatch.push(...(await ctx.mPatch.data()));
+        exampleIndex.push(...batch.exampleIndex);
+        const grads = new Map<string, Tensor>();
+        const nodes = new Map<string, DownstreamNodes>();
+        for (const [i, s] of subs.entries()) {
+          const g = await igGradient(model, ctx, s, steps, maxRows);
+          grads.set(s.name, g);
+          await ops.scope(async () => {
+            const effect = effectOf(ops, g, decT.get(s.name)!, ctx.delta.get(s.name)!);
+            await nodeAcc.get(s.name)!.add(ops, effect);
+            const sel = await selectDownstreamNodes(effect, nodeThreshold);
+            nodes.set(s.name, sel);
+            downstreamCounts.set(s.name, downstreamCounts.get(s.name)! + sel.k.length);
+          });
+          progress?.({ stage: 'submodules', done: i + 1, total: subs.length, detail: s.name });
+        }
+        for (const [i, pair] of pairs.entries()) {
+          await accumulatePairEdges(model, {
+            ctx, grads, down: byName.get(pair.downstream)!, up: byName.get(pair.upstream)!, nodes: nodes.get(pair.downstream)!,
+            decoderT: decT, aggregation, maxRows,
+          }, edgeAcc[i]!);
+          progress?.({ stage: 'edges', done: i + 1, total: pairs.length, detail: `${pair.upstream} → ${pair.downstream}` });
+        }
+      });
+      examplesDone += batch.size;
+      progress?.({ stage: 'batches', done: examplesDone, total: N });
+    }
+  });
+
+  const effects = new Map([...nodeAcc].map(([k, a]) => [k, a.result(N)]));
+  const edges = edgeAcc.map((a) => a.result(N));
+  if (!nodesOnly) {
+    const last = subs[subs.length - 1]!;
+    const e = effects.get(last.name)!;
+    edges.unshift(metricEdges(last.name, last.dict.dSae, positions, e.features, e.error));
+  }
+  const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return {
+    method: 'ig', steps, aggregation, numExamples: N, seqLen, submodules: subs.map((s) => s.name), effects,
+    metric: metricName, metricClean: mean(mClean), metricPatch: paired ? mean(mPatch) : null,
+    totalEffect: paired ? mean(mPatch) - mean(mClean) : null,
+    perExample: { exampleIndex, metricClean: Float64Array.from(mClean), metricPatch: paired ? Float64Array.from(mPatch) : null },
+    nodeThreshold, nodesOnly, edges, downstreamNodes: downstreamCounts,
+  };
+}

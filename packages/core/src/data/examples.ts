@@ -1,0 +1,225 @@
+// feature-circuits' contrastive-pair datasets (JSON lines with clean_prefix, patch_prefix,
+// clean_answer, patch_answer, case) and the reference's example selection: shuffle the lines with
+// CPython's random.Random(seed), then walk them keeping pairs whose answers are one token, whose
+// prefixes have equal token length and whose tokenization is compositional, optionally only the
+// shortest length class, until enough are collected.
+
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { FormatError, InputError, NotFoundError } from '../errors.js';
+import { PythonRandom } from './python-random.js';
+
+export interface Example {
+  readonly cleanPrefix: string;
+  readonly patchPrefix: string;
+  readonly cleanAnswer: string;
+  readonly patchAnswer: string;
+  readonly case?: string;
+  readonly cleanIds: readonly number[];
+  readonly patchIds: readonly number[];
+  readonly cleanAnswerId: number;
+  readonly patchAnswerId: number;
+  /** 1-based line in the source file. */
+  readonly line: number;
+}
+
+export type SkipReason =
+  | 'blank'                  // an empty line
+  | 'unknown-token'          // the tokenizer cannot encode a field
+  | 'answer-not-one-token'   // clean or patch answer is not exactly one token
+  | 'prefix-length-mismatch' // clean and patch prefixes differ in token length
+  | 'not-compositional'      // tokens(prefix + answer) ≠ tokens(prefix) + tokens(answer)
+  | 'too-long'               // longer than maxLength
+  | 'not-shortest';          // dropped by minLengthOnly (a shorter length class exists)
+
+export const SKIP_REASONS: readonly SkipReason[] = ['blank', 'unknown-token', 'answer-not-one-token', 'prefix-length-mismatch',
+  'not-compositional', 'too-long', 'not-shortest'];
+
+/** The part of a tokenizer the loader needs: ids without special tokens. */
+export interface ExampleTokenizer {
+  encode(text: string): number[];
+}
+
+export interface SelectExamplesOptions {
+  readonly numExamples: number;
+  /** Shuffle seed (CPython random.Random(seed).shuffle); default 12 as the reference; null keeps file order. */
+  readonly seed?: number | null;
+  /** Keep only the shortest prefix length found (the reference's use_min_length_only); default true. */
+  readonly minLengthOnly?: boolean;
+  /** Skip prefixes longer than this many tokens. */
+  readonly maxLength?: number;
+  /** Name used in messages (the file name). */
+  readonly source?: string;
+  /** Called when fewer usable examples exist than asked for. */
+  readonly onWarning?: (message: string) => void;
+}
+
+export interface ExampleSelection {
+  readonly examples: Example[];
+  readonly requested: number;
+  /** Lines in the file. */
+  readonly lines: number;
+  /** Lines looked at before enough examples were found (in shuffled order). */
+  readonly linesExamined: number;
+  readonly skipped: Readonly<Record<SkipReason, number>>;
+  readonly source: string;
+}
+
+interface RawLine {
+  readonly line: number;
+  readonly text: string;
+}
+
+interface Fields {
+  readonly clean_prefix: string;
+  readonly patch_prefix: string;
+  readonly clean_answer: string;
+  readonly patch_answer: string;
+  readonly case?: string;
+}
+
+const REQUIRED = ['clean_prefix', 'patch_prefix', 'clean_answer', 'patch_answer'] as const;
+
+/** Lines as Python's text-mode readlines() gives them (universal newlines; no empty line after a final newline). */
+export function splitLines(text: string): string[] {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const lines = text.split(/\r\n|\r|\n/);
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+function parseFields(raw: RawLine, source: string): Fields | undefined {
+  if (raw.text.trim() === '') return undefined;
+  let data: unknown;
+  try {
+    data = JSON.parse(raw.text);
+  } catch (e) {
+    throw new FormatError(`${source} line ${raw.line} is not valid JSON: ${(e as Error).message}`,
+      'each line must be one JSON object like {"clean_prefix": …, "patch_prefix": …, "clean_answer": …, "patch_answer": …}');
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new FormatError(`${source} line ${raw.line} is not a JSON object`, 'each line must be one JSON object');
+  }
+  const obj = data as Record<string, unknown>;
+  for (const key of REQUIRED) {
+    if (!(key in obj)) {
+      throw new InputError(`${source} line ${raw.line}: missing field '${key}'`,
+        `every line needs ${REQUIRED.join(', ')} (strings); 'case' is optional`);
+    }
+    if (typeof obj[key] !== 'string') {
+      throw new InputError(`${source} line ${raw.line}: field '${key}' must be a string, got ${JSON.stringify(obj[key])}`);
+    }
+  }
+  if (obj.case !== undefined && typeof obj.case !== 'string') {
+    throw new InputError(`${source} line ${raw.line}: field 'case' must be a string, got ${JSON.stringify(obj.case)}`);
+  }
+  return obj as unknown as Fields;
+}
+
+function sameIds(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+type Tokenized = { ok: true; example: Example } | { ok: false; reason: SkipReason };
+
+function tokenizeLine(fields: Fields, line: number, tok: ExampleTokenizer, maxLength: number | undefined): Tokenized {
+  let cleanIds: number[], patchIds: number[], cleanAns: number[], patchAns: number[], cleanFull: number[], patchFull: number[];
+  try {
+    cleanIds = tok.encode(fields.clean_prefix);
+    patchIds = tok.encode(fields.patch_prefix);
+    cleanAns = tok.encode(fields.clean_answer);
+    patchAns = tok.encode(fields.patch_answer);
+    cleanFull = tok.encode(fields.clean_prefix + fields.clean_answer);
+    patchFull = tok.encode(fields.patch_prefix + fields.patch_answer);
+  } catch (e) {
+    if (e instanceof InputError) return { ok: false, reason: 'unknown-token' };
+    throw e;
+  }
+  // Same order of checks as the reference loader.
+  if (cleanAns.length !== 1 || patchAns.length !== 1) return { ok: false, reason: 'answer-not-one-token' };
+  if (cleanIds.length !== patchIds.length) return { ok: false, reason: 'prefix-length-mismatch' };
+  if (!sameIds([...cleanIds, ...cleanAns], cleanFull) || !sameIds([...patchIds, ...patchAns], patchFull)) {
+    return { ok: false, reason: 'not-compositional' };
+  }
+  if (maxLength !== undefined && cleanIds.length > maxLength) return { ok: false, reason: 'too-long' };
+  return {
+    ok: true,
+    example: {
+      cleanPrefix: fields.clean_prefix, patchPrefix: fields.patch_prefix,
+      cleanAnswer: fields.clean_answer, patchAnswer: fields.patch_answer,
+      ...(fields.case !== undefined ? { case: fields.case } : {}),
+      cleanIds, patchIds, cleanAnswerId: cleanAns[0]!, patchAnswerId: patchAns[0]!, line,
+    },
+  };
+}
+
+/** Selects examples from the text of a JSON-lines file exactly as feature-circuits' load_examples does. */
+export function selectExamples(text: string, tokenizer: ExampleTokenizer, options: SelectExamplesOptions): ExampleSelection {
+  const source = options.source ?? 'data';
+  const n = options.numExamples;
+  if (!Number.isInteger(n) || n < 1) throw new InputError(`number of examples must be a positive integer, got ${n}`, 'pass --num-examples N with N ≥ 1');
+  if (options.maxLength !== undefined && !(Number.isInteger(options.maxLength) && options.maxLength >= 1)) {
+    throw new InputError(`maxLength must be a positive integer, got ${options.maxLength}`);
+  }
+  const raw: RawLine[] = splitLines(text).map((t, i) => ({ line: i + 1, text: t }));
+  // Validate every line first, so a malformed file fails before any work (and independently of the seed).
+  const parsed = raw.map((r) => parseFields(r, source));
+  const order = [...raw.keys()];
+  const seed = options.seed === undefined ? 12 : options.seed;
+  if (seed !== null) new PythonRandom(seed).shuffle(order);
+
+  const minOnly = options.minLengthOnly ?? true;
+  const skipped = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
+  let examples: Example[] = [];
+  let minLength = Infinity;
+  let examined = 0;
+  for (const i of order) {
+    if (examples.length >= n) break;
+    examined++;
+    const fields = parsed[i];
+    if (!fields) { skipped.blank++; continue; }
+    const t = tokenizeLine(fields, raw[i]!.line, tokenizer, options.maxLength);
+    if (!t.ok) { skipped[t.reason]++; continue; }
+    if (minOnly) {
+      const len = t.example.cleanIds.length;
+      if (len < minLength) {
+        // A new shortest length: the reference restarts its collection.
+        skipped['not-shortest'] += examples.length;
+        examples = [];
+        minLength = len;
+      } else if (len > minLength) {
+        skipped['not-shortest']++;
+        continue;
+      }
+    }
+    examples.push(t.example);
+  }
+  if (examples.length === 0) {
+    throw new InputError(`${source}: no usable examples among ${raw.length} lines (${describeSkips(skipped)})`,
+      'examples need one-token answers and clean/patch prefixes of equal token length; check that the data matches the model\'s tokenizer');
+  }
+  if (examples.length < n) {
+    options.onWarning?.(`${source}: only ${examples.length} usable examples, fewer than the ${n} asked for (${describeSkips(skipped)}); continuing with ${examples.length}`);
+  }
+  return { examples, requested: n, lines: raw.length, linesExamined: examined, skipped, source };
+}
+
+export function describeSkips(skipped: Readonly<Record<SkipReason, number>>): string {
+  const parts = SKIP_REASONS.filter((r) => skipped[r] > 0).map((r) => `${skipped[r]} ${r}`);
+  return parts.length ? `skipped: ${parts.join(', ')}` : 'none skipped';
+}
+
+/** Reads a JSON-lines file and selects examples (see selectExamples). */
+export async function loadExamples(path: string, tokenizer: ExampleTokenizer, options: SelectExamplesOptions): Promise<ExampleSelection> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new NotFoundError(`data file ${path} does not exist`, 'pass --data FILE with JSON lines (clean_prefix, patch_prefix, clean_answer, patch_answer)');
+    throw new InputError(`cannot read data file ${path}: ${(e as Error).message}`, undefined, { cause: e });
+  }
+  return selectExamples(text, tokenizer, { source: basename(path), ...options });
+}
