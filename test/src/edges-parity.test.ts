@@ -171,11 +171,6 @@ describe.each(['neox-seq-r100', 'gpt2-b'])('sequential residual edges by finite 
         applyBDecToInput: true,
       }, { source: `random SAE for ${sub.name}` }));
     }
-    // TEMPORARY cache warm-up, see small-a.ts.
-    for (const dd of dictionaries.values()) {
-      const x = model.ops.zeros([1, d]), c = model.ops.zeros([1, F]);
-      dd.featureGradients(x, Int32Array.of(0)).dispose(); dd.encodeVjp(x, c).dispose(); x.dispose(); c.dispose();
-    }
     seq = { backend, model, dictionaries };
     const clean = [5, 9, 12, 7, 20];
     const patch = [5, 14, 12, 7, 20];

@@ -19,15 +19,6 @@ export async function loadSmallA(): Promise<SmallA> {
   const backend = await tfjsBackend({ flavor: 'wasm' });
   const model = await Model.load(SMALL_A, backend);
   const dictionaries = await loadDictionarySet(join(SMALL_A, 'saelens'), model.submodules, { ops: model.ops, dIn: model.spec.dims.dModel });
-  // TEMPORARY (see /work/notes/algorithms-notes.md): dictionaries cache transposes lazily, and a
-  // cache made inside an algorithm's scope dies with it; fill the caches outside any scope.
-  for (const d of dictionaries.values()) {
-    const x = model.ops.zeros([1, d.dIn]);
-    const c = model.ops.zeros([1, d.dSae]);
-    d.featureGradients(x, Int32Array.of(0)).dispose();
-    d.encodeVjp(x, c).dispose();
-    x.dispose(); c.dispose();
-  }
   // The reference runs the file's 40 examples in file order as one batch.
   const sel = selectExamples(readFileSync(join(SMALL_A, 'data.jsonl'), 'utf8'), model.tokenizer, { numExamples: 40, seed: null });
   return { backend, model, dictionaries, batches: batchExamples(sel.examples, 40) };

@@ -240,6 +240,11 @@ export class TfjsOps implements TensorOps {
     return result;
   }
 
+  keep(t: Tensor): Tensor {
+    tf.keep(unwrap(t, 'keep'));
+    return t;
+  }
+
   numTensors(): number {
     return tf.memory().numTensors;
   }

@@ -70,6 +70,11 @@ export interface TensorOps {
    * when it settles (also on throw). Scopes nest; runs must not interleave.
    */
   scope<T extends TensorContainer>(fn: () => Promise<T> | T): Promise<T>;
+  /**
+   * Exempts `t` from disposal by the scopes open now (the caller owns it and disposes it):
+   * for caches built lazily inside someone else's scope. Returns `t`.
+   */
+  keep(t: Tensor): Tensor;
   /** Live tensor count, for leak tests. */
   numTensors(): number;
 }

@@ -77,6 +77,11 @@ export class ReferenceOps implements TensorOps {
   private live = 0;
   private readonly scopes: Set<RefTensor>[] = [];
 
+  keep(t: Tensor): Tensor {
+    for (const s of this.scopes) s.delete(t as RefTensor);
+    return t;
+  }
+
   released(t: RefTensor): void {
     this.live--;
     for (const s of this.scopes) s.delete(t);

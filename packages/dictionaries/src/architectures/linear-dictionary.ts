@@ -1,0 +1,183 @@
+// Shared base of every SAE with a linear decoder x̂ = f·W_dec + b_dec: owns the device
+// tensors, decode, decoder rows/bias, input centring (x − b_dec when the format says so),
+// disposal, and the lazily built transposes the VJPs multiply with.
+// Layout: W_enc [dIn, dSae] and W_dec [dSae, dIn], so encode and decode are plain matmuls.
+
+import { InputError, ShapeError, shapeToString, type Dictionary, type Tensor, type TensorOps } from '@sfc/core';
+import { expectShape, type HostTensor } from '../host-weights.js';
+
+export interface DictionaryMeta {
+  /** Hook or submodule the dictionary was trained on. */
+  readonly hook?: string;
+  /** File or folder it came from. */
+  readonly source?: string;
+  /** Loader/format id: saelens, dictionary-learning, gemma-scope, … */
+  readonly format?: string;
+  /** Extra facts for `sfc dict info` (k, class name, normalisation, …). */
+  readonly details?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** The decoder half every linear architecture shares. */
+export interface DecoderWeights {
+  /** [dSae, dIn] — rows are feature directions. */
+  readonly W_dec: HostTensor;
+  /** [dIn]. */
+  readonly b_dec: HostTensor;
+  /** Subtract b_dec from the input before encoding (SAELens `apply_b_dec_to_input`). */
+  readonly applyBDecToInput: boolean;
+}
+
+export abstract class LinearDictionary implements Dictionary {
+  abstract readonly architecture: string;
+  readonly dIn: number;
+  readonly dSae: number;
+  readonly hook?: string;
+  readonly source?: string;
+  readonly format?: string;
+  readonly details: Readonly<Record<string, string | number | boolean>>;
+
+  protected readonly ops: TensorOps;
+  protected readonly wDec: Tensor;
+  protected readonly bDec: Tensor;
+  protected readonly applyBDecToInput: boolean;
+  private readonly owned: Tensor[] = [];
+  private disposed = false;
+
+  protected constructor(ops: TensorOps, dec: DecoderWeights, meta: DictionaryMeta) {
+    const [dSae, dIn] = dec.W_dec.shape as [number, number];
+    if (dec.W_dec.shape.length !== 2) throw new ShapeError(`${meta.source ?? 'dictionary'}: W_dec must be 2-D, got ${shapeToString(dec.W_dec.shape)}`);
+    expectShape(dec.b_dec, [dIn], 'b_dec', meta.source ?? 'dictionary');
+    this.ops = ops;
+    this.dIn = dIn;
+    this.dSae = dSae;
+    if (meta.hook !== undefined) this.hook = meta.hook;
+    if (meta.source !== undefined) this.source = meta.source;
+    if (meta.format !== undefined) this.format = meta.format;
+    this.details = { applyBDecToInput: dec.applyBDecToInput, ...meta.details };
+    this.applyBDecToInput = dec.applyBDecToInput;
+    this.wDec = this.own(dec.W_dec);
+    this.bDec = this.own(dec.b_dec);
+  }
+
+  /** Uploads a host tensor; it lives until dispose(). */
+  protected own(w: HostTensor): Tensor {
+    const t = this.ops.tensor(w.data, w.shape);
+    this.owned.push(t);
+    return t;
+  }
+
+  private readonly transposes = new Map<Tensor, Tensor>();
+
+  /**
+   * `w`ᵀ, built on first use and kept (VJPs only run for downstream dictionaries, so most
+   * dictionaries never pay for it). An explicit transpose then a plain matmul is much faster
+   * on wasm than a matmul with a transpose flag.
+   */
+  protected transposed(w: Tensor): Tensor {
+    let t = this.transposes.get(w);
+    if (!t) {
+      // Built lazily, often inside a caller's scope: keep it out of that scope, it lives until dispose().
+      t = this.ops.keep(this.ops.transpose(w));
+      this.transposes.set(w, t);
+      this.owned.push(t);
+    }
+    return t;
+  }
+
+  protected check(x: Tensor, width: number, what: string): void {
+    if (this.disposed) throw new InputError(`${this.describeSelf()} was used after dispose()`, 'load the dictionary again');
+    if (x.shape[x.shape.length - 1] !== width) {
+      throw new ShapeError(`${this.describeSelf()}: ${what} has shape ${shapeToString(x.shape)}, expected last axis ${width}`,
+        'pass activations of the submodule this dictionary was trained on');
+    }
+  }
+
+  protected describeSelf(): string {
+    return `${this.architecture} dictionary${this.source ? ` from ${this.source}` : ''}`;
+  }
+
+  /**
+   * Runs `fn` and disposes every intermediate it registered with `tmp` except the result, also
+   * on throw (the ops' own scope() is async, and encode/decode must stay synchronous).
+   */
+  protected tidy(fn: (tmp: (t: Tensor) => Tensor) => Tensor): Tensor {
+    const temps: Tensor[] = [];
+    let result: Tensor | undefined;
+    try {
+      result = fn((t) => { temps.push(t); return t; });
+      return result;
+    } finally {
+      for (const t of temps) if (t !== result && !t.isDisposed) t.dispose();
+    }
+  }
+
+  /** x − b_dec when the format centres inputs, else x itself (registered with tmp when new). */
+  protected centre(x: Tensor, tmp: (t: Tensor) => Tensor): Tensor {
+    return this.applyBDecToInput ? tmp(this.ops.sub(x, this.bDec)) : x;
+  }
+
+  /**
+   * For row n: the encoder column of feature features[n] (from wT [dSae, dIn]) and that
+   * feature's pre-activation x̃_n·w + bias — without computing the other dSae − 1 features.
+   */
+  protected selectedPre(xc: Tensor, wT: Tensor, bias: Tensor, idx: Tensor, tmp: (t: Tensor) => Tensor): { pre: Tensor; rows: Tensor } {
+    const ops = this.ops;
+    const rows = tmp(ops.gather(wT, idx, 0));
+    const pre = tmp(ops.add(tmp(ops.sum(tmp(ops.mul(xc, rows)), 1)), tmp(ops.gather(bias, idx, 0))));
+    return { pre, rows };
+  }
+
+  protected featureIndex(x: Tensor, features: Int32Array): Tensor {
+    if (x.shape.length !== 2 || x.shape[0] !== features.length) {
+      throw new ShapeError(`${this.describeSelf()}: featureGradients needs x [N, dIn] with one feature per row, got x ${shapeToString(x.shape)} and ${features.length} features`);
+    }
+    for (const f of features) {
+      if (!Number.isInteger(f) || f < 0 || f >= this.dSae) {
+        throw new InputError(`${this.describeSelf()}: feature index ${f} out of range [0, ${this.dSae})`);
+      }
+    }
+    return this.ops.intTensor(features, [features.length]);
+  }
+
+  abstract encode(x: Tensor): Tensor;
+  abstract encodeVjp(x: Tensor, cotangent: Tensor): Tensor;
+  abstract featureGradients(x: Tensor, features: Int32Array): Tensor;
+
+  decode(f: Tensor): Tensor {
+    this.check(f, this.dSae, 'features');
+    return this.tidy((tmp) => this.ops.add(tmp(rowMatMul(this.ops, f, this.wDec, tmp)), this.bDec));
+  }
+
+  decoderRows(): Tensor {
+    return this.wDec;
+  }
+
+  decoderBias(): Tensor {
+    return this.bDec;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of this.owned) t.dispose();
+    this.owned.length = 0;
+    this.transposes.clear();
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+}
+
+/** Shape-checks the encoder half shared by relu, jumprelu, topk and batchtopk SAEs. */
+export function checkEncoder(W_enc: HostTensor, b_enc: HostTensor, dec: DecoderWeights, source: string): void {
+  const [dSae, dIn] = dec.W_dec.shape as [number, number];
+  expectShape(W_enc, [dIn, dSae], 'W_enc', source);
+  expectShape(b_enc, [dSae], 'b_enc', source);
+}
+
+/** x @ w for x [..., k] including a single vector [k]; intermediates go to tmp. */
+export function rowMatMul(ops: TensorOps, x: Tensor, w: Tensor, tmp: (t: Tensor) => Tensor): Tensor {
+  if (x.shape.length === 1) return ops.reshape(tmp(ops.matMul(tmp(ops.reshape(x, [1, x.shape[0]!])), w)), [w.shape[1]!]);
+  return ops.matMul(x, w);
+}

@@ -1,0 +1,77 @@
+// TopK SAE (per row): f = relu(pre) kept only at the row's k largest pre-activations.
+// SAELens takes topk of pre then relu; dictionary_learning relu then topk — the same values.
+// Built without a scatter: the row's k-th largest pre-activation is the cut (pre ≥ kth), so
+// exact ties at the cut keep every tied feature where torch would keep an arbitrary subset.
+// SAELens' `rescale_acts_by_decoder_norm` is folded into the weights by the loader.
+// Derivative with the top-k set fixed: ∂f_j/∂x = 1[j selected, pre_j > 0] · W_enc[:, j].
+
+import { ShapeError, type Tensor, type TensorOps } from '@sfc/core';
+import { checkEncoder, LinearDictionary, rowMatMul, type DictionaryMeta } from './linear-dictionary.js';
+import type { LinearEncoderWeights } from './threshold.js';
+
+export class TopKDictionary extends LinearDictionary {
+  readonly architecture = 'topk';
+  readonly k: number;
+  private readonly wEnc: Tensor;
+  private readonly bEnc: Tensor;
+
+  constructor(ops: TensorOps, w: LinearEncoderWeights & { readonly k: number }, meta: DictionaryMeta = {}) {
+    super(ops, w, { ...meta, details: { k: w.k, ...meta.details } });
+    checkEncoder(w.W_enc, w.b_enc, w, meta.source ?? 'dictionary');
+    if (!Number.isInteger(w.k) || w.k < 1 || w.k > this.dSae) {
+      throw new ShapeError(`${meta.source ?? 'dictionary'}: topk k = ${w.k} must be an integer in [1, d_sae = ${this.dSae}]`);
+    }
+    this.k = w.k;
+    this.wEnc = this.own(w.W_enc);
+    this.bEnc = this.own(w.b_enc);
+  }
+
+  /** pre-activations and the 0/1 mask of live selected features (same shape). */
+  private selection(x: Tensor, tmp: (t: Tensor) => Tensor): { pre: Tensor; live: Tensor } {
+    const ops = this.ops;
+    const pre = tmp(ops.add(tmp(rowMatMul(ops, this.centre(x, tmp), this.wEnc, tmp)), this.bEnc));
+    const rank = pre.shape.length;
+    const top = ops.topk(pre, this.k);
+    tmp(top.indices);
+    const values = tmp(top.values);
+    const begin = pre.shape.map((_, i) => (i === rank - 1 ? this.k - 1 : 0));
+    const size = pre.shape.map((_, i) => (i === rank - 1 ? 1 : -1));
+    const kth = tmp(ops.slice(values, begin, size));
+    // pre ≥ kth  ⇔  not (kth > pre)
+    const selected = tmp(ops.addScalar(tmp(ops.neg(tmp(ops.greater(kth, pre)))), 1));
+    const live = tmp(ops.mul(selected, tmp(ops.greater(pre, tmp(ops.zeros([1]))))));
+    return { pre, live };
+  }
+
+  encode(x: Tensor): Tensor {
+    this.check(x, this.dIn, 'input');
+    return this.tidy((tmp) => {
+      const { pre, live } = this.selection(x, tmp);
+      return this.ops.mul(tmp(this.ops.relu(pre)), live);
+    });
+  }
+
+  encodeVjp(x: Tensor, cotangent: Tensor): Tensor {
+    this.check(x, this.dIn, 'input');
+    this.check(cotangent, this.dSae, 'cotangent');
+    return this.tidy((tmp) => {
+      const { live } = this.selection(x, tmp);
+      return rowMatMul(this.ops, tmp(this.ops.mul(cotangent, live)), this.transposed(this.wEnc), tmp);
+    });
+  }
+
+  featureGradients(x: Tensor, features: Int32Array): Tensor {
+    this.check(x, this.dIn, 'input');
+    return this.tidy((tmp) => {
+      const ops = this.ops;
+      const n = features.length;
+      const idx = tmp(this.featureIndex(x, features));
+      // The selection needs the whole row; read the mask at (n, features[n]) through a flat gather.
+      const { live } = this.selection(x, tmp);
+      const flat = Int32Array.from(features, (j, row) => row * this.dSae + j);
+      const on = tmp(ops.gather(tmp(ops.reshape(live, [n * this.dSae])), tmp(ops.intTensor(flat, [n])), 0));
+      const rows = tmp(ops.gather(this.transposed(this.wEnc), idx, 0));
+      return ops.mul(rows, tmp(ops.reshape(on, [n, 1])));
+    });
+  }
+}

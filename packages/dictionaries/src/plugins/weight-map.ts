@@ -1,0 +1,17 @@
+// Named host tensors, whatever file they came from (safetensors, a torch state_dict, npz).
+
+import type { SafetensorsFile } from '@sfc/core';
+import { host, type HostTensor } from '../host-weights.js';
+
+export type WeightMap = ReadonlyMap<string, HostTensor>;
+
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
+
+/** Every floating-point tensor of a safetensors file as f32 (integer tensors are skipped). */
+export function weightMap(file: SafetensorsFile): WeightMap {
+  const out = new Map<string, HostTensor>();
+  for (const [name, e] of file.entries) {
+    if (FLOAT_DTYPES.has(e.dtype)) out.set(name, host(e.shape, file.getFloat32(name)));
+  }
+  return out;
+}

@@ -1,0 +1,2 @@
+// The package version, reported in plugin meta.
+export const VERSION = '0.1.0';
