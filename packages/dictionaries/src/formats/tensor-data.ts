@@ -49,10 +49,6 @@ export const ITEM_BYTES: Readonly<Record<DType, number>> = {
   uint64: 8, uint32: 4, uint16: 2, uint8: 1, bool: 1,
 };
 
-export function isFloatDType(d: DType): boolean {
-  return d === 'float32' || d === 'float64' || d === 'float16' || d === 'bfloat16';
-}
-
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** A zero-filled array of the type `dtype` decodes into. */
