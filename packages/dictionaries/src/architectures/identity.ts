@@ -48,14 +48,15 @@ export class IdentityDictionary implements Dictionary {
     if (!this.eye) {
       const d = this.dIn;
       const idx = this.ops.intTensor(Int32Array.from({ length: d }, (_, i) => i), [d]);
-      this.eye = this.ops.oneHot(idx, d);
+      // Often first asked for inside a caller's scope: keep it, it lives until dispose().
+      this.eye = this.ops.keep(this.ops.oneHot(idx, d));
       idx.dispose();
     }
     return this.eye;
   }
 
   decoderBias(): Tensor {
-    this.bias ??= this.ops.zeros([this.dIn]);
+    this.bias ??= this.ops.keep(this.ops.zeros([this.dIn]));
     return this.bias;
   }
 

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { InputError } from '@sfc/core';
+import { parseFeatureId } from './feature-ref.js';
+import {
+  ablate, add, clamp, describeIntervention, formatPositions, interventionsFor, opStrength, parseOp, parsePositions, patch, scale, withStrength,
+} from './intervention.js';
+import { checkPositions, positionMask } from './positions.js';
+
+describe('ops', () => {
+  it('parses the CLI forms', () => {
+    expect(parseOp('scale', '4')).toEqual(scale(4));
+    expect(parseOp('clamp', 0)).toEqual(clamp(0));
+    expect(parseOp('add', '-2.5')).toEqual(add(-2.5));
+    expect(parseOp('ablate')).toEqual(ablate('zero'));
+    expect(parseOp('ablate', 'mean')).toEqual(ablate('mean'));
+    expect(parseOp('patch')).toEqual(patch());
+    for (const [k, v] of [['scale', undefined], ['scale', 'x'], ['clamp', 'Infinity'], ['ablate', 'resample'], ['patch', '1'], ['boost', '1']] as const) {
+      expect(() => parseOp(k, v)).toThrow(InputError);
+    }
+  });
+
+  it('strength is the factor, value or α; ablate and patch have none', () => {
+    expect([scale(2), clamp(3), add(-1), ablate(), patch()].map(opStrength)).toEqual([2, 3, -1, undefined, undefined]);
+    expect(withStrength(scale(2), 5)).toEqual(scale(5));
+    expect(() => withStrength(ablate('mean'), 5)).toThrow(InputError);
+  });
+
+  it('a position-resolved node is steered at its own position only', () => {
+    const ivs = interventionsFor([parseFeatureId('resid_1/3'), parseFeatureId('resid_1/4@2'), parseFeatureId('attn_0/err')], scale(0), { kind: 'prompt' });
+    expect(ivs.map(describeIntervention)).toEqual(['resid_1/3 scale(0) at prompt', 'resid_1/4 scale(0) at 2', 'attn_0/err scale(0) at prompt']);
+  });
+});
+
+describe('positions', () => {
+  it('parses all, prompt, last, lists and from-k', () => {
+    expect(parsePositions('all')).toEqual({ kind: 'all' });
+    expect(parsePositions('prompt')).toEqual({ kind: 'prompt' });
+    expect(parsePositions('last')).toEqual({ kind: 'list', positions: [-1] });
+    expect(parsePositions('3, 5,-1,3')).toEqual({ kind: 'list', positions: [3, 5, -1] });
+    expect(parsePositions('4:')).toEqual({ kind: 'from', start: 4 });
+    expect(parsePositions('-2:')).toEqual({ kind: 'from', start: -2 });
+    for (const bad of ['', 'first', '1.5', '3:5', '1,,2']) expect(() => parsePositions(bad)).toThrow(InputError);
+    for (const s of ['all', 'prompt', '3,5,-1', '4:', '-1:']) expect(formatPositions(parsePositions(s))).toBe(s);
+  });
+
+  it('masks are anchored to the prompt, also when the sequence grows past it', () => {
+    const m = (spec: string, seq: number, prompt: number) => [...positionMask(parsePositions(spec), seq, prompt)].join('');
+    expect(m('all', 6, 4)).toBe('111111');
+    expect(m('prompt', 6, 4)).toBe('111100');
+    expect(m('prompt', 3, 4)).toBe('111');
+    expect(m('1,-1', 6, 4)).toBe('010100');
+    expect(m('9', 6, 4)).toBe('000000');
+    expect(m('4:', 6, 4)).toBe('000011');
+    expect(m('-1:', 6, 4)).toBe('000111');
+    expect(m('-9:', 6, 4)).toBe('111111');
+  });
+
+  it('positions that can never be reached fail loudly', () => {
+    expect(() => checkPositions(parsePositions('5'), 4, 4, 'x')).toThrow(/position 5 out of range/);
+    expect(() => checkPositions(parsePositions('-5'), 4, 6, 'x')).toThrow(InputError);
+    expect(() => checkPositions(parsePositions('6:'), 4, 6, 'x')).toThrow(/select nothing/);
+    expect(() => checkPositions(parsePositions('5,-4'), 4, 6, 'x')).not.toThrow();
+    expect(() => checkPositions(parsePositions('all'), 4, 4, 'x')).not.toThrow();
+  });
+});

@@ -1,0 +1,255 @@
+// Steered scoring: the next-token distribution at the last prompt position before and after
+// steering — the metric, the answer logits and their difference, the top-k log-probabilities,
+// and KL(before ‖ after) — per prompt and summed up over a dataset. The unsteered forward runs
+// once per batch however many steered variants are compared (sweeps reuse it).
+
+import { InputError, logitDiff, negAnswerLogit, type Metric, type Model, type PromptBatch, type Tensor, type TensorOps } from '@sfc/core';
+import { f32, i32 } from './host-data.js';
+import type { Steering, TokenBatch } from './steering.js';
+
+/**
+ * Prompts of one token length. Structurally a subset of core's PromptBatch, so batches from
+ * the data loader pass straight in; answers are optional (prompt-only scoring has no metric).
+ */
+export interface ScoreBatch {
+  readonly size: number;
+  readonly seq: number;
+  /** Prompt ids [size, seq]. */
+  readonly clean: Int32Array;
+  /** Patch prompt ids [size, seq] (paired data): the values `patch` ops copy. */
+  readonly patch?: Int32Array;
+  readonly cleanAnswer?: Int32Array;
+  readonly patchAnswer?: Int32Array;
+  /** Index of each row in the example list it came from (data batches are grouped by length). */
+  readonly exampleIndex?: readonly number[];
+}
+
+/** A metric on the last-position logits [batch, vocab] → [batch]. */
+export interface ScoreMetric {
+  readonly name: string;
+  value(ops: TensorOps, lastLogits: Tensor, batch: ScoreBatch): Tensor;
+}
+
+export interface ScoreOptions {
+  /** How many next tokens to list (default 10). */
+  readonly topK?: number;
+  /** The metric (wrap core metrics with fromCoreMetric); default: defaultScoreMetric. */
+  readonly metric?: ScoreMetric;
+  /** Patch prompt for `patch` ops (1 or `size` rows); default: the batch's own patch prompts. */
+  readonly patchPrompt?: TokenBatch;
+  readonly onProgress?: (progress: { readonly phase: 'score'; readonly done: number; readonly total: number }) => void;
+}
+
+export interface TopToken {
+  readonly id: number;
+  readonly token: string;
+  readonly logprob: number;
+}
+
+/** The next-token picture on one side (before or after steering). */
+export interface NextTokenView {
+  readonly metric?: number;
+  /** logit[last, clean_answer] (or the only answer). */
+  readonly cleanLogit?: number;
+  readonly patchLogit?: number;
+  /** cleanLogit − patchLogit: > 0 when the model prefers the clean answer. */
+  readonly logitDiff?: number;
+  readonly top: readonly TopToken[];
+}
+
+export interface PromptScore {
+  /** Row in the batch list, counted over all batches in order. */
+  readonly index: number;
+  /** The row's example index (ScoreBatch.exampleIndex), when the batch has one. */
+  readonly example?: number;
+  readonly before: NextTokenView;
+  readonly after: NextTokenView;
+  /** KL(before ‖ after) of the next-token distributions, in nats. */
+  readonly kl: number;
+  /** Paired data: the preferred answer (sign of logitDiff) changed. */
+  readonly flipped?: boolean;
+  /** The most likely next token changed. */
+  readonly top1Changed: boolean;
+}
+
+export interface ScoreSummary {
+  readonly prompts: number;
+  readonly metricName?: string;
+  readonly metricBefore?: number;
+  readonly metricAfter?: number;
+  readonly logitDiffBefore?: number;
+  readonly logitDiffAfter?: number;
+  readonly klMean: number;
+  /** Fraction of prompts whose preferred answer flipped (paired data). */
+  readonly flipRate?: number;
+  readonly top1ChangeRate: number;
+}
+
+export interface ScoreResult {
+  readonly prompts: readonly PromptScore[];
+  readonly summary: ScoreSummary;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * A core Metric (linear in a few logit columns per prompt, e.g. logitDiff()) on the full
+ * last-position logits: its columns are picked with a one-hot product, so no host round trip.
+ */
+export function fromCoreMetric(metric: Metric): ScoreMetric {
+  return {
+    name: metric.name,
+    value(ops, logits, batch) {
+      const [rows, vocab] = logits.shape as [number, number];
+      const bound = metric.bind(ops, promptBatch(batch, metric));
+      const columns = bound.selection().columns;
+      if (!columns) return bound.value(logits);
+      const k = columns.shape[columns.shape.length - 1]!;
+      const picked = ops.sum(ops.mul(ops.oneHot(ops.reshape(columns, [rows * k]), vocab), ops.reshape(ops.tile(logits, [1, k]), [rows * k, vocab])), -1);
+      return bound.value(ops.reshape(picked, [rows, k]));
+    },
+  };
+}
+
+function promptBatch(batch: ScoreBatch, metric: Metric): PromptBatch {
+  if (!batch.cleanAnswer || (metric.paired && !batch.patchAnswer)) {
+    throw new InputError(`the ${metric.name} metric needs ${metric.paired ? 'answers and patch answers' : 'answers'}`,
+      metric.paired ? 'give --answer and --patch-answer, or --data with clean_answer and patch_answer' : 'give --answer, or --data with answers');
+  }
+  return { ...batch, cleanAnswer: batch.cleanAnswer, exampleIndex: Array.from({ length: batch.size }, (_, i) => i) };
+}
+
+/** logits[r, ids[r]] for every row r of [rows, vocab] logits. */
+export function answerLogits(ops: TensorOps, logits: Tensor, ids: Int32Array): Tensor {
+  const [rows, vocab] = logits.shape as [number, number];
+  if (ids.length !== rows) throw new InputError(`${ids.length} answers for ${rows} prompts`);
+  const flat = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    if (ids[r]! < 0 || ids[r]! >= vocab) throw new InputError(`answer id ${ids[r]} outside the vocabulary (${vocab} tokens)`);
+    flat[r] = r * vocab + ids[r]!;
+  }
+  return ops.gather(ops.reshape(logits, [rows * vocab]), ops.intTensor(flat, [rows]), 0);
+}
+
+/** Discovery's metric (core's defaultMetric): paired logit[patch] − logit[clean], single −logit[answer]; none without answers. */
+export function defaultScoreMetric(batch: ScoreBatch): ScoreMetric | undefined {
+  if (!batch.cleanAnswer) return undefined;
+  return fromCoreMetric(batch.patchAnswer ? logitDiff() : negAnswerLogit());
+}
+
+interface SideData { metric?: Float32Array; clean?: Float32Array; patch?: Float32Array; topIds: Int32Array; topLp: Float32Array }
+
+/** Host copies of one side's numbers; tensors are created in the caller's scope. */
+async function readSide(model: Model, logits: Tensor, logprobs: Tensor, batch: ScoreBatch, metric: ScoreMetric | undefined, k: number): Promise<SideData> {
+  const ops = model.ops;
+  const top = ops.topk(logprobs, k);
+  const out: SideData = { topIds: await i32(top.indices), topLp: await f32(top.values) };
+  if (metric) out.metric = await f32(metric.value(ops, logits, batch));
+  if (batch.cleanAnswer) out.clean = await f32(answerLogits(ops, logits, batch.cleanAnswer));
+  if (batch.patchAnswer) out.patch = await f32(answerLogits(ops, logits, batch.patchAnswer));
+  return out;
+}
+
+function view(model: Model, d: SideData, r: number, k: number): NextTokenView {
+  const top: TopToken[] = [];
+  for (let j = 0; j < k; j++) {
+    const id = d.topIds[r * k + j]!;
+    top.push({ id, token: model.tokenizer.idToToken(id) ?? `<${id}>`, logprob: d.topLp[r * k + j]! });
+  }
+  const v: Mutable<NextTokenView> = { top };
+  if (d.metric) v.metric = d.metric[r]!;
+  if (d.clean) v.cleanLogit = d.clean[r]!;
+  if (d.patch) v.patchLogit = d.patch[r]!;
+  if (d.clean && d.patch) v.logitDiff = d.clean[r]! - d.patch[r]!;
+  return v;
+}
+
+/** [batch, vocab] logits of the last position, whatever rank the backend returns. */
+function lastLogits(model: Model, logits: Tensor, batch: number): Tensor {
+  const vocab = logits.shape[logits.shape.length - 1]!;
+  return logits.shape.length === 2 ? logits : model.ops.reshape(logits, [batch, vocab]);
+}
+
+/** The batch's prompts as token ids (e.g. as reference prompts for ablate mean). */
+export function cleanTokens(batch: ScoreBatch): TokenBatch {
+  return { ids: batch.clean, batch: batch.size, seq: batch.seq };
+}
+
+function patchTokens(batch: ScoreBatch, options: ScoreOptions): TokenBatch | undefined {
+  if (options.patchPrompt) return options.patchPrompt;
+  return batch.patch ? { ids: batch.patch, batch: batch.size, seq: batch.seq } : undefined;
+}
+
+/**
+ * Scores one batch against every steering in `variants` (one unsteered forward, one steered
+ * forward per variant). Returns per variant the prompt scores, indices starting at `offset`.
+ */
+export async function compareBatch(model: Model, variants: readonly Steering[], batch: ScoreBatch, options: ScoreOptions = {},
+  offset = 0): Promise<PromptScore[][]> {
+  const ops = model.ops;
+  const k = Math.min(options.topK ?? 10, model.spec.dims.vocabSize);
+  if (!Number.isInteger(k) || k < 1) throw new InputError(`topK must be a positive integer, got ${options.topK}`);
+  const metric = options.metric ?? defaultScoreMetric(batch);
+  const patchIds = patchTokens(batch, options);
+  for (const v of variants) v.validate(batch.seq, batch.seq, patchIds, batch.size);
+  const results: PromptScore[][] = [];
+  await ops.scope(async () => {
+    const tokens = model.tokens(batch.clean, batch.size, batch.seq);
+    const before = lastLogits(model, (await model.forward(tokens, { logits: { lastOnly: true } })).logits!, batch.size);
+    const lpBefore = ops.logSoftmax(before);
+    const pBefore = ops.exp(lpBefore);
+    const b = await readSide(model, before, lpBefore, batch, metric, k);
+    for (const steering of variants) {
+      await ops.scope(async () => {
+        const patch = steering.needsPatch && patchIds ? await steering.capturePatch(patchIds) : undefined;
+        const edits = steering.edits({ promptLength: batch.seq, patch });
+        const after = lastLogits(model, (await model.forward(tokens, { edits, logits: { lastOnly: true } })).logits!, batch.size);
+        const lpAfter = ops.logSoftmax(after);
+        const kl = await f32(ops.sum(ops.mul(pBefore, ops.sub(lpBefore, lpAfter)), -1));
+        const a = await readSide(model, after, lpAfter, batch, metric, k);
+        const out: PromptScore[] = [];
+        for (let r = 0; r < batch.size; r++) {
+          const vb = view(model, b, r, k), va = view(model, a, r, k);
+          const s: Mutable<PromptScore> = { index: offset + r, before: vb, after: va, kl: kl[r]!, top1Changed: vb.top[0]!.id !== va.top[0]!.id };
+          if (vb.logitDiff !== undefined && va.logitDiff !== undefined) s.flipped = (vb.logitDiff > 0) !== (va.logitDiff > 0);
+          if (batch.exampleIndex) s.example = batch.exampleIndex[r]!;
+          out.push(s);
+        }
+        results.push(out);
+      });
+    }
+  });
+  return results;
+}
+
+export function summarize(prompts: readonly PromptScore[], metricName?: string): ScoreSummary {
+  const n = prompts.length;
+  const mean = (f: (p: PromptScore) => number | undefined): number | undefined => {
+    const v = prompts.map(f);
+    return n > 0 && v.every((x) => x !== undefined) ? v.reduce((s, x) => s + x!, 0) / n : undefined;
+  };
+  const s: Mutable<ScoreSummary> = {
+    prompts: n,
+    klMean: mean((p) => p.kl) ?? 0,
+    top1ChangeRate: mean((p) => (p.top1Changed ? 1 : 0)) ?? 0,
+  };
+  const mb = mean((p) => p.before.metric), ma = mean((p) => p.after.metric);
+  if (mb !== undefined && ma !== undefined) { s.metricName = metricName; s.metricBefore = mb; s.metricAfter = ma; }
+  const db = mean((p) => p.before.logitDiff), da = mean((p) => p.after.logitDiff);
+  if (db !== undefined && da !== undefined) { s.logitDiffBefore = db; s.logitDiffAfter = da; }
+  const fr = mean((p) => (p.flipped === undefined ? undefined : p.flipped ? 1 : 0));
+  if (fr !== undefined) s.flipRate = fr;
+  return s;
+}
+
+/** Scores every batch before and after `steering`. */
+export async function score(model: Model, steering: Steering, batches: readonly ScoreBatch[], options: ScoreOptions = {}): Promise<ScoreResult> {
+  if (batches.length === 0) throw new InputError('no prompts to score', 'give --prompt TEXT or --data FILE');
+  const prompts: PromptScore[] = [];
+  for (const [i, batch] of batches.entries()) {
+    const [scores] = await compareBatch(model, [steering], batch, options, prompts.length);
+    prompts.push(...scores!);
+    options.onProgress?.({ phase: 'score', done: i + 1, total: batches.length });
+  }
+  return { prompts, summary: summarize(prompts, (options.metric ?? defaultScoreMetric(batches[0]!))?.name) };
+}

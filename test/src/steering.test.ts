@@ -1,0 +1,136 @@
+// End to end on the embedded agreement model, through public APIs only, the way `sfc discover`
+// then `sfc steer` use them: discover a circuit on training prompts, write and read it back as
+// an `sfc.circuit/v1` file, select its top features, and steer held-out test prompts.
+//
+// Acceptance (issue 7): steering the number-carrying features of a discovered circuit flips the
+// predicted verb on ≥ 90% of test prompts, while the same op on as many random features does not.
+// The embedded model has no SAEs yet, so the circuit here is over neurons (identity
+// dictionaries) and the op is `patch` (each feature takes its value on the other-number prompt);
+// negating a neuron is not a number flip the way negating a non-negative SAE feature is. The
+// `scale` version runs as soon as SAEs exist at EMBEDDED_SAES.
+
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  batchExamples, buildCircuit, discover, loadExamples, Model, serializeCircuit,
+  type Backend, type Dictionary, type PromptBatch,
+} from '@sfc/core';
+import { tfjsBackend } from '@sfc/backend-tfjs';
+import { loadDictionarySet } from '@sfc/dictionaries';
+import {
+  formatQuickListUrls, generateSideBySide, interventionsFor, parsePositions, parseQuickListUrl, patch, readCircuitFile, scale,
+  score, seededRandom, selectCircuitFeatures, Steering, steerReport, sweep, sweepPlotSvg, type FeatureRef, type SelectedFeature,
+} from '@sfc/steering';
+import { REPO_ROOT } from './paths.js';
+
+const EMBEDDED = join(REPO_ROOT, 'embedded', 'agreement');
+/** Where the embedded model's SAEs are expected (issue 6); the scale test waits for them. */
+const EMBEDDED_SAES = join(EMBEDDED, 'dictionaries');
+const TOP_K = 20;
+const PROMPT_PAIR = ['The artists near the baker', 'The artist near the baker'] as const;
+
+let backend: Backend;
+let model: Model;
+let neurons: Map<string, Dictionary>;
+let train: PromptBatch[];
+let test: PromptBatch[];
+
+beforeAll(async () => {
+  backend = await tfjsBackend({ flavor: 'wasm' });
+  model = await Model.load(join(EMBEDDED, 'model'), backend);
+  neurons = await loadDictionarySet('', model.submodules, { ops: model.ops, dIn: model.spec.dims.dModel, loader: 'identity' });
+  const load = async (file: string, n: number) =>
+    batchExamples((await loadExamples(join(EMBEDDED, 'data', file), model.tokenizer, { numExamples: n })).examples, 128);
+  train = await load('simple_train.jsonl', 32);
+  test = await load('simple_test.jsonl', 80);
+});
+
+afterAll(async () => {
+  for (const d of neurons?.values() ?? []) d.dispose();
+  model?.dispose();
+  await backend?.dispose();
+});
+
+/** `n` features drawn without replacement from the submodules' features outside `exclude`. */
+function randomFeatures(n: number, width: (sub: string) => number, subs: readonly string[], exclude: readonly FeatureRef[], seed: number): FeatureRef[] {
+  const taken = new Set(exclude.map((f) => `${f.submodule}/${f.kind === 'feature' ? f.index : 'err'}`));
+  const pool = subs.flatMap((s) => Array.from({ length: width(s) }, (_, i): FeatureRef => ({ kind: 'feature', submodule: s, index: i, pos: null })))
+    .filter((f) => !taken.has(`${f.submodule}/${(f as { index: number }).index}`));
+  const rand = seededRandom(seed);
+  return Array.from({ length: n }, () => pool.splice(Math.floor(rand() * pool.length), 1)[0]!);
+}
+
+async function circuitFile(dictionaries: Map<string, Dictionary>): Promise<string> {
+  const result = await discover(model, dictionaries, train, { nodesOnly: true });
+  const path = join(mkdtempSync(join(tmpdir(), 'sfc-steer-e2e-')), 'circuit.json');
+  writeFileSync(path, serializeCircuit(buildCircuit(result, { nodeThreshold: 0.05 })));
+  return path;
+}
+
+describe('steering a discovered circuit on the embedded model', () => {
+  let circuitPath: string;
+  let features: SelectedFeature[];
+
+  beforeAll(async () => {
+    circuitPath = await circuitFile(neurons);
+    features = selectCircuitFeatures(await readCircuitFile(circuitPath), { topK: TOP_K });
+  });
+
+  it(`patching the top ${TOP_K} circuit features flips the verb on ≥ 90% of test prompts; ${TOP_K} random features do not`, async () => {
+    expect(features).toHaveLength(TOP_K);
+    const steered = await score(model, await Steering.create(model, neurons, interventionsFor(features, patch())), test);
+    const random = randomFeatures(TOP_K, () => model.spec.dims.dModel, model.submodules.map((s) => s.name), features, 7);
+    const control = await score(model, await Steering.create(model, neurons, interventionsFor(random, patch())), test);
+    expect(steered.summary.prompts).toBe(80);
+    // The model gets agreement right before steering.
+    expect(steered.prompts.filter((p) => p.before.logitDiff! > 0).length / 80).toBeGreaterThanOrEqual(0.95);
+    expect(steered.summary.flipRate).toBeGreaterThanOrEqual(0.9);
+    expect(control.summary.flipRate).toBeLessThanOrEqual(0.1);
+    expect(steered.summary.logitDiffAfter!).toBeLessThan(0);
+    expect(control.summary.logitDiffAfter!).toBeGreaterThan(0);
+  });
+
+  it('the same circuit drives generation, sweeps, reports and Neuronpedia export', async () => {
+    // Generation: greedy continuation of a plural subject, before and after patching toward singular.
+    const steering = await Steering.create(model, neurons, interventionsFor(features, patch(), parsePositions('prompt')));
+    const [prompt, other] = PROMPT_PAIR;
+    const patchIds = model.encode(other);
+    const sbs = await generateSideBySide(model, prompt, steering, { maxNewTokens: 3, patchPrompt: { ids: Int32Array.from(patchIds), batch: 1, seq: patchIds.length } });
+    // The plural subject's verb becomes its singular form.
+    const firstWord = (t: string) => t.trim().split(/\s+/)[0]!;
+    const singular: Record<string, string> = { are: 'is', were: 'was', have: 'has', do: 'does' };
+    expect(Object.keys(singular)).toContain(firstWord(sbs.before.text));
+    expect(firstWord(sbs.after.text)).toBe(singular[firstWord(sbs.before.text)]);
+
+    // Sweep of a scale factor on the same features; strength 1 is the unsteered model.
+    const scaled = await Steering.create(model, neurons, interventionsFor(features, scale(0)));
+    const { rows } = await sweep(model, scaled, [-2, 0, 1, 2], test);
+    expect(rows.find((r) => r.strength === 1)!.flipRate).toBe(0);
+    expect(rows.find((r) => r.strength === 1)!.klMean).toBeLessThan(1e-6);
+    expect(sweepPlotSvg(rows, { title: 'top features' })).toContain('<svg');
+
+    // sfc.steer/v1 and a quick-list round trip of the circuit's features.
+    const report = steerReport({ features, interventions: steering.interventions, summary: rows[0] });
+    expect(JSON.parse(JSON.stringify(report))).toMatchObject({ schema: 'sfc.steer/v1', dryRun: true });
+    const { urls } = formatQuickListUrls(features, { modelId: 'sfc-agreement', name: 'agreement circuit' });
+    expect(parseQuickListUrl(urls[0]!, { modelId: 'sfc-agreement', saeSet: 'sm' }).features).toEqual(features.map(({ effect: _e, ...f }) => f));
+    expect(readFileSync(circuitPath, 'utf8')).toContain('"schema":"sfc.circuit/v1"');
+  });
+});
+
+describe.skipIf(!existsSync(EMBEDDED_SAES))('with the embedded SAEs (issue 6)', () => {
+  it(`scaling the top ${TOP_K} circuit features flips the verb on ≥ 90% of test prompts; random features do not`, async () => {
+    const saes = await loadDictionarySet(EMBEDDED_SAES, model.submodules, { ops: model.ops, dIn: model.spec.dims.dModel });
+    const features = selectCircuitFeatures(await readCircuitFile(await circuitFile(saes)), { topK: TOP_K });
+    const strengths = [-1, -2, -4, -8];
+    const steered = (await sweep(model, await Steering.create(model, saes, interventionsFor(features, scale(-1))), strengths, test)).rows;
+    const best = steered.reduce((a, b) => (b.flipRate! > a.flipRate! ? b : a));
+    expect(best.flipRate).toBeGreaterThanOrEqual(0.9);
+    const random = randomFeatures(TOP_K, (s) => saes.get(s)!.dSae, model.submodules.map((s) => s.name), features, 7);
+    const control = await score(model, await Steering.create(model, saes, interventionsFor(random, scale(best.strength))), test);
+    expect(control.summary.flipRate).toBeLessThanOrEqual(0.1);
+    for (const d of saes.values()) d.dispose();
+  });
+});
