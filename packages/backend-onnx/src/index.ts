@@ -1,1 +1,2 @@
-export {};
+// @sfc/backend-onnx public surface.
+export { onnxBackend, type OnnxBackendOptions } from './backend.js';

@@ -320,6 +320,23 @@ export function runTensorOpsConformance(ops: TensorOps | (() => TensorOps), runn
       expect(o.numTensors()).toBe(before);
     });
 
+    it('keep() exempts a tensor from the scopes open now; the caller disposes it', async () => {
+      const o = get();
+      const before = o.numTensors();
+      let cached: Tensor | undefined;
+      await o.scope(async () => {
+        await o.scope(async () => {
+          cached = o.keep(o.scale(o.tensor([1, 2], [2]), 3));
+          o.tensor([0], [1]);
+        });
+      });
+      expect(cached!.isDisposed).toBe(false);
+      expect(await values(cached!)).toEqual([3, 6]);
+      expect(o.numTensors()).toBe(before + 1);
+      cached!.dispose();
+      expect(o.numTensors()).toBe(before);
+    });
+
     it('returning a tensor created outside the scope leaves it alive', async () => {
       const o = get();
       const outside = o.tensor([5], [1]);

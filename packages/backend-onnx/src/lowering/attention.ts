@@ -1,0 +1,127 @@
+// Causal self-attention, as the ops it is made of: split the fused qkv projection into heads,
+// rotary position embedding (rotate-half on the first `rotaryDims` of each head), softmax
+// attention under a causal mask, and merging the heads back. Each op's VJP sits beside it.
+
+import type { GraphBuilder } from '../onnx-graph.js';
+import { positions, seqLen } from './embedding.js';
+import type { OpLowering } from './op.js';
+import { zerosLike } from './op.js';
+
+export interface HeadAttrs { readonly nHeads: number; readonly headDim: number }
+
+// [b, s, 3, h, hd] → [3, b, h, s, hd] and back.
+const SPLIT_PERM = [2, 0, 3, 1, 4];
+const SPLIT_INV = [1, 3, 0, 2, 4];
+const SWAP_LAST = [0, 1, 3, 2];
+
+/** inputs: qkv [b, s, 3d] (columns q | k | v, head-major) → q, k, v [b, h, s, hd] */
+export const splitHeads: OpLowering<HeadAttrs> = {
+  name: 'splitHeads',
+  forward(g, [qkv], { nHeads, headDim }) {
+    const t = g.node('Transpose', [g.node('Reshape', [qkv!, g.constI64([0, 0, 3, nHeads, headDim])])], { perm: SPLIT_PERM });
+    const parts = g.nodeN('Split', [t], { axis: 0, num_outputs: 3 }, 3);
+    return { outputs: parts.map((p) => g.node('Squeeze', [p, g.constI64([0])])) };
+  },
+  vjp(g, { outputs }, dOut) {
+    const parts = dOut.map((d, i) => g.node('Unsqueeze', [d ?? zerosLike(g, outputs[i]!), g.constI64([0])]));
+    const stacked = g.node('Transpose', [g.node('Concat', parts, { axis: 0 })], { perm: SPLIT_INV });
+    return [g.node('Reshape', [stacked, g.constI64([0, 0, -1])])];
+  },
+};
+
+/** inputs: x [b, h, s, hd] → [b, s, h·hd] */
+export const mergeHeads: OpLowering<HeadAttrs> = {
+  name: 'mergeHeads',
+  forward(g, [x]) {
+    return { outputs: [g.node('Reshape', [g.node('Transpose', [x!], { perm: [0, 2, 1, 3] }), g.constI64([0, 0, -1])])] };
+  },
+  vjp(g, { attrs: { nHeads, headDim } }, [dy]) {
+    return [g.node('Transpose', [g.node('Reshape', [dy!, g.constI64([0, 0, nHeads, headDim])])], { perm: [0, 2, 1, 3] })];
+  },
+};
+
+export interface RotaryAttrs {
+  readonly rotaryDims: number;
+  readonly base: number;
+  /** Axis of `like` that holds the sequence. */
+  readonly seqAxis: number;
+}
+
+/** Rotary frequencies 1 / base^(2i / r), i < r/2 (rounded to fp32 like torch's inv_freq buffer). */
+export function inverseFrequencies(rotaryDims: number, base: number): Float32Array {
+  const half = rotaryDims / 2;
+  return Float32Array.from({ length: half }, (_, i) => 1 / Math.pow(base, Math.fround((2 * i) / rotaryDims)));
+}
+
+/** inputs: like (tensor with a sequence axis), offset int64 scalar → cos, sin [s, r] for positions offset … offset+s−1 */
+export const rotaryTables: OpLowering<RotaryAttrs> = {
+  name: 'rotaryTables',
+  constantOutputs: true,
+  forward(g, [like, offset], { rotaryDims, base, seqAxis }) {
+    const pos = g.node('Cast', [positions(g, like!, offset!, seqAxis)], { to: 1 });
+    const inv = g.constF([...inverseFrequencies(rotaryDims, base)], [1, rotaryDims / 2]);
+    const freqs = g.node('Mul', [g.node('Unsqueeze', [pos, g.constI64([1])]), inv]);
+    const emb = g.node('Concat', [freqs, freqs], { axis: -1 });
+    return { outputs: [g.node('Cos', [emb]), g.node('Sin', [emb])] };
+  },
+  vjp(_g, ctx) {
+    return ctx.inputs.map(() => undefined);
+  },
+};
+
+export interface RotateAttrs { readonly rotaryDims: number; readonly headDim: number }
+
+function lastSlice(g: GraphBuilder, x: string, from: number, to: number): string {
+  return g.node('Slice', [x, g.constI64([from]), g.constI64([to]), g.constI64([-1])]);
+}
+
+/**
+ * inputs: x [b, h, s, hd], cos, sin [s, r] → x with its first r dims rotated:
+ * x_r·cos + R(x_r)·sin, R(x) = [−x₂, x₁] (rotate-half). R is linear with Rᵀ(y) = [y₂, −y₁].
+ */
+export const rotary: OpLowering<RotateAttrs> = {
+  name: 'rotary',
+  forward(g, [x, cos, sin], { rotaryDims: r, headDim }) {
+    const xr = r === headDim ? x! : lastSlice(g, x!, 0, r);
+    const rot = g.node('Concat', [g.node('Neg', [lastSlice(g, xr, r / 2, r)]), lastSlice(g, xr, 0, r / 2)], { axis: -1 });
+    const yr = g.node('Add', [g.node('Mul', [xr, cos!]), g.node('Mul', [rot, sin!])]);
+    return { outputs: [r === headDim ? yr : g.node('Concat', [yr, lastSlice(g, x!, r, headDim)], { axis: -1 })] };
+  },
+  vjp(g, { inputs: [, cos, sin], attrs: { rotaryDims: r, headDim } }, [dy]) {
+    const gr = r === headDim ? dy! : lastSlice(g, dy!, 0, r);
+    const a = g.node('Mul', [gr, sin!]);
+    const rt = g.node('Concat', [lastSlice(g, a, r / 2, r), g.node('Neg', [lastSlice(g, a, 0, r / 2)])], { axis: -1 });
+    const dr = g.node('Add', [g.node('Mul', [gr, cos!]), rt]);
+    return [r === headDim ? dr : g.node('Concat', [dr, lastSlice(g, dy!, r, headDim)], { axis: -1 }), undefined, undefined];
+  },
+};
+
+export interface CausalAttentionAttrs { readonly scale: number }
+
+/** Lowest fp32: the masked score (as transformers uses torch.finfo.min), exp() of it underflows to 0. */
+const MASKED = -3.4028234663852886e38;
+
+/**
+ * inputs: q, k, v [b, h, s, hd] → softmax(scale·q kᵀ, causal) v.
+ * VJP with p the probabilities: dv = pᵀ dy; dp = dy vᵀ; ds = p ⊙ (dp − Σ_j dp ⊙ p);
+ * dq = scale·ds k; dk = scale·dsᵀ q.
+ */
+export const causalAttention: OpLowering<CausalAttentionAttrs> = {
+  name: 'causalAttention',
+  forward(g, [q, k, v], { scale }) {
+    const scores = g.node('Mul', [g.node('MatMul', [q!, g.node('Transpose', [k!], { perm: SWAP_LAST })]), g.constF(scale)]);
+    const idx = g.node('Range', [g.constI64(0), seqLen(g, q!, 2), g.constI64(1)]);
+    const allowed = g.node('LessOrEqual', [g.node('Unsqueeze', [idx, g.constI64([0])]), g.node('Unsqueeze', [idx, g.constI64([1])])]);
+    const p = g.node('Softmax', [g.node('Where', [allowed, scores, g.constF(MASKED)])], { axis: -1 });
+    return { outputs: [g.node('MatMul', [p, v!])], saved: { p } };
+  },
+  vjp(g, { inputs: [q, k, v], saved: { p }, attrs: { scale } }, [dy]) {
+    const dv = g.node('MatMul', [g.node('Transpose', [p!], { perm: SWAP_LAST }), dy!]);
+    const dp = g.node('MatMul', [dy!, g.node('Transpose', [v!], { perm: SWAP_LAST })]);
+    const rowDot = g.node('ReduceSum', [g.node('Mul', [dp, p!]), g.constI64([-1])], { keepdims: 1 });
+    const ds = g.node('Mul', [g.node('Mul', [p!, g.node('Sub', [dp, rowDot])]), g.constF(scale)]);
+    const dq = g.node('MatMul', [ds, k!]);
+    const dk = g.node('MatMul', [g.node('Transpose', [ds], { perm: SWAP_LAST }), q!]);
+    return [dq, dk, dv];
+  },
+};

@@ -1,0 +1,197 @@
+// Core's SegmentRuntime on onnxruntime: forward and VJP of every segment of a ModelSpec, each a
+// compiled graph (segment-program.ts) with dynamic batch and sequence axes. A session per
+// (segment, forward|vjp, logit selection) is created on first use and kept for the model's life.
+// Weights are ORT tensors over the WeightStore's own Float32Arrays, created once and fed to every
+// session: forward and VJP graphs share them and no weight is copied.
+
+import {
+  BackendError, InputError, NotFoundError, ShapeError, shapeToString,
+  type ModelSpec, type SegmentCallOptions, type SegmentRuntime, type SegmentSpec, type Tensor, type WeightStore,
+} from '@sfc/core';
+import type * as ort from 'onnxruntime-node';
+import type { GraphCache } from './graph-cache.js';
+import type { OnnxTensorOps } from './lazy/tensor-ops.js';
+import { ortTensor, runSession } from './ort-session.js';
+import { segmentProgram, variantKey, type SegmentVariant } from './segment-program.js';
+
+interface CompiledSegment {
+  readonly session: ort.InferenceSession;
+  /** Graph input names (feed keys). */
+  readonly inputs: readonly string[];
+  /** Graph outputs in order (`y`, or `dx0…`). */
+  readonly outputs: readonly string[];
+}
+
+/** Checks every canonical weight against the spec and wraps it for ORT (no copy). */
+export function weightTensors(spec: ModelSpec, weights: WeightStore): Map<string, ort.Tensor> {
+  const out = new Map<string, ort.Tensor>();
+  for (const [name, shape] of spec.weightShapes) {
+    const w = weights.get(name);
+    if (!w) throw new NotFoundError(`weight '${name}' is missing`, 'load the weights with canonicalWeights() for this spec');
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (w.shape.length !== shape.length || w.shape.some((d, i) => d !== shape[i]) || w.data.length !== n) {
+      throw new ShapeError(`weight '${name}' has shape ${shapeToString(w.shape)} (${w.data.length} values), the spec needs ${shapeToString(shape)}`);
+    }
+    out.set(name, ortTensor('float32', w.data, shape));
+  }
+  return out;
+}
+
+export class OnnxSegmentRuntime implements SegmentRuntime {
+  private readonly sessions = new Map<string, Promise<CompiledSegment>>();
+  private disposed = false;
+
+  constructor(
+    private readonly spec: ModelSpec,
+    private readonly weights: Map<string, ort.Tensor>,
+    private readonly ops: OnnxTensorOps,
+    private readonly cache: GraphCache,
+    /** Called once by dispose() (the backend stops tracking the runtime, so its weights can be freed). */
+    private readonly onDispose: (rt: OnnxSegmentRuntime) => void = () => {},
+  ) {}
+
+  private segment(name: string): SegmentSpec {
+    if (this.disposed) throw new InputError('the model was disposed', 'load it again');
+    const seg = this.spec.segments.find((s) => s.name === name);
+    if (!seg) throw new NotFoundError(`no segment '${name}'`, `segments: ${this.spec.segments.map((s) => s.name).join(', ')}`);
+    return seg;
+  }
+
+  private variant(seg: SegmentSpec, options: SegmentCallOptions | undefined): SegmentVariant {
+    const sel = options?.logits;
+    if (seg.kind !== 'unembed' || !sel) return { lastOnly: false, columns: false };
+    return { lastOnly: !!sel.lastOnly, columns: !!sel.columns };
+  }
+
+  private compiled(seg: SegmentSpec, mode: 'forward' | 'vjp', v: SegmentVariant): Promise<CompiledSegment> {
+    const key = `${seg.name}/${mode}/${variantKey(v)}`;
+    let c = this.sessions.get(key);
+    if (!c) {
+      const program = segmentProgram(this.spec, seg, v);
+      const { graph, outputs } = mode === 'forward' ? { graph: program.compileForward(), outputs: ['y'] } : program.compileVjp();
+      c = this.cache.session(graph.encode(), `segment '${seg.name}' ${mode}`).then((session) => ({
+        session, inputs: session.inputNames, outputs,
+      }));
+      this.sessions.set(key, c);
+      c.catch(() => this.sessions.delete(key));
+    }
+    return c;
+  }
+
+  /** Shapes and dtypes of the inputs, checked before anything runs; returns [batch, seq]. */
+  private checkInputs(seg: SegmentSpec, inputs: readonly Tensor[], what: string): [number, number] {
+    const expected = seg.kind === 'embed' ? 1 : seg.inputs.length;
+    if (inputs.length !== expected) throw new ShapeError(`${what}: ${inputs.length} inputs, segment '${seg.name}' takes ${expected}`);
+    if (seg.kind === 'embed') {
+      const t = inputs[0]!;
+      if (t.dtype !== 'int32' || t.shape.length !== 2) throw new ShapeError(`${what}: token ids must be int32 [batch, seq], got ${t.dtype} ${shapeToString(t.shape)}`);
+      return [t.shape[0]!, t.shape[1]!];
+    }
+    const d = this.spec.dims.dModel;
+    const first = inputs[0]!.shape;
+    for (const t of inputs) {
+      if (t.dtype !== 'float32' || t.shape.length !== 3 || t.shape[2] !== d || t.shape[0] !== first[0] || t.shape[1] !== first[1]) {
+        throw new ShapeError(`${what}: inputs must be float32 [batch, seq, ${d}] of one shape, got ${inputs.map((x) => `${x.dtype} ${shapeToString(x.shape)}`).join(', ')}`);
+      }
+    }
+    return [first[0]!, first[1]!];
+  }
+
+  private checkOptions(seg: SegmentSpec, seq: number, batch: number, options: SegmentCallOptions | undefined, what: string): number {
+    const offset = options?.positionOffset ?? 0;
+    if (!Number.isInteger(offset) || offset < 0) throw new InputError(`${what}: positionOffset must be a non-negative integer, got ${offset}`);
+    if (offset + seq > this.spec.dims.maxPositions && (seg.kind === 'embed' || seg.kind === 'attention')) {
+      throw new InputError(`${what}: positions up to ${offset + seq} exceed the model's ${this.spec.dims.maxPositions}`, 'shorten the prompt');
+    }
+    const cols = seg.kind === 'unembed' ? options?.logits?.columns : undefined;
+    if (cols && (cols.dtype !== 'int32' || cols.shape.length !== 2 || cols.shape[0] !== batch)) {
+      throw new ShapeError(`${what}: logits.columns must be int32 [${batch}, k], got ${cols.dtype} ${shapeToString(cols.shape)}`);
+    }
+    return offset;
+  }
+
+  private expectedOutput(seg: SegmentSpec, v: SegmentVariant, batch: number, seq: number, options: SegmentCallOptions | undefined): number[] {
+    if (seg.kind !== 'unembed') return [batch, seq, this.spec.dims.dModel];
+    const last = v.columns ? options!.logits!.columns!.shape[1]! : this.spec.dims.vocabSize;
+    return v.lastOnly ? [batch, last] : [batch, seq, last];
+  }
+
+  private async run(seg: SegmentSpec, mode: 'forward' | 'vjp', v: SegmentVariant, tensors: Map<string, Tensor>, offset: number): Promise<ort.Tensor[]> {
+    const compiled = await this.compiled(seg, mode, v);
+    const names = [...tensors.keys()];
+    const ortValues = await this.ops.ortInputs([...tensors.values()]);
+    const given = new Map(names.map((n, i) => [n, ortValues[i]!]));
+    if (seg.kind === 'embed') {
+      const ids = given.get('ids')!.data as Int32Array;
+      const V = this.spec.dims.vocabSize;
+      for (const id of ids) if (id < 0 || id >= V) throw new InputError(`token id ${id} is outside the vocabulary [0, ${V})`, 'use the tokenizer that belongs to the model');
+    }
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const name of compiled.inputs) {
+      const t = given.get(name) ?? this.weights.get(name)
+        ?? (name === 'offset' ? ortTensor('int64', BigInt64Array.of(BigInt(offset)), []) : undefined);
+      if (!t) throw new BackendError(`internal: no feed for graph input '${name}' of segment '${seg.name}'`);
+      feeds[name] = t;
+    }
+    const out = await runSession(compiled.session, feeds, `segment '${seg.name}' ${mode}`,
+      (node) => { const [scope, label, onnxOp] = node.split(':'); return scope === seg.name ? `'${label}' (ONNX ${onnxOp})` : undefined; });
+    return compiled.outputs.map((n) => out[n]!);
+  }
+
+  async forward(segment: string, inputs: readonly Tensor[], options?: SegmentCallOptions): Promise<Tensor> {
+    const seg = this.segment(segment);
+    const what = `forward of '${seg.name}'`;
+    const [batch, seq] = this.checkInputs(seg, inputs, what);
+    const offset = this.checkOptions(seg, seq, batch, options, what);
+    if (seg.kind === 'sum') {
+      let acc = this.ops.add(inputs[0]!, inputs[1]!);
+      for (let i = 2; i < inputs.length; i++) acc = this.ops.add(acc, inputs[i]!);
+      return acc;
+    }
+    const v = this.variant(seg, options);
+    const tensors = new Map<string, Tensor>(seg.kind === 'embed' ? [['ids', inputs[0]!]] : inputs.map((t, i) => [`x${i}`, t]));
+    if (v.columns) tensors.set('columns', options!.logits!.columns!);
+    const [y] = await this.run(seg, 'forward', v, tensors, offset);
+    return this.ops.wrap(y!.data as Float32Array, y!.dims);
+  }
+
+  async vjp(segment: string, inputs: readonly Tensor[], cotangent: Tensor, options?: SegmentCallOptions): Promise<Tensor[]> {
+    const seg = this.segment(segment);
+    const what = `VJP of '${seg.name}'`;
+    const [batch, seq] = this.checkInputs(seg, inputs, what);
+    const offset = this.checkOptions(seg, seq, batch, options, what);
+    const v = this.variant(seg, options);
+    const want = this.expectedOutput(seg, v, batch, seq, options);
+    if (cotangent.dtype !== 'float32' || cotangent.shape.length !== want.length || cotangent.shape.some((d, i) => d !== want[i])) {
+      throw new ShapeError(`${what}: cotangent has shape ${shapeToString(cotangent.shape)}, the output is ${shapeToString(want)}`,
+        'a cotangent has the shape of the forward output (tile the inputs first for stacked cotangents)');
+    }
+    if (seg.kind === 'embed') return [];
+    if (seg.kind === 'sum') {
+      const node = this.ops.nodeOf(cotangent);
+      return inputs.map(() => this.ops.handle(node));
+    }
+    const tensors = new Map<string, Tensor>(inputs.map((t, i) => [`x${i}`, t]));
+    if (v.columns) tensors.set('columns', options!.logits!.columns!);
+    tensors.set('dy', cotangent);
+    const grads = await this.run(seg, 'vjp', v, tensors, offset);
+    // Summed inputs share one cotangent (one graph output): one buffer, a handle per input.
+    const wrapped = new Map<ort.Tensor, Tensor>();
+    return grads.map((g) => {
+      const prev = wrapped.get(g);
+      if (prev) return this.ops.handle(this.ops.nodeOf(prev));
+      const t = this.ops.wrap(g.data as Float32Array, g.dims);
+      wrapped.set(g, t);
+      return t;
+    });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const c of this.sessions.values()) void c.then((x) => x.session.release()).catch(() => undefined);
+    this.sessions.clear();
+    this.weights.clear();
+    this.onDispose(this);
+  }
+}
