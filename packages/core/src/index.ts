@@ -39,3 +39,4 @@ export {
   type EffectsFile, type SubmoduleEffectsJson, type RunMetadata,
 } from './circuit/effects-file.js';
 export { EVAL_SCHEMA, evaluationToFile, serializeEvaluation, type EvalFile } from './circuit/eval-file.js';
+export { tidySync } from './tidy.js';

@@ -1,6 +1,8 @@
 // The tensor handle and the math interface that core algorithms and dictionaries use.
 // Backends own the storage; core never reaches into a backend's tensor type.
 
+import { ShapeError } from './errors.js';
+
 export type DType = 'float32' | 'int32';
 export type Shape = readonly number[];
 
@@ -87,4 +89,30 @@ export function sizeOf(shape: Shape): number {
 
 export function shapeToString(shape: Shape): string {
   return `[${shape.join(', ')}]`;
+}
+
+/** Reduction axes → sorted, unique, non-negative; undefined means every axis. */
+export function normalizeAxes(axes: number | readonly number[] | undefined, rank: number): number[] {
+  const list = axes === undefined ? [...Array(rank).keys()] : typeof axes === 'number' ? [axes] : [...axes];
+  const out = list.map((a) => {
+    const x = a < 0 ? a + rank : a;
+    if (!Number.isInteger(x) || x < 0 || x >= rank) throw new ShapeError(`axis ${a} out of range for rank ${rank}`);
+    return x;
+  });
+  return [...new Set(out)].sort((a, b) => a - b);
+}
+
+/** The NumPy broadcast of several shapes; ShapeError when they do not broadcast. */
+export function broadcastShapes(shapes: readonly Shape[]): number[] {
+  const rank = Math.max(...shapes.map((s) => s.length));
+  const out = new Array<number>(rank).fill(1);
+  for (const s of shapes) {
+    for (let i = 0; i < s.length; i++) {
+      const o = rank - s.length + i;
+      const d = s[i]!;
+      if (out[o] === 1) out[o] = d;
+      else if (d !== 1 && d !== out[o]) throw new ShapeError(`cannot broadcast shapes ${shapes.map(shapeToString).join(' and ')}`);
+    }
+  }
+  return out;
 }

@@ -15,7 +15,7 @@ import { dictionaryTable, resolveNode } from './features.js';
 import { featureRef } from './feature-ref.js';
 import { f32 } from './host-data.js';
 import { checkPositions } from './positions.js';
-import { tidy } from './sync-tidy.js';
+import { tidySync as tidy } from '@sfc/core';
 
 /** Token ids [batch, seq], row-major (what Model.encodeBatch returns). */
 export interface TokenBatch {

@@ -4,7 +4,7 @@
 // Handles (`OnnxTensor`) are what scopes, dispose() and numTensors() count; nodes are shared.
 
 import {
-  InputError, ShapeError, shapeToString, sizeOf,
+  InputError, ShapeError, broadcastShapes, normalizeAxes, shapeToString, sizeOf,
   type DType, type Shape, type Tensor, type TensorContainer, type TensorOps,
 } from '@sfc/core';
 import type * as ort from 'onnxruntime-node';
@@ -37,29 +37,7 @@ export class OnnxTensor implements Tensor {
   }
 }
 
-function normAxes(axes: number | readonly number[] | undefined, rank: number): number[] {
-  const list = axes === undefined ? [...Array(rank).keys()] : typeof axes === 'number' ? [axes] : [...axes];
-  const out = list.map((a) => {
-    const x = a < 0 ? a + rank : a;
-    if (!Number.isInteger(x) || x < 0 || x >= rank) throw new ShapeError(`axis ${a} out of range for rank ${rank}`);
-    return x;
-  });
-  return [...new Set(out)].sort((a, b) => a - b);
-}
 
-function broadcastShape(shapes: readonly Shape[]): number[] {
-  const rank = Math.max(...shapes.map((s) => s.length));
-  const out = new Array<number>(rank).fill(1);
-  for (const s of shapes) {
-    for (let i = 0; i < s.length; i++) {
-      const o = rank - s.length + i;
-      const d = s[i]!;
-      if (out[o] === 1) out[o] = d;
-      else if (d !== 1 && d !== out[o]) throw new ShapeError(`cannot broadcast shapes ${shapes.map(shapeToString).join(' and ')}`);
-    }
-  }
-  return out;
-}
 
 function checkShape(shape: Shape): number[] {
   for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new ShapeError(`invalid shape ${shapeToString(shape)}`);
@@ -118,7 +96,7 @@ export class OnnxTensorOps implements TensorOps {
   }
 
   private zip(op: string, ts: readonly Tensor[]): Tensor {
-    return this.make(op, ts, broadcastShape(ts.map((t) => this.nodeOf(t).shape)));
+    return this.make(op, ts, broadcastShapes(ts.map((t) => this.nodeOf(t).shape)));
   }
 
   private map(op: string, a: Tensor): Tensor {
@@ -167,7 +145,7 @@ export class OnnxTensorOps implements TensorOps {
     if (as.length < 2 || bs.length < 2) throw new ShapeError(`matMul needs rank ≥ 2, got ${shapeToString(as)} @ ${shapeToString(bs)}`);
     const n = as[as.length - 2]!, k = as[as.length - 1]!, k2 = bs[bs.length - 2]!, m = bs[bs.length - 1]!;
     if (k !== k2) throw new ShapeError(`matMul inner dimensions differ: ${shapeToString(as)} @ ${shapeToString(bs)}`);
-    const batch = broadcastShape([as.slice(0, -2), bs.slice(0, -2)]);
+    const batch = broadcastShapes([as.slice(0, -2), bs.slice(0, -2)]);
     return this.make('matMul', [a, b], [...batch, n, m]);
   }
 
@@ -196,7 +174,7 @@ export class OnnxTensorOps implements TensorOps {
 
   private reduce(op: string, a: Tensor, axes: number | readonly number[] | undefined, keepDims: boolean): Tensor {
     const shape = this.nodeOf(a).shape;
-    const ax = normAxes(axes, shape.length);
+    const ax = normalizeAxes(axes, shape.length);
     const out = keepDims ? shape.map((d, i) => (ax.includes(i) ? 1 : d)) : shape.filter((_, i) => !ax.includes(i));
     if (op === 'max' && ax.some((i) => shape[i] === 0)) throw new ShapeError(`max over an empty axis of ${shapeToString(shape)}`);
     return this.make(op, [a], out, 'float32', { axes: ax, keepDims });

@@ -3,7 +3,7 @@
 // without installing TensorFlow.js or onnxruntime. Slow by design; never use it for real work.
 
 import { InputError, ShapeError } from '../errors.js';
-import { shapeToString, sizeOf, type DType, type Shape, type Tensor, type TensorContainer, type TensorOps } from '../tensor.js';
+import { broadcastShapes, normalizeAxes, shapeToString, sizeOf, type DType, type Shape, type Tensor, type TensorContainer, type TensorOps } from '../tensor.js';
 
 class RefTensor implements Tensor {
   isDisposed = false;
@@ -33,24 +33,7 @@ function stridesOf(shape: Shape): number[] {
   return s;
 }
 
-function normAxes(axes: number | readonly number[] | undefined, rank: number): number[] {
-  const list = axes === undefined ? [...Array(rank).keys()] : typeof axes === 'number' ? [axes] : [...axes];
-  return [...new Set(list.map((a) => (a < 0 ? a + rank : a)))].sort((a, b) => a - b);
-}
 
-function broadcastShape(shapes: readonly Shape[]): number[] {
-  const rank = Math.max(...shapes.map((s) => s.length));
-  const out = new Array<number>(rank).fill(1);
-  for (const s of shapes) {
-    for (let i = 0; i < s.length; i++) {
-      const o = rank - s.length + i;
-      const d = s[i]!;
-      if (out[o] === 1) out[o] = d;
-      else if (d !== 1 && d !== out[o]) throw new ShapeError(`cannot broadcast shapes ${shapes.map(shapeToString).join(' and ')}`);
-    }
-  }
-  return out;
-}
 
 /** Index map from each output element to the element of `shape` it reads (NumPy broadcasting). */
 function broadcastIndex(shape: Shape, out: readonly number[]): Int32Array {
@@ -109,7 +92,7 @@ export class ReferenceOps implements TensorOps {
   }
 
   private zip(ts: readonly Tensor[], fn: (...x: number[]) => number): Tensor {
-    const shape = broadcastShape(ts.map((t) => t.shape));
+    const shape = broadcastShapes(ts.map((t) => t.shape));
     const n = sizeOf(shape);
     const srcs = ts.map((t) => this.v(t));
     const idx = ts.map((t) => broadcastIndex(t.shape, shape));
@@ -157,7 +140,7 @@ export class ReferenceOps implements TensorOps {
     const k2 = b.shape[b.shape.length - 2]!, m = b.shape[b.shape.length - 1]!;
     if (k !== k2) throw new ShapeError(`matMul inner dimensions differ: ${shapeToString(a.shape)} @ ${shapeToString(b.shape)}`);
     const aBatch = a.shape.slice(0, -2), bBatch = b.shape.slice(0, -2);
-    const batch = broadcastShape([aBatch, bBatch]);
+    const batch = broadcastShapes([aBatch, bBatch]);
     const aIdx = broadcastIndex(aBatch, batch), bIdx = broadcastIndex(bBatch, batch);
     const nb = sizeOf(batch);
     const out = new Float32Array(nb * n * m);
@@ -210,7 +193,7 @@ export class ReferenceOps implements TensorOps {
     step: (acc: number, x: number) => number, finish: (acc: number, count: number) => number): Tensor {
     const src = this.v(a);
     const rank = a.shape.length;
-    const ax = normAxes(axes, rank);
+    const ax = normalizeAxes(axes, rank);
     const keptShape = a.shape.map((d, i) => (ax.includes(i) ? 1 : d));
     const outN = sizeOf(keptShape);
     const acc = new Float64Array(outN).fill(init);

@@ -3,7 +3,7 @@
 // disposal, and the lazily built transposes the VJPs multiply with.
 // Layout: W_enc [dIn, dSae] and W_dec [dSae, dIn], so encode and decode are plain matmuls.
 
-import { InputError, ShapeError, shapeToString, type Dictionary, type Tensor, type TensorOps } from '@sfc/core';
+import { InputError, ShapeError, shapeToString, tidySync, type Dictionary, type Tensor, type TensorOps } from '@sfc/core';
 import { expectShape, type HostTensor } from '../host-weights.js';
 
 export interface DictionaryMeta {
@@ -96,19 +96,9 @@ export abstract class LinearDictionary implements Dictionary {
     return `${this.architecture} dictionary${this.source ? ` from ${this.source}` : ''}`;
   }
 
-  /**
-   * Runs `fn` and disposes every intermediate it registered with `tmp` except the result, also
-   * on throw (the ops' own scope() is async, and encode/decode must stay synchronous).
-   */
-  protected tidy(fn: (tmp: (t: Tensor) => Tensor) => Tensor): Tensor {
-    const temps: Tensor[] = [];
-    let result: Tensor | undefined;
-    try {
-      result = fn((t) => { temps.push(t); return t; });
-      return result;
-    } finally {
-      for (const t of temps) if (t !== result && !t.isDisposed) t.dispose();
-    }
+  /** Synchronous tidy (encode/decode stay synchronous): see core's tidySync. */
+  protected tidy(fn: (tmp: <T extends Tensor>(t: T) => T) => Tensor): Tensor {
+    return tidySync(fn);
   }
 
   /** x − b_dec when the format centres inputs, else x itself (registered with tmp when new). */
