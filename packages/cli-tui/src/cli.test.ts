@@ -1,0 +1,106 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from './cli.js';
+import { memoryIO } from './io.js';
+import { COMMANDS } from './commands/index.js';
+import type { SfcCommand } from './commands/command.js';
+
+async function run(args: string[], cwd = mkdtempSync(join(tmpdir(), 'sfc-cli-'))) {
+  const io = memoryIO({ cwd });
+  const code = await runCli(args, io);
+  return { code, out: io.out(), err: io.err() };
+}
+
+function allCommands(list: readonly SfcCommand[], prefix: string[] = []): string[][] {
+  return list.flatMap((c) => {
+    const path = [...prefix, c.command.split(' ')[0]!];
+    return [path, ...allCommands(c.subcommands ?? [], path)];
+  });
+}
+
+describe('option parsing', () => {
+  it('rejects unknown flags and commands with exit 2 and a usage hint', async () => {
+    const r = await run(['info', '--modle', 'x']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^error: Unknown argument: modle\nhint: run `sfc info --help` for usage\n$/);
+    const c = await run(['infoo']);
+    expect(c.code).toBe(2);
+    expect(c.err).toBe("error: unknown command 'infoo'\nhint: did you mean `sfc info`? (`sfc --help` lists the commands)\n");
+    expect((await run([])).code).toBe(2);
+  });
+
+  it('rejects a missing required flag and a bad choice', async () => {
+    const r = await run(['forward', '--model', 'm']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('Missing required arguments: text, out');
+    const m = await run(['config', 'print', '--method', 'fast']);
+    expect(m.code).toBe(2);
+    expect(m.err).toMatch(/Invalid values:.*method.*fast/s);
+  });
+
+  it('validates flag values with the config schema, naming the flag', async () => {
+    const r = await run(['config', 'print', '--steps', 'ten']);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('error: --steps: expected integer ≥ 1, got "ten"\nhint: see `sfc <command> --help` for the accepted values\n');
+    expect((await run(['config', 'print', '--steps'])).code).toBe(2); // value missing
+    expect((await run(['config', 'print', '--node-threshold', '-0.5'])).err).toContain('--node-threshold: expected number ≥ 0, got -0.5');
+  });
+
+  it('config print shows each value with its source', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'sfc-cli-'));
+    writeFileSync(join(cwd, 'sfc.config.json'), JSON.stringify({ backend: 'tfjs-wasm', circuit: { steps: 5 } }));
+    const r = await run(['config', 'print', '--steps', '20', '--thresholds', '0.1,1'], cwd);
+    expect(r.code).toBe(0);
+    const line = (k: string) => r.out.split('\n').find((l) => l.startsWith(`${k} `));
+    expect(line('circuit.steps')).toMatch(/^circuit\.steps\s+20\s+flag --steps$/);
+    expect(line('backend')).toMatch(new RegExp(`^backend\\s+"tfjs-wasm"\\s+${join(cwd, 'sfc.config.json').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`));
+    expect(line('circuit.method')).toMatch(/^circuit\.method\s+"ig"\s+default$/);
+    expect(line('evaluate.thresholds')).toMatch(/\[0\.1,1\]\s+flag --thresholds$/);
+    expect(line('model')).toMatch(/^model\s+\(unset\)$/);
+    const j = await run(['config', 'print', '--json', '--model', 'm'], cwd);
+    const doc = JSON.parse(j.out);
+    expect(doc.values['model']).toEqual({ value: join(cwd, 'm'), source: 'flag --model' });
+    expect(doc.values['circuit.steps']).toEqual({ value: 5, source: join(cwd, 'sfc.config.json') });
+  });
+
+  it('reports an invalid config file with its key path and exit 2', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'sfc-cli-'));
+    writeFileSync(join(cwd, 'sfc.config.json'), JSON.stringify({ circuit: { steps: 'ten' } }));
+    const r = await run(['config', 'print'], cwd);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('circuit.steps: expected integer ≥ 1, got "ten"');
+  });
+
+  it('--config points at another file; a missing one is exit 3', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'sfc-cli-'));
+    writeFileSync(join(cwd, 'other.json'), JSON.stringify({ circuit: { seed: 3 } }));
+    expect((await run(['config', 'print', '--config', 'other.json'], cwd)).out).toMatch(/circuit\.seed\s+3\s+.*other\.json/);
+    expect((await run(['config', 'print', '--config', 'missing.json'], cwd)).code).toBe(3);
+  });
+
+  it('config schema prints a JSON Schema', async () => {
+    const r = await run(['config', 'schema']);
+    expect(JSON.parse(r.out).properties.circuit.properties.steps).toMatchObject({ type: 'integer', minimum: 1, default: 10 });
+  });
+});
+
+describe('help, version, completion', () => {
+  it('every command has --help with examples', async () => {
+    for (const path of allCommands(COMMANDS)) {
+      const r = await run([...path, '--help']);
+      expect(r.code, path.join(' ')).toBe(0);
+      expect(r.out, path.join(' ')).toContain('Examples:');
+    }
+  });
+
+  it('prints the version and a completion script', async () => {
+    expect((await run(['--version'])).out).toMatch(/^\d+\.\d+\.\d+\n$/);
+    const c = await run(['completion']);
+    expect(c.code).toBe(0);
+    expect(c.out).toContain('sfc --get-yargs-completions');
+    const g = await run(['--get-yargs-completions', 'sfc', 'inf']);
+    expect(g.out).toContain('info');
+  });
+});

@@ -1,0 +1,73 @@
+// `sfc evaluate`: faithfulness and completeness of the circuits a circuit or effects file gives
+// at each node threshold (ablating everything else), as a table and as sfc.eval/v1.
+
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  circuitNodeEffects, effectsFromFile, evaluate, evaluationToFile, NotFoundError, parseCircuit, parseEffects, serializeEvaluation,
+  type Ablation, type ErrorHandling, type EvaluationRow, type NodeEffects,
+} from '@sfc/core';
+import { UsageError } from '../error-format.js';
+import { withRunInputs } from '../run-inputs.js';
+import { Session } from '../session.js';
+import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
+import type { OptionId } from '../options.js';
+import type { SfcCommand } from './command.js';
+
+const OPTIONS: OptionId[] = ['model', 'dictionaries', 'data', 'evalNumExamples', 'evalBatchSize', 'ablation', 'handleErrors', 'startLayer', 'thresholds', 'seed', 'minLengthOnly', 'backend'];
+
+async function readEffects(path: string, kind: 'circuit' | 'effects'): Promise<Map<string, NodeEffects>> {
+  if (!existsSync(path)) throw new NotFoundError(`${kind} file ${path} does not exist`, kind === 'circuit' ? 'write one with `sfc discover --out FILE`' : 'write one with `sfc attribute --out FILE`');
+  const text = await readFile(path, 'utf8');
+  return kind === 'circuit' ? circuitNodeEffects(parseCircuit(text, path)) : effectsFromFile(parseEffects(text, path));
+}
+
+const num = (x: number | null, w: number) => (x === null ? 'n/a' : x.toFixed(4)).padStart(w);
+
+export function formatEvaluationTable(rows: readonly EvaluationRow[]): string {
+  const head = `${'threshold'.padStart(10)} ${'nodes'.padStart(7)} ${'faithfulness'.padStart(13)} ${'completeness'.padStart(13)} ${'m(C)'.padStart(10)} ${'m(M\\C)'.padStart(10)}`;
+  const lines = rows.map((r) => `${String(r.threshold).padStart(10)} ${String(r.nodes).padStart(7)} ${num(r.faithfulness, 13)} ${num(r.completeness, 13)} ${num(r.mCircuit, 10)} ${num(r.mComplement, 10)}`);
+  const r0 = rows[0];
+  const tail = r0 ? `m(M) full model ${r0.mFull.toFixed(4)}, m(∅) everything ablated ${r0.mEmpty.toFixed(4)}` : '';
+  return `${head}\n${lines.join('\n')}\n${tail}\n`;
+}
+
+export const evaluateCommand: SfcCommand = {
+  command: 'evaluate',
+  describe: 'Faithfulness and completeness of a circuit at several node thresholds (table, and sfc.eval/v1 with --out)',
+  options: [...OPTIONS, 'json'],
+  builder: (y) => y
+    .option('circuit', { type: 'string', requiresArg: true, describe: 'Circuit file (sfc.circuit/v1) whose node effects rank the nodes' })
+    .option('effects', { type: 'string', requiresArg: true, describe: 'Effects file (sfc.effects/v1) instead of a circuit' })
+    .option('out', { type: 'string', requiresArg: true, describe: 'Also write the rows as sfc.eval/v1 (atomically)' })
+    .conflicts('circuit', 'effects'),
+  examples: [
+    ['$0 evaluate --circuit circuit.json --data fixtures/small-a/data.jsonl --thresholds 0.01,0.1,1', 'Faithfulness of the circuit at three thresholds'],
+    ['$0 evaluate --effects effects.json --ablation zero --handle-errors keep --out eval.json', 'Zero ablation, SAE errors kept live'],
+  ],
+  run: (argv, io) => Session.with(io, argv, OPTIONS, async (s) => {
+    const source = argv.circuit ? 'circuit' : argv.effects ? 'effects' : undefined;
+    if (!source) throw new UsageError('give --circuit FILE or --effects FILE', 'the file ranks the nodes; write it with `sfc discover` or `sfc attribute`');
+    const out = argv.out ? resolve(io.cwd, argv.out as string) : undefined;
+    if (out) checkOutputPath(out);
+    const effects = await readEffects(resolve(io.cwd, argv[source] as string), source);
+    const kind = s.config.get<Ablation['kind']>('evaluate.ablation')!;
+    const ablation: Ablation = kind === 'resample' ? { kind, seed: s.config.get<number>('circuit.seed')! } : { kind };
+    const startLayer = s.config.get<number>('evaluate.startLayer');
+    const options = { numExamplesKey: 'evaluate.numExamples', batchSizeKey: 'evaluate.batchSize', only: [...effects.keys()] } as const;
+    const file = await withRunInputs(s, options, async (inputs, onProgress) => {
+      const result = await evaluate(inputs.model, inputs.dictionaries, inputs.batches, {
+        effects, thresholds: s.config.get<number[]>('evaluate.thresholds')!, ablation,
+        handleErrors: s.config.get<ErrorHandling>('evaluate.handleErrors')!,
+        ...(startLayer !== undefined ? { startLayer } : {}),
+        onProgress,
+      });
+      const f = evaluationToFile(result, inputs.meta);
+      if (out) await writeFileAtomic(out, serializeEvaluation(f));
+      return f;
+    });
+    io.stdout.write(argv.json ? `${JSON.stringify(file, null, 2)}\n` : formatEvaluationTable(file.rows));
+    if (out) s.status(`wrote ${argv.out as string}`);
+  }),
+};

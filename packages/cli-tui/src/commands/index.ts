@@ -1,0 +1,14 @@
+// Every `sfc` command, in the order `sfc --help` lists them.
+import type { SfcCommand } from './command.js';
+import { attributeCommand } from './attribute.js';
+import { configCommand } from './config.js';
+import { discoverCommand } from './discover.js';
+import { evaluateCommand } from './evaluate.js';
+import { exportCommand } from './export.js';
+import { dictCommand } from './dict.js';
+import { forwardCommand } from './forward.js';
+import { infoCommand } from './info.js';
+import { plotCommand } from './plot.js';
+import { tuiCommand } from './tui.js';
+
+export const COMMANDS: readonly SfcCommand[] = [infoCommand, forwardCommand, attributeCommand, discoverCommand, evaluateCommand, plotCommand, exportCommand, dictCommand, tuiCommand, configCommand];

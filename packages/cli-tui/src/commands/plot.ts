@@ -1,0 +1,50 @@
+// `sfc plot`: a circuit file drawn as a layered graph (SVG through Graphviz-wasm, or the DOT text).
+
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { extname, resolve } from 'node:path';
+import { InputError, NotFoundError, parseCircuit } from '@sfc/core';
+import { readAnnotations } from '../plot/annotations.js';
+import { circuitToDot } from '../plot/dot.js';
+import { renderSvg } from '../plot/render.js';
+import { Session } from '../session.js';
+import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
+import type { SfcCommand } from './command.js';
+
+const FORMATS: Record<string, 'svg' | 'dot'> = { '.svg': 'svg', '.dot': 'dot', '.gv': 'dot' };
+
+export const plotCommand: SfcCommand = {
+  command: 'plot <circuit>',
+  describe: 'Draw a circuit (sfc.circuit/v1) as a graph: rows embed → attn → mlp → resid per layer, blue/red by effect sign. Draws exactly the nodes and edges in the file (no re-thresholding)',
+  options: ['out'],
+  required: ['out'],
+  builder: (y) => y
+    .positional('circuit', { type: 'string', describe: 'Circuit file written by `sfc discover`' })
+    .option('annotations', { type: 'string', requiresArg: true, describe: 'Feature labels, JSON lines {"Name": "resid_5/3036", "Annotation": "..."}' })
+    .option('prompt', { type: 'string', requiresArg: true, describe: 'Example prompt whose words label the positions (aggregation none)' })
+    .option('pen-width', { type: 'number', requiresArg: true, default: 4, describe: 'Width of the strongest edge (others proportional to |weight|)' }),
+  examples: [
+    ['$0 plot circuit.json --out circuit.svg', 'SVG with Graphviz (built in, no install)'],
+    ['$0 plot circuit.json --annotations ann.jsonl --out c.svg', 'Label features with your annotations'],
+    ['$0 plot circuit.json --out circuit.dot', 'The DOT text, to style it yourself'],
+    ['$0 plot circuit-none.json --prompt "The parents that the guards know" --out c.svg', 'Position-aligned, labelled with the prompt\'s words'],
+  ],
+  run: async (argv, io) => {
+    const s = await Session.open(io, argv, []);
+    const out = resolve(io.cwd, argv.out as string);
+    const format = FORMATS[extname(out).toLowerCase()];
+    if (!format) throw new InputError(`cannot tell the output format of ${argv.out as string}`, 'use --out FILE.svg (image) or FILE.dot (Graphviz source)');
+    const penWidth = argv['pen-width'] as number;
+    if (!Number.isFinite(penWidth) || penWidth <= 0) throw new InputError(`--pen-width must be a positive number, got ${String(argv['pen-width'])}`);
+    checkOutputPath(out);
+    const path = resolve(io.cwd, argv.circuit as string);
+    if (!existsSync(path)) throw new NotFoundError(`circuit file ${path} does not exist`, 'write one with `sfc discover --out circuit.json`');
+    const circuit = parseCircuit(await readFile(path, 'utf8'), path);
+    const annotations = argv.annotations ? await readAnnotations(resolve(io.cwd, argv.annotations as string)) : undefined;
+    const tokens = typeof argv.prompt === 'string' ? argv.prompt.split(/\s+/).filter(Boolean) : undefined;
+    const { dot, skippedEdges } = circuitToDot(circuit, { annotations, penWidth, ...(tokens ? { tokens } : {}) });
+    if (skippedEdges) s.warn(`${skippedEdges} edges refer to nodes that are not in the circuit; not drawn`);
+    await writeFileAtomic(out, format === 'svg' ? await renderSvg(dot) : dot);
+    s.status(`wrote ${argv.out as string}: ${circuit.nodes.filter((n) => n.index !== null).length} nodes, ${circuit.edges.length - skippedEdges} edges`);
+  },
+};

@@ -1,0 +1,100 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, EXIT_CODES, NotFoundError } from '@sfc/core';
+import { UsageError } from '../error-format.js';
+import { describeSource, findConfigFile, resolveConfig } from './config.js';
+
+function project(config?: unknown): { root: string; sub: string; file: string } {
+  const root = mkdtempSync(join(tmpdir(), 'sfc-config-'));
+  const sub = join(root, 'a', 'b');
+  mkdirSync(sub, { recursive: true });
+  const file = join(root, 'sfc.config.json');
+  if (config !== undefined) writeFileSync(file, typeof config === 'string' ? config : JSON.stringify(config));
+  return { root, sub, file };
+}
+
+describe('findConfigFile', () => {
+  it('finds sfc.config.json in the folder or a parent', () => {
+    const p = project({ model: 'm' });
+    expect(findConfigFile(p.sub)).toBe(p.file);
+    expect(findConfigFile(p.root)).toBe(p.file);
+    expect(findConfigFile(project().sub)).toBeUndefined();
+  });
+});
+
+describe('resolveConfig', () => {
+  it('layers defaults < file < flags and records each source', async () => {
+    const p = project({ model: 'models/x', circuit: { steps: 4, method: 'attrib' } });
+    const cfg = await resolveConfig({ cwd: p.sub, flags: [{ key: 'circuit.steps', flag: '--steps', raw: '7' }] });
+    expect(cfg.file).toBe(p.file);
+    expect(cfg.get('circuit.steps')).toBe(7);
+    expect(cfg.source('circuit.steps')).toEqual({ kind: 'flag', flag: '--steps' });
+    expect(cfg.get('circuit.method')).toBe('attrib');
+    expect(cfg.source('circuit.method')).toEqual({ kind: 'file', path: p.file });
+    expect(cfg.get('circuit.aggregation')).toBe('sum');
+    expect(cfg.source('circuit.aggregation')).toEqual({ kind: 'default' });
+    expect(cfg.get('data')).toBeUndefined();
+    expect(describeSource(cfg.source('circuit.steps'))).toBe('flag --steps');
+    expect(describeSource(cfg.source('circuit.method'))).toBe(p.file);
+    expect(cfg.entries().map((e) => e.path)).toContain('evaluate.thresholds');
+  });
+
+  it('resolves paths from the file against its folder and paths from flags against the cwd', async () => {
+    const p = project({ model: 'models/x', dictionaries: { submodules: { resid_0: 'saes/r0' } }, backend: ['./b.js', 'tfjs'] });
+    const cfg = await resolveConfig({ cwd: p.sub, flags: [{ key: 'data', flag: '--data', raw: 'd.jsonl' }] });
+    expect(cfg.get('model')).toBe(join(p.root, 'models/x'));
+    expect(cfg.get('dictionaries.submodules')).toEqual({ resid_0: join(p.root, 'saes/r0') });
+    expect(cfg.get('backend')).toEqual([join(p.root, 'b.js'), 'tfjs']);
+    expect(cfg.get('data')).toBe(join(p.sub, 'd.jsonl'));
+  });
+
+  it('uses --config instead of searching', async () => {
+    const p = project({ model: 'found' });
+    const other = join(p.root, 'other.json');
+    writeFileSync(other, JSON.stringify({ model: 'explicit' }));
+    const cfg = await resolveConfig({ cwd: p.sub, configPath: '../../other.json' });
+    expect(cfg.file).toBe(other);
+    expect(cfg.get('model')).toBe(join(p.root, 'explicit'));
+  });
+
+  it('reports invalid files with the file, the key path and exit code 2', async () => {
+    const p = project({ circuit: { steps: 'ten' } });
+    const err = await resolveConfig({ cwd: p.sub }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toBe(`${p.file}: circuit.steps: expected integer ≥ 1, got "ten"`);
+    expect(err.hint).toContain('docs/config.md');
+    expect(EXIT_CODES[err.code as ConfigError['code']]).toBe(2);
+  });
+
+  it('lists several problems at once', async () => {
+    const p = project({ circuit: { steps: 0, aggregation: 'mean' } });
+    const err = await resolveConfig({ cwd: p.sub }).catch((e) => e);
+    expect(err.message).toContain('has 2 problems');
+    expect(err.message).toContain('circuit.steps: expected integer ≥ 1, got 0');
+    expect(err.message).toContain('circuit.aggregation: expected one of sum, none, got "mean"');
+  });
+
+  it('reports JSON syntax errors and a missing --config file', async () => {
+    const p = project('{"model": "x",}');
+    await expect(resolveConfig({ cwd: p.root })).rejects.toThrow(ConfigError);
+    await expect(resolveConfig({ cwd: p.root, configPath: 'nope.json' })).rejects.toThrow(NotFoundError);
+  });
+
+  it('rejects bad flag values naming the flag', async () => {
+    const p = project();
+    const err = await resolveConfig({ cwd: p.root, flags: [
+      { key: 'circuit.steps', flag: '--steps', raw: 'ten' },
+      { key: 'circuit.nodeThreshold', flag: '--node-threshold', raw: -1 },
+    ] }).catch((e) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toBe('--steps: expected integer ≥ 1, got "ten"\n--node-threshold: expected number ≥ 0, got -1');
+  });
+
+  it('require() names the flag and the key', async () => {
+    const cfg = await resolveConfig({ cwd: project().root });
+    expect(() => cfg.require('model', '--model')).toThrow(/missing --model/);
+    try { cfg.require('model', '--model'); } catch (e) { expect((e as UsageError).hint).toContain('"model"'); }
+  });
+});

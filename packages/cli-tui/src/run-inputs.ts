@@ -1,0 +1,82 @@
+// Inputs of the circuit commands (attribute, discover, evaluate), loaded in one order with one set
+// of messages: the model, the examples of the data file in batches, the dictionaries, and the
+// run metadata recorded in every output file.
+
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import {
+  batchExamples, describeSkips, NotFoundError, selectExamples, splitLines,
+  type Dictionary, type Model, type PromptBatch, type RunMetadata,
+} from '@sfc/core';
+import { loadModelDictionaries } from './dictionaries.js';
+import type { ProgressReporter } from './progress.js';
+import type { Session } from './session.js';
+
+export interface RunInputs {
+  readonly model: Model;
+  readonly batches: PromptBatch[];
+  readonly dictionaries: Map<string, Dictionary>;
+  readonly meta: RunMetadata;
+  /** Releases the dictionaries (the session releases the model and backend). */
+  dispose(): void;
+}
+
+export interface RunInputOptions {
+  /** Config keys for the example count and batch size (attribute/discover vs evaluate). */
+  readonly numExamplesKey: 'circuit.numExamples' | 'evaluate.numExamples';
+  readonly batchSizeKey: 'circuit.batchSize' | 'evaluate.batchSize';
+  /** Load dictionaries only for these submodules (default: every submodule). */
+  readonly only?: readonly string[];
+}
+
+async function loadRunInputs(s: Session, options: RunInputOptions): Promise<RunInputs> {
+  const dataPath = s.config.require<string>('data', '--data');
+  const model = await s.model();
+  let text: string;
+  try {
+    text = await readFile(dataPath, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`data file ${dataPath} does not exist`, 'pass --data FILE with JSON lines {clean_prefix, patch_prefix, clean_answer, patch_answer}');
+    throw e;
+  }
+  const asked = s.config.get<number>(options.numExamplesKey);
+  const seed = s.config.get<number>('circuit.seed')!;
+  const minLengthOnly = s.config.get<boolean>('circuit.minLengthOnly')!;
+  const selection = selectExamples(text, model.tokenizer, {
+    // Unset means every usable example: ask for as many as there are lines.
+    numExamples: asked ?? Math.max(1, splitLines(text).length),
+    seed, minLengthOnly, source: basename(dataPath),
+    ...(asked !== undefined ? { onWarning: s.warn } : {}),
+  });
+  const batchSize = s.config.get<number>(options.batchSizeKey)!;
+  const batches = batchExamples(selection.examples, batchSize);
+  s.status(`data: ${selection.examples.length} examples from ${basename(dataPath)} (${selection.lines} lines, ${describeSkips(selection.skipped)}), ${batches.length} batch${batches.length === 1 ? '' : 'es'}`);
+  const dictionaries = await loadModelDictionaries(s, model, options.only ? { only: options.only } : {});
+  const meta: RunMetadata = {
+    model: { path: model.dir, architecture: model.spec.architecture, backend: model.backend.name },
+    dictionaries: {
+      folder: s.config.get<string>('dictionaries.folder') ?? null,
+      formats: Object.fromEntries([...dictionaries].map(([k, d]) => [k, `${d.format ?? 'unknown'}/${d.architecture}`])),
+    },
+    data: { path: dataPath, seed, minLengthOnly, requested: asked ?? null, used: selection.examples.length, skipped: selection.skipped },
+  };
+  return {
+    model, batches, dictionaries, meta,
+    dispose: () => { for (const d of dictionaries.values()) d.dispose(); },
+  };
+}
+
+/**
+ * Loads the inputs, runs `fn` with them and a progress display, and always releases both (the
+ * progress block is closed before any error is printed).
+ */
+export async function withRunInputs<T>(s: Session, options: RunInputOptions, fn: (inputs: RunInputs, onProgress: ProgressReporter['onProgress']) => Promise<T>): Promise<T> {
+  const inputs = await loadRunInputs(s, options);
+  const progress = s.progress();
+  try {
+    return await fn(inputs, progress.onProgress);
+  } finally {
+    progress.finish();
+    inputs.dispose();
+  }
+}

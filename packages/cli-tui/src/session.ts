@@ -1,0 +1,69 @@
+// What a command needs before it works: the effective config for its flags, a backend, a loaded
+// model, and warning/progress output that respects --quiet. Commands ask for these here so the
+// order (config → backend → model) and the cleanup are the same everywhere.
+
+import { Model, type Backend } from '@sfc/core';
+import { selectBackend } from './backends.js';
+import { resolveConfig, type EffectiveConfig } from './config/config.js';
+import type { CliIO } from './io.js';
+import { flagValues, type OptionId } from './options.js';
+import { createProgress, type ProgressReporter } from './progress.js';
+import type { GlobalArgs } from './commands/command.js';
+
+export class Session {
+  private backendInstance: Backend | undefined;
+  private models: Model[] = [];
+
+  constructor(readonly io: CliIO, readonly argv: GlobalArgs, readonly config: EffectiveConfig) {}
+
+  static async open(io: CliIO, argv: GlobalArgs, options: readonly OptionId[]): Promise<Session> {
+    const config = await resolveConfig({ cwd: io.cwd, configPath: argv.config, flags: flagValues(argv, options) });
+    return new Session(io, argv, config);
+  }
+
+  /** Runs `fn` with a session and always releases the backend and models afterwards. */
+  static async with<T>(io: CliIO, argv: GlobalArgs, options: readonly OptionId[], fn: (s: Session) => Promise<T>): Promise<T> {
+    const s = await Session.open(io, argv, options);
+    try {
+      return await fn(s);
+    } finally {
+      await s.close();
+    }
+  }
+
+  get quiet(): boolean {
+    return this.argv.quiet === true;
+  }
+
+  warn = (message: string): void => {
+    if (!this.quiet) this.io.stderr.write(`warning: ${message}\n`);
+  };
+
+  /** A one-line status message on stderr (stdout stays for data). */
+  status(message: string): void {
+    if (!this.quiet) this.io.stderr.write(`${message}\n`);
+  }
+
+  progress(): ProgressReporter {
+    return createProgress({ stream: this.io.stderr, quiet: this.quiet });
+  }
+
+  async backend(): Promise<Backend> {
+    this.backendInstance ??= await selectBackend(this.config.require<string | string[]>('backend', '--backend'), { cwd: this.io.cwd });
+    return this.backendInstance;
+  }
+
+  async model(): Promise<Model> {
+    const dir = this.config.require<string>('model', '--model');
+    const m = await Model.load(dir, await this.backend(), { warn: this.warn });
+    this.models.push(m);
+    return m;
+  }
+
+  async close(): Promise<void> {
+    for (const m of this.models) m.dispose();
+    this.models = [];
+    await this.backendInstance?.dispose();
+    this.backendInstance = undefined;
+  }
+}

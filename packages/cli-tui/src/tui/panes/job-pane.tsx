@@ -1,0 +1,66 @@
+// The running-job view (discovery launched with D): one progress bar per stage core reports
+// (batches, submodules, edges …) with counts and ETA, the elapsed time, and at the end what was
+// discovered and where it was written, or why it failed.
+
+import { Box, Text } from 'ink';
+import type { ProgressEvent } from '@sfc/core';
+import { barLine, duration } from '../../progress.js';
+import { Line, Title } from './line.js';
+
+export interface StageProgress {
+  readonly event: ProgressEvent;
+  /** When the stage (re)started, ms. */
+  readonly start: number;
+}
+
+export type Job =
+  | { readonly status: 'running'; readonly start: number; readonly stages: readonly StageProgress[]; readonly note?: string }
+  | { readonly status: 'done'; readonly start: number; readonly end: number; readonly stages: readonly StageProgress[]; readonly summary: string }
+  | { readonly status: 'failed'; readonly start: number; readonly end: number; readonly stages: readonly StageProgress[]; readonly error: string }
+  | { readonly status: 'cancelled'; readonly start: number; readonly end: number; readonly stages: readonly StageProgress[] };
+
+export interface JobPaneProps {
+  readonly width: number;
+  readonly height: number;
+  readonly job: Job;
+  /** Current time, ms (the App ticks it while the job runs). */
+  readonly now: number;
+}
+
+/** The job's stages after one more progress event: a stage restarts its clock when its count goes down. */
+export function addProgress(stages: readonly StageProgress[], event: ProgressEvent, now: number): StageProgress[] {
+  const at = stages.findIndex((s) => s.event.stage === event.stage);
+  if (at < 0) return [...stages, { event, start: now }];
+  const prev = stages[at]!;
+  const next = { event, start: event.done < prev.event.done ? now : prev.start };
+  return stages.map((s, i) => (i === at ? next : s));
+}
+
+export function JobPane({ width, height, job, now }: JobPaneProps) {
+  const end = job.status === 'running' ? now : job.end;
+  const elapsed = duration(end - job.start);
+  const info = {
+    running: <Text color="yellow">{`running ${elapsed}`}</Text>,
+    done: <Text color="green">{`done in ${elapsed}`}</Text>,
+    failed: <Text color="redBright">{`failed after ${elapsed}`}</Text>,
+    cancelled: <Text color="yellow">{`cancelled after ${elapsed}`}</Text>,
+  }[job.status];
+  // Two rows per stage: its name (and the item just finished), then the bar.
+  const stageCount = Math.max(0, Math.floor((height - 2) / 2));
+  return (
+    <Box flexDirection="column" width={width} height={height} overflow="hidden">
+      <Title width={width} title="Discovery" info={info} hint={job.status === 'running' ? 'Esc cancel' : 'Esc close'} />
+      {job.stages.length === 0 && job.status === 'running'
+        ? <Line width={width}><Text dimColor>{job.note ?? 'starting…'}</Text></Line>
+        : job.stages.slice(-stageCount).map((s) => (
+            <Box key={s.event.stage} flexDirection="column" width={width} height={2} overflow="hidden">
+              <Line width={width}><Text>{s.event.stage}</Text><Text dimColor>{s.event.detail ? ` ${s.event.detail}` : ''}</Text></Line>
+              <Line width={width}><Text>{barLine({ stage: '', done: s.event.done, total: s.event.total }, end - s.start, width).trimStart()}</Text></Line>
+            </Box>
+          ))}
+      {job.status === 'done' ? <Box width={width} overflow="hidden"><Text wrap="wrap" color="green">{job.summary}</Text></Box> : null}
+      {job.status === 'failed' ? <Box width={width} overflow="hidden"><Text wrap="wrap" color="redBright">{job.error}</Text></Box> : null}
+      {job.status === 'running' && job.stages.length > 0 && job.note ? <Line width={width}><Text dimColor>{job.note}</Text></Line> : null}
+    </Box>
+  );
+}

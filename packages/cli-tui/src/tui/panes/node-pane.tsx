@@ -1,0 +1,67 @@
+// The selected node: its effect, annotation, strongest incoming and outgoing edges (as many as
+// the pane has rows for), and its Neuronpedia page (wrapped over two rows when it is wider than
+// the pane, so the link is never cut).
+
+import { Box, Text } from 'ink';
+import type { Circuit, CircuitEdge, CircuitNode } from '@sfc/core';
+import { isErrorNode, neuronpediaLink, nodeEdges, type NeuronpediaOptions } from '../circuit-view.js';
+import { cell, signed } from '../format.js';
+import { effectColor, Line, Title } from './line.js';
+
+export interface NodePaneProps {
+  readonly width: number;
+  readonly height: number;
+  readonly circuit: Circuit | undefined;
+  readonly node: CircuitNode | undefined;
+  readonly annotation: string | undefined;
+  readonly picked: boolean;
+  readonly neuronpedia: NeuronpediaOptions;
+}
+
+function EdgeLine({ width, label, edge, other }: { readonly width: number; readonly label: string; readonly edge: CircuitEdge | undefined; readonly other: 'source' | 'target' }) {
+  if (!edge) return <Line width={width}>{label.trim() ? <Text dimColor>{label}(none)</Text> : null}</Line>;
+  return (
+    <Line width={width}>
+      <Text dimColor>{label}</Text>
+      <Text>{cell(edge[other], Math.max(8, width - label.length - 9))}</Text>
+      <Text color={effectColor(edge.weight)}>{` ${signed(edge.weight)}`}</Text>
+    </Line>
+  );
+}
+
+export function NodePane(p: NodePaneProps) {
+  const { width, height, circuit, node } = p;
+  if (!circuit || !node) {
+    return (
+      <Box flexDirection="column" width={width} height={height} overflow="hidden">
+        <Title width={width} title="Node" />
+        <Line width={width}><Text dimColor>{circuit ? 'no node selected' : 'no circuit'}</Text></Line>
+      </Box>
+    );
+  }
+  const link = neuronpediaLink(circuit, node, p.neuronpedia);
+  const linkText = 'url' in link ? link.url : link.none;
+  const linkRows = 'url' in link && linkText.length > width ? 2 : 1;
+  const edgeRows = Math.max(2, height - 2 - linkRows);
+  const inRows = Math.ceil(edgeRows / 2);
+  const outRows = edgeRows - inRows;
+  const { incoming, outgoing } = nodeEdges(circuit, node.id, Math.max(inRows, outRows));
+  const kind = node.submodule === 'y' ? 'metric' : isErrorNode(circuit, node) ? 'SAE error' : `feature ${node.index}`;
+  return (
+    <Box flexDirection="column" width={width} height={height} overflow="hidden">
+      <Line width={width}>
+        <Text bold color="yellow">Node </Text>
+        <Text bold>{node.id}</Text>
+        <Text color={effectColor(node.effect)}>{`  ${node.effect === null ? 'effect n/a' : signed(node.effect, 4)}`}</Text>
+        <Text dimColor>{`  ${kind}${node.pos !== null ? ` @${node.pos}` : ''}`}</Text>
+        {p.picked ? <Text color="green">  ● picked</Text> : null}
+      </Line>
+      <Line width={width}>{p.annotation ? <Text italic>“{p.annotation}”</Text> : <Text dimColor>no annotation</Text>}</Line>
+      {Array.from({ length: inRows }, (_, i) => <EdgeLine key={`in${i}`} width={width} label={i === 0 ? 'in  ← ' : '      '} edge={incoming[i]} other="source" />)}
+      {Array.from({ length: outRows }, (_, i) => <EdgeLine key={`out${i}`} width={width} label={i === 0 ? 'out → ' : '      '} edge={outgoing[i]} other="target" />)}
+      <Box width={width} height={linkRows} overflow="hidden">
+        {'url' in link ? <Text wrap="wrap" color="cyan">{linkText}</Text> : <Text dimColor wrap="truncate-end">{linkText}</Text>}
+      </Box>
+    </Box>
+  );
+}

@@ -1,0 +1,31 @@
+import { test } from 'vitest';
+import { render } from 'ink-testing-library';
+import { App } from './app.js';
+import { FakeSession } from './testing/fake-session.js';
+import { press, resize, screen, waitFor, KEY } from './testing/terminal.js';
+import { parseAnnotations } from '../plot/annotations.js';
+import { readFileSync } from 'node:fs';
+
+const DATA = new URL('./test-data/', import.meta.url).pathname;
+test('look', async () => {
+  const s = new FakeSession({ prompt: { text: 'The parents that the guards know', answer: ' have', patchAnswer: ' has' }, discoveredPath: DATA + 'small-a-circuit-2.json' });
+  const ann = parseAnnotations(readFileSync(DATA + 'annotations.jsonl', 'utf8'));
+  const app = render(<App session={s} circuitPath={DATA + 'small-a-circuit.json'} annotations={ann} neuronpedia={{ modelId: 'pythia-70m-deduped' }} liveDelayMs={0} />);
+  await resize(app, 80, 24);
+  await waitFor(app, 'embed/err');
+  console.log(screen(app));
+  await press(app, 'j', 'j', ' ', 'j', ' ');
+  await waitFor(app, 'Δ');
+  console.log(s.steerRequests.map(r => r.nodes.join(',')));
+  await new Promise(r => setTimeout(r, 300));
+  console.log(s.steerRequests.map(r => r.nodes.join(',')));
+  console.log(screen(app));
+  await press(app, '?');
+  console.log(screen(app));
+  await press(app, 'x', 'D');
+  s.progress({ stage: 'batches', done: 1, total: 2 });
+  s.progress({ stage: 'edges', done: 3, total: 10, detail: 'resid_0→resid_1' });
+  await press(app, 'j');
+  console.log(screen(app));
+  app.unmount();
+});

@@ -1,0 +1,248 @@
+// The real TuiSession: the CLI's config → backend → model chain (Session), dictionaries loaded
+// per submodule on first use and kept, @sfc/steering for steered scoring and generation, and
+// core's discover for jobs. Operations run one at a time (they share one backend, whose tensor
+// scopes must not interleave). Nothing here prints: status lines and progress go to the
+// callbacks of each operation, which the UI shows.
+
+import { readFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import {
+  buildCircuit, discover, InputError, serializeCircuit, splitLines,
+  type Circuit, type Dictionary, type Model, type ProgressEvent,
+} from '@sfc/core';
+import {
+  ALL_POSITIONS, checkCircuitDictionaries, compareBatch, defaultScoreMetric, generate, interventionsFor, parseFeatureId, readCircuitFile, Steering,
+  type ScoreBatch,
+} from '@sfc/steering';
+import { resolveConfig, type EffectiveConfig } from '../config/config.js';
+import { loadModelDictionaries } from '../dictionaries.js';
+import type { CliIO, OutStream } from '../io.js';
+import { flagValues, type OptionId } from '../options.js';
+import type { ProgressReporter } from '../progress.js';
+import { withRunInputs } from '../run-inputs.js';
+import { Session } from '../session.js';
+import type { GlobalArgs } from '../commands/command.js';
+import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
+import {
+  EMPTY_PROMPT, throwIfAborted,
+  type DiscoveryOutcome, type PromptInput, type RunContext, type SteerRequest, type SteerResult, type TuiSession,
+} from './session.js';
+
+/** Config-backed flags of `sfc tui` (the model and dictionaries for steering, the rest for discovery). */
+export const TUI_OPTIONS: readonly OptionId[] = [
+  'model', 'dictionaries', 'data', 'backend', 'steps', 'aggregation', 'nodeThreshold', 'edgeThreshold', 'numExamples', 'batchSize', 'seed', 'minLengthOnly',
+];
+
+export const DEFAULT_DISCOVERY_OUT = 'tui-circuit.json';
+
+export interface SfcSessionOptions {
+  /** Prompt to start with (else the first example of the data file). */
+  readonly prompt?: string;
+  readonly answer?: string;
+  readonly patchAnswer?: string;
+  /** Where discovery writes its circuit (default tui-circuit.json in the working folder). */
+  readonly out?: string;
+}
+
+/** The CLI session with its status lines and progress routed to the operation that runs. */
+class RoutedSession extends Session {
+  onStatus: (line: string) => void = () => undefined;
+  onProgress: (event: ProgressEvent) => void = () => undefined;
+  private loaded: Promise<Model> | undefined;
+
+  override progress(): ProgressReporter {
+    return { onProgress: (e) => this.onProgress(e), finish: () => undefined };
+  }
+
+  /** One model for the whole session (discovery reuses the one steering loaded). */
+  override model(): Promise<Model> {
+    if (!this.loaded) {
+      const p = super.model();
+      this.loaded = p;
+      p.catch(() => { if (this.loaded === p) this.loaded = undefined; });
+    }
+    return this.loaded;
+  }
+
+  get modelLoaded(): boolean {
+    return this.loaded !== undefined;
+  }
+}
+
+function lineStream(sink: (line: string) => void): OutStream {
+  return { write: (text) => { for (const l of text.split('\n')) if (l.trim()) sink(l.trim()); }, isTTY: false };
+}
+
+function oneToken(model: Model, text: string, what: string): Int32Array {
+  const ids = model.tokenizer.encode(text);
+  if (ids.length !== 1) {
+    throw new InputError(`the ${what} ${JSON.stringify(text)} is ${ids.length} tokens, not one`, 'answers are single tokens, usually with their leading space (e.g. " are")');
+  }
+  return Int32Array.of(ids[0]!);
+}
+
+export class SfcTuiSession implements TuiSession {
+  readonly description: string;
+  readonly unavailable: TuiSession['unavailable'];
+  private readonly dictionaries = new Map<string, Dictionary>();
+  private circuit: Circuit | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** The unsteered continuation of the last prompt (it does not depend on the steering). */
+  private baseline: { readonly key: string; readonly text: string } | undefined;
+
+  private constructor(private readonly cli: RoutedSession, private readonly config: EffectiveConfig, private readonly options: SfcSessionOptions) {
+    const model = config.get<string>('model');
+    const hasDictionaries = config.get('dictionaries.folder') !== undefined || Object.keys(config.get<Record<string, string>>('dictionaries.submodules') ?? {}).length > 0;
+    const steer = model === undefined ? 'steering needs a model: start with --model DIR --dictionaries DIR (or set them in sfc.config.json)'
+      : !hasDictionaries ? 'steering needs SAEs: start with --dictionaries DIR (or set dictionaries.folder in sfc.config.json)'
+      : undefined;
+    const discover = steer ?? (config.get('data') === undefined ? 'discovery needs prompt pairs: start with --data FILE (or set data in sfc.config.json)' : undefined);
+    this.unavailable = { ...(steer ? { steer } : {}), ...(discover ? { discover } : {}) };
+    const backend = config.get<string | string[]>('backend');
+    this.description = model === undefined ? 'no model (browsing only)'
+      : `model ${basename(model)} · backend ${Array.isArray(backend) ? backend.join(',') : String(backend)}`;
+  }
+
+  static async open(io: CliIO, argv: GlobalArgs, options: SfcSessionOptions = {}): Promise<SfcTuiSession> {
+    const config = await resolveConfig({ cwd: io.cwd, ...(argv.config !== undefined ? { configPath: argv.config } : {}), flags: flagValues(argv, TUI_OPTIONS) });
+    let session: SfcTuiSession | undefined;
+    const sink = (line: string) => session?.cli.onStatus(line);
+    const routed: CliIO = { stdout: lineStream(sink), stderr: lineStream(sink), cwd: io.cwd, env: io.env };
+    session = new SfcTuiSession(new RoutedSession(routed, argv, config), config, options);
+    return session;
+  }
+
+  /** Runs `fn` after every earlier operation has finished, with this operation's callbacks. */
+  private exclusive<T>(context: RunContext, onProgress: (e: ProgressEvent) => void, fn: () => Promise<T>): Promise<T> {
+    const run = async () => {
+      throwIfAborted(context.signal);
+      this.cli.onStatus = context.onStatus;
+      this.cli.onProgress = onProgress;
+      return fn();
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private async model(context: RunContext): Promise<Model> {
+    if (this.cli.modelLoaded) return this.cli.model();
+    const start = Date.now();
+    context.onStatus(`loading the model ${this.config.get<string>('model')}…`);
+    const model = await this.cli.model();
+    context.onStatus(`model loaded in ${((Date.now() - start) / 1000).toFixed(1)} s: ${model.spec.architecture}, ${model.submodules.length} submodules, backend ${model.backend.name}`);
+    return model;
+  }
+
+  /** The dictionaries of `submodules`, loading the ones not loaded yet. */
+  private async dictionariesFor(model: Model, submodules: readonly string[], context: RunContext): Promise<Map<string, Dictionary>> {
+    const missing = submodules.filter((s) => !this.dictionaries.has(s));
+    if (missing.length) {
+      context.onStatus(`loading SAEs for ${missing.join(', ')}…`);
+      for (const [name, d] of await loadModelDictionaries(this.cli, model, { only: missing })) this.dictionaries.set(name, d);
+    }
+    return new Map(submodules.map((s) => [s, this.dictionaries.get(s)!]));
+  }
+
+  loadCircuit(path: string, context: RunContext): Promise<Circuit> {
+    throwIfAborted(context.signal);
+    return readCircuitFile(resolve(this.cli.io.cwd, path));
+  }
+
+  setCircuit(circuit: Circuit): void {
+    this.circuit = circuit;
+  }
+
+  async defaultPrompt(): Promise<PromptInput> {
+    const o = this.options;
+    if (o.prompt !== undefined) return { text: o.prompt, answer: o.answer ?? '', patchAnswer: o.patchAnswer ?? '' };
+    const data = this.config.get<string>('data');
+    if (data === undefined) return EMPTY_PROMPT;
+    let text: string;
+    try { text = await readFile(data, 'utf8'); } catch { return EMPTY_PROMPT; } // discovery reports a missing data file
+    for (const line of splitLines(text)) {
+      try {
+        const r = JSON.parse(line) as Record<string, unknown>;
+        if (typeof r.clean_prefix === 'string') {
+          return { text: r.clean_prefix, answer: typeof r.clean_answer === 'string' ? r.clean_answer : '', patchAnswer: typeof r.patch_answer === 'string' ? r.patch_answer : '' };
+        }
+      } catch { /* not an example line: try the next */ }
+    }
+    return EMPTY_PROMPT;
+  }
+
+  steer(request: SteerRequest, context: RunContext): Promise<SteerResult> {
+    return this.exclusive(context, () => undefined, async () => {
+      const model = await this.model(context);
+      throwIfAborted(context.signal);
+      const refs = request.nodes.map(parseFeatureId);
+      const subs = [...new Set(refs.map((r) => model.submodule(r.submodule).name))];
+      const dictionaries = await this.dictionariesFor(model, subs, context);
+      if (this.circuit) checkCircuitDictionaries(this.circuit, model, dictionaries);
+      const steering = await Steering.create(model, dictionaries, interventionsFor(refs, request.op, ALL_POSITIONS));
+      const { prompt } = request;
+      const ids = model.encode(prompt.text);
+      const batch: ScoreBatch = {
+        size: 1, seq: ids.length, clean: Int32Array.from(ids),
+        ...(prompt.answer ? { cleanAnswer: oneToken(model, prompt.answer, 'answer') } : {}),
+        ...(prompt.answer && prompt.patchAnswer ? { patchAnswer: oneToken(model, prompt.patchAnswer, 'contrasting answer') } : {}),
+      };
+      throwIfAborted(context.signal);
+      const score = (await compareBatch(model, [steering], batch, { topK: request.topK }))[0]![0]!;
+      // Generation stops at the model's last position.
+      const n = Math.min(request.generate, model.spec.dims.maxPositions - ids.length + 1);
+      let before: string | undefined;
+      let after: string | undefined;
+      if (n >= 1) {
+        const key = `${n}\u0000${prompt.text}`;
+        if (this.baseline?.key !== key) {
+          throwIfAborted(context.signal);
+          this.baseline = { key, text: (await generate(model, ids, undefined, { maxNewTokens: n })).text };
+        }
+        before = this.baseline.text;
+        throwIfAborted(context.signal);
+        after = (await generate(model, ids, steering, { maxNewTokens: n })).text;
+      }
+      const metricName = defaultScoreMetric(batch)?.name;
+      return {
+        ...(metricName !== undefined ? { metricName } : {}),
+        before: { ...(score.before.metric !== undefined ? { metric: score.before.metric } : {}), top: score.before.top, ...(before !== undefined ? { continuation: before } : {}) },
+        after: { ...(score.after.metric !== undefined ? { metric: score.after.metric } : {}), top: score.after.top, ...(after !== undefined ? { continuation: after } : {}) },
+        kl: score.kl,
+      };
+    });
+  }
+
+  discover(context: RunContext & { readonly onProgress: (event: ProgressEvent) => void }): Promise<DiscoveryOutcome> {
+    // Cancelling: core reports progress often and has no abort signal, so the next report throws.
+    const onProgress = (e: ProgressEvent) => {
+      throwIfAborted(context.signal);
+      context.onProgress(e);
+    };
+    return this.exclusive(context, onProgress, async () => {
+      const out = resolve(this.cli.io.cwd, this.options.out ?? DEFAULT_DISCOVERY_OUT);
+      checkOutputPath(out);
+      await this.model(context);
+      const c = this.config;
+      const circuit = await withRunInputs(this.cli, { numExamplesKey: 'circuit.numExamples', batchSizeKey: 'circuit.batchSize' }, async (inputs, report) => {
+        const result = await discover(inputs.model, inputs.dictionaries, inputs.batches, {
+          nodeThreshold: c.get<number>('circuit.nodeThreshold')!,
+          aggregation: c.get<'sum' | 'none'>('circuit.aggregation')!,
+          steps: c.get<number>('circuit.steps')!,
+          onProgress: report,
+        });
+        return buildCircuit(result, { edgeThreshold: c.get<number>('circuit.edgeThreshold')!, meta: inputs.meta });
+      });
+      throwIfAborted(context.signal);
+      await writeFileAtomic(out, serializeCircuit(circuit));
+      return { circuit, path: out };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    for (const d of this.dictionaries.values()) d.dispose();
+    this.dictionaries.clear();
+    await this.cli.close();
+  }
+}
