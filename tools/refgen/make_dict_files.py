@@ -33,6 +33,15 @@ Files (all small; total < 500 KB):
   circuit.pt       a feature-circuits circuit {"examples", "nodes", "edges"}; nodes are
                    ``activation_utils.SparseAct`` objects (act, resc, one also res), edges are
                    sparse COO (one dense), storages tagged cuda:0
+  circuits/*.pt    realistic feature-circuits circuits of fixtures/small-a, saved the way
+                   feature-circuits' circuit.py saves them (names ``{model}_{dataset}_n{N}_agg{agg}
+                   _node{T}.pt``, ``..._nodeall.pt`` for nodes only): nodes = the reference's IG
+                   effects (fixtures/small-a/ref/ig_{sum,none}.json) as SparseAct(act [F] or [S, F],
+                   resc [1] or [S, 1]) with no 'y' node; edges[up][down] sparse COO [F+1, F+1] or
+                   [S, F+1, S, F+1] (downstream first, index F = error), edges[resid_1]['y'] [F+1]
+                   or [S, F+1]; examples = data.jsonl's 40 prompts.  Edge entries with |w| <= 0.01
+                   are dropped to keep the files small (feature-circuits keeps them all), so a
+                   conversion at edge threshold 0.01 must reproduce the reference circuit exactly.
   *.npy / *.npz    big-endian, fortran-order, header versions 2 and 3, savez (stored) and
                    savez_compressed (deflated) archives with many dtypes
   zip64.npz        np.savez written with zip64 central-directory records and end record forced
@@ -314,6 +323,53 @@ def make_circuit(g):
         {"clean_prefix": "The doctors near the car", "clean_answer": " are", "patch_answer": " is", "n": 5},
     ]
     return {"examples": examples, "nodes": nodes, "edges": edges}
+
+
+SMALL_A = os.path.join(ROOT, "fixtures", "small-a")
+REALISTIC_EDGE_FLOOR = 0.01
+
+
+def realistic_circuit(aggregation):
+    """fixtures/small-a's IG circuit (PyTorch reference) in the layout feature-circuits saves."""
+    with open(os.path.join(SMALL_A, "ref", f"ig_{aggregation}.json")) as f:
+        ref = json.load(f)
+    with open(os.path.join(SMALL_A, "data.jsonl")) as f:
+        examples = [json.loads(line) for line in f if line.strip()]
+    seq = ref["seq_len"]
+    nodes = {}
+    for sub in ref["submodules"]:
+        n = ref["nodes"][sub]
+        act = torch.tensor(n["act"], dtype=torch.float32)
+        resc = torch.tensor([n["err"]] if aggregation == "sum" else [[e] for e in n["err"]], dtype=torch.float32)
+        nodes[sub] = SparseAct(act=act, resc=resc)
+    edges = {}
+    for up, downs in ref["edges"].items():
+        f_up = ref["d_sae"][up] + 1
+        for down, e in downs.items():
+            if down == "y":
+                dense = torch.tensor(e["dense"], dtype=torch.float32)
+                edges.setdefault(up, {})["y"] = dense.to_sparse().coalesce()
+                continue
+            f_down = ref["d_sae"][down] + 1
+            kept = [x for x in e["entries"] if abs(x[-1]) > REALISTIC_EDGE_FLOOR]
+            shape = (f_down, f_up) if aggregation == "sum" else (seq, f_down, seq, f_up)
+            idx = torch.tensor([x[:-1] for x in kept], dtype=torch.int64).reshape(-1, len(shape)).t()
+            val = torch.tensor([x[-1] for x in kept], dtype=torch.float32)
+            edges.setdefault(up, {})[down] = torch.sparse_coo_tensor(idx, val, shape).coalesce()
+    return {"examples": examples[:ref["n_examples"]], "nodes": nodes, "edges": edges}
+
+
+def make_realistic_circuits(out):
+    os.makedirs(os.path.join(out, "circuits"), exist_ok=True)
+    for aggregation in ("sum", "none"):
+        c = realistic_circuit(aggregation)
+        with storages_on("cuda:0"):
+            save_torch(c, os.path.join(out, "circuits", f"small-a_agreement_n40_agg{aggregation}_node0.1.pt"))
+    # --nodes_only: edges is None
+    c = realistic_circuit("sum")
+    c["edges"] = None
+    with storages_on("cuda:0"):
+        save_torch(c, os.path.join(out, "circuits", "small-a_agreement_n40_aggsum_nodeall.pt"))
 
 
 def circuit_expected(c):
@@ -658,6 +714,7 @@ def main():
     with zipfile.ZipFile(os.path.join(out, "circuit.pt")) as z:
         pkl = z.read([n for n in z.namelist() if n.endswith("/data.pkl")][0])
         assert b"cuda:0" in pkl and b"activation_utils" in pkl and b"SparseAct" in pkl
+    make_realistic_circuits(out)
 
     for name, (glob, pkl) in evil_pickles().items():
         if not args.no_payload_check:

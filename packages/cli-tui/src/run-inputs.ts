@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import {
   batchExamples, describeSkips, NotFoundError, selectExamples, splitLines,
-  type Dictionary, type Model, type PromptBatch, type RunMetadata,
+  type Dictionary, type Example, type Model, type PromptBatch, type RunMetadata,
 } from '@sfc/core';
 import { loadModelDictionaries } from './dictionaries.js';
 import type { ProgressReporter } from './progress.js';
@@ -29,9 +29,17 @@ export interface RunInputOptions {
   readonly only?: readonly string[];
 }
 
-async function loadRunInputs(s: Session, options: RunInputOptions): Promise<RunInputs> {
+export interface DataBatches {
+  readonly batches: PromptBatch[];
+  /** The selected examples; PromptBatch.exampleIndex indexes them. */
+  readonly examples: readonly Example[];
+  /** What RunMetadata.data records. */
+  readonly meta: NonNullable<RunMetadata['data']>;
+}
+
+/** The examples of the data file (config `data` / --data) in batches, with the status line every command prints. */
+export async function loadDataBatches(s: Session, model: Model, options: Pick<RunInputOptions, 'numExamplesKey' | 'batchSizeKey'>): Promise<DataBatches> {
   const dataPath = s.config.require<string>('data', '--data');
-  const model = await s.model();
   let text: string;
   try {
     text = await readFile(dataPath, 'utf8');
@@ -51,6 +59,16 @@ async function loadRunInputs(s: Session, options: RunInputOptions): Promise<RunI
   const batchSize = s.config.get<number>(options.batchSizeKey)!;
   const batches = batchExamples(selection.examples, batchSize);
   s.status(`data: ${selection.examples.length} examples from ${basename(dataPath)} (${selection.lines} lines, ${describeSkips(selection.skipped)}), ${batches.length} batch${batches.length === 1 ? '' : 'es'}`);
+  return {
+    batches, examples: selection.examples,
+    meta: { path: dataPath, seed, minLengthOnly, requested: asked ?? null, used: selection.examples.length, skipped: selection.skipped },
+  };
+}
+
+async function loadRunInputs(s: Session, options: RunInputOptions): Promise<RunInputs> {
+  s.config.require<string>('data', '--data');
+  const model = await s.model();
+  const data = await loadDataBatches(s, model, options);
   const dictionaries = await loadModelDictionaries(s, model, options.only ? { only: options.only } : {});
   const meta: RunMetadata = {
     model: { path: model.dir, architecture: model.spec.architecture, backend: model.backend.name },
@@ -58,10 +76,10 @@ async function loadRunInputs(s: Session, options: RunInputOptions): Promise<RunI
       folder: s.config.get<string>('dictionaries.folder') ?? null,
       formats: Object.fromEntries([...dictionaries].map(([k, d]) => [k, `${d.format ?? 'unknown'}/${d.architecture}`])),
     },
-    data: { path: dataPath, seed, minLengthOnly, requested: asked ?? null, used: selection.examples.length, skipped: selection.skipped },
+    data: data.meta,
   };
   return {
-    model, batches, dictionaries, meta,
+    model, batches: data.batches, dictionaries, meta,
     dispose: () => { for (const d of dictionaries.values()) d.dispose(); },
   };
 }

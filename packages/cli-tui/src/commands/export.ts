@@ -5,13 +5,14 @@ import { resolve } from 'node:path';
 import { formatQuickListUrls, readCircuitFile, selectCircuitFeatures, DEFAULT_SAE_SET, QUICK_LIST_LIMIT } from '@sfc/steering';
 import { Session } from '../session.js';
 import type { SfcCommand } from './command.js';
+import { fcCircuitReader } from './convert.js';
 
 const neuronpediaCommand: SfcCommand = {
   command: 'neuronpedia <circuit>',
   describe: 'Print Neuronpedia quick-list URLs for the features of a circuit (top-k by |effect|)',
   options: ['json'],
   builder: (y) => y
-    .positional('circuit', { type: 'string', describe: 'Circuit file (sfc.circuit/v1)' })
+    .positional('circuit', { type: 'string', describe: 'Circuit file (sfc.circuit/v1, or a feature-circuits .pt)' })
     .option('model-id', { type: 'string', requiresArg: true, demandOption: true, describe: 'Neuronpedia model id, e.g. pythia-70m-deduped' })
     .option('sae-set', { type: 'string', requiresArg: true, default: DEFAULT_SAE_SET, describe: 'Neuronpedia SAE set of the layers (layers are e-res-SET, 3-res-SET, 3-att-SET, 3-mlp-SET)' })
     .option('top-k', { type: 'number', requiresArg: true, describe: 'Only the k features of largest |effect|' })
@@ -25,13 +26,13 @@ const neuronpediaCommand: SfcCommand = {
   run: async (argv, io) => {
     const s = await Session.open(io, argv, []);
     const path = resolve(io.cwd, argv.circuit as string);
-    const circuit = await readCircuitFile(path);
+    const circuit = await readCircuitFile(path, [fcCircuitReader({}, (c) => c.warnings.forEach(s.warn))]);
     const features = selectCircuitFeatures(circuit, {
       ...(argv['top-k'] !== undefined ? { topK: argv['top-k'] as number } : {}),
       ...(argv.threshold !== undefined ? { threshold: argv.threshold as number } : {}),
       ...(argv.submodules ? { submodules: String(argv.submodules).split(',').map((x) => x.trim()).filter(Boolean) } : {}),
     });
-    const name = (argv.name as string | undefined) ?? (argv.circuit as string).replace(/^.*\//, '').replace(/\.json$/, '');
+    const name = (argv.name as string | undefined) ?? (argv.circuit as string).replace(/^.*\//, '').replace(/\.(json|pt|pth)$/i, '');
     const { urls, skipped } = formatQuickListUrls(features, {
       modelId: argv['model-id'] as string, saeSet: argv['sae-set'] as string, name, maxPerList: argv['per-list'] as number,
     });

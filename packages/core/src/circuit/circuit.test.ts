@@ -3,7 +3,7 @@ import type { NodeEffects } from '../algorithms/attribution.js';
 import type { DiscoveryResult } from '../algorithms/discover.js';
 import { EdgeAccumulator, metricEdges } from '../algorithms/edges.js';
 import { FormatError, InputError } from '../errors.js';
-import { buildCircuit, circuitNodeEffects, parseCircuit, pruneCircuit, serializeCircuit, type Circuit } from './circuit.js';
+import { assembleCircuit, buildCircuit, circuitNodeEffects, parseCircuit, pruneCircuit, serializeCircuit, type Circuit } from './circuit.js';
 import { effectsFromFile, effectsToFile, parseEffects, serializeEffects } from './effects-file.js';
 
 const F = 4;
@@ -103,6 +103,27 @@ describe('circuits (sfc.circuit/v1)', () => {
     const e = circuitNodeEffects(buildCircuit(discovery()));
     expect([...e.get('embed')!.features]).toEqual([0.5, 0, 0, -0.3]);
     expect([...e.get('resid_0')!.error]).toEqual([0.12]);
+  });
+
+  it('imported circuits: metric fields and the example count may be null, provenance is kept', () => {
+    // A circuit converted from another tool's file: no metric was measured, so none is invented.
+    const parts = { ...discovery(), numExamples: null, metric: '', metricClean: null, metricPatch: null, totalEffect: null };
+    const source = { format: 'feature-circuits', file: 'rc_n40_aggsum_node0.1.pt' };
+    const c = assembleCircuit(parts, { nodeThreshold: 0.1, edgeThreshold: 0.01, source });
+    expect(c).toMatchObject({ numExamples: null, metricClean: null, metricPatch: null, totalEffect: null, source });
+    expect(c.nodes[0]).toEqual({ id: 'y', submodule: 'y', index: null, pos: null, effect: null });
+    // Same nodes and edges as buildCircuit with the same thresholds.
+    const built = buildCircuit(discovery(), { edgeThreshold: 0.01 });
+    expect(c.nodes.slice(1)).toEqual(built.nodes.slice(1));
+    expect(c.edges).toEqual(built.edges);
+    const text = serializeCircuit(c);
+    expect(JSON.parse(text)).toMatchObject({ metricClean: null, numExamples: null, source });
+    expect(parseCircuit(text, 'c.json')).toEqual(c);
+    // Still typed: a wrong value is an error, not a null.
+    expect(() => parseCircuit(text.replace('"metricClean":null', '"metricClean":"n/a"'), 'c.json')).toThrow(/metricClean must be a finite number/);
+    expect(() => parseCircuit(text.replace('"numExamples":null', '"numExamples":0'), 'c.json')).toThrow(/numExamples must be an integer ≥ 1/);
+    expect(() => parseCircuit(text.replace('"source":{', '"source":7,"x":{'), 'c.json')).toThrow(/source must be an object/);
+    expect(buildCircuit(discovery()).source).toBeUndefined();
   });
 
   it('handles aggregation none (positions in ids, [s][F] effects)', () => {

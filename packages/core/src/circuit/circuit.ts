@@ -6,14 +6,19 @@
 // Thresholds, as sfc applies them: the node threshold selects edge rows per example and position
 // during discovery (as the reference's get_circuit does) and, on the aggregated effects, the
 // nodes of the circuit (as the reference's plotting does); both are recorded here.
+//
+// Circuits sfc did not discover (e.g. converted from feature-circuits `.pt` files) carry no
+// metric values: `metricClean`, `metricPatch`, `totalEffect` and `numExamples` are then null
+// (never invented), and `source` records where the circuit came from.
 
 import type { NodeEffects } from '../algorithms/attribution.js';
 import type { DiscoveryResult } from '../algorithms/discover.js';
 import { DEFAULT_EDGE_THRESHOLD } from '../algorithms/discover.js';
+import type { EdgeSet } from '../algorithms/edges.js';
 import { InputError } from '../errors.js';
 import { parseSubmoduleName } from '../submodule.js';
 import { metadata, type RunMetadata } from './effects-file.js';
-import { compactNumber, JsonReader } from './json-checks.js';
+import { compactNumber, JsonReader, type Json } from './json-checks.js';
 import { METRIC_NODE, nodeIdAt, tryParseNodeId } from './node-id.js';
 
 export const CIRCUIT_SCHEMA = 'sfc.circuit/v1';
@@ -43,7 +48,8 @@ export interface Circuit extends RunMetadata {
   readonly method: 'attrib' | 'ig' | 'exact';
   readonly steps: number | null;
   readonly aggregation: 'sum' | 'none';
-  readonly numExamples: number;
+  /** Examples the effects are averaged over; null when unknown (an imported circuit that does not record it). */
+  readonly numExamples: number | null;
   readonly seqLen: number | null;
   readonly metric: string;
   readonly nodeThreshold: number;
@@ -52,11 +58,38 @@ export interface Circuit extends RunMetadata {
   readonly nodesOnly: boolean;
   readonly submodules: string[];
   readonly dSae: Record<string, number>;
-  readonly metricClean: number;
+  /** Mean metric on the clean prompts; null when not measured (imported circuits). */
+  readonly metricClean: number | null;
+  /** Mean metric on the patch prompts; null in single-prompt mode and when not measured. */
   readonly metricPatch: number | null;
+  /** metricPatch − metricClean; null in single-prompt mode and when not measured. */
   readonly totalEffect: number | null;
   readonly nodes: CircuitNode[];
   readonly edges: CircuitEdge[];
+  /** Provenance of a circuit sfc did not discover, e.g. `{format: 'feature-circuits', file}`; absent for sfc discoveries. */
+  readonly source?: Json;
+}
+
+/**
+ * What a circuit is assembled from: aggregated node effects and edge sets (as `discover`
+ * returns them, or as a converter builds them from another tool's file) and run metadata.
+ * A DiscoveryResult is one.
+ */
+export interface CircuitParts {
+  readonly method: Circuit['method'];
+  readonly steps: number | null;
+  readonly aggregation: 'sum' | 'none';
+  readonly numExamples: number | null;
+  readonly seqLen: number | null;
+  readonly metric: string;
+  readonly submodules: readonly string[];
+  readonly effects: ReadonlyMap<string, NodeEffects>;
+  /** One set per (upstream, downstream) pair, downstream may be `y`. */
+  readonly edges: readonly EdgeSet[];
+  readonly nodesOnly: boolean;
+  readonly metricClean: number | null;
+  readonly metricPatch: number | null;
+  readonly totalEffect: number | null;
 }
 
 export interface BuildCircuitOptions {
@@ -94,8 +127,27 @@ export function thresholdNodes(submodules: readonly string[], effects: ReadonlyM
 
 /** The circuit of a discovery: nodes above the node threshold, edges between them above the edge threshold. */
 export function buildCircuit(result: DiscoveryResult, options: BuildCircuitOptions = {}): Circuit {
-  const nodeThreshold = options.nodeThreshold ?? result.nodeThreshold;
-  const edgeThreshold = options.edgeThreshold ?? DEFAULT_EDGE_THRESHOLD;
+  return assembleCircuit(result, {
+    nodeThreshold: options.nodeThreshold ?? result.nodeThreshold,
+    edgeThreshold: options.edgeThreshold ?? DEFAULT_EDGE_THRESHOLD,
+    ...(options.meta ? { meta: options.meta } : {}),
+  });
+}
+
+export interface AssembleCircuitOptions {
+  readonly nodeThreshold: number;
+  readonly edgeThreshold: number;
+  readonly meta?: RunMetadata;
+  /** Provenance, for circuits not discovered by sfc. */
+  readonly source?: Json;
+}
+
+/**
+ * A circuit from its parts: nodes with |effect| > nodeThreshold, edges with |weight| >
+ * edgeThreshold between kept nodes. buildCircuit and converters of other tools' files share it.
+ */
+export function assembleCircuit(result: CircuitParts, options: AssembleCircuitOptions): Circuit {
+  const { nodeThreshold, edgeThreshold } = options;
   checkThreshold(nodeThreshold, 'node threshold');
   checkThreshold(edgeThreshold, 'edge threshold');
   const nodes = [metricNode(result.totalEffect), ...thresholdNodes(result.submodules, result.effects, nodeThreshold)];
@@ -120,10 +172,10 @@ export function buildCircuit(result: DiscoveryResult, options: BuildCircuitOptio
     numExamples: result.numExamples, seqLen: result.seqLen, metric: result.metric,
     nodeThreshold, edgeThreshold, nodesOnly: result.nodesOnly,
     submodules: [...result.submodules], dSae,
-    metricClean: compactNumber(result.metricClean),
+    metricClean: result.metricClean === null ? null : compactNumber(result.metricClean),
     metricPatch: result.metricPatch === null ? null : compactNumber(result.metricPatch),
     totalEffect: result.totalEffect === null ? null : compactNumber(result.totalEffect),
-    nodes, edges, ...options.meta,
+    nodes, edges, ...options.meta, ...(options.source ? { source: options.source } : {}),
   };
 }
 
@@ -222,17 +274,22 @@ export function parseCircuit(text: string, source = 'circuit file'): Circuit {
     schema: CIRCUIT_SCHEMA,
     method: r.oneOf(o.method, 'method', ['attrib', 'ig', 'exact'] as const),
     steps: r.intOrNull(o.steps ?? null, 'steps', 1),
-    aggregation, numExamples: r.int(o.numExamples, 'numExamples', 1), seqLen,
+    aggregation, numExamples: r.intOrNull(o.numExamples ?? null, 'numExamples', 1), seqLen,
     metric: o.metric === undefined ? '' : r.string(o.metric, 'metric'),
     nodeThreshold: r.number(o.nodeThreshold, 'nodeThreshold'),
     edgeThreshold: r.number(o.edgeThreshold, 'edgeThreshold'),
     nodesOnly: o.nodesOnly === undefined ? false : r.boolean(o.nodesOnly, 'nodesOnly'),
     submodules, dSae,
-    metricClean: r.number(o.metricClean, 'metricClean'),
+    metricClean: r.numberOrNull(o.metricClean ?? null, 'metricClean'),
     metricPatch: r.numberOrNull(o.metricPatch ?? null, 'metricPatch'),
     totalEffect: r.numberOrNull(o.totalEffect ?? null, 'totalEffect'),
-    nodes, edges, ...metadata(r, o),
+    nodes, edges, ...metadata(r, o), ...sourceOf(r, o),
   };
+}
+
+function sourceOf(r: JsonReader, o: Json): { source?: Json } {
+  const source = r.optionalObject(o.source, 'source');
+  return source ? { source } : {};
 }
 
 /** Dense node effects per submodule with the circuit's nodes set and every other node 0 (for evaluation). */

@@ -74,3 +74,27 @@ describe('readFcCircuit', () => {
     expect(() => readFcCircuit(read('circuit.pt'), 'c', { limits: { maxTotalElements: 100 } })).toThrow(FormatError);
   });
 });
+
+describe('readFcCircuit on saves of feature-circuits\' circuit.py', () => {
+  const dir = new URL('circuits/', DIR);
+  const file = (name: string) => new Uint8Array(readFileSync(new URL(name, dir)));
+
+  it('reads a nodes-only save (edges: None) as a circuit without edges', () => {
+    const c = readFcCircuit(file('small-a_agreement_n40_aggsum_nodeall.pt'), 'nodeall.pt');
+    expect(c.nodesOnly).toBe(true);
+    expect(Object.keys(c.edges)).toEqual([]);
+    expect(Object.keys(c.nodes)).toEqual(['embed', 'attn_0', 'mlp_0', 'resid_0', 'attn_1', 'mlp_1', 'resid_1']);
+    expect(c.nodes['resid_0']!.act.shape).toEqual([128]);
+    expect(c.nodes['resid_0']!.resc!.shape).toEqual([1]);
+  });
+
+  it('reads position-resolved edges as 4-d sparse tensors', () => {
+    const c = readFcCircuit(file('small-a_agreement_n40_aggnone_node0.1.pt'), 'none.pt');
+    expect(c.nodesOnly).toBe(false);
+    const e = c.edges['embed']!['attn_0']!;
+    expect(e.kind).toBe('sparse_coo');
+    expect(e.shape).toEqual([6, 129, 6, 129]);
+    expect(c.edges['resid_1']!['y']!.shape).toEqual([6, 129]);
+    expect(readFcCircuit(read('circuit.pt'), 'circuit.pt').nodesOnly).toBe(false);
+  });
+});

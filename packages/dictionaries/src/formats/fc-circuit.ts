@@ -27,8 +27,10 @@ export interface FcCircuit {
   readonly source: string;
   /** nodes[submodule name, e.g. 'resid_0'] (null-prototype record). */
   readonly nodes: Readonly<Record<string, FcCircuitNode>>;
-  /** edges[upstream][downstream] (null-prototype records); downstream may be 'y'. */
+  /** edges[upstream][downstream] (null-prototype records); downstream may be 'y'. Empty when nodesOnly. */
   readonly edges: Readonly<Record<string, Readonly<Record<string, FcEdge>>>>;
+  /** The file has no edges (`edges: None`, saved by feature-circuits' --nodes_only). */
+  readonly nodesOnly: boolean;
   /** The saved `examples` value as unpickled, when present. */
   readonly examples?: PickleValue;
 }
@@ -48,7 +50,7 @@ export function readFcCircuit(bytes: Uint8Array, source: string, options: FcCirc
   const rawNodes = root.get('nodes');
   const rawEdges = root.get('edges');
   if (!(rawNodes instanceof Map)) throw bad("no 'nodes' dict");
-  if (!(rawEdges instanceof Map)) throw bad("no 'edges' dict");
+  if (rawEdges !== null && !(rawEdges instanceof Map)) throw bad("no 'edges' dict");
   const maxDense = options.maxDenseElements ?? 2 ** 26;
   const tensorAt = (v: PickleValue | undefined, where: string): DenseTensor => {
     if (isDenseTensor(v)) return v;
@@ -72,7 +74,8 @@ export function readFcCircuit(bytes: Uint8Array, source: string, options: FcCirc
   }
 
   const edges: Record<string, Record<string, FcEdge>> = Object.create(null);
-  for (const [up, downs] of rawEdges) {
+  const edgeMap: Map<PickleValue, PickleValue> = rawEdges instanceof Map ? rawEdges : new Map();
+  for (const [up, downs] of edgeMap) {
     if (typeof up !== 'string') throw bad(`edge key ${String(up)} is not a string`);
     if (!(downs instanceof Map)) throw bad(`edges['${up}'] is ${describe(downs)}, not a dict`);
     const row: Record<string, FcEdge> = Object.create(null);
@@ -84,7 +87,8 @@ export function readFcCircuit(bytes: Uint8Array, source: string, options: FcCirc
     edges[up] = row;
   }
   const examples = root.get('examples');
-  return examples === undefined ? { source, nodes, edges } : { source, nodes, edges, examples };
+  const nodesOnly = rawEdges === null;
+  return examples === undefined ? { source, nodes, edges, nodesOnly } : { source, nodes, edges, nodesOnly, examples };
 }
 
 function describe(v: PickleValue | undefined): string {
