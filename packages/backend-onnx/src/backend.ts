@@ -33,7 +33,7 @@ export async function onnxBackend(options: OnnxBackendOptions = {}): Promise<Bac
 
   return {
     name: 'onnx',
-    capabilities: { grad: true, devices: providers.active, dtypes: ['float32', 'int32'] },
+    capabilities: { grad: true, kvCache: true, devices: providers.active, dtypes: ['float32', 'int32'] },
     ops,
     describe() {
       const notes = providers.notes.length ? `; ${providers.notes.join('; ')}` : '';

@@ -1,12 +1,13 @@
 // Core's segment description (ModelSpec) → a Program of lowered ops, one per segment and
-// logit-selection variant. Graph inputs: activations `x0…`, token ids `ids`, the first position
-// `offset`, per-example vocabulary ids `columns`, and every weight under its canonical name
-// (weights are fed from tensors created once per model and shared by all of its graphs).
+// variant (logit selection; KV cache). Graph inputs: activations `x0…`, token ids `ids`, the first
+// position `offset`, per-example vocabulary ids `columns`, cached keys/values `past_k`/`past_v`,
+// and every weight under its canonical name (weights are fed from tensors created once per model
+// and shared by all of its graphs). A cached attention graph also outputs `k_new`/`v_new`.
 
 import type { LinearSpec, ModelSpec, SegmentSpec } from '@sfc/core';
 import type { Dim } from './onnx-graph.js';
 import { activationOp } from './lowering/activation.js';
-import { causalAttention, mergeHeads, rotary, rotaryTables, splitHeads } from './lowering/attention.js';
+import { appendPast, causalAttention, mergeHeads, rotary, rotaryTables, seqMajor, splitHeads } from './lowering/attention.js';
 import { embeddingLookup, positionRows, sum } from './lowering/embedding.js';
 import { layerNorm } from './lowering/layer-norm.js';
 import { linear } from './lowering/linear.js';
@@ -18,6 +19,11 @@ export interface SegmentVariant {
   readonly lastOnly: boolean;
   /** Unembed only: per-example vocabulary ids instead of the whole vocabulary. */
   readonly columns: boolean;
+  /**
+   * Attention only (forward only): past keys/values `past_k`, `past_v` [past, b, h, hd] are
+   * prepended, and the new ones come out as `k_new`, `v_new` [s, b, h, hd].
+   */
+  readonly kvCache?: boolean;
 }
 
 export const FULL_VARIANT: SegmentVariant = { lastOnly: false, columns: false };
@@ -26,7 +32,7 @@ const B = 'batch';
 const S = 'seq';
 
 export function variantKey(v: SegmentVariant): string {
-  return `${v.lastOnly ? 'last' : 'all'}-${v.columns ? 'cols' : 'vocab'}`;
+  return `${v.lastOnly ? 'last' : 'all'}-${v.columns ? 'cols' : 'vocab'}${v.kvCache ? '-kv' : ''}`;
 }
 
 /** Output dims of a segment for a variant (symbolic batch, seq and k). */
@@ -81,6 +87,15 @@ export function segmentProgram(spec: ModelSpec, seg: SegmentSpec, v: SegmentVari
         const r = { rotaryDims: seg.rotaryDims, headDim: seg.headDim };
         q = p.apply1(rotary, [q, cos, sin], r, 'rotary.q');
         k = p.apply1(rotary, [k, cos, sin], r, 'rotary.k');
+      }
+      if (v.kvCache) {
+        const kv = (name: 'k' | 'v', x: Value): Value => {
+          p.addOutput(p.apply1(seqMajor, [x], undefined, `cache.${name}`), `${name}_new`, 'float32', [S, B, seg.nHeads, seg.headDim]);
+          const past = p.input(`past_${name}`, 'float32', ['past', B, seg.nHeads, seg.headDim], false);
+          return p.apply1(appendPast, [past, x], undefined, `past.${name}`);
+        };
+        k = kv('k', k);
+        vv = kv('v', vv);
       }
       const ctx = p.apply1(causalAttention, [q, k, vv], { scale: seg.scale }, 'attention');
       const merged = p.apply1(mergeHeads, [ctx], heads, 'mergeHeads');

@@ -3,24 +3,31 @@
 // (segment, forward|vjp, logit selection) is created on first use and kept for the model's life.
 // Weights are ORT tensors over the WeightStore's own Float32Arrays, created once and fed to every
 // session: forward and VJP graphs share them and no weight is copied.
+// KV caches are host buffers per attention segment, sequence-major [maxLength, b, h, hd]: the
+// positions held so far are a prefix, fed to the cached graph as `past_k`/`past_v` without a
+// copy, and the graph's `k_new`/`v_new` are written after them.
 
 import {
-  BackendError, InputError, NotFoundError, ShapeError, shapeToString,
-  type ModelSpec, type SegmentCallOptions, type SegmentRuntime, type SegmentSpec, type Tensor, type WeightStore,
+  BackendError, InputError, LayerKvCache, NotFoundError, ShapeError, shapeToString,
+  type AttentionSegment, type KvCache, type KvCacheOptions, type ModelSpec, type SegmentCallOptions, type SegmentRuntime,
+  type SegmentSpec, type Tensor, type WeightStore,
 } from '@sfc/core';
 import type * as ort from 'onnxruntime-node';
 import type { GraphCache } from './graph-cache.js';
 import type { OnnxTensorOps } from './lazy/tensor-ops.js';
 import { ortTensor, runSession } from './ort-session.js';
-import { segmentProgram, variantKey, type SegmentVariant } from './segment-program.js';
+import { FULL_VARIANT, segmentProgram, variantKey, type SegmentVariant } from './segment-program.js';
 
 interface CompiledSegment {
   readonly session: ort.InferenceSession;
   /** Graph input names (feed keys). */
   readonly inputs: readonly string[];
-  /** Graph outputs in order (`y`, or `dx0…`). */
+  /** Graph outputs in order (`y` and any extra forward outputs, or `dx0…`). */
   readonly outputs: readonly string[];
 }
+
+/** One attention segment's cached keys and values: [maxLength, b, h, hd] each, positions first. */
+interface HostKeyValues { readonly k: Float32Array; readonly v: Float32Array }
 
 /** Checks every canonical weight against the spec and wraps it for ORT (no copy). */
 export function weightTensors(spec: ModelSpec, weights: WeightStore): Map<string, ort.Tensor> {
@@ -39,6 +46,8 @@ export function weightTensors(spec: ModelSpec, weights: WeightStore): Map<string
 
 export class OnnxSegmentRuntime implements SegmentRuntime {
   private readonly sessions = new Map<string, Promise<CompiledSegment>>();
+  /** Live KV caches, marked disposed with the model. */
+  private readonly caches = new Set<LayerKvCache<HostKeyValues>>();
   private disposed = false;
 
   constructor(
@@ -68,7 +77,7 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     let c = this.sessions.get(key);
     if (!c) {
       const program = segmentProgram(this.spec, seg, v);
-      const { graph, outputs } = mode === 'forward' ? { graph: program.compileForward(), outputs: ['y'] } : program.compileVjp();
+      const { graph, outputs } = mode === 'forward' ? { graph: program.compileForward(), outputs: program.forwardOutputs } : program.compileVjp();
       c = this.cache.session(graph.encode(), `segment '${seg.name}' ${mode}`).then((session) => ({
         session, inputs: session.inputNames, outputs,
       }));
@@ -116,7 +125,8 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     return v.lastOnly ? [batch, last] : [batch, seq, last];
   }
 
-  private async run(seg: SegmentSpec, mode: 'forward' | 'vjp', v: SegmentVariant, tensors: Map<string, Tensor>, offset: number): Promise<ort.Tensor[]> {
+  private async run(seg: SegmentSpec, mode: 'forward' | 'vjp', v: SegmentVariant, tensors: Map<string, Tensor>, offset: number,
+    host: Readonly<Record<string, ort.Tensor>> = {}): Promise<ort.Tensor[]> {
     const compiled = await this.compiled(seg, mode, v);
     const names = [...tensors.keys()];
     const ortValues = await this.ops.ortInputs([...tensors.values()]);
@@ -128,7 +138,7 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     }
     const feeds: Record<string, ort.Tensor> = {};
     for (const name of compiled.inputs) {
-      const t = given.get(name) ?? this.weights.get(name)
+      const t = given.get(name) ?? host[name] ?? this.weights.get(name)
         ?? (name === 'offset' ? ortTensor('int64', BigInt64Array.of(BigInt(offset)), []) : undefined);
       if (!t) throw new BackendError(`internal: no feed for graph input '${name}' of segment '${seg.name}'`);
       feeds[name] = t;
@@ -148,6 +158,7 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
       for (let i = 2; i < inputs.length; i++) acc = this.ops.add(acc, inputs[i]!);
       return acc;
     }
+    if (seg.kind === 'attention' && options?.cache) return this.cachedAttention(seg, inputs, options.cache, batch, seq, offset);
     const v = this.variant(seg, options);
     const tensors = new Map<string, Tensor>(seg.kind === 'embed' ? [['ids', inputs[0]!]] : inputs.map((t, i) => [`x${i}`, t]));
     if (v.columns) tensors.set('columns', options!.logits!.columns!);
@@ -155,9 +166,37 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     return this.ops.wrap(y!.data as Float32Array, y!.dims);
   }
 
+  async createKvCache(options: KvCacheOptions): Promise<KvCache> {
+    if (this.disposed) throw new InputError('the model was disposed', 'load it again');
+    // Buffers are plain memory: dropping the references frees them.
+    const cache = LayerKvCache.create<HostKeyValues>(this, this.spec, options, () => undefined, (c) => this.caches.delete(c));
+    this.caches.add(cache);
+    return cache;
+  }
+
+  /** Attention over the cached past plus the new positions; the new keys/values are appended in place. */
+  private async cachedAttention(seg: AttentionSegment, inputs: readonly Tensor[], kv: KvCache, batch: number, seq: number, offset: number): Promise<Tensor> {
+    const cache = LayerKvCache.of<HostKeyValues>(kv, this);
+    const { entry } = cache.begin(seg.name, batch, offset, seq);
+    const dims = [batch, seg.nHeads, seg.headDim];
+    const row = batch * seg.nHeads * seg.headDim; // one position, every row and head
+    const past = (b: Float32Array | undefined) => ortTensor('float32', b ? b.subarray(0, offset * row) : new Float32Array(0), [offset, ...dims]);
+    const tensors = new Map<string, Tensor>(inputs.map((t, i) => [`x${i}`, t]));
+    const [y, kNew, vNew] = await this.run(seg, 'forward', { ...FULL_VARIANT, kvCache: true }, tensors, offset,
+      { past_k: past(entry?.k), past_v: past(entry?.v) });
+    cache.commit(seg.name, offset, offset + seq, (prev) => {
+      const buf = prev ?? { k: new Float32Array(cache.maxLength * row), v: new Float32Array(cache.maxLength * row) };
+      buf.k.set(kNew!.data as Float32Array, offset * row);
+      buf.v.set(vNew!.data as Float32Array, offset * row);
+      return buf;
+    });
+    return this.ops.wrap(y!.data as Float32Array, y!.dims);
+  }
+
   async vjp(segment: string, inputs: readonly Tensor[], cotangent: Tensor, options?: SegmentCallOptions): Promise<Tensor[]> {
     const seg = this.segment(segment);
     const what = `VJP of '${seg.name}'`;
+    if (options?.cache) throw new InputError(`${what} with a KV cache`, 'VJPs run on full sequences: call vjp without a cache');
     const [batch, seq] = this.checkInputs(seg, inputs, what);
     const offset = this.checkOptions(seg, seq, batch, options, what);
     const v = this.variant(seg, options);
@@ -189,6 +228,7 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    for (const c of [...this.caches]) c.dispose();
     for (const c of this.sessions.values()) void c.then((x) => x.session.release()).catch(() => undefined);
     this.sessions.clear();
     this.weights.clear();

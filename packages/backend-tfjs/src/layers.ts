@@ -110,9 +110,13 @@ export function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, rot: n
   return rot === hd ? rotated : tf.concat([rotated, part(rot, hd - rot)], -1);
 }
 
-/** Additive causal mask [seq, seq]: 0 on and below the diagonal, −1e9 above (softmax gives exact zeros). */
-export function causalMask(seq: number): Float32Array {
-  const m = new Float32Array(seq * seq);
-  for (let i = 0; i < seq; i++) for (let j = i + 1; j < seq; j++) m[i * seq + j] = -1e9;
+/**
+ * Additive causal mask [seq, past + seq] for `seq` new positions after `past` cached ones: new
+ * position i sees keys 0…past+i. 0 where allowed, −1e9 elsewhere (softmax gives exact zeros).
+ */
+export function causalMask(seq: number, past = 0): Float32Array {
+  const width = past + seq;
+  const m = new Float32Array(seq * width);
+  for (let i = 0; i < seq; i++) for (let j = past + i + 1; j < width; j++) m[i * width + j] = -1e9;
   return m;
 }

@@ -1,18 +1,22 @@
 // A model loaded on tfjs: canonical weights uploaded once, each segment's forward run eagerly,
 // and its VJP by tfjs autodiff (tf.grads) over the same function. Every call runs in a tidy,
-// so only the returned tensors outlive it.
+// so only the returned tensors outlive it — except the keys and values a KV cache holds, which
+// are kept (tf.keep, out of every scope) and freed when the cache replaces them or is disposed.
 
 import * as tf from '@tensorflow/tfjs';
 import {
-  BackendError, InputError, NotFoundError, ShapeError, SfcError, shapeToString, sizeOf,
-  type ModelSpec, type SegmentCallOptions, type SegmentRuntime, type SegmentSpec, type Tensor, type WeightStore,
+  BackendError, InputError, LayerKvCache, NotFoundError, ShapeError, SfcError, shapeToString, sizeOf,
+  type AttentionSegment, type KvCache, type KvCacheOptions, type ModelSpec, type SegmentCallOptions, type SegmentRuntime,
+  type SegmentSpec, type Tensor, type WeightStore,
 } from '@sfc/core';
 import { unwrap } from './handle.js';
 import type { TfjsOps } from './ops.js';
-import { attentionFn, embedForward, mlpFn, unembedFn, type SegmentFn } from './segments.js';
+import { attentionFn, attentionStepFn, embedForward, mlpFn, unembedFn, type PastKeyValues, type SegmentFn } from './segments.js';
 
 export class TfjsSegmentRuntime implements SegmentRuntime {
   private disposed = false;
+  /** Live KV caches: disposing the model frees the tensors they keep. */
+  private readonly caches = new Set<LayerKvCache<PastKeyValues>>();
 
   private constructor(
     private readonly spec: ModelSpec,
@@ -124,9 +128,17 @@ export class TfjsSegmentRuntime implements SegmentRuntime {
     }
   }
 
+  async createKvCache(options: KvCacheOptions): Promise<KvCache> {
+    if (this.disposed) throw new InputError('createKvCache on a disposed model', 'load the model again');
+    const cache = LayerKvCache.create<PastKeyValues>(this, this.spec, options, (e) => { e.k.dispose(); e.v.dispose(); }, (c) => this.caches.delete(c));
+    this.caches.add(cache);
+    return cache;
+  }
+
   async forward(segment: string, inputs: readonly Tensor[], options?: SegmentCallOptions): Promise<Tensor> {
     const seg = this.segment(segment);
     const xs = this.inputs(seg, inputs);
+    if (seg.kind === 'attention' && options?.cache) return this.cachedAttention(seg, xs, options.cache, options);
     const out = this.guard(`forward of '${segment}'`, () => tf.tidy(() => {
       if (seg.kind === 'embed') return embedForward(seg, this.weight, xs[0]!, this.offset(xs[0]!.shape[1]!, options));
       const x = xs.length === 1 ? xs[0]! : tf.addN(xs);
@@ -135,8 +147,25 @@ export class TfjsSegmentRuntime implements SegmentRuntime {
     return this.ops.wrap(out);
   }
 
+  /** Attention over the cached past plus the new positions; the cache then holds both. */
+  private async cachedAttention(seg: AttentionSegment, xs: tf.Tensor[], kv: KvCache, options: SegmentCallOptions): Promise<Tensor> {
+    const [batch, seq] = xs[0]!.shape as [number, number];
+    const offset = this.offset(seq, options);
+    const cache = LayerKvCache.of<PastKeyValues>(kv, this);
+    const { entry: past } = cache.begin(seg.name, batch, offset, seq);
+    const [y, k, v] = this.guard(`cached forward of '${seg.name}'`, () => tf.tidy(() => {
+      const x = xs.length === 1 ? xs[0]! : tf.addN(xs);
+      const r = attentionStepFn(seg, this.weight, seq, offset, past)(x);
+      return [r.y, r.k, r.v];
+    }));
+    // Kept: the caller's ops.scope must not free what the cache holds; the cache disposes them.
+    cache.commit(seg.name, offset, offset + seq, () => ({ k: tf.keep(k!), v: tf.keep(v!) }));
+    return this.ops.wrap(y!);
+  }
+
   async vjp(segment: string, inputs: readonly Tensor[], cotangent: Tensor, options?: SegmentCallOptions): Promise<Tensor[]> {
     const seg = this.segment(segment);
+    if (options?.cache) throw new InputError(`vjp of '${segment}' with a KV cache`, 'VJPs run on full sequences: call vjp without a cache');
     const xs = this.inputs(seg, inputs);
     if (seg.kind === 'embed') return []; // token ids have no cotangent
     const dy = unwrap(cotangent, `cotangent of '${segment}'`);
@@ -171,6 +200,7 @@ export class TfjsSegmentRuntime implements SegmentRuntime {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    for (const c of [...this.caches]) c.dispose();
     for (const t of this.weights.values()) t.dispose();
     this.weights.clear();
     this.onDispose(this);

@@ -21,10 +21,21 @@ export function embedForward(seg: EmbedSegment, w: WeightOf, ids: tf.Tensor, off
   return tf.add(tok, tf.slice(pos, [offset, 0], [s, pos.shape[1]!]));
 }
 
-/** ln → qkv → heads → rotary → causal softmax(q·k·scale) → ·v → merge → out, for x [b, s, d]. */
-export function attentionFn(seg: AttentionSegment, w: WeightOf, seq: number, offset: number): SegmentFn {
+/** Keys and values of past positions, after rotary: [b, H, past, hd] each. */
+export interface PastKeyValues { readonly k: tf.Tensor; readonly v: tf.Tensor }
+
+/** The attention output and the keys and values of every position it attended to (past + new). */
+export interface AttentionStep { readonly y: tf.Tensor; readonly k: tf.Tensor; readonly v: tf.Tensor }
+
+/**
+ * ln → qkv → heads → rotary → causal softmax(q·k·scale) → ·v → merge → out, for x [b, s, d] at
+ * positions offset…offset+s−1, attending over `past` positions 0…offset−1 (when given) and the new
+ * ones. Returns the output and the concatenated keys and values (what a KV cache keeps).
+ */
+export function attentionStepFn(seg: AttentionSegment, w: WeightOf, seq: number, offset: number, past?: PastKeyValues): (x: tf.Tensor) => AttentionStep {
   const { nHeads: H, headDim: hd, rotaryDims: rot } = seg;
-  const mask = tf.tensor2d(causalMask(seq), [seq, seq]);
+  const pastLength = past ? past.k.shape[2]! : 0;
+  const mask = tf.tensor2d(causalMask(seq, pastLength), [seq, pastLength + seq]);
   const scale = tf.scalar(seg.scale);
   let cos: tf.Tensor | undefined, sin: tf.Tensor | undefined;
   if (rot > 0) {
@@ -41,13 +52,23 @@ export function attentionFn(seg: AttentionSegment, w: WeightOf, seq: number, off
     let qk = heads(tf.slice(qkv, [0, 0, 0], [b, s, 2 * d]));
     if (cos && sin) qk = applyRotary(qk, cos, sin, rot);
     const q = tf.slice(qk, [0, 0, 0, 0], [b, H, s, hd]);
-    const k = tf.slice(qk, [0, H, 0, 0], [b, H, s, hd]);
-    const v = heads(tf.slice(qkv, [0, 0, 2 * d], [b, s, d]));
-    const scores = tf.add(tf.mul(matMul(q, swapLast(k)), scale), mask);
+    let k = tf.slice(qk, [0, H, 0, 0], [b, H, s, hd]);
+    let v = heads(tf.slice(qkv, [0, 0, 2 * d], [b, s, d]));
+    if (past) {
+      k = tf.concat([past.k, k], 2);
+      v = tf.concat([past.v, v], 2);
+    }
+    const scores = tf.add(tf.mul(matMul(q, swapLast(k)), scale), mask); // [b, H, s, past + s]
     const mixed = matMul(tf.softmax(scores), v); // [b, H, s, hd]
     const merged = tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), [b, s, d]);
-    return linear(merged, w(seg.out.weight), seg.out.bias ? w(seg.out.bias) : undefined);
+    return { y: linear(merged, w(seg.out.weight), seg.out.bias ? w(seg.out.bias) : undefined), k, v };
   };
+}
+
+/** The attention segment as a differentiable function of its input (no cache). */
+export function attentionFn(seg: AttentionSegment, w: WeightOf, seq: number, offset: number): SegmentFn {
+  const step = attentionStepFn(seg, w, seq, offset);
+  return (x) => step(x).y;
 }
 
 /** ln → fcIn → activation → fcOut. */

@@ -8,6 +8,11 @@ import { CapabilityError } from './errors.js';
 export interface BackendCapabilities {
   /** Segment VJPs available (attrib, ig, edges need them). */
   readonly grad: boolean;
+  /**
+   * Attention segments can keep the keys and values of past positions (SegmentRuntime.createKvCache),
+   * so generation feeds one new token per step. Absent means false: callers re-run the prefix.
+   */
+  readonly kvCache?: boolean;
   readonly devices: readonly string[];
   readonly dtypes: readonly DType[];
 }
@@ -21,6 +26,34 @@ export interface SegmentCallOptions {
   readonly logits?: LogitSelection;
   /** Position of the first token (for positional embeddings and rotary); default 0. */
   readonly positionOffset?: number;
+  /**
+   * Attention forward only: attend over the positions this segment already holds in the cache
+   * plus the new ones (causal within the new block) and append the new keys and values.
+   * `positionOffset` must equal the number of positions the segment holds. Other segments ignore it.
+   */
+  readonly cache?: KvCache;
+}
+
+export interface KvCacheOptions {
+  /** Rows of every forward that uses the cache. */
+  readonly batch: number;
+  /** Most positions the cache will hold (prompt + tokens fed back); at most the model's maxPositions. */
+  readonly maxLength: number;
+}
+
+/**
+ * Keys and values of past positions for every attention segment of one loaded model and one batch,
+ * owned by the runtime that created it. Not shared between runs whose edits differ (edits at
+ * earlier positions change the cached keys and values). Dispose it when done.
+ */
+export interface KvCache {
+  readonly batch: number;
+  readonly maxLength: number;
+  /** Positions held by every attention segment: where the next forward starts. */
+  readonly length: number;
+  readonly isDisposed: boolean;
+  /** Frees the cached keys and values (idempotent). */
+  dispose(): void;
 }
 
 /**
@@ -36,6 +69,8 @@ export interface SegmentRuntime {
    * the caller tiles the inputs first; shapes must match exactly.
    */
   vjp(segment: string, inputs: readonly Tensor[], cotangent: Tensor, options?: SegmentCallOptions): Promise<Tensor[]>;
+  /** An empty KV cache for this model; present exactly when the backend has `capabilities.kvCache`. */
+  createKvCache?(options: KvCacheOptions): Promise<KvCache>;
   dispose(): void;
 }
 

@@ -7,7 +7,8 @@ export * from './submodule.js';
 export * from './model/spec.js';
 export { parseModelConfig, SUPPORTED_MODEL_TYPES } from './model/config.js';
 export { canonicalWeights, safetensorsSource, transpose, neoxQkv, type TensorSource, type LoadedWeights } from './model/weights.js';
-export { Model, type Edit, type ForwardOptions, type ForwardResult, type BackwardOptions, type ModelLoadOptions } from './model/model.js';
+export { LayerKvCache } from './model/kv-cache.js';
+export { Model, type Edit, type EditCall, type ForwardOptions, type ForwardResult, type BackwardOptions, type ModelLoadOptions } from './model/model.js';
 export { SafetensorsFile, encodeSafetensors, toFloat32, f16ToF32, type SafetensorsEntry, type SafetensorsDType, type SafetensorsLimits } from './formats/safetensors.js';
 export { loadTokenizer, tokenizerFromJson, type Tokenizer } from './formats/tokenizer.js';
 // Data, algorithms and circuit files (issue 3).
@@ -31,8 +32,8 @@ export { type Ablation, type ErrorHandling } from './algorithms/ablation.js';
 export { evaluate, answerLogit, type EvaluateOptions, type EvaluationResult, type EvaluationRow } from './algorithms/evaluation.js';
 export { METRIC_NODE, parseNodeId, tryParseNodeId, formatNodeId, nodeIdAt, type NodeRef } from './circuit/node-id.js';
 export {
-  CIRCUIT_SCHEMA, buildCircuit, pruneCircuit, serializeCircuit, parseCircuit, circuitNodeEffects, thresholdNodes,
-  type Circuit, type CircuitNode, type CircuitEdge, type BuildCircuitOptions, type PruneOptions,
+  CIRCUIT_SCHEMA, buildCircuit, assembleCircuit, pruneCircuit, serializeCircuit, parseCircuit, circuitNodeEffects, thresholdNodes,
+  type Circuit, type CircuitNode, type CircuitEdge, type CircuitParts, type BuildCircuitOptions, type AssembleCircuitOptions, type PruneOptions,
 } from './circuit/circuit.js';
 export {
   EFFECTS_SCHEMA, effectsToFile, serializeEffects, parseEffects, effectsFromFile,

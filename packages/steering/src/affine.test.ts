@@ -51,4 +51,18 @@ describe('ops as affine maps', () => {
     const addOnly = composeSteps([{ column: 0, op: add(1), positions: parsePositions('all') }], 3, 1, 3);
     expect([addOnly.usesA, addOnly.usesB]).toEqual([false, true]);
   });
+
+  it('a window of positions (a cached step) gets the rows of the full sequence; lastPatchedPosition stays absolute', () => {
+    const steps = [
+      { column: 1, op: scale(3), positions: parsePositions('0,2') },
+      { column: 0, op: patch(), positions: parsePositions('4:') },
+    ];
+    const full = composeSteps(steps, 7, 2, 3);
+    for (let offset = 0; offset < 7; offset++) {
+      const w = composeSteps(steps, 1, 2, 3, offset);
+      expect([...w.a, ...w.c]).toEqual([...full.a.slice(2 * offset, 2 * offset + 2), ...full.c.slice(2 * offset, 2 * offset + 2)]);
+      expect(w.lastPatchedPosition).toBe(offset >= 4 ? offset : -1);
+    }
+    expect(full.lastPatchedPosition).toBe(6);
+  });
 });

@@ -25,9 +25,10 @@ export interface AffineStep {
   readonly positions: Positions;
 }
 
-/** Row-major [seq, width] coefficient planes and which of them are not the identity. */
+/** Row-major [seq, width] coefficient planes (row i: position offset + i) and which of them are not the identity. */
 export interface AffineCoefficients {
   readonly seq: number;
+  readonly offset: number;
   readonly width: number;
   readonly a: Float32Array;
   readonly b: Float32Array;
@@ -38,16 +39,17 @@ export interface AffineCoefficients {
   readonly usesB: boolean;
   readonly usesM: boolean;
   readonly usesC: boolean;
-  /** Positions where some c ≠ 0 (patch values needed there). */
+  /** The last absolute position where some c ≠ 0 (patch values needed there); −1 if none. */
   readonly lastPatchedPosition: number;
 }
 
-export function composeSteps(steps: readonly AffineStep[], seq: number, width: number, promptLength: number): AffineCoefficients {
+/** Coefficients at absolute positions offset…offset+seq−1 of a sequence with a `promptLength`-token prompt. */
+export function composeSteps(steps: readonly AffineStep[], seq: number, width: number, promptLength: number, offset = 0): AffineCoefficients {
   const n = seq * width;
   const a = new Float64Array(n).fill(1), b = new Float64Array(n), m = new Float64Array(n), c = new Float64Array(n);
   for (const step of steps) {
     const [sa, sb, sm, sc] = opAffine(step.op);
-    const mask = positionMask(step.positions, seq, promptLength);
+    const mask = positionMask(step.positions, seq, promptLength, offset);
     for (let p = 0; p < seq; p++) {
       if (!mask[p]) continue;
       const i = p * width + step.column;
@@ -59,9 +61,9 @@ export function composeSteps(steps: readonly AffineStep[], seq: number, width: n
     }
   }
   let lastPatched = -1;
-  for (let i = 0; i < n; i++) if (c[i] !== 0) lastPatched = Math.floor(i / width);
+  for (let i = 0; i < n; i++) if (c[i] !== 0) lastPatched = offset + Math.floor(i / width);
   return {
-    seq, width,
+    seq, offset, width,
     a: Float32Array.from(a), b: Float32Array.from(b), m: Float32Array.from(m), c: Float32Array.from(c),
     usesA: a.some((v) => v !== 1), usesB: b.some((v) => v !== 0), usesM: m.some((v) => v !== 0), usesC: c.some((v) => v !== 0),
     lastPatchedPosition: lastPatched,

@@ -1,6 +1,7 @@
-// Generation re-runs the prefix each step; checked by teacher forcing: one forward over the
-// final sequence (with the same edits) must predict every generated token, greedy or sampled
-// with the same seed. Steering applies at generated positions too; seeds make runs repeatable.
+// Generation (through a KV cache on tfjs; kv-generation.test.ts compares it with recompute) is
+// checked by teacher forcing: one forward over the final sequence (with the same edits) must
+// predict every generated token, greedy or sampled with the same seed. Steering applies at
+// generated positions too; seeds make runs repeatable.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError, type Edit, type Model } from '@sfc/core';

@@ -55,6 +55,18 @@ describe('positions', () => {
     expect(m('-9:', 6, 4)).toBe('111111');
   });
 
+  it('a window offset…offset+seq−1 of the sequence (a cached step) gets that slice of the full mask', () => {
+    for (const spec of ['all', 'prompt', '1,-1,5', '9', '4:', '-1:', '-9:', '6:']) {
+      const p = parsePositions(spec);
+      const full = [...positionMask(p, 10, 4)];
+      for (let offset = 0; offset < 10; offset++) {
+        for (let seq = 1; offset + seq <= 10; seq++) {
+          expect([...positionMask(p, seq, 4, offset)], `${spec} @${offset}+${seq}`).toEqual(full.slice(offset, offset + seq));
+        }
+      }
+    }
+  });
+
   it('positions that can never be reached fail loudly', () => {
     expect(() => checkPositions(parsePositions('5'), 4, 4, 'x')).toThrow(/position 5 out of range/);
     expect(() => checkPositions(parsePositions('-5'), 4, 6, 'x')).toThrow(InputError);

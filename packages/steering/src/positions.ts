@@ -1,6 +1,8 @@
 // Which token positions of the current sequence an intervention touches. The sequence may be
-// longer than the prompt (generation re-runs prompt + generated tokens), so `prompt` and the
-// negative offsets are anchored to the prompt length, never to the current length.
+// longer than the prompt (generation adds generated tokens), so `prompt` and the negative offsets
+// are anchored to the prompt length, never to the current length. A forward may cover only a
+// window of the sequence (a KV-cached step): masks are asked for absolute positions
+// offset…offset+seq−1.
 
 import { InputError } from '@sfc/core';
 import { formatPositions, type Positions } from './intervention.js';
@@ -9,25 +11,32 @@ function absolute(pos: number, promptLength: number): number {
   return pos < 0 ? promptLength + pos : pos;
 }
 
-/** 1 at every selected position of a sequence of `seq` tokens whose first `promptLength` are the prompt. */
-export function positionMask(p: Positions, seq: number, promptLength: number): Uint8Array {
+/**
+ * 1 at every selected position among the `seq` positions offset…offset+seq−1 (entry i is
+ * position offset + i) of a sequence whose first `promptLength` tokens are the prompt.
+ */
+export function positionMask(p: Positions, seq: number, promptLength: number, offset = 0): Uint8Array {
   const mask = new Uint8Array(seq);
+  const end = offset + seq;
+  /** Selects absolute positions [from, to) that fall inside the window. */
+  const range = (from: number, to: number) => {
+    const a = Math.max(from, offset), b = Math.min(to, end);
+    if (a < b) mask.fill(1, a - offset, b - offset);
+  };
   switch (p.kind) {
     case 'all':
       mask.fill(1);
       break;
     case 'prompt':
-      mask.fill(1, 0, Math.min(seq, promptLength));
+      range(0, promptLength);
       break;
-    case 'from': {
-      const start = absolute(p.start, promptLength);
-      if (start < seq) mask.fill(1, Math.max(start, 0));
+    case 'from':
+      range(Math.max(absolute(p.start, promptLength), 0), end);
       break;
-    }
     case 'list':
       for (const q of p.positions) {
         const a = absolute(q, promptLength);
-        if (a >= 0 && a < seq) mask[a] = 1;
+        if (a >= offset && a < end) mask[a - offset] = 1;
       }
       break;
   }

@@ -8,7 +8,7 @@
 //      + (r' − r)                                  (the error node, r = x − dec(enc(x)))
 // so TopK reselection, JumpReLU thresholds or re-encoding can never undo an edit.
 
-import { InputError, ShapeError, type Dictionary, type Edit, type Model, type Tensor } from '@sfc/core';
+import { InputError, ShapeError, type Dictionary, type Edit, type EditCall, type Model, type Tensor } from '@sfc/core';
 import { composeSteps, type AffineCoefficients, type AffineStep } from './affine.js';
 import { describeIntervention, opStrength, withStrength, type Intervention, type Positions, type SteerOp } from './intervention.js';
 import { dictionaryTable, resolveNode } from './features.js';
@@ -174,19 +174,23 @@ export class Steering {
     return { batch: tokens.batch, seq: tokens.seq, features, errors };
   }
 
-  /** The edits for one forward (any sequence length: positions resolve per call). */
+  /**
+   * The edits for forwards over one prompt (any sequence length, and any window of it: positions
+   * resolve per call from the call's positionOffset, so KV-cached steps are steered correctly).
+   */
   edits(context: EditContext): Map<string, Edit> {
     const edits = new Map<string, Edit>();
-    for (const plan of this.plans) edits.set(plan.name, (x) => this.apply(plan, x, context));
+    for (const plan of this.plans) edits.set(plan.name, (x, call) => this.apply(plan, x, context, call));
     return edits;
   }
 
-  private apply(plan: SubmodulePlan, x: Tensor, ctx: EditContext): Tensor {
+  private apply(plan: SubmodulePlan, x: Tensor, ctx: EditContext, call: EditCall | undefined): Tensor {
     const ops = this.model.ops;
     const [b, s, d] = x.shape as [number, number, number];
+    const offset = call?.positionOffset ?? 0;
     const k = plan.columns.length;
-    const fc = featureCoefficients(plan, s, ctx.promptLength);
-    const ec = errorCoefficients(plan, s, ctx.promptLength);
+    const fc = featureCoefficients(plan, s, ctx.promptLength, offset);
+    const ec = errorCoefficients(plan, s, ctx.promptLength, offset);
     return tidy((tmp) => {
       let f: Tensor | undefined;
       const features = () => (f ??= tmp(plan.dict.encode(x)));
@@ -211,7 +215,7 @@ export class Steering {
     }, [x, plan.dict.decoderRows(), plan.dict.decoderBias()]);
   }
 
-  /** The patch values aligned to the current sequence: [patchBatch, s, width], zero past the patch prompt. */
+  /** The patch values at the call's positions: [patchBatch, s, width], zero past the patch prompt. */
   private patchTensor(plan: SubmodulePlan, ctx: EditContext, kind: 'features' | 'errors', b: number, s: number, width: number,
     coef: AffineCoefficients): Tensor {
     const p = ctx.patch;
@@ -223,9 +227,10 @@ export class Steering {
     }
     const src = p[kind].get(plan.name);
     if (!src) throw new Error(`internal: no patch ${kind} captured for ${plan.name}`);
-    const n = Math.min(s, p.seq);
+    // Positions coef.offset … coef.offset+s−1; those inside the patch prompt are copied.
+    const from = coef.offset, n = Math.max(0, Math.min(s, p.seq - from));
     const out = new Float32Array(p.batch * s * width);
-    for (let r = 0; r < p.batch; r++) out.set(src.subarray(r * p.seq * width, (r * p.seq + n) * width), r * s * width);
+    for (let r = 0; r < p.batch; r++) out.set(src.subarray((r * p.seq + from) * width, (r * p.seq + from + n) * width), r * s * width);
     return this.model.ops.tensor(out, [p.batch, s, width]);
   }
 
@@ -264,13 +269,13 @@ export class Steering {
   }
 }
 
-function featureCoefficients(plan: SubmodulePlan, seq: number, promptLength: number): AffineCoefficients {
-  return composeSteps(plan.featureSteps, seq, plan.columns.length, promptLength);
+function featureCoefficients(plan: SubmodulePlan, seq: number, promptLength: number, offset = 0): AffineCoefficients {
+  return composeSteps(plan.featureSteps, seq, plan.columns.length, promptLength, offset);
 }
 
 /** The error node as one column whose value is a vector (coefficients broadcast over d). */
-function errorCoefficients(plan: SubmodulePlan, seq: number, promptLength: number): AffineCoefficients {
-  return composeSteps(plan.errorSteps.map((st) => ({ ...st, column: 0 })), seq, 1, promptLength);
+function errorCoefficients(plan: SubmodulePlan, seq: number, promptLength: number, offset = 0): AffineCoefficients {
+  return composeSteps(plan.errorSteps.map((st) => ({ ...st, column: 0 })), seq, 1, promptLength, offset);
 }
 
 function isMean(s: Step): boolean {

@@ -1,6 +1,7 @@
 // Causal self-attention, as the ops it is made of: split the fused qkv projection into heads,
 // rotary position embedding (rotate-half on the first `rotaryDims` of each head), softmax
-// attention under a causal mask, and merging the heads back. Each op's VJP sits beside it.
+// attention under a causal mask, and merging the heads back; for KV caches, prepending the
+// cached keys/values and handing the new ones out sequence-major. Each op's VJP sits beside it.
 
 import type { GraphBuilder } from '../onnx-graph.js';
 import { positions, seqLen } from './embedding.js';
@@ -102,16 +103,19 @@ export interface CausalAttentionAttrs { readonly scale: number }
 const MASKED = -3.4028234663852886e38;
 
 /**
- * inputs: q, k, v [b, h, s, hd] → softmax(scale·q kᵀ, causal) v.
- * VJP with p the probabilities: dv = pᵀ dy; dp = dy vᵀ; ds = p ⊙ (dp − Σ_j dp ⊙ p);
- * dq = scale·ds k; dk = scale·dsᵀ q.
+ * inputs: q [b, h, s, hd], k, v [b, h, t, hd] with t ≥ s → softmax(scale·q kᵀ, causal) v. The s
+ * queries are the last s of the t key positions (t − s cached positions come first): query i
+ * sees keys 0…t − s + i. VJP with p the probabilities: dv = pᵀ dy; dp = dy vᵀ;
+ * ds = p ⊙ (dp − Σ_j dp ⊙ p); dq = scale·ds k; dk = scale·dsᵀ q.
  */
 export const causalAttention: OpLowering<CausalAttentionAttrs> = {
   name: 'causalAttention',
   forward(g, [q, k, v], { scale }) {
     const scores = g.node('Mul', [g.node('MatMul', [q!, g.node('Transpose', [k!], { perm: SWAP_LAST })]), g.constF(scale)]);
-    const idx = g.node('Range', [g.constI64(0), seqLen(g, q!, 2), g.constI64(1)]);
-    const allowed = g.node('LessOrEqual', [g.node('Unsqueeze', [idx, g.constI64([0])]), g.node('Unsqueeze', [idx, g.constI64([1])])]);
+    const s = seqLen(g, q!, 2), t = seqLen(g, k!, 2);
+    const keys = g.node('Range', [g.constI64(0), t, g.constI64(1)]);
+    const queries = g.node('Range', [g.node('Sub', [t, s]), t, g.constI64(1)]);
+    const allowed = g.node('LessOrEqual', [g.node('Unsqueeze', [keys, g.constI64([0])]), g.node('Unsqueeze', [queries, g.constI64([1])])]);
     const p = g.node('Softmax', [g.node('Where', [allowed, scores, g.constF(MASKED)])], { axis: -1 });
     return { outputs: [g.node('MatMul', [p, v!])], saved: { p } };
   },
@@ -123,5 +127,38 @@ export const causalAttention: OpLowering<CausalAttentionAttrs> = {
     const dq = g.node('MatMul', [ds, k!]);
     const dk = g.node('MatMul', [g.node('Transpose', [ds], { perm: SWAP_LAST }), q!]);
     return [dq, dk, dv];
+  },
+};
+
+// Sequence-major [s, b, h, hd] ↔ head-major [b, h, s, hd]. A KV cache stores keys sequence-major,
+// so the positions held so far are a prefix of its buffer: fed without a copy, appended in place.
+const TO_SEQ_MAJOR = [2, 0, 1, 3];
+const FROM_SEQ_MAJOR = [1, 2, 0, 3];
+/** Slice ends past any real length ("to the end"). */
+const TO_END = Number.MAX_SAFE_INTEGER;
+
+/** inputs: x [b, h, s, hd] → [s, b, h, hd] (what a KV cache appends). */
+export const seqMajor: OpLowering<void> = {
+  name: 'seqMajor',
+  forward(g, [x]) {
+    return { outputs: [g.node('Transpose', [x!], { perm: TO_SEQ_MAJOR })] };
+  },
+  vjp(g, _ctx, [dy]) {
+    return [g.node('Transpose', [dy!], { perm: FROM_SEQ_MAJOR })];
+  },
+};
+
+/** inputs: past [p, b, h, hd] (sequence-major, from a KV cache), x [b, h, s, hd] → [b, h, p + s, hd]. */
+export const appendPast: OpLowering<void> = {
+  name: 'appendPast',
+  forward(g, [past, x]) {
+    return { outputs: [g.node('Concat', [g.node('Transpose', [past!], { perm: FROM_SEQ_MAJOR }), x!], { axis: 2 })] };
+  },
+  vjp(g, { inputs: [past], needs }, [dy]) {
+    const p = g.node('Shape', [past!], { start: 0, end: 1 });
+    const axis = g.constI64([2]);
+    const dx = g.node('Slice', [dy!, p, g.constI64([TO_END]), axis]);
+    const dPast = needs[0] ? g.node('Transpose', [g.node('Slice', [dy!, g.constI64([0]), p, axis])], { perm: TO_SEQ_MAJOR }) : undefined;
+    return [dPast, dx];
   },
 };

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { checkOp, type OpCase } from '../test-support/op-harness.js';
 import * as R from '../test-support/reference-math.js';
 import { geluTanh, gelu, relu } from './activation.js';
-import { causalAttention, mergeHeads, rotary, rotaryTables, splitHeads } from './attention.js';
+import { appendPast, causalAttention, mergeHeads, rotary, rotaryTables, seqMajor, splitHeads } from './attention.js';
 import { embeddingLookup, positionRows, sum } from './embedding.js';
 import { layerNorm } from './layer-norm.js';
 import { linear } from './linear.js';
@@ -81,6 +81,22 @@ const cases: OpCase[] = [
     build: (p, [q, k, v]) => p.apply1(causalAttention, [q!, k!, v!], { scale: 0.7 }),
     reference: ([q, k, v]) => R.causalAttention(q!, k!, v!, 0.7),
   },
+  {
+    // 3 cached positions before the 5 new queries: query i sees keys 0…3 + i.
+    name: 'causalAttention over cached keys (t = s + 3)', inputs: [f('q', [B, H, S, HD], 26), f('k', [B, H, S + 3, HD], 27), f('v', [B, H, S + 3, HD], 28)],
+    outShape: [B, H, S, HD],
+    build: (p, [q, k, v]) => p.apply1(causalAttention, [q!, k!, v!], { scale: 0.7 }),
+    reference: ([q, k, v]) => R.causalAttention(q!, k!, v!, 0.7),
+  },
+  {
+    name: 'seqMajor', inputs: [f('x', [B, H, S, HD], 29)], outShape: [S, B, H, HD],
+    build: (p, [x]) => p.apply1(seqMajor, [x!], undefined), reference: ([x]) => R.transpose4(x!, [2, 0, 1, 3]),
+  },
+  ...[0, 3].map((P): OpCase => ({
+    name: `appendPast (${P} cached positions)`, inputs: [f('past', [P, B, H, HD], 30), f('x', [B, H, S, HD], 31)], outShape: [B, H, P + S, HD],
+    build: (p, [past, x]) => p.apply1(appendPast, [past!, x!], undefined),
+    reference: ([past, x]) => R.concatAxis2(R.transpose4(past!, [1, 2, 0, 3]), x!),
+  })),
   {
     name: 'embedding + positions (offset 2)',
     inputs: [f('tok', [10, D], 20, false), f('pos', [12, D], 21, false), ints('ids', [B, S], [1, 3, 5, 7, 9, 0, 2, 4, 6, 8]), ints('offset', [], [2], 'int64')],

@@ -62,6 +62,7 @@ export class Program {
   private readonly steps: Step[] = [];
   private nextId = 0;
   private result?: { value: Value; elem: ElemType; dims: readonly Dim[] };
+  private readonly extras: { value: Value; name: string; elem: ElemType; dims: readonly Dim[] }[] = [];
 
   /** `name` labels the graph and prefixes node names (`<name>:<label>:…`) for error reports. */
   constructor(readonly name: string) {}
@@ -89,6 +90,20 @@ export class Program {
     this.result = { value, elem, dims };
   }
 
+  /**
+   * A further output of the forward graph, after `y` (e.g. the keys a KV cache keeps). The VJP
+   * graph ignores it: cotangents flow from `y` only.
+   */
+  addOutput(value: Value, name: string, elem: ElemType, dims: readonly Dim[]): void {
+    if (name === 'y' || this.extras.some((e) => e.name === name)) throw new Error(`internal: duplicate output '${name}'`);
+    this.extras.push({ value, name, elem, dims });
+  }
+
+  /** Names of the forward graph's outputs in order: `y`, then the added ones. */
+  get forwardOutputs(): string[] {
+    return ['y', ...this.extras.map((e) => e.name)];
+  }
+
   get output(): { value: Value; elem: ElemType; dims: readonly Dim[] } {
     if (!this.result) throw new Error(`internal: program ${this.name} has no output`);
     return this.result;
@@ -113,12 +128,13 @@ export class Program {
     return { names, saved };
   }
 
-  /** The forward graph: program inputs → `y`. */
+  /** The forward graph: program inputs → `y` (and the added outputs). */
   compileForward(): GraphBuilder {
     const g = new GraphBuilder(`${this.name}.forward`);
     const { names } = this.emitForward(g);
     const out = this.output;
     g.output(names.get(out.value.id)!, 'y', out.elem, out.dims);
+    for (const e of this.extras) g.output(names.get(e.value.id)!, e.name, e.elem, e.dims);
     return g;
   }
 

@@ -129,29 +129,60 @@ export function rotary(x: T64, r: number, base: number, offset: number): T64 {
   return { shape: x.shape, data: out };
 }
 
+/** q [B, h, S, hd], k, v [B, h, T, hd] with T ≥ S: query i sits at key position T − S + i. */
 export function causalAttention(q: T64, k: T64, v: T64, scale: number): T64 {
   const [B, h, S, hd] = q.shape as [number, number, number, number];
+  const T = k.shape[2]!;
   const out = new Float64Array(q.data.length);
-  const p = new Float64Array(S);
+  const p = new Float64Array(T);
   for (let bh = 0; bh < B * h; bh++) {
     for (let i = 0; i < S; i++) {
+      const last = T - S + i;
       let mx = -Infinity;
-      for (let j = 0; j <= i; j++) {
+      for (let j = 0; j <= last; j++) {
         let dot = 0;
-        for (let e = 0; e < hd; e++) dot += q.data[(bh * S + i) * hd + e]! * k.data[(bh * S + j) * hd + e]!;
+        for (let e = 0; e < hd; e++) dot += q.data[(bh * S + i) * hd + e]! * k.data[(bh * T + j) * hd + e]!;
         p[j] = dot * scale;
         mx = Math.max(mx, p[j]!);
       }
       let z = 0;
-      for (let j = 0; j <= i; j++) { p[j] = Math.exp(p[j]! - mx); z += p[j]!; }
+      for (let j = 0; j <= last; j++) { p[j] = Math.exp(p[j]! - mx); z += p[j]!; }
       for (let e = 0; e < hd; e++) {
         let acc = 0;
-        for (let j = 0; j <= i; j++) acc += (p[j]! / z) * v.data[(bh * S + j) * hd + e]!;
+        for (let j = 0; j <= last; j++) acc += (p[j]! / z) * v.data[(bh * T + j) * hd + e]!;
         out[(bh * S + i) * hd + e] = acc;
       }
     }
   }
   return { shape: q.shape, data: out };
+}
+
+/** x [d0, d1, d2, d3] → permuted by `perm`. */
+export function transpose4(x: T64, perm: readonly number[]): T64 {
+  const sh = x.shape as [number, number, number, number];
+  const out = perm.map((p) => sh[p]!);
+  const data = new Float64Array(x.data.length);
+  const strides = [sh[1] * sh[2] * sh[3], sh[2] * sh[3], sh[3], 1];
+  let n = 0;
+  for (let a = 0; a < out[0]!; a++) for (let b = 0; b < out[1]!; b++) for (let c = 0; c < out[2]!; c++) for (let d = 0; d < out[3]!; d++) {
+    const idx = [a, b, c, d];
+    let src = 0;
+    for (let k = 0; k < 4; k++) src += idx[k]! * strides[perm[k]!]!;
+    data[n++] = x.data[src]!;
+  }
+  return { shape: out, data };
+}
+
+/** Concatenation of a [d0, d1, p, d3] and b [d0, d1, s, d3] along axis 2. */
+export function concatAxis2(a: T64, b: T64): T64 {
+  const [d0, d1, p, d3] = a.shape as [number, number, number, number];
+  const s = b.shape[2]!;
+  const data = new Float64Array(d0 * d1 * (p + s) * d3);
+  for (let i = 0; i < d0 * d1; i++) {
+    data.set(a.data.subarray(i * p * d3, (i + 1) * p * d3), i * (p + s) * d3);
+    data.set(b.data.subarray(i * s * d3, (i + 1) * s * d3), (i * (p + s) + p) * d3);
+  }
+  return { shape: [d0, d1, p + s, d3], data };
 }
 
 export function lastPosition(x: T64): T64 {

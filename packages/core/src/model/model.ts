@@ -5,26 +5,42 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Backend, SegmentRuntime } from '../backend.js';
-import { FormatError, InputError, NotFoundError, ShapeError } from '../errors.js';
+import type { Backend, KvCache, KvCacheOptions, SegmentCallOptions, SegmentRuntime } from '../backend.js';
+import { CapabilityError, FormatError, InputError, NotFoundError, ShapeError } from '../errors.js';
 import { SafetensorsFile } from '../formats/safetensors.js';
 import { loadTokenizer, type Tokenizer } from '../formats/tokenizer.js';
 import { listSubmodules, requireSubmodule, type Submodule } from '../submodule.js';
 import type { Tensor, TensorOps } from '../tensor.js';
 import { parseModelConfig } from './config.js';
+import { checkKvCacheCall, checkKvCacheOptions } from './kv-cache.js';
 import type { LogitSelection, ModelSpec, SegmentSpec } from './spec.js';
 import { canonicalWeights, safetensorsSource } from './weights.js';
 
-/** Called with a submodule's computed output; returns the value the rest of the model sees. */
-export type Edit = (x: Tensor) => Tensor;
+/** Where the tensor handed to an edit sits in the sequence. */
+export interface EditCall {
+  /** Absolute position of the tensor's first row along the sequence axis (> 0 for cached steps). */
+  readonly positionOffset: number;
+}
+
+/**
+ * Called with a submodule's computed output [batch, seq, d]; returns the value the rest of the
+ * model sees. Position-dependent edits must read `call.positionOffset`: with a KV cache, `x`
+ * holds only the new positions.
+ */
+export type Edit = (x: Tensor, call: EditCall) => Tensor;
 
 export interface ForwardOptions {
   /** Edits applied to submodule outputs, in forward order (downstream edits see upstream ones). */
   readonly edits?: ReadonlyMap<string, Edit>;
   /** Which logits to compute; `false` stops after the last submodule. Default: all. */
   readonly logits?: LogitSelection | false;
-  /** Position of the first token (generation with a growing prefix). */
+  /** Position of the first token; with a cache it defaults to (and must equal) `cache.length`. */
   readonly positionOffset?: number;
+  /**
+   * KV cache (from createKvCache) for incremental decoding: `tokens` are only the new positions;
+   * attention reads the cached past and appends the new keys and values.
+   */
+  readonly cache?: KvCache;
 }
 
 export interface ForwardResult {
@@ -40,6 +56,8 @@ export interface BackwardOptions {
   readonly stopAt?: ReadonlySet<string>;
   /** The logit selection used in the forward whose cotangent is given. */
   readonly logits?: LogitSelection;
+  /** The positionOffset of the forward whose values are given (default 0). */
+  readonly positionOffset?: number;
 }
 
 export interface ModelLoadOptions {
@@ -123,7 +141,22 @@ export class Model {
     return this.ops.intTensor(ids, [batch, seq]);
   }
 
-  /** Full forward from token ids [batch, seq]. */
+  /** Whether the backend keeps KV caches (else generation re-runs the prefix every step). */
+  get supportsKvCache(): boolean {
+    return this.backend.capabilities.kvCache === true && this.runtime.createKvCache !== undefined;
+  }
+
+  /** An empty KV cache for `batch` rows and up to `maxLength` positions; dispose it when done. */
+  async createKvCache(options: KvCacheOptions): Promise<KvCache> {
+    if (!this.supportsKvCache) {
+      throw new CapabilityError(`backend '${this.backend.name}' has no KV cache`,
+        're-run the whole prefix each step (exact, slower), or use --backend tfjs or onnx');
+    }
+    checkKvCacheOptions(this.spec, options);
+    return this.runtime.createKvCache!(options);
+  }
+
+  /** Full forward from token ids [batch, seq] (with a cache: the new tokens only). */
   async forward(tokens: Tensor, options: ForwardOptions = {}): Promise<ForwardResult> {
     return this.runSegments(new Map(), undefined, tokens, options);
   }
@@ -135,12 +168,15 @@ export class Model {
    */
   async forwardFrom(from: string, x: Tensor, cached: ReadonlyMap<string, Tensor>, options: ForwardOptions = {}): Promise<ForwardResult> {
     const fromSub = this.submodule(from).name;
+    if (options.cache) throw new InputError('forwardFrom does not take a KV cache', 'recompute from a submodule with full sequences, without a cache');
     return this.runSegments(cached, { name: fromSub, value: x }, undefined, options);
   }
 
   private async runSegments(cached: ReadonlyMap<string, Tensor>, start: { name: string; value: Tensor } | undefined,
     tokens: Tensor | undefined, options: ForwardOptions): Promise<ForwardResult> {
     const ops = this.ops;
+    const call = this.callOptions(tokens, options);
+    const editCall: EditCall = { positionOffset: call.positionOffset ?? 0 };
     const values = new Map<string, Tensor>();
     const dirty = new Set<string>();
     let reps = 1;
@@ -176,10 +212,10 @@ export class Model {
         if (reps === 1) { values.set(seg.name, get(seg.name)); }
         continue; // unaffected: read from cache (tiled lazily when consumed)
       } else {
-        out = await this.runSegment(seg, seg.kind === 'embed' ? [tokens!] : seg.inputs.map(get), options);
+        out = await this.runSegment(seg, seg.kind === 'embed' ? [tokens!] : seg.inputs.map(get), call);
       }
       const edit = options.edits?.get(seg.name);
-      if (edit) out = edit(out);
+      if (edit) out = edit(out, editCall);
       values.set(seg.name, out);
       dirty.add(seg.name);
     }
@@ -193,13 +229,31 @@ export class Model {
     return { values, logits };
   }
 
-  private async runSegment(seg: SegmentSpec, inputs: Tensor[], options: ForwardOptions): Promise<Tensor> {
+  /**
+   * The options every segment of a forward gets. With a cache, everything a cached forward needs
+   * is checked here, before any segment runs, so a bad call leaves the cache untouched.
+   */
+  private callOptions(tokens: Tensor | undefined, options: ForwardOptions): SegmentCallOptions {
+    const { cache, positionOffset } = options;
+    if (!cache) return { positionOffset };
+    if (!tokens || tokens.shape.length !== 2) throw new ShapeError('a cached forward takes token ids [batch, seq]');
+    const offset = positionOffset ?? cache.length;
+    if (offset !== cache.length) {
+      throw new InputError(`positionOffset ${offset} does not continue the KV cache, which holds ${cache.length} positions`,
+        'leave positionOffset out with a cache (it defaults to cache.length)');
+    }
+    checkKvCacheCall(cache, tokens.shape[0]!, offset, tokens.shape[1]!);
+    return { positionOffset: offset, cache };
+  }
+
+  private async runSegment(seg: SegmentSpec, inputs: Tensor[], call: SegmentCallOptions): Promise<Tensor> {
     if (seg.kind === 'sum') {
       let acc = this.ops.add(inputs[0]!, inputs[1]!);
       for (let i = 2; i < inputs.length; i++) acc = this.ops.add(acc, inputs[i]!);
       return acc;
     }
-    return this.runtime.forward(seg.name, inputs, { positionOffset: options.positionOffset });
+    // Only attention holds state across positions; every other segment is position-wise.
+    return this.runtime.forward(seg.name, inputs, seg.kind === 'attention' ? call : { positionOffset: call.positionOffset });
   }
 
   /**
@@ -221,7 +275,7 @@ export class Model {
     if ('logits' in seed) {
       const un = segs[i]!;
       const x = values.get(un.inputs[0]!)!;
-      const [g] = await this.runtime.vjp('unembed', [x], seed.logits, { logits: options.logits });
+      const [g] = await this.runtime.vjp('unembed', [x], seed.logits, { logits: options.logits, positionOffset: options.positionOffset });
       accumulate(un.inputs[0]!, g!);
     } else {
       accumulate(this.submodule(seed.submodule).name, seed.cotangent);
@@ -232,7 +286,7 @@ export class Model {
       const g = cot.get(seg.name);
       if (!g || options.stopAt?.has(seg.name)) continue;
       const inputs = seg.inputs.map((n) => values.get(n)!);
-      const gin = seg.kind === 'sum' ? inputs.map(() => g) : await this.runtime.vjp(seg.name, inputs, g);
+      const gin = seg.kind === 'sum' ? inputs.map(() => g) : await this.runtime.vjp(seg.name, inputs, g, { positionOffset: options.positionOffset });
       seg.inputs.forEach((n, k) => accumulate(n, gin[k]!));
     }
     const out = new Map<string, Tensor>();
@@ -243,9 +297,11 @@ export class Model {
   /**
    * Cotangent on x_U from a cotangent on x_D through the one segment that connects them (edges).
    * Row n of `cotangent` belongs to example `rows[n]` of `values` (default: row n), so many
-   * downstream nodes of the same example go through one batched VJP.
+   * downstream nodes of the same example go through one batched VJP. `positionOffset` is the
+   * forward's (default 0).
    */
-  async segmentVjp(down: string, up: string, values: ReadonlyMap<string, Tensor>, cotangent: Tensor, rows?: Int32Array): Promise<Tensor> {
+  async segmentVjp(down: string, up: string, values: ReadonlyMap<string, Tensor>, cotangent: Tensor, rows?: Int32Array,
+    options: { readonly positionOffset?: number } = {}): Promise<Tensor> {
     const seg = this.spec.segments.find((s) => s.name === down);
     if (!seg) throw new Error(`internal: no segment ${down}`);
     const k = (seg.inputs as readonly string[]).indexOf(up);
@@ -253,7 +309,7 @@ export class Model {
     if (seg.kind === 'sum') return cotangent;
     const idx = rows ? this.ops.intTensor(rows, [rows.length]) : undefined;
     const inputs = seg.inputs.map((n) => (idx ? this.ops.gather(values.get(n)!, idx, 0) : values.get(n)!));
-    const gin = await this.runtime.vjp(seg.name, inputs, cotangent);
+    const gin = await this.runtime.vjp(seg.name, inputs, cotangent, { positionOffset: options.positionOffset });
     return gin[k]!;
   }
 

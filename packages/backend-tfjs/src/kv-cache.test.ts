@@ -1,0 +1,25 @@
+// The KV cache on tfjs (cpu and wasm): core's conformance suite on a rotary GPT-NeoX (parallel and
+// sequential residual) and a learned-position GPT-2 — cached logits equal a full forward's, with
+// and without position-dependent edits, no leaked tensors, typed errors for misuse.
+
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Model, type Backend } from '@sfc/core';
+import { runKvCacheConformance } from '@sfc/core/testing';
+import { tfjsBackend } from './index.js';
+
+const MODELS = ['neox-par-r25', 'neox-seq-r100', 'gpt2-b'].map((m) => fileURLToPath(new URL(`../../../fixtures/models/${m}`, import.meta.url)));
+
+for (const flavor of ['cpu', 'wasm'] as const) {
+  describe(`tfjs-${flavor}`, () => {
+    let backend: Backend | undefined;
+    beforeAll(async () => { backend = await tfjsBackend({ flavor }); });
+    afterAll(async () => { await backend?.dispose(); backend = undefined; });
+
+    it('advertises the KV cache', () => {
+      expect(backend!.capabilities.kvCache).toBe(true);
+    });
+
+    runKvCacheConformance({ load: (dir) => Model.load(dir, backend!), models: MODELS }, { describe, it, expect, afterAll }, `KV cache (tfjs-${flavor})`);
+  });
+}

@@ -1,0 +1,118 @@
+// What Model hands to the backend: a recording runtime (core's reference ops, outputs of the right
+// shape) on the GPT-2 fixture's config. Checks the options each segment's forward and VJP gets —
+// positionOffset in backward and segmentVjp, the cache only for attention, the offset a cached
+// forward defaults to — what edits are told, and that bad cached calls fail before any segment runs.
+
+import { fileURLToPath } from 'node:url';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Backend, KvCache, KvCacheOptions, SegmentCallOptions, SegmentRuntime } from '../backend.js';
+import { CapabilityError, InputError, ShapeError } from '../errors.js';
+import type { Tensor } from '../tensor.js';
+import { referenceOps } from '../testing/reference-ops.js';
+import { LayerKvCache } from './kv-cache.js';
+import { Model, type EditCall } from './model.js';
+import type { ModelSpec } from './spec.js';
+
+const GPT2 = fileURLToPath(new URL('../../../../fixtures/models/gpt2-a', import.meta.url));
+
+interface Call { readonly kind: 'forward' | 'vjp'; readonly segment: string; readonly options: SegmentCallOptions | undefined }
+
+/** A backend whose segments return zeros of the right shape and record every call. */
+function recordingBackend(calls: Call[], kvCache = true): Backend {
+  const ops = referenceOps();
+  let spec: ModelSpec | undefined;
+  const runtime: SegmentRuntime = {
+    async forward(segment, inputs, options) {
+      calls.push({ kind: 'forward', segment, options });
+      const [b, s] = inputs[0]!.shape as [number, number];
+      if (segment === 'unembed') return ops.zeros(options?.logits?.lastOnly ? [b, spec!.dims.vocabSize] : [b, s, spec!.dims.vocabSize]);
+      if (options?.cache) {
+        const cache = LayerKvCache.of<number>(options.cache, runtime);
+        const offset = options.positionOffset ?? 0;
+        cache.begin(segment, b, offset, s);
+        cache.commit(segment, offset, offset + s, () => offset + s);
+      }
+      return ops.zeros([b, s, spec!.dims.dModel]);
+    },
+    async vjp(segment, inputs, _cotangent, options) {
+      calls.push({ kind: 'vjp', segment, options });
+      return segment === 'embed' ? [] : inputs.map((x) => ops.zeros(x.shape));
+    },
+    async createKvCache(options: KvCacheOptions): Promise<KvCache> {
+      return LayerKvCache.create<number>(runtime, spec!, options, () => undefined);
+    },
+    dispose() {},
+  };
+  return {
+    name: 'recording',
+    capabilities: { grad: true, kvCache, devices: ['cpu'], dtypes: ['float32', 'int32'] },
+    ops,
+    describe: () => 'recording',
+    async loadModel(s) { spec = s; return runtime; },
+    async dispose() {},
+  };
+}
+
+describe('Model ↔ SegmentRuntime', () => {
+  let calls: Call[];
+  let model: Model;
+  beforeEach(async () => {
+    calls = [];
+    model = await Model.load(GPT2, recordingBackend(calls));
+  });
+  const tokens = (n: number, batch = 1) => model.tokens(Int32Array.from({ length: n * batch }, (_, i) => i % 5), batch, n);
+
+  it('backward and segmentVjp pass the forward\'s positionOffset to every VJP', async () => {
+    const { values, logits } = await model.forward(tokens(3), { positionOffset: 4 });
+    calls.length = 0;
+    await model.backward(values, { logits: logits! }, { targets: ['embed'], positionOffset: 4 });
+    expect(calls.length).toBeGreaterThan(3);
+    for (const c of calls) expect([c.kind, c.segment, c.options?.positionOffset]).toEqual(['vjp', c.segment, 4]);
+    calls.length = 0;
+    await model.segmentVjp('attn_1', 'resid_0', values, values.get('attn_1')!, undefined, { positionOffset: 4 });
+    expect(calls.map((c) => [c.segment, c.options?.positionOffset])).toEqual([['attn_1', 4]]);
+    calls.length = 0;
+    await model.backward(values, { logits: logits! }, { targets: ['embed'] });
+    for (const c of calls) expect(c.options?.positionOffset ?? 0).toBe(0);
+  });
+
+  it('a cached forward gives the cache to attention only, starts at cache.length, and tells edits the offset', async () => {
+    const cache = await model.createKvCache({ batch: 2, maxLength: 6 });
+    const seen: [string, EditCall, number][] = [];
+    const edits = new Map(['embed', 'attn_0', 'resid_1'].map((n) => [n, (x: Tensor, call: EditCall) => { seen.push([n, call, x.shape[1]!]); return x; }]));
+    await model.forward(tokens(4, 2), { cache, edits });
+    await model.forward(tokens(1, 2), { cache, edits });
+    expect(cache.length).toBe(5);
+    const forwards = calls.filter((c) => c.kind === 'forward' && c.segment !== 'unembed');
+    for (const c of forwards) {
+      expect(c.options?.cache, c.segment).toBe(c.segment.startsWith('attn_') ? cache : undefined);
+    }
+    expect(forwards.filter((c) => c.segment === 'embed').map((c) => c.options?.positionOffset)).toEqual([0, 4]);
+    expect(seen.map(([n, call, s]) => `${n}@${call.positionOffset}+${s}`)).toEqual(['embed@0+4', 'attn_0@0+4', 'resid_1@0+4', 'embed@4+1', 'attn_0@4+1', 'resid_1@4+1']);
+    // Without a cache, edits see the forward's own offset.
+    seen.length = 0;
+    await model.forward(tokens(2), { positionOffset: 7, edits });
+    expect(seen.map(([, call]) => call.positionOffset)).toEqual([7, 7, 7]);
+  });
+
+  it('bad cached calls fail before any segment runs', async () => {
+    const cache = await model.createKvCache({ batch: 1, maxLength: 4 });
+    await model.forward(tokens(3), { cache });
+    calls.length = 0;
+    await expect(model.forward(tokens(2), { cache })).rejects.toThrow(/at most 4 positions/);
+    await expect(model.forward(tokens(1), { cache, positionOffset: 0 })).rejects.toBeInstanceOf(InputError);
+    await expect(model.forward(tokens(1, 2), { cache })).rejects.toBeInstanceOf(ShapeError);
+    await expect(model.forwardFrom('resid_0', model.ops.zeros([1, 1, 32]), new Map(), { cache })).rejects.toBeInstanceOf(InputError);
+    cache.dispose();
+    await expect(model.forward(tokens(1), { cache })).rejects.toThrow(/disposed/);
+    expect(calls).toEqual([]);
+  });
+
+  it('createKvCache checks its options and the backend\'s capability', async () => {
+    await expect(model.createKvCache({ batch: 1, maxLength: model.spec.dims.maxPositions + 1 })).rejects.toBeInstanceOf(InputError);
+    await expect(model.createKvCache({ batch: 1.5, maxLength: 4 })).rejects.toBeInstanceOf(InputError);
+    const without = await Model.load(GPT2, recordingBackend([], false));
+    expect(without.supportsKvCache).toBe(false);
+    await expect(without.createKvCache({ batch: 1, maxLength: 4 })).rejects.toBeInstanceOf(CapabilityError);
+  });
+});

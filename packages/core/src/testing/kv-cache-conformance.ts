@@ -1,0 +1,212 @@
+// The conformance suite for a backend's KV cache (capabilities.kvCache). Test-runner agnostic,
+// like the TensorOps suite. On every model folder given (use at least one rotary GPT-NeoX and one
+// learned-position GPT-2): a cached forward fed in pieces (prefill, single tokens, a chunk) gives
+// the logits of one full forward at every position, also with position-dependent edits (at
+// prompt positions and from a position inside the generated part on) — which holds only if edits
+// see the right positionOffset; no tensor outlives the cache; misuse gives typed errors before any
+// compute and leaves the cache usable.
+
+import { CapabilityError, InputError, ShapeError } from '../errors.js';
+import type { KvCache } from '../backend.js';
+import type { Edit, Model } from '../model/model.js';
+import type { Tensor } from '../tensor.js';
+import type { ConformanceRunner } from './tensor-ops-conformance.js';
+
+export interface KvCacheConformanceOptions {
+  /** Loads a model folder on the backend under test (called while the tests run). */
+  readonly load: (dir: string) => Promise<Model>;
+  /** Model folders (Hugging Face layout), e.g. fixtures/models/neox-par-r25 and gpt2-a. */
+  readonly models: readonly string[];
+  /** Largest allowed |cached − full| logit difference (default 1e-5). */
+  readonly tolerance?: number;
+}
+
+/** Token ids [batch][seq] from a fixed pattern (every id < vocab). */
+function tokenRows(batch: number, seq: number, vocab: number): number[][] {
+  return Array.from({ length: batch }, (_, b) => Array.from({ length: seq }, (_, s) => (7 * s + 13 * b + 3) % vocab));
+}
+
+/**
+ * Adds (p + 1)·0.05·u to the rows at absolute positions p with `selected(p)`; u is a fixed
+ * direction. The amount grows with p, so an edit that saw the wrong offset changes the result.
+ */
+function positionEdit(model: Model, selected: (p: number) => boolean, seed: number): Edit {
+  const d = model.spec.dims.dModel;
+  const u = Float32Array.from({ length: d }, (_, i) => Math.sin(seed * 31 + i * 1.7));
+  return (x: Tensor, call) => {
+    const ops = model.ops;
+    const s = x.shape[1]!;
+    const amount = Float32Array.from({ length: s }, (_, i) => (selected(call.positionOffset + i) ? (call.positionOffset + i + 1) * 0.05 : 0));
+    return ops.add(x, ops.mul(ops.tensor(amount, [s, 1]), ops.tensor(u, [d])));
+  };
+}
+
+/**
+ * Registers the suite. Each model is loaded once, on first use; with `runner.afterAll` it is
+ * disposed after its tests (else when the backend is).
+ */
+/** The values of the tensor `fn` computes inside a scope (everything else it made is freed). */
+async function read(m: Model, fn: () => Promise<Tensor>): Promise<Float32Array> {
+  let out: Float32Array | undefined;
+  await m.ops.scope(async () => { out = Float32Array.from(await (await fn()).data()); });
+  return out!;
+}
+
+export function runKvCacheConformance(options: KvCacheConformanceOptions,
+  runner: ConformanceRunner & { readonly afterAll?: (fn: () => void) => void }, name = 'KV cache conformance'): void {
+  const { describe, it, expect } = runner;
+  const tolerance = options.tolerance ?? 1e-5;
+  const B = 2, PROMPT = 5;
+
+  for (const dir of options.models) {
+    const label = dir.split(/[\\/]/).filter(Boolean).pop() ?? dir;
+    describe(`${name}: ${label}`, () => {
+      let model: Model | undefined;
+      const get = async (): Promise<Model> => (model ??= await options.load(dir));
+
+      /** Logits [B][seq][V] of one full forward, and of the same tokens fed in `pieces` through a cache. */
+      async function compare(pieces: readonly number[], edits?: () => ReadonlyMap<string, Edit>): Promise<number> {
+        const m = await get();
+        const V = m.spec.dims.vocabSize;
+        const seq = pieces.reduce((a, b) => a + b, 0);
+        const rows = tokenRows(B, seq, V);
+        const ids = (from: number, n: number) => Int32Array.from(rows.flatMap((r) => r.slice(from, from + n)));
+        const full = await read(m, async () => (await m.forward(m.tokens(ids(0, seq), B, seq), { edits: edits?.() })).logits!);
+        const cache = await m.createKvCache({ batch: B, maxLength: seq });
+        let worst = 0;
+        try {
+          let at = 0;
+          for (const n of pieces) {
+            expect(cache.length).toBe(at);
+            const part = await read(m, async () => {
+              const { logits } = await m.forward(m.tokens(ids(at, n), B, n), { cache, edits: edits?.() });
+              expect(logits!.shape).toEqual([B, n, V]);
+              return logits!;
+            });
+            for (let b = 0; b < B; b++) {
+              for (let i = 0; i < n * V; i++) {
+                worst = Math.max(worst, Math.abs(part[b * n * V + i]! - full[(b * seq + at) * V + i]!));
+              }
+            }
+            at += n;
+          }
+          expect(cache.length).toBe(seq);
+        } finally {
+          cache.dispose();
+        }
+        return worst;
+      }
+
+      it('prefill, single tokens and a chunk give the logits of one full forward', async () => {
+        const m = await get();
+        expect(m.supportsKvCache).toBe(true);
+        const worst = await compare([PROMPT, 1, 1, 3, 1]);
+        expect(worst, `max |cached − full| = ${worst}`).toBeLessThanOrEqual(tolerance);
+      });
+
+      it('edits at prompt positions and from a generated position on see the positionOffset', async () => {
+        const m = await get();
+        const subs = m.submodules.map((s) => s.name);
+        // An attention output, the embedding and a late residual: edits before, inside and after cached layers.
+        const at = [subs[0]!, subs.find((s) => s.startsWith('attn_'))!, subs[subs.length - 1]!];
+        const edits = () => new Map<string, Edit>([
+          [at[0]!, positionEdit(m, (p) => p < PROMPT, 1)],
+          [at[1]!, positionEdit(m, (p) => p >= PROMPT + 1, 2)],
+          [at[2]!, positionEdit(m, (p) => p % 3 === 1, 3)],
+        ]);
+        const worst = await compare([PROMPT, 1, 1, 3, 1], edits);
+        expect(worst, `max |cached − full| with edits = ${worst}`).toBeLessThanOrEqual(tolerance);
+        // The edits matter: without them the logits differ (the comparison above can fail).
+        const ops = m.ops;
+        const seq = PROMPT + 6;
+        const ids = Int32Array.from(tokenRows(B, seq, m.spec.dims.vocabSize).flat());
+        const [change] = await read(m, async () => {
+          const plain = await m.forward(m.tokens(ids, B, seq));
+          const edited = await m.forward(m.tokens(ids, B, seq), { edits: edits() });
+          return ops.max(ops.abs(ops.sub(plain.logits!, edited.logits!)));
+        });
+        expect(change! > 1e-3, `edits change the logits by ${change}`).toBe(true);
+      });
+
+      it('frees every tensor: a cached run leaves no tensor behind once the cache is disposed', async () => {
+        const m = await get();
+        const ops = m.ops;
+        const before = ops.numTensors();
+        const cache = await m.createKvCache({ batch: 1, maxLength: 6 });
+        for (const n of [4, 1, 1]) {
+          await ops.scope(async () => {
+            await m.forward(m.tokens(Int32Array.from({ length: n }, (_, i) => (i + 2) % m.spec.dims.vocabSize), 1, n), { cache });
+          });
+        }
+        expect(cache.length).toBe(6);
+        cache.dispose();
+        cache.dispose();
+        expect(cache.isDisposed).toBe(true);
+        expect(ops.numTensors()).toBe(before);
+        // Disposing a model frees the caches still open on it.
+        const other = await options.load(dir);
+        const open = await other.createKvCache({ batch: 1, maxLength: 3 });
+        await ops.scope(async () => { await other.forward(other.tokens(Int32Array.of(1, 2), 1, 2), { cache: open }); });
+        other.dispose();
+        expect(open.isDisposed).toBe(true);
+        expect(ops.numTensors()).toBe(before);
+      });
+
+      it('misuse is a typed error raised before any compute, and the cache stays usable', async () => {
+        const m = await get();
+        const ops = m.ops;
+        const tok = (n: number, batch = 1) => m.tokens(Int32Array.from({ length: n * batch }, (_, i) => i % m.spec.dims.vocabSize), batch, n);
+        await expect(m.createKvCache({ batch: 1, maxLength: m.spec.dims.maxPositions + 1 })).rejects.toThrow(InputError);
+        await expect(m.createKvCache({ batch: 0, maxLength: 4 })).rejects.toThrow(InputError);
+        const cache: KvCache = await m.createKvCache({ batch: 1, maxLength: 4 });
+        try {
+          expect([cache.batch, cache.maxLength, cache.length, cache.isDisposed]).toEqual([1, 4, 0, false]);
+          await ops.scope(async () => {
+            await m.forward(tok(3), { cache });
+            // Past the cache's maximum length.
+            await expect(m.forward(tok(2), { cache })).rejects.toThrow(InputError);
+            await expect(m.forward(tok(2), { cache })).rejects.toThrow(/at most 4 positions/);
+            // Not continuing where the cache ends; another batch size.
+            await expect(m.forward(tok(1), { cache, positionOffset: 1 })).rejects.toThrow(InputError);
+            await expect(m.forward(tok(1, 2), { cache })).rejects.toThrow(ShapeError);
+            // No cached VJPs, no cached forwardFrom.
+            const x = ops.zeros([1, 1, m.spec.dims.dModel]);
+            const attn = m.spec.segments.find((s) => s.kind === 'attention')!;
+            await expect(m.runtime.vjp(attn.name, attn.inputs.map(() => x), x, { cache })).rejects.toThrow(InputError);
+            await expect(m.forwardFrom('embed', x, new Map(), { cache })).rejects.toThrow(InputError);
+            expect(cache.length).toBe(3);
+            // Still usable: the last position fits.
+            await m.forward(tok(1), { cache });
+            expect(cache.length).toBe(4);
+            await expect(m.forward(tok(1), { cache })).rejects.toThrow(/at most 4 positions/);
+          });
+        } finally {
+          cache.dispose();
+        }
+        await ops.scope(async () => {
+          await expect(m.forward(tok(1), { cache })).rejects.toThrow(InputError);
+        });
+        // A cache made for another loaded copy of the model is refused by the runtime.
+        const other = await options.load(dir);
+        const foreign = await other.createKvCache({ batch: 1, maxLength: 4 });
+        try {
+          await ops.scope(async () => {
+            await expect(m.forward(tok(2), { cache: foreign })).rejects.toThrow(InputError);
+          });
+        } finally {
+          foreign.dispose();
+          other.dispose();
+        }
+      });
+
+      it('a backend without the capability is refused with a CapabilityError', async () => {
+        const m = await get();
+        const without = Object.create(m, { backend: { value: { ...m.backend, capabilities: { ...m.backend.capabilities, kvCache: false } } } }) as Model;
+        expect(without.supportsKvCache).toBe(false);
+        await expect(without.createKvCache({ batch: 1, maxLength: 2 })).rejects.toThrow(CapabilityError);
+      });
+
+      runner.afterAll?.(() => { model?.dispose(); model = undefined; });
+    });
+  }
+}
