@@ -2,17 +2,18 @@
 // runs the session's async work — loading the circuit, steering (rerun live on every change,
 // older runs cancelled) and discovery jobs with progress. All work goes through the injected
 // TuiSession, so the same component runs against a model or against a test fake.
+/* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
 import { relative } from 'node:path';
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import { Box, Text, useApp, useInput, type Key } from 'ink';
-import type { Circuit, ProgressEvent } from '@sfc/core';
+import { METRIC_NODE, type Circuit, type ProgressEvent } from '@sfc/core';
 import { circuitRows, nodeRows, annotationOf, type Annotations, type NeuronpediaOptions } from './circuit-view.js';
 import { describeError } from './format.js';
 import { computeLayout } from './layout.js';
 import { CancelledError, type SteerRequest, type SteerResult, type TuiSession } from './session.js';
 import { describeSettings, toSteerOp, type TuiOp } from './steer-settings.js';
-import { INITIAL_STATE, reduce, type UiState } from './ui-state.js';
+import { INITIAL_STATE, reduce, type Action, type UiState } from './ui-state.js';
 import { useTerminalSize } from './use-terminal-size.js';
 import { CircuitPane } from './panes/circuit-pane.js';
 import { EffectsChart } from './panes/effects-chart.js';
@@ -49,6 +50,8 @@ interface CircuitState {
 
 interface SteerState {
   readonly running: boolean;
+  /** What the run in flight steers (the settings may have moved on since). */
+  readonly runningSummary?: string;
   readonly result?: SteerResult;
   /** What the shown result was for. */
   readonly summary?: string;
@@ -58,6 +61,8 @@ interface SteerState {
 interface Message {
   readonly text: string;
   readonly kind: 'info' | 'error';
+  /** A session status line ("loading the model…"): cleared when the operation ends. */
+  readonly transient?: boolean;
 }
 
 const OP_KEYS: Record<string, TuiOp> = { s: 'scale', c: 'clamp', x: 'ablate', a: 'add' };
@@ -95,6 +100,9 @@ export function App(props: AppProps) {
   const jobRunning = job?.status === 'running';
 
   const info = useCallback((text: string) => setMessage({ text, kind: 'info' }), []);
+  // Session status lines; warnings stay until the next key, progress notes go when the work ends.
+  const status = useCallback((text: string) => setMessage({ text, kind: 'info', transient: !/^warning\b/i.test(text) }), []);
+  const clearStatus = useCallback(() => setMessage((m) => (m?.transient ? undefined : m)), []);
 
   const showCircuit = useCallback((circuit: Circuit, label: string) => {
     session.setCircuit(circuit);
@@ -107,8 +115,8 @@ export function App(props: AppProps) {
     const controller = new AbortController();
     if (props.circuitPath !== undefined) {
       const path = props.circuitPath;
-      session.loadCircuit(path, { signal: controller.signal, onStatus: info }).then(
-        (c) => { if (!controller.signal.aborted) showCircuit(c, displayPath(path)); },
+      session.loadCircuit(path, { signal: controller.signal, onStatus: status }).then(
+        (c) => { if (!controller.signal.aborted) { clearStatus(); showCircuit(c, displayPath(path)); } },
         (e: unknown) => { if (!controller.signal.aborted) setCs({ label: displayPath(path), loading: false, error: describeError(e) }); },
       );
     }
@@ -137,20 +145,22 @@ export function App(props: AppProps) {
     steerRun.current = controller;
     const request: SteerRequest = { prompt: s.prompt, nodes: s.picks, op: toSteerOp(s.settings), topK, generate };
     const summary = `${s.picks.length} node${s.picks.length === 1 ? '' : 's'} ${describeSettings(s.settings)}`;
-    setSteer((prev) => ({ ...prev, running: true, error: undefined }));
-    session.steer(request, { signal: controller.signal, onStatus: info }).then(
+    setSteer((prev) => ({ ...prev, running: true, runningSummary: summary, error: undefined }));
+    session.steer(request, { signal: controller.signal, onStatus: status }).then(
       (result) => {
         if (steerRun.current !== controller) return;
         steerRun.current = undefined;
+        clearStatus();
         setSteer({ running: false, result, summary });
       },
       (e: unknown) => {
         if (steerRun.current !== controller) return; // superseded by a newer run
         steerRun.current = undefined;
+        clearStatus();
         setSteer((prev) => ({ ...prev, running: false, error: e instanceof CancelledError ? undefined : describeError(e) }));
       },
     );
-  }, [session, topK, generate, info]);
+  }, [session, topK, generate, status, clearStatus]);
 
   // Live mode: rerun shortly after the picks, op, strength or prompt change.
   const requestKey = JSON.stringify([ui.picks, ui.settings, ui.prompt]);
@@ -181,7 +191,7 @@ export function App(props: AppProps) {
       (outcome) => {
         const end = clock();
         jobRun.current = undefined;
-        const nodes = outcome.circuit.nodes.filter((n) => n.submodule !== 'y').length;
+        const nodes = outcome.circuit.nodes.filter((n) => n.submodule !== METRIC_NODE).length;
         const summary = `${nodes} nodes, ${outcome.circuit.edges.length} edges${outcome.path ? ` → ${outcome.path}` : ''}`;
         setJob((j) => (j ? { status: 'done', start: j.start, end, stages: j.stages, summary } : j));
         showCircuit(outcome.circuit, outcome.path ? displayPath(outcome.path) : 'discovered circuit');
@@ -207,25 +217,32 @@ export function App(props: AppProps) {
   const layout = computeLayout(size.columns, size.rows, circuit?.submodules.length ?? 0);
   const page = Math.max(1, layout.circuitRows - 3);
 
-  useInput((input, key) => {
+  // Keys update uiRef at once (and React's state through dispatch), so every key of a chunk
+  // — a fast typist, a paste, tmux send-keys — sees the state the keys before it left.
+  const send = (action: Action) => {
+    uiRef.current = reduce(uiRef.current, action);
+    dispatch(action);
+  };
+
+  const handleKey = (input: string, key: Key) => {
     const s = uiRef.current;
-    if (s.mode === 'help') { dispatch({ type: 'help', open: false }); return; }
+    if (s.mode === 'help') { send({ type: 'help', open: false }); return; }
     if (s.mode === 'filter') {
-      if (key.escape) dispatch({ type: 'filterClear' });
-      else if (key.return) dispatch({ type: 'filterKeep' });
-      else if (key.backspace || key.delete) dispatch({ type: 'filterBackspace' });
-      else if (key.downArrow) dispatch({ type: 'move', ids, delta: 1 });
-      else if (key.upArrow) dispatch({ type: 'move', ids, delta: -1 });
-      else if (isPrintable(input, key)) dispatch({ type: 'filterType', text: input });
+      if (key.escape) send({ type: 'filterClear' });
+      else if (key.return) send({ type: 'filterKeep' });
+      else if (key.backspace || key.delete) send({ type: 'filterBackspace' });
+      else if (key.downArrow) send({ type: 'move', ids, delta: 1 });
+      else if (key.upArrow) send({ type: 'move', ids, delta: -1 });
+      else if (isPrintable(input, key)) send({ type: 'filterType', text: input });
       return;
     }
     if (s.mode === 'prompt') {
-      if (key.escape) dispatch({ type: 'promptCancel' });
-      else if (key.return) dispatch({ type: 'promptDone' });
-      else if (key.tab) dispatch({ type: 'promptNextField' });
-      else if (key.backspace || key.delete) dispatch({ type: 'promptBackspace' });
-      else if (key.ctrl && input === 'u') dispatch({ type: 'promptClearField' });
-      else if (isPrintable(input, key)) dispatch({ type: 'promptType', text: input });
+      if (key.escape) send({ type: 'promptCancel' });
+      else if (key.return) send({ type: 'promptDone' });
+      else if (key.tab) send({ type: 'promptNextField' });
+      else if (key.backspace || key.delete) send({ type: 'promptBackspace' });
+      else if (key.ctrl && input === 'u') send({ type: 'promptClearField' });
+      else if (isPrintable(input, key)) send({ type: 'promptType', text: input });
       return;
     }
     setMessage(undefined);
@@ -233,25 +250,25 @@ export function App(props: AppProps) {
       steerRun.current?.abort();
       jobRun.current?.abort();
       exit();
-    } else if (input === '?') dispatch({ type: 'help', open: true });
-    else if (input === 'j' || key.downArrow) dispatch({ type: 'move', ids, delta: 1 });
-    else if (input === 'k' || key.upArrow) dispatch({ type: 'move', ids, delta: -1 });
-    else if (key.pageDown) dispatch({ type: 'move', ids, delta: page });
-    else if (key.pageUp) dispatch({ type: 'move', ids, delta: -page });
-    else if (input === 'g' || key.home) dispatch({ type: 'moveTo', ids, where: 'first' });
-    else if (input === 'G' || key.end) dispatch({ type: 'moveTo', ids, where: 'last' });
-    else if (input === '/') dispatch({ type: 'filterStart' });
+    } else if (input === '?') send({ type: 'help', open: true });
+    else if (input === 'j' || key.downArrow) send({ type: 'move', ids, delta: 1 });
+    else if (input === 'k' || key.upArrow) send({ type: 'move', ids, delta: -1 });
+    else if (key.pageDown) send({ type: 'move', ids, delta: page });
+    else if (key.pageUp) send({ type: 'move', ids, delta: -page });
+    else if (input === 'g' || key.home) send({ type: 'moveTo', ids, where: 'first' });
+    else if (input === 'G' || key.end) send({ type: 'moveTo', ids, where: 'last' });
+    else if (input === '/') send({ type: 'filterStart' });
     else if (input === ' ') {
       if (s.selected === undefined) info('no node to pick');
-      else if (s.selected === 'y') info('y is the metric node: pick features or error nodes');
-      else dispatch({ type: 'togglePick', id: s.selected });
-    } else if (input === 'u') dispatch({ type: 'clearPicks' });
-    else if (input === 'o') dispatch({ type: 'nextOp' });
-    else if (OP_KEYS[input]) dispatch({ type: 'setOp', op: OP_KEYS[input]! });
-    else if (input === '+' || input === '=') dispatch({ type: 'bump', steps: 1 });
-    else if (input === '-' || input === '_') dispatch({ type: 'bump', steps: -1 });
-    else if (input === 'l') dispatch({ type: 'toggleLive' });
-    else if (input === 'p') dispatch({ type: 'promptEdit' });
+      else if (s.selected === METRIC_NODE) info('y is the metric node: pick features or error nodes');
+      else send({ type: 'togglePick', id: s.selected });
+    } else if (input === 'u') send({ type: 'clearPicks' });
+    else if (input === 'o') send({ type: 'nextOp' });
+    else if (OP_KEYS[input]) send({ type: 'setOp', op: OP_KEYS[input]! });
+    else if (input === '+' || input === '=') send({ type: 'bump', steps: 1 });
+    else if (input === '-' || input === '_') send({ type: 'bump', steps: -1 });
+    else if (input === 'l') send({ type: 'toggleLive' });
+    else if (input === 'p') send({ type: 'promptEdit' });
     else if (input === 'r' || key.return) {
       const why = jobRunning ? 'steering waits for the discovery job to finish' : steerBlocker(session, s);
       if (why) info(why);
@@ -260,6 +277,15 @@ export function App(props: AppProps) {
     else if (key.escape) {
       if (jobRun.current) jobRun.current.abort();
       else if (job) setJob(undefined);
+    }
+  };
+
+  useInput((input, key) => {
+    // Ink hands over several plain characters as one input: handle them one by one.
+    if ([...input].length > 1 && !key.ctrl && !key.meta && !key.escape) {
+      for (const ch of input) handleKey(ch, { ...key, return: ch === '\r', tab: ch === '\t' });
+    } else {
+      handleKey(input, key);
     }
   });
 
@@ -273,7 +299,7 @@ export function App(props: AppProps) {
   const resultRows = Math.max(0, layout.resultRows - (promptRows - layout.promptRows));
   const steerStatus: SteerStatus = session.unavailable.steer ? { kind: 'hint', text: session.unavailable.steer }
     : jobRunning ? { kind: 'hint', text: 'steering waits for the discovery job' }
-    : steer.running ? { kind: 'running', text: `running ${ui.picks.length} node${ui.picks.length === 1 ? '' : 's'} ${describeSettings(ui.settings)}…` }
+    : steer.running ? { kind: 'running', text: `running ${steer.runningSummary ?? ''}…` }
     : steer.error ? { kind: 'error', text: steer.error }
     : steerBlocker(session, ui) ? { kind: 'hint', text: steerBlocker(session, ui)! }
     : steer.summary ? { kind: 'ok', text: `showing ${steer.summary}${ui.live ? '' : ' · r reruns'}` }
@@ -282,14 +308,14 @@ export function App(props: AppProps) {
     : cs.error ? `could not open ${cs.label}: ${cs.error}`
     : session.unavailable.discover ? `No circuit. Start with \`sfc tui circuit.json\`. (${session.unavailable.discover})`
     : 'No circuit yet: press D to discover one.';
-  const resultEmpty = session.unavailable.steer ?? (steer.error ? `failed: ${steer.error}` : 'Pick nodes (space), set the op (o) and strength (+/-): the next-token picture before and after steering appears here.');
+  const resultEmpty = session.unavailable.steer ?? 'Pick nodes (space), set the op (o) and strength (+/-): the next-token picture before and after steering appears here.';
 
   return (
     <Box flexDirection="column" width={size.columns} height={size.rows} overflow="hidden">
       <Line width={size.columns}>
         <Text bold inverse>{' sfc tui '}</Text>
         <Text>{` ${cs.label}`}</Text>
-        {circuit ? <Text dimColor>{` · ${circuit.nodes.length} nodes · ${circuit.edges.length} edges · ${circuit.method} ${circuit.aggregation}`}</Text> : null}
+        {circuit ? <Text dimColor>{` · ${circuit.nodes.filter((n) => n.submodule !== METRIC_NODE).length} nodes · ${circuit.edges.length} edges · ${circuit.method} ${circuit.aggregation}`}</Text> : null}
         <Text dimColor>{` · ${session.description}`}</Text>
       </Line>
       {ui.mode === 'help' ? <HelpOverlay width={size.columns} height={body} /> : (
@@ -308,7 +334,8 @@ export function App(props: AppProps) {
             <PromptPane width={layout.rightWidth} height={promptRows} prompt={ui.prompt} editing={editing} draft={ui.draft} field={ui.field} />
             {job
               ? <JobPane width={layout.rightWidth} height={resultRows} job={job} now={now} />
-              : <ResultPane width={layout.rightWidth} height={resultRows} result={steer.result} running={steer.running} empty={resultEmpty} />}
+              : <ResultPane width={layout.rightWidth} height={resultRows} result={steer.result} running={steer.running} empty={resultEmpty}
+                  {...(steer.error !== undefined ? { error: steer.error } : {})} />}
           </Box>
         </Box>
       )}

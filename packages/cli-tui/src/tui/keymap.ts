@@ -17,7 +17,7 @@ export const KEYMAP: readonly KeyGroup[] = [
     keys: [
       { keys: 'j k ↓ ↑', what: 'next / previous node' },
       { keys: 'PgDn PgUp', what: 'a page down / up' },
-      { keys: 'g G', what: 'first / last node' },
+      { keys: 'g G', what: 'first / last node (also Home, End)' },
       { keys: '/', what: 'filter by id or annotation (Enter keeps, Esc clears)' },
     ],
   },
@@ -28,7 +28,7 @@ export const KEYMAP: readonly KeyGroup[] = [
       { keys: 'u', what: 'clear the picks' },
       { keys: 'o', what: 'next op: scale, clamp, ablate, add' },
       { keys: 's c x a', what: 'op scale / clamp / ablate / add' },
-      { keys: '+ -', what: 'strength up / down by 0.5' },
+      { keys: '+ -', what: 'strength up / down by 0.5 (also = and _)' },
       { keys: 'r Enter', what: 'run steering now' },
       { keys: 'l', what: 'live: rerun on every change (on/off)' },
     ],
@@ -36,7 +36,7 @@ export const KEYMAP: readonly KeyGroup[] = [
   {
     title: 'Prompt',
     keys: [
-      { keys: 'p', what: 'edit prompt and answers (Tab, Enter, Esc)' },
+      { keys: 'p', what: 'edit prompt and answers (Tab, Ctrl+U, Enter, Esc)' },
     ],
   },
   {

@@ -1,6 +1,7 @@
 // `sfc tui`'s entry: checks for a terminal, opens the real session from the config and flags,
 // reads the annotations, and runs the Ink app on the terminal's alternate screen (the shell's
 // scrollback is left as it was) until the user quits.
+/* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
 import { resolve } from 'node:path';
 import { render } from 'ink';

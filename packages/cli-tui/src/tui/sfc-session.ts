@@ -139,7 +139,13 @@ export class SfcTuiSession implements TuiSession {
     const missing = submodules.filter((s) => !this.dictionaries.has(s));
     if (missing.length) {
       context.onStatus(`loading SAEs for ${missing.join(', ')}…`);
-      for (const [name, d] of await loadModelDictionaries(this.cli, model, { only: missing })) this.dictionaries.set(name, d);
+      for (const [name, d] of await loadModelDictionaries(this.cli, model, { only: missing })) {
+        // Build lazily made decoder tensors now, outside any tensor scope, so a scope that ends
+        // (a discovery, a steering run) cannot dispose them (see notes/steering-api.md, known limits).
+        d.decoderRows();
+        d.decoderBias();
+        this.dictionaries.set(name, d);
+      }
     }
     return new Map(submodules.map((s) => [s, this.dictionaries.get(s)!]));
   }

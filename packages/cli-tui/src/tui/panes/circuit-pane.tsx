@@ -1,10 +1,11 @@
 // The circuit pane: nodes grouped by submodule and sorted by |effect|, with the cursor (›), the
 // steering picks (●), a bar per effect and the annotation; the filter line while typing `/`.
 // The window scrolls to keep the cursor in view.
+/* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
 import { Box, Text } from 'ink';
-import type { Circuit } from '@sfc/core';
-import { isErrorNode, type Row } from '../circuit-view.js';
+import { METRIC_NODE, type Circuit } from '@sfc/core';
+import { isErrorNode, type NodeRow, type Row } from '../circuit-view.js';
 import { bar, cell, signed } from '../format.js';
 import { effectColor, Line, Title } from './line.js';
 
@@ -30,7 +31,8 @@ export function scrollOffset(rowCount: number, cursorRow: number, visible: numbe
 
 export function CircuitPane(p: CircuitPaneProps) {
   const { width, height, circuit, rows } = p;
-  const nodeCount = circuit ? circuit.nodes.length : 0;
+  // Like `sfc discover`, counts features and error nodes, not the metric node y.
+  const nodeCount = circuit ? circuit.nodes.filter((n) => n.submodule !== METRIC_NODE).length : 0;
   const filterInfo = p.filtering ? `/${p.filter}▏` : p.filter ? `/${p.filter}` : '';
   const title = (
     <Title width={width} title="Circuit" info={circuit ? `${nodeCount} nodes${filterInfo ? ` ${filterInfo}` : ''}` : filterInfo} hint={p.filtering ? 'Enter keep · Esc clear' : '/ filter'} />
@@ -52,7 +54,9 @@ export function CircuitPane(p: CircuitPaneProps) {
       </Box>
     );
   }
-  const maxAbs = Math.max(1e-12, ...rows.map((r) => (r.kind === 'node' ? Math.abs(r.node.effect ?? 0) : 0)));
+  // Bars compare nodes; y's "effect" is the total effect of the run, so it gets no bar and no say in the scale.
+  const isNode = (r: Row): r is NodeRow => r.kind === 'node' && r.node.submodule !== METRIC_NODE;
+  const maxAbs = Math.max(1e-12, ...rows.filter(isNode).map((r) => Math.abs(r.node.effect ?? 0)));
   const idWidth = Math.min(16, Math.max(6, ...rows.map((r) => (r.kind === 'node' ? r.node.id.length : 0))));
   const barWidth = width >= 44 ? 8 : 5;
   const cursorRow = rows.findIndex((r) => r.kind === 'node' && r.node.id === p.selected);
@@ -63,7 +67,7 @@ export function CircuitPane(p: CircuitPaneProps) {
       {title}
       {visible.map((r, i) => {
         if (r.kind === 'group') {
-          const label = r.submodule === 'y' ? 'y (metric)' : r.submodule;
+          const label = r.submodule === METRIC_NODE ? 'y (metric)' : r.submodule;
           return <Line key={`g-${r.submodule}`} width={width}><Text bold dimColor>{label}</Text><Text dimColor>{` ${r.shown}${r.shown !== r.total ? `/${r.total}` : ''}`}</Text></Line>;
         }
         const n = r.node;
@@ -74,7 +78,7 @@ export function CircuitPane(p: CircuitPaneProps) {
           <Line key={`n-${n.id}-${offset + i}`} width={width}>
             <Text inverse={here}>{here ? '›' : ' '}{picked ? '●' : ' '}{cell(n.id, idWidth)}</Text>
             <Text color={effectColor(n.effect)}>{` ${n.effect === null ? '    n/a' : signed(effect)} `}</Text>
-            <Text color={effectColor(n.effect)}>{cell(bar(effect, maxAbs, barWidth), barWidth)}</Text>
+            <Text color={effectColor(n.effect)}>{cell(isNode(r) ? bar(effect, maxAbs, barWidth) : '', barWidth)}</Text>
             <Text dimColor>{r.annotation ? ` ${r.annotation}` : isErrorNode(circuit, n) ? ' SAE error' : ''}</Text>
           </Line>
         );

@@ -1,6 +1,7 @@
 // The mini bar chart: per submodule (forward order) the summed effect of its circuit nodes, a
 // bar of the |effect| sum coloured by the sign of the sum. With more submodules than rows it
 // shows the strongest ones, still in forward order.
+/* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
 import { Box, Text } from 'ink';
 import type { Circuit } from '@sfc/core';

@@ -1,4 +1,5 @@
 // The `?` overlay: every key binding from the keymap, in one or two columns depending on the width.
+/* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
 import { Box, Text } from 'ink';
 import { KEYMAP } from '../keymap.js';

@@ -1,6 +1,7 @@
 // The running-job view (discovery launched with D): one progress bar per stage core reports
 // (batches, submodules, edges …) with counts and ETA, the elapsed time, and at the end what was
 // discovered and where it was written, or why it failed.
+/* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
 import { Box, Text } from 'ink';
 import type { ProgressEvent } from '@sfc/core';

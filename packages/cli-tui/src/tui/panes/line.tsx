@@ -1,5 +1,6 @@
 // Building blocks of every pane: a one-row line that never wraps (panes have fixed sizes, so a
 // long text is cut instead of pushing the layout), and a pane title with a dim key hint.
+/* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
 import type { ReactNode } from 'react';
 import { Box, Text } from 'ink';

@@ -1,9 +1,10 @@
 // The selected node: its effect, annotation, strongest incoming and outgoing edges (as many as
 // the pane has rows for), and its Neuronpedia page (wrapped over two rows when it is wider than
 // the pane, so the link is never cut).
+/* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
 import { Box, Text } from 'ink';
-import type { Circuit, CircuitEdge, CircuitNode } from '@sfc/core';
+import { METRIC_NODE, type Circuit, type CircuitEdge, type CircuitNode } from '@sfc/core';
 import { isErrorNode, neuronpediaLink, nodeEdges, type NeuronpediaOptions } from '../circuit-view.js';
 import { cell, signed } from '../format.js';
 import { effectColor, Line, Title } from './line.js';
@@ -46,7 +47,7 @@ export function NodePane(p: NodePaneProps) {
   const inRows = Math.ceil(edgeRows / 2);
   const outRows = edgeRows - inRows;
   const { incoming, outgoing } = nodeEdges(circuit, node.id, Math.max(inRows, outRows));
-  const kind = node.submodule === 'y' ? 'metric' : isErrorNode(circuit, node) ? 'SAE error' : `feature ${node.index}`;
+  const kind = node.submodule === METRIC_NODE ? 'metric' : isErrorNode(circuit, node) ? 'SAE error' : `feature ${node.index}`;
   return (
     <Box flexDirection="column" width={width} height={height} overflow="hidden">
       <Line width={width}>

@@ -1,5 +1,6 @@
 // The prompt steering runs on, with its answer and contrasting answer (they give the metric). In
 // edit mode (`p`) it shows all three fields with a cursor on the one being typed.
+/* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
 import { Box, Text } from 'ink';
 import { showToken } from '../format.js';

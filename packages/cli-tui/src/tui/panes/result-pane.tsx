@@ -1,6 +1,7 @@
 // The live result of steering: the metric before → after, the top next tokens on both sides
 // (tokens that changed rank are highlighted), and the greedy continuations. The last result stays
-// on screen (dimmed) while a newer run is computing.
+// on screen (dimmed) while a newer run is computing; a failed run shows its whole error instead.
+/* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
 import { Box, Text } from 'ink';
 import type { TopToken } from '@sfc/steering';
@@ -16,6 +17,8 @@ export interface ResultPaneProps {
   readonly running: boolean;
   /** What the result pane says when there is no result yet. */
   readonly empty: string;
+  /** The last run failed: shown in full instead of the result (the status line has room for less). */
+  readonly error?: string;
 }
 
 function TokenCell({ width, rank, token, other }: { readonly width: number; readonly rank: number; readonly token: TopToken | undefined; readonly other: readonly TopToken[] }) {
@@ -34,6 +37,14 @@ function TokenCell({ width, rank, token, other }: { readonly width: number; read
 export function ResultPane(p: ResultPaneProps) {
   const { width, height, result } = p;
   const body = Math.max(0, height - 1);
+  if (p.error !== undefined && !p.running) {
+    return (
+      <Box flexDirection="column" width={width} height={height} overflow="hidden">
+        <Title width={width} title="Result" info={<Text color="redBright">steering failed</Text>} />
+        <Box width={width} height={body} overflow="hidden"><Text wrap="wrap" color="redBright">{p.error}</Text></Box>
+      </Box>
+    );
+  }
   if (!result) {
     return (
       <Box flexDirection="column" width={width} height={height} overflow="hidden">
@@ -80,7 +91,10 @@ export function ResultPane(p: ResultPaneProps) {
           <Line width={width}><Text dimColor>after  </Text><Text bold dimColor={p.running}>{showContinuation(after.continuation)}</Text></Line>
         </>
       ) : null}
-      {klRow ? <Line width={width}><Text dimColor>{`KL(before‖after) ${result.kl!.toFixed(4)} nats`}</Text></Line> : null}
+      {klRow ? <Line width={width}><Text dimColor>{result.kl! < 1e-9
+        // Scaling or ablating a feature that is 0 on this prompt changes nothing: say so.
+        ? 'no change: inactive here? try clamp or add'
+        : `KL(before‖after) ${result.kl!.toFixed(4)} nats`}</Text></Line> : null}
     </Box>
   );
 }

@@ -1,5 +1,6 @@
 // The steering panel: the op and strength the keys set, whether live reruns are on, the picked
 // nodes, and one status line (what to do next, running, or why steering cannot run).
+/* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
 import { Box, Text } from 'ink';
 import { describeSettings, type SteerSettings } from '../steer-settings.js';

@@ -97,7 +97,7 @@ export class FakeSession implements TuiSession {
     const k = request.topK;
     const strength = opStrength(request.op);
     return {
-      ...(hasMetric ? { metricName: request.prompt.patchAnswer ? 'logit_diff' : 'neg_answer_logit' } : {}),
+      ...(hasMetric ? { metricName: request.prompt.patchAnswer ? 'logit-diff' : 'neg-answer-logit' } : {}),
       before: { ...(hasMetric ? { metric: before } : {}), top: tokens(BEFORE_TOP.slice(0, k), -0.5), ...(request.generate ? { continuation: ' the guards know have' } : {}) },
       after: {
         ...(hasMetric ? { metric: after } : {}), top: tokens(afterWords.slice(0, k), -0.7),

@@ -1,0 +1,151 @@
+// The real TUI session on fixtures/small-a (tiny GPT-NeoX + SAEs, tfjs): what it says it can do,
+// the default prompt, steering checked against the PyTorch reference logits and against the
+// identity intervention, typed failures, and discovery with progress, output file and cancel.
+
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCircuit, type ProgressEvent } from '@sfc/core';
+import { ablate, clamp, scale } from '@sfc/steering';
+import { memoryIO } from '../io.js';
+import { CancelledError, type RunContext, type SteerRequest } from './session.js';
+import { SfcTuiSession } from './sfc-session.js';
+
+const SMALL_A = fileURLToPath(new URL('../../../../fixtures/small-a/', import.meta.url));
+const CIRCUIT = fileURLToPath(new URL('./test-data/small-a-circuit.json', import.meta.url));
+const REF = JSON.parse(readFileSync(join(SMALL_A, 'ref', 'model.json'), 'utf8')) as { clean_ids: number[][]; clean_logits: number[][][] };
+const VOCAB = (JSON.parse(readFileSync(join(SMALL_A, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> } }).model.vocab;
+const PROMPT = { text: 'The parents that the guards know', answer: ' have', patchAnswer: ' has' };
+
+const context = (statuses: string[] = []): RunContext => ({ signal: new AbortController().signal, onStatus: (s) => statuses.push(s) });
+const request = (over: Partial<SteerRequest> = {}): SteerRequest => ({ prompt: PROMPT, nodes: ['resid_1/8', 'resid_0/116'], op: scale(1), topK: 5, generate: 4, ...over });
+
+let dir: string;
+let session: SfcTuiSession;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sfc-tui-session-'));
+  session = await SfcTuiSession.open(memoryIO({ cwd: dir }), {
+    model: SMALL_A, dictionaries: join(SMALL_A, 'dictionaries'), data: join(SMALL_A, 'data.jsonl'), 'num-examples': 4, backend: 'tfjs',
+  }, { out: 'found.json' });
+  session.setCircuit(parseCircuit(readFileSync(CIRCUIT, 'utf8')));
+});
+
+afterAll(async () => {
+  await session?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('what the session can do', () => {
+  it('steers and discovers with a model, dictionaries and data', () => {
+    expect(session.unavailable).toEqual({});
+    expect(session.description).toBe('model small-a · backend tfjs');
+  });
+
+  it('says what is missing otherwise', async () => {
+    const io = memoryIO({ cwd: dir });
+    const bare = await SfcTuiSession.open(io, {});
+    expect(bare.unavailable.steer).toContain('--model');
+    expect(bare.unavailable.discover).toContain('--model');
+    expect(bare.description).toBe('no model (browsing only)');
+    const noDicts = await SfcTuiSession.open(io, { model: SMALL_A });
+    expect(noDicts.unavailable.steer).toContain('--dictionaries');
+    const noData = await SfcTuiSession.open(io, { model: SMALL_A, dictionaries: join(SMALL_A, 'dictionaries') });
+    expect(noData.unavailable.steer).toBeUndefined();
+    expect(noData.unavailable.discover).toContain('--data');
+    expect(await noData.defaultPrompt()).toEqual({ text: '', answer: '', patchAnswer: '' });
+    const flagged = await SfcTuiSession.open(io, {}, { prompt: 'The cat', answer: ' is' });
+    expect(await flagged.defaultPrompt()).toEqual({ text: 'The cat', answer: ' is', patchAnswer: '' });
+    for (const s of [bare, noDicts, noData, flagged]) await s.close();
+  });
+
+  it('starts from the first example of the data file', async () => {
+    expect(await session.defaultPrompt()).toEqual(PROMPT);
+  });
+
+  it('opens circuit files and reports missing ones', async () => {
+    const c = await session.loadCircuit(CIRCUIT, context());
+    expect(c.nodes).toHaveLength(18);
+    await expect(session.loadCircuit(join(dir, 'nope.json'), context())).rejects.toThrow(/does not exist/);
+  });
+});
+
+describe('steering', () => {
+  it('shows the unsteered side as the reference model computes it', async () => {
+    const statuses: string[] = [];
+    const r = await session.steer(request(), context(statuses));
+    expect(statuses.some((s) => s.startsWith('model loaded'))).toBe(true);
+    // Reference logits of data line 0 (the same prompt) at its last position.
+    expect(REF.clean_ids[0]).toEqual([3, 25, 5, 4, 9, 37]);
+    const logits = REF.clean_logits[0]![5]!;
+    expect(r.metricName).toBe('logit-diff');
+    expect(r.before.metric!).toBeCloseTo(logits[VOCAB.has!]! - logits[VOCAB.have!]!, 4);
+    const max = Math.max(...logits);
+    const lse = max + Math.log(logits.reduce((s, v) => s + Math.exp(v - max), 0));
+    const top = logits.map((v, id) => ({ id, lp: v - lse })).sort((a, b) => b.lp - a.lp).slice(0, 5);
+    expect(r.before.top.map((t) => t.id)).toEqual(top.map((t) => t.id));
+    r.before.top.forEach((t, i) => expect(t.logprob).toBeCloseTo(top[i]!.lp, 4));
+    expect(r.before.top[0]!.token).toBe(Object.keys(VOCAB).find((w) => VOCAB[w] === top[0]!.id));
+    expect(r.before.continuation).toBeDefined();
+  });
+
+  it('changes nothing with scale ×1 and changes the metric when the nodes are ablated', async () => {
+    const same = await session.steer(request(), context());
+    expect(same.after.metric!).toBeCloseTo(same.before.metric!, 5);
+    expect(same.after.top.map((t) => t.id)).toEqual(same.before.top.map((t) => t.id));
+    expect(same.after.continuation).toBe(same.before.continuation);
+    expect(same.kl!).toBeLessThan(1e-6);
+    const ablated = await session.steer(request({ nodes: ['resid_1/err'], op: ablate('zero') }), context());
+    expect(ablated.before.metric!).toBeCloseTo(same.before.metric!, 6);
+    expect(Math.abs(ablated.after.metric! - ablated.before.metric!)).toBeGreaterThan(1e-3);
+    expect(ablated.kl!).toBeGreaterThan(0);
+  });
+
+  it('has no metric without an answer, and no continuation with generate 0', async () => {
+    const r = await session.steer(request({ prompt: { text: PROMPT.text, answer: '', patchAnswer: '' }, generate: 0 }), context());
+    expect(r.metricName).toBeUndefined();
+    expect(r.before.metric).toBeUndefined();
+    expect(r.before.continuation).toBeUndefined();
+    expect(r.after.top).toHaveLength(5);
+  });
+
+  it('fails with typed errors the UI can show', async () => {
+    await expect(session.steer(request({ nodes: ['resid_1/err'], op: clamp(0) }), context())).rejects.toMatchObject({ code: 'INPUT', message: expect.stringContaining('error node') });
+    await expect(session.steer(request({ prompt: { ...PROMPT, answer: ' have have' } }), context())).rejects.toMatchObject({ code: 'INPUT', message: expect.stringContaining('2 tokens, not one') });
+    await expect(session.steer(request({ nodes: ['resid_1/500'] }), context())).rejects.toMatchObject({ message: expect.stringContaining('out of range') });
+    const controller = new AbortController();
+    controller.abort();
+    await expect(session.steer(request(), { signal: controller.signal, onStatus: () => undefined })).rejects.toBeInstanceOf(CancelledError);
+  });
+});
+
+describe('discovery', () => {
+  it('reports progress, writes the circuit atomically and returns it', async () => {
+    const events: ProgressEvent[] = [];
+    const notes: string[] = [];
+    const out = await session.discover({ ...context(notes), onProgress: (e) => events.push(e) });
+    expect(out.path).toBe(join(dir, 'found.json'));
+    const written = parseCircuit(readFileSync(out.path!, 'utf8'));
+    expect(written).toEqual(out.circuit);
+    expect(written.numExamples).toBe(4);
+    expect(written.nodes.length).toBeGreaterThan(1);
+    expect(new Set(events.map((e) => e.stage)).size).toBeGreaterThan(1);
+    expect(events.some((e) => e.done === e.total && e.total > 0)).toBe(true);
+    expect(notes.some((n) => n.startsWith('data: 4 examples'))).toBe(true);
+  });
+
+  it('is cancelled at the next progress report', async () => {
+    rmSync(join(dir, 'found.json'), { force: true });
+    const controller = new AbortController();
+    let seen = 0;
+    const run = session.discover({ signal: controller.signal, onStatus: () => undefined, onProgress: () => { seen++; controller.abort(); } });
+    await expect(run).rejects.toBeInstanceOf(CancelledError);
+    expect(seen).toBe(1);
+    expect(existsSync(join(dir, 'found.json'))).toBe(false);
+    // The session still works afterwards.
+    const r = await session.steer(request({ generate: 0 }), context());
+    expect(r.after.top).toHaveLength(5);
+  });
+});
