@@ -1,6 +1,6 @@
 // Which onnxruntime execution providers this machine can use. `cpu` always; `cuda` only when the
 // user installed ORT's CUDA provider library next to onnxruntime-node (its installer does that
-// with ONNXRUNTIME_NODE_INSTALL_CUDA; sfc installs with the download skipped). A requested
+// with ONNXRUNTIME_NODE_INSTALL=cuda12; sfc installs with the download skipped). A requested
 // provider that is missing is dropped and reported by describe(), never a failure.
 
 import { existsSync } from 'node:fs';
@@ -61,7 +61,7 @@ export async function resolveProviders(requested: readonly string[]): Promise<Pr
     }
     if (name === 'cpu') { active.push('cpu'); continue; }
     if (!supported.has(name) || !cudaLibraryPresent()) {
-      notes.push('cuda requested but not installed (install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL_CUDA=v12); using cpu');
+      notes.push('cuda requested but not installed (reinstall its binaries with: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node); using cpu');
       continue;
     }
     const why = await providerWorks(name);
