@@ -26,10 +26,11 @@ export async function loadModelDictionaries(s: Session, model: Model, options: {
   const overrides = s.config.get<Record<string, string>>('dictionaries.submodules') ?? {};
   const folder = Object.keys(overrides).length ? s.config.get<string>('dictionaries.folder') : s.config.require<string>('dictionaries.folder', '--dictionaries');
   const ctx = { ops: model.ops, dIn: model.spec.dims.dModel, warn: s.warn };
+  const runId = s.config.get<string>('dictionaries.runId');
   const wanted = (options.only ?? model.submodules.map((x) => x.name)).map((n) => model.submodule(n).name);
   const fromFolder = wanted.filter((n) => !(n in overrides));
   const out = folder && fromFolder.length
-    ? await loadDictionarySet(folder, model.submodules, { ...ctx, plugins, only: fromFolder })
+    ? await loadDictionarySet(folder, model.submodules, { ...ctx, plugins, only: fromFolder, ...(runId ? { runId } : {}) })
     : new Map<string, Dictionary>();
   try {
     for (const name of wanted) {

@@ -9,7 +9,7 @@ import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import type { OptionId } from '../options.js';
 import type { SfcCommand } from './command.js';
 
-const OPTIONS: OptionId[] = ['model', 'dictionaries', 'data', 'steps', 'aggregation', 'nodeThreshold', 'edgeThreshold', 'numExamples', 'batchSize', 'seed', 'minLengthOnly', 'backend'];
+const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'steps', 'aggregation', 'nodeThreshold', 'edgeThreshold', 'numExamples', 'batchSize', 'seed', 'minLengthOnly', 'backend'];
 
 export const discoverCommand: SfcCommand = {
   command: 'discover',

@@ -15,7 +15,7 @@ import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import type { OptionId } from '../options.js';
 import type { SfcCommand } from './command.js';
 
-const OPTIONS: OptionId[] = ['model', 'dictionaries', 'data', 'evalNumExamples', 'evalBatchSize', 'ablation', 'handleErrors', 'startLayer', 'thresholds', 'seed', 'minLengthOnly', 'backend'];
+const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'evalNumExamples', 'evalBatchSize', 'ablation', 'handleErrors', 'startLayer', 'thresholds', 'seed', 'minLengthOnly', 'backend'];
 
 async function readEffects(path: string, kind: 'circuit' | 'effects'): Promise<Map<string, NodeEffects>> {
   if (!existsSync(path)) throw new NotFoundError(`${kind} file ${path} does not exist`, kind === 'circuit' ? 'write one with `sfc discover --out FILE`' : 'write one with `sfc attribute --out FILE`');

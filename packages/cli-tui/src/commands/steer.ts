@@ -23,7 +23,7 @@ import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import type { GlobalArgs, SfcCommand } from './command.js';
 import { fcCircuitReader } from './convert.js';
 
-const OPTIONS: OptionId[] = ['model', 'dictionaries', 'data', 'numExamples', 'batchSize', 'minLengthOnly', 'backend'];
+const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'numExamples', 'batchSize', 'minLengthOnly', 'backend'];
 const DATA_KEYS = { numExamplesKey: 'circuit.numExamples', batchSizeKey: 'circuit.batchSize' } as const;
 const SPEC_HINT = 'SPEC is a Neuronpedia quick-list URL (https://www.neuronpedia.org/quick-list?name=…&features=[…]) '
   + 'or a list of ids: resid_3/1234,attn_0/17 (features), resid_3/err (an SAE error node), resid_3/1234@5 (one position)';

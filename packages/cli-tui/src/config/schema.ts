@@ -42,6 +42,8 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     description: 'Folder with one sub-folder of SAE files per submodule (`resid_3/` or feature-circuits names like `resid_out_layer3/`).' },
   { path: 'dictionaries.plugins', type: { kind: 'list', of: { kind: 'string' }, minItems: 1 }, default: ['@sfc/dictionaries'],
     description: 'Dictionary loader plugins, by package name, tried in order.' },
+  { path: 'dictionaries.runId', type: { kind: 'string' },
+    description: 'Run-id sub-folder to use where a submodule folder holds several trained dictionaries (e.g. `10_32768`).' },
   { path: 'dictionaries.submodules', type: { kind: 'submoduleMap', of: { kind: 'path' } },
     description: 'Per-submodule SAE folders that override the folder layout, e.g. {"resid_3": "saes/res3"}.' },
   { path: 'circuit.method', type: { kind: 'enum', values: METHODS }, default: 'ig',
