@@ -2,6 +2,7 @@
 import type { SfcCommand } from './command.js';
 import { attributeCommand } from './attribute.js';
 import { configCommand } from './config.js';
+import { convertCommand } from './convert.js';
 import { discoverCommand } from './discover.js';
 import { evaluateCommand } from './evaluate.js';
 import { exportCommand } from './export.js';
@@ -9,6 +10,7 @@ import { dictCommand } from './dict.js';
 import { forwardCommand } from './forward.js';
 import { infoCommand } from './info.js';
 import { plotCommand } from './plot.js';
+import { steerCommand } from './steer.js';
 import { tuiCommand } from './tui.js';
 
-export const COMMANDS: readonly SfcCommand[] = [infoCommand, forwardCommand, attributeCommand, discoverCommand, evaluateCommand, plotCommand, exportCommand, dictCommand, tuiCommand, configCommand];
+export const COMMANDS: readonly SfcCommand[] = [infoCommand, forwardCommand, attributeCommand, discoverCommand, evaluateCommand, plotCommand, steerCommand, exportCommand, convertCommand, dictCommand, tuiCommand, configCommand];
