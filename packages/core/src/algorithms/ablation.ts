@@ -9,6 +9,7 @@ import { InputError } from '../errors.js';
 import type { Model } from '../model/model.js';
 import type { LogitSelection } from '../model/spec.js';
 import type { Tensor, TensorOps } from '../tensor.js';
+import { tidySync } from '../tidy.js';
 import type { PromptBatch } from '../data/batches.js';
 import { PythonRandom } from '../data/python-random.js';
 import type { ResolvedSubmodule } from './setup.js';
@@ -111,15 +112,19 @@ export async function resampleAblationStates(model: Model, subs: readonly Resolv
 export async function ablatedMetric(model: Model, subs: readonly ResolvedSubmodule[], tokens: Tensor, selection: LogitSelection,
   value: (logits: Tensor) => Tensor, states: ReadonlyMap<string, SparseAct>, keep: ReadonlyMap<string, KeepMask>): Promise<Tensor> {
   const ops = model.ops;
-  const edits = new Map(subs.map((s) => [s.name, (x: Tensor): Tensor => {
-    const f = s.dict.encode(x);
-    const res = ops.sub(x, s.dict.decode(f));
+  // Intermediates are disposed as soon as the spliced value is built (a lazy backend then never
+  // materialises them: only the value the next segment reads).
+  const edits = new Map(subs.map((s) => [s.name, (x: Tensor): Tensor => tidySync((t) => {
+    const f = t(s.dict.encode(x));
     const ab = states.get(s.name)!;
     const k = keep.get(s.name)!;
-    const fm = ops.add(ab.act, ops.mul(k.act, ops.sub(f, ab.act)));
-    const rm = ops.add(ab.res, ops.mul(k.res, ops.sub(res, ab.res)));
-    return ops.add(s.dict.decode(fm), rm);
-  }]));
+    const fm = t(ops.add(ab.act, t(ops.mul(k.act, t(ops.sub(f, ab.act))))));
+    // dec(fm) + ab.res + k_r·(r − ab.res) with r = x − dec(f). The decoder is linear, so this is
+    // dec(fm − k_r·f) − k_r·b_dec + ab.res + k_r·(x − ab.res): one decode per splice instead of two.
+    const kept = t(ops.add(ab.res, t(ops.mul(k.res, t(ops.sub(x, ab.res))))));
+    const dec = t(s.dict.decode(t(ops.sub(fm, t(ops.mul(k.res, f))))));
+    return ops.add(t(ops.sub(dec, t(ops.mul(k.res, s.dict.decoderBias())))), kept);
+  }, [x])]));
   const run = await model.forward(tokens, { edits, logits: selection });
   return value(run.logits!);
 }

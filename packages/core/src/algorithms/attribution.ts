@@ -20,7 +20,7 @@ import { countPrompts, type PromptBatch } from '../data/batches.js';
 import { defaultMetric, type BoundMetric, type Metric } from './metrics.js';
 import type { ProgressCallback } from './progress.js';
 import { checkBatches, checkGrad, requirePositiveInt, resolveDictionaries, type DictionarySet, type ResolvedSubmodule } from './setup.js';
-import { effectOf, saeState, subState, zeroState, type SparseAct } from './sparse-act.js';
+import { effectOf, saeState, type SparseAct } from './sparse-act.js';
 
 export type AttributionMethod =
   | { readonly kind: 'attrib' }
@@ -114,10 +114,17 @@ export async function prepareBatch(model: Model, subs: readonly ResolvedSubmodul
   const target = new Map<string, Tensor>();
   for (const s of subs) {
     const d = await ops.scope(() => {
-      const c = saeState(ops, s.dict, clean.values.get(s.name)!);
-      const p = patch ? saeState(ops, s.dict, patch.values.get(s.name)!) : zeroState(ops, c);
-      const dl = subState(ops, p, c);
-      return { act: dl.act, res: dl.res };
+      const xc = clean.values.get(s.name)!;
+      if (!patch) {
+        const c = saeState(ops, s.dict, xc);
+        return { act: ops.neg(c.act), res: ops.neg(c.res) }; // the patch state is 0
+      }
+      const xp = patch.values.get(s.name)!;
+      const act = ops.sub(s.dict.encode(xp), s.dict.encode(xc));
+      // The decoder is linear, so Δr = Δx − (dec(f_p) − dec(f_c)) = Δx − (dec(Δf) − b_dec): one decode
+      // instead of two, and Δr is built on Δf, so a lazy backend does not encode again for it.
+      const res = ops.sub(ops.sub(xp, xc), ops.sub(s.dict.decode(act), s.dict.decoderBias()));
+      return { act, res };
     });
     delta.set(s.name, d);
     target.set(s.name, patch ? patch.values.get(s.name)! : s.dict.decoderBias());
@@ -253,7 +260,7 @@ export async function batchNodeEffects(model: Model, ctx: BatchContext, sub: Res
   const g = kind === 'attrib'
     ? (options.grads ?? await attribGradients(model, ctx, [sub])).get(sub.name)!
     : await igGradient(model, ctx, sub, steps!, maxRows);
-  return effectOf(ops, g, ops.transpose(sub.dict.decoderRows()), ctx.delta.get(sub.name)!);
+  return effectOf(ops, g, sub.dict, ctx.delta.get(sub.name)!);
 }
 
 /** Running example-weighted sums of one submodule's effects. */
@@ -270,7 +277,8 @@ export class EffectAccumulator {
     const [fa, ea] = await ops.scope(() => (this.positions === null
       ? [ops.sum(effect.act, [0, 1]), ops.sum(effect.res)]
       : [ops.sum(effect.act, 0), ops.sum(effect.res, 0)]));
-    const f = await fa!.data(), e = await ea!.data();
+    // Both reads in one tick: a lazy backend computes them in one run.
+    const [f, e] = await Promise.all([fa!.data(), ea!.data()]);
     fa!.dispose(); ea!.dispose();
     if (f.length !== this.features.length || e.length !== this.error.length) {
       throw new InputError(`internal: effect sizes ${f.length}/${e.length} do not match ${this.features.length}/${this.error.length} for ${this.submodule}`);

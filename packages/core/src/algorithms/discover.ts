@@ -11,7 +11,7 @@ import {
   DEFAULT_IG_STEPS, DEFAULT_MAX_ROWS, EffectAccumulator, igGradient, prepareBatch, sameLength,
   type Aggregation, type AttributionResult,
 } from './attribution.js';
-import { accumulatePairEdges, EdgeAccumulator, edgePairs, metricEdges, selectDownstreamNodes, type DownstreamNodes, type EdgeSet } from './edges.js';
+import { accumulatePairEdges, deltaSupport, EdgeAccumulator, edgePairs, metricEdges, selectDownstreamNodes, type DownstreamNodes, type EdgeSet } from './edges.js';
 import { defaultMetric, type Metric } from './metrics.js';
 import type { ProgressCallback } from './progress.js';
 import { checkBatches, checkGrad, requirePositiveInt, resolveDictionaries, type DictionarySet } from './setup.js';
@@ -77,7 +77,6 @@ export async function discover(model: Model, dictionaries: DictionarySet, batche
   let examplesDone = 0;
 
   await ops.scope(async () => {
-    const decT = new Map(subs.map((s) => [s.name, ops.transpose(s.dict.decoderRows())]));
     for (const batch of batches) {
       await ops.scope(async () => {
         const metric = options.metric ?? defaultMetric(batch);
@@ -92,7 +91,7 @@ export async function discover(model: Model, dictionaries: DictionarySet, batche
           const g = await igGradient(model, ctx, s, steps, maxRows);
           grads.set(s.name, g);
           await ops.scope(async () => {
-            const effect = effectOf(ops, g, decT.get(s.name)!, ctx.delta.get(s.name)!);
+            const effect = effectOf(ops, g, s.dict, ctx.delta.get(s.name)!);
             await nodeAcc.get(s.name)!.add(ops, effect);
             const sel = await selectDownstreamNodes(effect, nodeThreshold);
             nodes.set(s.name, sel);
@@ -100,10 +99,13 @@ export async function discover(model: Model, dictionaries: DictionarySet, batche
           });
           progress?.({ stage: 'submodules', done: i + 1, total: subs.length, detail: s.name });
         }
+        const support = new Map<string, Int32Array[]>();
         for (const [i, pair] of pairs.entries()) {
+          let upSupport = support.get(pair.upstream);
+          if (!upSupport) { upSupport = await deltaSupport(ops, ctx.delta.get(pair.upstream)!); support.set(pair.upstream, upSupport); }
           await accumulatePairEdges(model, {
             ctx, grads, down: byName.get(pair.downstream)!, up: byName.get(pair.upstream)!, nodes: nodes.get(pair.downstream)!,
-            decoderT: decT, aggregation, maxRows,
+            upSupport, aggregation, maxRows,
           }, edgeAcc[i]!);
           progress?.({ stage: 'edges', done: i + 1, total: pairs.length, detail: `${pair.upstream} → ${pair.downstream}` });
         }

@@ -5,14 +5,17 @@
 //   feature j:  c = (Ḡ_D[b,s]·W_dec_D[j]) · ∂f_j/∂x_D      (dictionary.featureGradients)
 //   error:      c = ḡ − J_x̂ᵀ ḡ,  ḡ = Ḡ_D[b,s]               (dictionary.encodeVjp)
 // All rows of a chunk go through one segment VJP (row n belongs to example b_n) to h = ∂/∂x_U,
-// and the edge row is [(h·W_dec_Uᵀ) ⊙ Δf_U, Σ_d h ⊙ Δr_U] over every upstream position.
+// and the edge row is [(h·W_dec_Uᵀ) ⊙ Δf_U, Σ_d h ⊙ Δr_U] over every upstream position. Δf_U is
+// sparse (SAE features are ~0.5% active), so h is projected only on the decoder rows of the
+// features that change somewhere in the row's example, not on all F_U of them.
 // Edges are stored row-sparse (downstream index → sparse upstream vector) and averaged over examples.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor, TensorOps } from '../tensor.js';
+import { tidySync } from '../tidy.js';
 import type { Model } from '../model/model.js';
 import type { Aggregation, BatchContext } from './attribution.js';
 import type { ResolvedSubmodule } from './setup.js';
-import type { SparseAct } from './sparse-act.js';
+import { decoderProjection, type SparseAct } from './sparse-act.js';
 
 export interface EdgePair {
   readonly upstream: string;
@@ -103,19 +106,21 @@ export class EdgeAccumulator {
 
   /** Adds dense rows [keys.length × rowLength] (row r belongs to downstream flat index keys[r]); zeros are dropped. */
   addDense(keys: readonly number[], data: Float32Array | Int32Array, rowLength: number): void {
-    keys.forEach((key, r) => {
-      const base = r * rowLength;
-      let nnz = 0;
-      for (let i = 0; i < rowLength; i++) if (data[base + i] !== 0) nnz++;
-      const row: SparseRow = { idx: new Int32Array(nnz), val: new Float64Array(nnz) };
-      let n = 0;
-      for (let i = 0; i < rowLength; i++) {
-        const v = data[base + i]!;
-        if (v !== 0) { row.idx[n] = i; row.val[n++] = v; }
-      }
-      const prev = this.rows.get(key);
-      this.rows.set(key, prev ? mergeRows(prev, row) : row);
-    });
+    const all = Int32Array.from({ length: rowLength }, (_, i) => i);
+    keys.forEach((key, r) => this.addRow(key, all, data.subarray(r * rowLength, (r + 1) * rowLength)));
+  }
+
+  /** Adds one row for downstream flat index `key`: values `val` at sorted upstream indices `idx`; zeros are dropped. */
+  addRow(key: number, idx: Int32Array, val: ArrayLike<number>): void {
+    let nnz = 0;
+    for (let i = 0; i < idx.length; i++) if (val[i] !== 0) nnz++;
+    const row: SparseRow = { idx: new Int32Array(nnz), val: new Float64Array(nnz) };
+    let n = 0;
+    for (let i = 0; i < idx.length; i++) {
+      if (val[i] !== 0) { row.idx[n] = idx[i]!; row.val[n++] = val[i]!; }
+    }
+    const prev = this.rows.get(key);
+    this.rows.set(key, prev ? mergeRows(prev, row) : row);
   }
 
   result(numExamples: number): EdgeSet {
@@ -139,29 +144,44 @@ export interface PairEdgeInputs {
   readonly down: ResolvedSubmodule;
   readonly up: ResolvedSubmodule;
   readonly nodes: DownstreamNodes;
-  /** W_dec transposed [d, F] per submodule. */
-  readonly decoderT: ReadonlyMap<string, Tensor>;
+  /** Per example, the upstream features whose Δf is nonzero at some position (deltaSupport). */
+  readonly upSupport: readonly Int32Array[];
   readonly aggregation: Aggregation;
   readonly maxRows: number;
 }
 
+/** Per example b, the sorted features j with Δf[b, s, j] ≠ 0 at some position s (Δf [B, S, F]). */
+export async function deltaSupport(ops: TensorOps, delta: SparseAct): Promise<Int32Array[]> {
+  const [B, , F] = delta.act.shape as [number, number, number];
+  const m = await ops.scope(() => ops.max(ops.abs(delta.act), 1));
+  const any = await m.data();
+  m.dispose();
+  return Array.from({ length: B }, (_, b) => {
+    const idx: number[] = [];
+    for (let j = 0; j < F; j++) if (any[b * F + j] !== 0) idx.push(j);
+    return Int32Array.from(idx);
+  });
+}
+
 /**
- * Largest [rows × positions × (F_U + 1)] intermediate of one edge chunk (floats): with a 32k-wide
- * upstream SAE and 20 positions this caps a chunk at ~25 rows (64 MB) whatever maxRows says.
+ * Largest intermediate of one edge chunk (floats): rows × positions × (upstream features projected
+ * + 1). Caps the rows of a chunk when the support is wide (dense Δf), whatever maxRows says.
  */
 export const EDGE_ELEMENT_BUDGET = 1 << 24;
 
 /** Adds one batch's edge rows for a pair U → D to `acc`, at most `maxRows` downstream nodes per segment VJP. */
 export async function accumulatePairEdges(model: Model, input: PairEdgeInputs, acc: EdgeAccumulator): Promise<void> {
   const ops = model.ops;
-  const { ctx, down, up, nodes } = input;
+  const { ctx, down, up, nodes, upSupport } = input;
   const { size: B, seq: S } = ctx.batch;
   const FD = down.dict.dSae;
   const FU = up.dict.dSae;
   const xD = ctx.values.get(down.name)!;
   const d = xD.shape[2]!;
+  const sum = input.aggregation === 'sum';
   const total = nodes.k.length;
-  const chunk = Math.max(1, Math.min(input.maxRows, Math.floor(EDGE_ELEMENT_BUDGET / (S * (FU + 1)))));
+  const widest = Math.max(d, ...upSupport.map((j) => j.length));
+  const chunk = Math.max(1, Math.min(input.maxRows, Math.floor(EDGE_ELEMENT_BUDGET / (S * (widest + 1)))));
   for (let c0 = 0; c0 < total; c0 += chunk) {
     // Feature rows first, then error rows; row metadata follows that order.
     const idx = [...Array(Math.min(chunk, total - c0)).keys()].map((i) => c0 + i);
@@ -171,12 +191,13 @@ export async function accumulatePairEdges(model: Model, input: PairEdgeInputs, a
     const n = order.length;
     const rowsB = Int32Array.from(order, (i) => nodes.b[i]!);
     const pos = Int32Array.from(order, (i) => nodes.s[i]!);
-    const keys = order.map((i) => (input.aggregation === 'sum' ? nodes.k[i]! : nodes.s[i]! * (FD + 1) + nodes.k[i]!));
-    const unique = [...new Set(keys)];
-    const slot = new Map(unique.map((k, i) => [k, i]));
-    const rowLength = input.aggregation === 'sum' ? FU + 1 : S * (FU + 1);
+    const keys = order.map((i) => (sum ? nodes.k[i]! : nodes.s[i]! * (FD + 1) + nodes.k[i]!));
+    // Chunk rows by example: each example projects h on its own upstream support.
+    const groups = new Map<number, number[]>();
+    rowsB.forEach((b, r) => { const g = groups.get(b); if (g) g.push(r); else groups.set(b, [r]); });
+    const projected = [...groups].filter(([b]) => upSupport[b]!.length > 0);
 
-    const summed = await ops.scope(async () => {
+    const out = await ops.scope(async () => {
       const xFlat = ops.reshape(xD, [B * S, d]);
       const gFlat = ops.reshape(input.grads.get(down.name)!, [B * S, d]);
       const parts: Tensor[] = [];
@@ -191,23 +212,47 @@ export async function accumulatePairEdges(model: Model, input: PairEdgeInputs, a
       if (errs.length) {
         const at = ops.intTensor(Int32Array.from(errs, (i) => nodes.b[i]! * S + nodes.s[i]!), [errs.length]);
         const g = ops.gather(gFlat, at, 0);
-        parts.push(ops.sub(g, down.dict.encodeVjp(ops.gather(xFlat, at, 0), ops.matMul(g, input.decoderT.get(down.name)!))));
+        parts.push(ops.sub(g, down.dict.encodeVjp(ops.gather(xFlat, at, 0), decoderProjection(ops, g, down.dict.decoderRows()))));
       }
       const c = parts.length === 1 ? parts[0]! : ops.concat(parts, 0);
       const cot = ops.mul(ops.reshape(ops.oneHot(ops.intTensor(pos, [n]), S), [n, S, 1]), ops.reshape(c, [n, 1, d]));
       const h = await model.segmentVjp(down.name, up.name, ctx.values, cot, rowsB);
-      const rowIdx = ops.intTensor(rowsB, [n]);
       const delta = ctx.delta.get(up.name)!;
-      const hf = ops.mul(ops.matMul(h, input.decoderT.get(up.name)!), ops.gather(delta.act, rowIdx, 0));
-      const he = ops.sum(ops.mul(h, ops.gather(delta.res, rowIdx, 0)), 2, true);
-      let row = ops.concat([hf, he], 2);
-      row = input.aggregation === 'sum' ? ops.sum(row, 1) : ops.reshape(row, [n, rowLength]);
-      const assign = ops.oneHot(ops.intTensor(Int32Array.from(keys, (k) => slot.get(k)!), [n]), unique.length);
-      return ops.matMul(ops.transpose(assign), row);
+      const he = ops.sum(ops.mul(h, ops.gather(delta.res, ops.intTensor(rowsB, [n]), 0)), 2);
+      // Per example b: (h·W_dec[J_b]ᵀ) ⊙ Δf[b, :, J_b] over its support J_b.
+      // Intermediates are disposed at once, so a lazy backend materialises only the results.
+      const hf = projected.map(([b, rows]) => tidySync((t) => {
+        const m = upSupport[b]!.length;
+        const J = t(ops.intTensor(upSupport[b]!, [m]));
+        const hb = t(ops.reshape(t(ops.gather(h, t(ops.intTensor(rows, [rows.length])), 0)), [rows.length * S, d]));
+        const proj = t(ops.matMul(hb, t(ops.transpose(t(ops.gather(up.dict.decoderRows(), J, 0))))));
+        const dfb = t(ops.gather(t(ops.reshape(t(ops.slice(delta.act, [b, 0, 0], [1, S, FU])), [S, FU])), J, 1));
+        const v = t(ops.mul(t(ops.reshape(proj, [rows.length, S, m])), dfb));
+        return sum ? ops.sum(v, 1) : v;
+      }));
+      return { he: sum ? ops.sum(he, 1) : he, hf };
     });
-    const data = await summed.data();
-    summed.dispose();
-    acc.addDense(unique, data, rowLength);
+    const [heData, ...hfData] = await Promise.all([out.he.data(), ...out.hf.map((t) => t.data())]);
+    out.he.dispose();
+    for (const t of out.hf) t.dispose();
+
+    // Sparse rows: upstream flat index s·(F_U + 1) + j (s = 0 for sum), the error node at j = F_U.
+    const P = sum ? 1 : S;
+    const rowOf = new Map<number, { J: Int32Array; data: ArrayLike<number>; local: number }>();
+    projected.forEach(([b, rows], g) => rows.forEach((r, local) => rowOf.set(r, { J: upSupport[b]!, data: hfData[g]!, local })));
+    for (let r = 0; r < n; r++) {
+      const f = rowOf.get(r);
+      const m = f ? f.J.length : 0;
+      const ix = new Int32Array(P * (m + 1));
+      const val = new Float64Array(P * (m + 1));
+      for (let p = 0; p < P; p++) {
+        const o = p * (m + 1);
+        for (let i = 0; i < m; i++) { ix[o + i] = p * (FU + 1) + f!.J[i]!; val[o + i] = f!.data[(f!.local * P + p) * m + i]!; }
+        ix[o + m] = p * (FU + 1) + FU;
+        val[o + m] = heData[r * P + p]!;
+      }
+      acc.addRow(keys[r]!, ix, val);
+    }
   }
 }
 

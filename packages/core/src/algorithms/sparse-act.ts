@@ -4,6 +4,7 @@
 
 import type { Dictionary } from '../dictionary.js';
 import type { Tensor, TensorOps } from '../tensor.js';
+import { tidySync } from '../tidy.js';
 
 export interface SparseAct {
   /** Feature values [..., F]. */
@@ -18,24 +19,29 @@ export function saeState(ops: TensorOps, dict: Dictionary, x: Tensor): SparseAct
   return { act, res: ops.sub(x, dict.decode(act)) };
 }
 
-/** The all-zero state (single-prompt mode's "patch"). */
-export function zeroState(ops: TensorOps, like: SparseAct): SparseAct {
-  return { act: ops.zeros(like.act.shape), res: ops.zeros(like.res.shape) };
-}
-
-/** a − b, element-wise on both parts. */
-export function subState(ops: TensorOps, a: SparseAct, b: SparseAct): SparseAct {
-  return { act: ops.sub(a.act, b.act), res: ops.sub(a.res, b.res) };
+/**
+ * g·W_decᵀ for g [..., d] and the decoder rows W_dec [F, d]: [..., F]. Computed as (W_dec·gᵀ)ᵀ, so
+ * only g and the [N, F] result are transposed, never the decoder (a 64 MB copy at 32k features,
+ * on every call, since TensorOps has no transposed matmul).
+ */
+export function decoderProjection(ops: TensorOps, g: Tensor, decoder: Tensor): Tensor {
+  const lead = g.shape.slice(0, -1);
+  const d = g.shape[g.shape.length - 1]!;
+  const n = lead.reduce((a, b) => a * b, 1);
+  return tidySync((t) => {
+    const proj = t(ops.matMul(decoder, t(ops.transpose(t(ops.reshape(g, [n, d]))))));
+    return ops.reshape(t(ops.transpose(proj)), [...lead, decoder.shape[0]!]);
+  }, [g]);
 }
 
 /**
  * Node effects of a gradient g = ∂m/∂x [..., d] taken at the submodule output, for a state
  * difference Δ: act = (g·W_decᵀ) ⊙ Δf (∂m/∂f_i = g·W_dec[i] for a linear decoder), res = Σ_d g ⊙ Δr.
  */
-export function effectOf(ops: TensorOps, grad: Tensor, decoderT: Tensor, delta: SparseAct): SparseAct {
+export function effectOf(ops: TensorOps, grad: Tensor, dict: Dictionary, delta: SparseAct): SparseAct {
   return {
-    act: ops.mul(ops.matMul(grad, decoderT), delta.act),
-    res: ops.sum(ops.mul(grad, delta.res), grad.shape.length - 1),
+    act: tidySync((t) => ops.mul(t(decoderProjection(ops, grad, dict.decoderRows())), delta.act)),
+    res: tidySync((t) => ops.sum(t(ops.mul(grad, delta.res)), grad.shape.length - 1)),
   };
 }
 

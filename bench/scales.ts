@@ -1,0 +1,64 @@
+// The benchmark's workload shapes: `pythia70m` (the issue's Pythia-70m-sized model with 19
+// SAEs of 32768 features) and `small` (a tiny version for checking the harness quickly), plus
+// where each workload is cached. Everything else in bench/ reads sizes from here.
+
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface Scale {
+  readonly name: string;
+  readonly dModel: number;
+  readonly nLayers: number;
+  readonly nHeads: number;
+  readonly dMlp: number;
+  readonly vocabSize: number;
+  /** Features per SAE (every submodule has one). */
+  readonly dSae: number;
+  /** Contrastive pairs, all `seq` tokens long, run as one batch. */
+  readonly examples: number;
+  /** Fraction of SAE features active per token, on average over the calibration tokens. */
+  readonly activeFraction: number;
+  /** Per-example, per-position node effects above 0.1 the model is scaled to give (attrib estimate). */
+  readonly targetNodes: number;
+  /** `exact` patches features 0 … exactFeatures − 1 of one middle submodule (plus its error nodes). */
+  readonly exactFeatures: number;
+}
+
+export const SCALES: Readonly<Record<string, Scale>> = {
+  pythia70m: {
+    name: 'pythia70m', dModel: 512, nLayers: 6, nHeads: 8, dMlp: 2048, vocabSize: 50304, dSae: 32768,
+    examples: 10, activeFraction: 0.005, targetNodes: 900, exactFeatures: 128,
+  },
+  small: {
+    name: 'small', dModel: 64, nLayers: 2, nHeads: 4, dMlp: 256, vocabSize: 512, dSae: 2048,
+    examples: 10, activeFraction: 0.01, targetNodes: 150, exactFeatures: 256,
+  },
+};
+
+/** Token length of every prompt (the data generator's template). */
+export const SEQ_LEN = 8;
+export const NODE_THRESHOLD = 0.1;
+export const IG_STEPS = 10;
+export const EVAL_THRESHOLDS: readonly number[] = [NODE_THRESHOLD];
+
+/** Bumped whenever the generator changes what it writes; older caches are rebuilt. */
+export const GENERATOR_VERSION = 1;
+
+export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+export const CACHE_DIR = join(BENCH_DIR, 'cache');
+export const RESULTS_DIR = join(BENCH_DIR, 'results');
+
+export function workloadDir(scale: Scale): string {
+  return join(CACHE_DIR, scale.name);
+}
+
+/** The submodule whose features `exact` patches: the middle layer's residual stream. */
+export function exactSubmodule(scale: Scale): string {
+  return `resid_${Math.floor((scale.nLayers - 1) / 2)}`;
+}
+
+export function scaleByName(name: string): Scale {
+  const s = SCALES[name];
+  if (!s) throw new Error(`unknown scale '${name}'; use one of ${Object.keys(SCALES).join(', ')}`);
+  return s;
+}

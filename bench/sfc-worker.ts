@@ -1,0 +1,252 @@
+// One sfc backend on one workload, in its own process (bench/run.ts starts one per backend so
+// peak memory does not mix): loads the model and SAEs once, then times each stage `runs` times
+// through the public API (Model, attribute, discover, evaluate) and writes a SideResult as JSON.
+//
+//   npx tsx --conditions=@sfc/source bench/sfc-worker.ts --backend tfjs-wasm --scale small --out /tmp/r.json
+
+import { writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  attribute, batchExamples, batchNodeEffects, discover, evaluate, loadExamples, logitDiff, Model, prepareBatch, resolveDictionaries, tidySync,
+  type AttributionResult, type Backend, type Dictionary, type Edit, type NodeEffects, type PromptBatch, type Tensor,
+} from '@sfc/core';
+import { loadDictionarySet } from '@sfc/dictionaries';
+import { peakMiB, parseStages, resetPeak, rssMiB, type SideResult, type StageId, type StageResult } from './measure.js';
+import { CACHE_DIR, EVAL_THRESHOLDS, exactSubmodule, IG_STEPS, NODE_THRESHOLD, scaleByName, type Scale } from './scales.js';
+import { findWorkload } from './workload.js';
+
+/** The backends the harness can ask for, by the name the table shows. */
+export const SFC_BACKENDS = ['tfjs-wasm', 'tfjs-cpu', 'tfjs-tensorflow', 'onnx'] as const;
+
+/** The backend, or the reason it cannot run here (a missing export is "not available", never faked). */
+export async function makeBackend(name: string): Promise<Backend | string> {
+  if (name.startsWith('tfjs-')) {
+    const mod: Record<string, unknown> = await import('@sfc/backend-tfjs');
+    if (typeof mod.tfjsBackend !== 'function') return '@sfc/backend-tfjs exports no tfjsBackend';
+    const flavor = name.slice('tfjs-'.length) as 'wasm' | 'cpu' | 'tensorflow';
+    return (mod.tfjsBackend as (o: { flavor: string }) => Promise<Backend>)({ flavor });
+  }
+  if (name === 'onnx') {
+    let mod: Record<string, unknown>;
+    try { mod = await import('@sfc/backend-onnx'); } catch (e) { return `@sfc/backend-onnx does not load: ${(e as Error).message.split('\n')[0]}`; }
+    if (typeof mod.onnxBackend !== 'function') return '@sfc/backend-onnx exports no onnxBackend yet';
+    return (mod.onnxBackend as (o: Record<string, unknown>) => Promise<Backend>)({ intraOpNumThreads: 2, cacheDir: join(CACHE_DIR, 'onnx-graphs') });
+  }
+  return `unknown backend '${name}' (known: ${SFC_BACKENDS.join(', ')})`;
+}
+
+interface Env {
+  readonly scale: Scale;
+  readonly model: Model;
+  readonly dicts: Map<string, Dictionary>;
+  readonly batches: PromptBatch[];
+  /** Node effects from the last ig (or attrib) run, for eval. */
+  effects?: ReadonlyMap<string, NodeEffects>;
+}
+
+interface StageOutput {
+  readonly check?: Record<string, number>;
+  readonly detail?: Record<string, number | string>;
+  /** The wall and CPU time to report when it is not the whole call (edges: discovery minus its IG). */
+  readonly seconds?: number;
+  readonly cpuSeconds?: number;
+}
+
+type Stage = (env: Env) => Promise<StageOutput>;
+
+/** Σ |features| + |error| over every submodule's aggregated effects. */
+function effectMass(res: AttributionResult): Record<string, number> {
+  let mass = 0;
+  for (const e of res.effects.values()) {
+    for (const v of e.features) mass += Math.abs(v);
+    for (const v of e.error) mass += Math.abs(v);
+  }
+  return { effectMass: mass, metricClean: res.metricClean, totalEffect: res.totalEffect ?? 0 };
+}
+
+/** Mean over examples of logit[last, patch answer] − logit[last, clean answer] from full logits [B, S, V]. */
+async function logitDiffFromFull(logits: Tensor, batch: PromptBatch): Promise<number> {
+  const [B, S, V] = logits.shape as [number, number, number];
+  const v = await logits.data();
+  let sum = 0;
+  for (let b = 0; b < B; b++) {
+    const row = (b * S + S - 1) * V;
+    sum += v[row + batch.patchAnswer![b]!]! - v[row + batch.cleanAnswer[b]!]!;
+  }
+  return sum / B;
+}
+
+const STAGE_FNS: Partial<Record<StageId, Stage>> = {
+  async forward({ model, batches }) {
+    const b = batches[0]!;
+    const run = await model.forward(model.tokens(b.clean, b.size, b.seq));
+    return { check: { metricClean: await logitDiffFromFull(run.logits!, b) } };
+  },
+
+  async 'sae-forward'({ model, dicts, batches }) {
+    const ops = model.ops;
+    const b = batches[0]!;
+    // The reference's splice: x := dec(enc(x)) + (x − dec(enc(x))), intermediates freed at once.
+    const edits = new Map<string, Edit>([...dicts].map(([name, dict]) => [name, (x: Tensor) => tidySync((t) => {
+      const xHat = t(dict.decode(t(dict.encode(x))));
+      return ops.add(xHat, t(ops.sub(x, xHat)));
+    }, [x])]));
+    const run = await model.forward(model.tokens(b.clean, b.size, b.seq), { edits });
+    return { check: { metricClean: await logitDiffFromFull(run.logits!, b) } };
+  },
+
+  async attrib(env) {
+    const res = await attribute(env.model, env.dicts, env.batches, { method: { kind: 'attrib' } });
+    env.effects ??= res.effects;
+    return { check: effectMass(res) };
+  },
+
+  async ig(env) {
+    const res = await attribute(env.model, env.dicts, env.batches, { method: { kind: 'ig', steps: IG_STEPS } });
+    env.effects = res.effects;
+    return { check: effectMass(res) };
+  },
+
+  async exact({ scale, model, dicts, batches }) {
+    const ops = model.ops;
+    const [sub] = resolveDictionaries(model, dicts, [exactSubmodule(scale)]);
+    const F = sub!.dict.dSae;
+    const batch = batches[0]!;
+    const ctx = await prepareBatch(model, [sub!], batch, logitDiff().bind(ops, batch));
+    // Only Δf of the fixed feature subset is patched (the rest of Δf is zeroed); every error node is.
+    const keep = new Float32Array(F);
+    keep.fill(1, 0, scale.exactFeatures);
+    const delta = ctx.delta.get(sub!.name)!;
+    const act = ops.mul(delta.act, ops.tensor(keep, [F]));
+    const df = await act.data();
+    let patched = 0;
+    for (const v of df) if (v !== 0) patched++;
+    const eff = await batchNodeEffects(model, { ...ctx, delta: new Map([[sub!.name, { act, res: delta.res }]]) }, sub!, { kind: 'exact' });
+    const a = await eff.act.data(), r = await eff.res.data();
+    let mass = 0;
+    for (const v of a) mass += Math.abs(v);
+    for (const v of r) mass += Math.abs(v);
+    return { check: { effectMass: mass / batch.size, featurePatches: patched }, detail: { submodule: sub!.name, featurePatches: patched, errorPatches: batch.size * batch.seq } };
+  },
+
+  async edges(env) {
+    let igDone = 0, igCpu = process.cpuUsage();
+    const subs = env.dicts.size;
+    const t0 = performance.now();
+    const res = await discover(env.model, env.dicts, env.batches, {
+      nodeThreshold: NODE_THRESHOLD, steps: IG_STEPS,
+      onProgress: (e) => { if (e.stage === 'submodules' && e.done === subs) { igDone = performance.now(); igCpu = process.cpuUsage(); } },
+    });
+    const end = performance.now();
+    const cpu = process.cpuUsage(igCpu);
+    env.effects = res.effects;
+    let mass = 0, entries = 0;
+    for (const e of res.edges) {
+      if (e.downstream === 'y') continue;
+      entries += e.weight.length;
+      for (const w of e.weight) mass += Math.abs(w);
+    }
+    const nodes = [...res.downstreamNodes.values()].reduce((a, b) => a + b, 0);
+    return {
+      check: { downstreamNodes: nodes, edgeMass: mass },
+      detail: { igSeconds: (igDone - t0) / 1000, discoverSeconds: (end - t0) / 1000, downstreamNodes: nodes, edgeEntries: entries, pairs: res.edges.length - 1 },
+      seconds: (end - igDone) / 1000,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    };
+  },
+
+  async eval(env) {
+    if (!env.effects) {
+      env.effects = (await attribute(env.model, env.dicts, env.batches, { method: { kind: 'attrib' } })).effects;
+    }
+    const res = await evaluate(env.model, env.dicts, env.batches, { effects: env.effects, thresholds: EVAL_THRESHOLDS, ablation: { kind: 'mean' } });
+    const row = res.rows[0]!;
+    return { check: { mFull: row.mFull, mEmpty: row.mEmpty }, detail: { nodes: row.nodes, faithfulness: row.faithfulness ?? 'n/a', completeness: row.completeness ?? 'n/a' } };
+  },
+};
+
+/** Runs the stages; a failing stage is recorded and the others still run. */
+export async function runSfc(backendName: string, scale: Scale, examples: number, runs: number, stages: readonly StageId[],
+  log: (line: string) => void): Promise<SideResult> {
+  const w = findWorkload(scale);
+  if (!w) throw new Error(`no workload for scale ${scale.name}; run bench/run.ts (it generates one)`);
+  const t0 = performance.now();
+  const backend = await makeBackend(backendName);
+  if (typeof backend === 'string') return { name: backendName, available: false, reason: backend, stages: {} };
+  let peak = 0;
+  const out: SideResult = { name: backendName, available: true, describe: backend.describe(), stages: {} };
+  try {
+    const model = await Model.load(w.modelDir, backend);
+    const dicts = await loadDictionarySet(w.saeDir, model.submodules, { ops: model.ops, dIn: model.spec.dims.dModel });
+    const sel = await loadExamples(w.dataFile, model.tokenizer, { numExamples: examples, seed: null, minLengthOnly: false });
+    if (sel.examples.length !== examples) throw new Error(`the workload has ${sel.examples.length} usable pairs, ${examples} asked for`);
+    const env: Env = { scale, model, dicts, batches: batchExamples(sel.examples, examples) };
+    Object.assign(out, { loadSeconds: (performance.now() - t0) / 1000, loadedRssMiB: rssMiB() });
+    peak = peakMiB();
+    log(`loaded in ${out.loadSeconds!.toFixed(1)} s, RSS ${out.loadedRssMiB!.toFixed(0)} MiB (${backend.describe()})`);
+    for (const id of stages) {
+      const fn = STAGE_FNS[id];
+      if (!fn) continue;
+      const r: { seconds: number[]; cpuSeconds: number[]; peakRssMiB?: number[]; check?: Record<string, number>; detail?: Record<string, number | string>; error?: string } = { seconds: [], cpuSeconds: [] };
+      for (let i = 0; i < runs; i++) {
+        const canReset = resetPeak();
+        const t = performance.now();
+        const cpu = process.cpuUsage();
+        try {
+          const got = await model.ops.scope(async () => {
+            const v = await fn(env);
+            return JSON.stringify(v); // keep tensors out of the scope's result
+          });
+          const v = JSON.parse(got) as StageOutput;
+          const used = process.cpuUsage(cpu);
+          r.seconds.push(v.seconds ?? (performance.now() - t) / 1000);
+          r.cpuSeconds.push(v.cpuSeconds ?? (used.user + used.system) / 1e6);
+          r.check = v.check;
+          r.detail = v.detail;
+        } catch (e) {
+          r.error = `${(e as Error).name}: ${(e as Error).message.split('\n')[0]}`;
+          log(`${id} run ${i + 1}: FAILED ${r.error}`);
+          break;
+        } finally {
+          const p = peakMiB();
+          peak = Math.max(peak, p);
+          if (canReset) (r.peakRssMiB ??= []).push(p);
+        }
+        log(`${id} run ${i + 1}/${runs}: ${r.seconds[r.seconds.length - 1]!.toFixed(2)} s (CPU ${r.cpuSeconds[r.cpuSeconds.length - 1]!.toFixed(2)} s)${r.peakRssMiB ? `, peak RSS ${r.peakRssMiB[r.peakRssMiB.length - 1]!.toFixed(0)} MiB` : ''}`);
+      }
+      (out.stages as Record<string, StageResult>)[id] = r;
+    }
+    for (const d of dicts.values()) d.dispose();
+    model.dispose();
+  } catch (e) {
+    Object.assign(out, { reason: `${(e as Error).name}: ${(e as Error).message.split('\n')[0]}` });
+    log(`FAILED: ${out.reason}`);
+  } finally {
+    await backend.dispose();
+  }
+  return { ...out, peakRssMiB: Math.max(peak, peakMiB()) };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({
+    options: {
+      backend: { type: 'string' }, scale: { type: 'string', default: 'small' }, examples: { type: 'string' },
+      runs: { type: 'string', default: '3' }, stages: { type: 'string', default: 'forward,sae-forward,attrib,ig,exact,edges,eval' },
+      out: { type: 'string' },
+    },
+  });
+  const scale = scaleByName(values.scale!);
+  const name = values.backend ?? 'tfjs-wasm';
+  const res = await runSfc(name, scale, Number(values.examples ?? scale.examples), Number(values.runs), parseStages(values.stages!),
+    (l) => console.error(`[${name}] ${l}`));
+  const json = `${JSON.stringify(res, null, 2)}\n`;
+  if (values.out) {
+    writeFileSync(`${values.out}.tmp`, json);
+    renameSync(`${values.out}.tmp`, values.out);
+  } else {
+    process.stdout.write(json);
+  }
+  // onnxruntime and tfjs-wasm may keep worker threads alive; the result is written.
+  process.exit(0);
+}
