@@ -50,7 +50,7 @@ export function backendError(what: string, e: unknown, nameOp?: (node: string) =
  * ORT session options for sfc's settings. Every session owns an intra-op thread pool; by default
  * its threads spin after each run, so when runs hop between a model's many sessions (one per
  * segment) the idle pools steal the cores from the busy one: measured 17 ms per MLP run round-robin
- * over 6 sessions with spinning, 2.7 ms without. So spinning is off.
+ * over 6 sessions with spinning, 2.7 ms without. So spinning is off, and so are the CPU arenas.
  */
 export function sessionOptions(s: SessionSettings, extra: Partial<ort.InferenceSession.SessionOptions> = {}): ort.InferenceSession.SessionOptions {
   return {
@@ -60,6 +60,10 @@ export function sessionOptions(s: SessionSettings, extra: Partial<ort.InferenceS
     graphOptimizationLevel: s.graphOptimizationLevel,
     executionProviders: [...s.executionProviders],
     logSeverityLevel: 3,
+    // Per-session arenas keep their high-water mark for the session's life; with a session per
+    // segment plus cached lazy-op sessions that cost 0.9–1.5 GiB of peak RSS at Pythia-70m scale
+    // for no measured speed gain (docs/performance.md).
+    enableCpuMemArena: false,
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     ...extra,
   };
