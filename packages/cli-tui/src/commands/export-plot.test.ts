@@ -60,6 +60,28 @@ describe('sfc plot', () => {
     expect(readFileSync(join(dir, 'c.dot'), 'utf8')).toMatch(/^digraph "feature circuit" \{/);
   });
 
+  it('writes PNG (rasterized from the SVG) at --scale', async () => {
+    const dir = setup();
+    const size = (f: string) => { const b = readFileSync(join(dir, f)); return [b.readUInt32BE(16), b.readUInt32BE(20)] as const; };
+    const one = await run(dir, ['plot', 'c.json', '--out', 'c1.png', '--scale', '1']);
+    expect(one.code, one.err).toBe(0);
+    const png = readFileSync(join(dir, 'c1.png'));
+    expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const [w, h] = size('c1.png');
+    expect(one.err).toBe(`wrote c1.png (${w}×${h} px): 3 nodes, 3 edges\n`);
+    expect(w).toBeGreaterThan(50);
+    expect(h).toBeGreaterThan(100); // three rows stacked: embed, resid_0, y
+    expect(w).toBeLessThan(2000);
+    expect(h).toBeLessThan(2000);
+    expect((await run(dir, ['plot', 'c.json', '--out', 'c3.PNG', '--scale', '3'])).code).toBe(0);
+    const [w3, h3] = size('c3.PNG');
+    expect(Math.abs(w3 - 3 * w)).toBeLessThanOrEqual(3);
+    expect(Math.abs(h3 - 3 * h)).toBeLessThanOrEqual(3);
+    const bad = await run(dir, ['plot', 'c.json', '--out', 'c.png', '--scale', '0']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--scale must be a positive number/);
+  });
+
   it('refuses unknown output formats and bad circuit files', async () => {
     const dir = setup();
     expect((await run(dir, ['plot', 'c.json', '--out', 'c.pdf'])).err).toMatch(/cannot tell the output format/);

@@ -1,4 +1,5 @@
-// `sfc plot`: a circuit file drawn as a layered graph (SVG through Graphviz-wasm, or the DOT text).
+// `sfc plot`: a circuit file drawn as a layered graph (SVG through Graphviz-wasm, PNG from that SVG
+// through resvg, or the DOT text).
 
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -7,11 +8,12 @@ import { InputError, NotFoundError, parseCircuit } from '@sfc/core';
 import { readAnnotations } from '../plot/annotations.js';
 import { circuitToDot } from '../plot/dot.js';
 import { renderSvg } from '../plot/render.js';
+import { renderPng } from '../plot/raster.js';
 import { Session } from '../session.js';
 import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import type { SfcCommand } from './command.js';
 
-const FORMATS: Record<string, 'svg' | 'dot'> = { '.svg': 'svg', '.dot': 'dot', '.gv': 'dot' };
+const FORMATS: Record<string, 'svg' | 'png' | 'dot'> = { '.svg': 'svg', '.png': 'png', '.dot': 'dot', '.gv': 'dot' };
 
 export const plotCommand: SfcCommand = {
   command: 'plot <circuit>',
@@ -22,10 +24,12 @@ export const plotCommand: SfcCommand = {
     .positional('circuit', { type: 'string', describe: 'Circuit file written by `sfc discover`' })
     .option('annotations', { type: 'string', requiresArg: true, describe: 'Feature labels, JSON lines {"Name": "resid_5/3036", "Annotation": "..."}' })
     .option('prompt', { type: 'string', requiresArg: true, describe: 'Example prompt whose words label the positions (aggregation none)' })
-    .option('pen-width', { type: 'number', requiresArg: true, default: 4, describe: 'Width of the strongest edge (others proportional to |weight|)' }),
+    .option('pen-width', { type: 'number', requiresArg: true, default: 4, describe: 'Width of the strongest edge (others proportional to |weight|)' })
+    .option('scale', { type: 'number', requiresArg: true, default: 2, describe: 'PNG only: pixels per SVG pixel (1 = 96 dpi)' }),
   examples: [
     ['$0 plot circuit.json --out circuit.svg', 'SVG with Graphviz (built in, no install)'],
     ['$0 plot circuit.json --annotations ann.jsonl --out c.svg', 'Label features with your annotations'],
+    ['$0 plot circuit.json --out circuit.png --scale 3', 'PNG at 288 dpi (rasterized with resvg)'],
     ['$0 plot circuit.json --out circuit.dot', 'The DOT text, to style it yourself'],
     ['$0 plot circuit-none.json --prompt "The parents that the guards know" --out c.svg', 'Position-aligned, labelled with the prompt\'s words'],
   ],
@@ -33,9 +37,11 @@ export const plotCommand: SfcCommand = {
     const s = await Session.open(io, argv, []);
     const out = resolve(io.cwd, argv.out as string);
     const format = FORMATS[extname(out).toLowerCase()];
-    if (!format) throw new InputError(`cannot tell the output format of ${argv.out as string}`, 'use --out FILE.svg (image) or FILE.dot (Graphviz source)');
+    if (!format) throw new InputError(`cannot tell the output format of ${argv.out as string}`, 'use --out FILE.svg or FILE.png (image) or FILE.dot (Graphviz source)');
     const penWidth = argv['pen-width'] as number;
     if (!Number.isFinite(penWidth) || penWidth <= 0) throw new InputError(`--pen-width must be a positive number, got ${String(argv['pen-width'])}`);
+    const scale = argv.scale as number;
+    if (!Number.isFinite(scale) || scale <= 0) throw new InputError(`--scale must be a positive number, got ${String(argv.scale)}`);
     checkOutputPath(out);
     const path = resolve(io.cwd, argv.circuit as string);
     if (!existsSync(path)) throw new NotFoundError(`circuit file ${path} does not exist`, 'write one with `sfc discover --out circuit.json`');
@@ -44,7 +50,14 @@ export const plotCommand: SfcCommand = {
     const tokens = typeof argv.prompt === 'string' ? argv.prompt.split(/\s+/).filter(Boolean) : undefined;
     const { dot, skippedEdges } = circuitToDot(circuit, { annotations, penWidth, ...(tokens ? { tokens } : {}) });
     if (skippedEdges) s.warn(`${skippedEdges} edges refer to nodes that are not in the circuit; not drawn`);
-    await writeFileAtomic(out, format === 'svg' ? await renderSvg(dot) : dot);
-    s.status(`wrote ${argv.out as string}: ${circuit.nodes.filter((n) => n.index !== null).length} nodes, ${circuit.edges.length - skippedEdges} edges`);
+    let size = '';
+    if (format === 'png') {
+      const img = await renderPng(await renderSvg(dot), { scale });
+      await writeFileAtomic(out, img.png);
+      size = ` (${img.width}×${img.height} px)`;
+    } else {
+      await writeFileAtomic(out, format === 'svg' ? await renderSvg(dot) : dot);
+    }
+    s.status(`wrote ${argv.out as string}${size}: ${circuit.nodes.filter((n) => n.index !== null).length} nodes, ${circuit.edges.length - skippedEdges} edges`);
   },
 };

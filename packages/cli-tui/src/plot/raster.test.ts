@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { CapabilityError, InputError } from '@sfc/core';
+import { circuitToDot } from './dot.js';
+import { renderPng, setRasterizerLoader } from './raster.js';
+import { renderSvg } from './render.js';
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** Width and height from the IHDR chunk (bytes 16–23, big-endian). */
+function pngSize(png: Uint8Array): { width: number; height: number } {
+  const v = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  return { width: v.getUint32(16), height: v.getUint32(20) };
+}
+
+const SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="30pt" height="15pt" viewBox="0 0 30 15"><rect width="30" height="15" fill="#0000ff"/></svg>';
+
+describe('SVG → PNG', () => {
+  it('writes a PNG whose size is the SVG size (pt → px at 96 dpi) times --scale', async () => {
+    for (const scale of [1, 2, 3]) {
+      const img = await renderPng(SVG, { scale });
+      expect([...img.png.subarray(0, 8)]).toEqual(PNG_SIGNATURE);
+      expect(String.fromCharCode(...img.png.subarray(12, 16))).toBe('IHDR');
+      expect(pngSize(img.png)).toEqual({ width: 40 * scale, height: 20 * scale });
+      expect(img).toMatchObject({ width: 40 * scale, height: 20 * scale });
+    }
+  });
+
+  it('rasterizes a Graphviz circuit drawing', async () => {
+    const svg = await renderSvg(circuitToDot({ nodes: [
+      { id: 'y', submodule: 'y', index: null, pos: null, effect: 1 },
+      { id: 'resid_0/7', submodule: 'resid_0', index: 7, pos: null, effect: -1 },
+    ], edges: [{ source: 'resid_0/7', target: 'y', weight: 1 }] }).dot);
+    const pt = /<svg width="([\d.]+)pt" height="([\d.]+)pt"/.exec(svg)!;
+    const img = await renderPng(svg, { scale: 2 });
+    expect(Math.abs(img.width - Number(pt[1]) * 8 / 3)).toBeLessThanOrEqual(1);
+    expect(Math.abs(img.height - Number(pt[2]) * 8 / 3)).toBeLessThanOrEqual(1);
+    expect(img.width).toBeGreaterThan(50);
+    expect(img.height).toBeGreaterThan(100);
+  });
+
+  it('rejects a bad scale and images too large to allocate', async () => {
+    await expect(renderPng(SVG, { scale: 0 })).rejects.toThrow(InputError);
+    await expect(renderPng(SVG, { scale: Number.NaN })).rejects.toThrow(/--scale must be a positive number/);
+    await expect(renderPng(SVG, { scale: 1000 })).rejects.toThrow(/40000×20000 pixels/);
+  });
+
+  it('gives a CapabilityError naming SVG when the native module cannot load', async () => {
+    setRasterizerLoader(() => Promise.reject(new Error('Cannot find module @resvg/resvg-js-linux-x64-gnu')));
+    try {
+      const e = await renderPng(SVG).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(CapabilityError);
+      expect((e as CapabilityError).message).toMatch(/cannot load the PNG rasterizer @resvg\/resvg-js.*linux-x64-gnu/);
+      expect((e as CapabilityError).hint).toMatch(/--out circuit\.svg/);
+    } finally {
+      setRasterizerLoader(undefined);
+    }
+    expect((await renderPng(SVG)).width).toBe(80);
+  });
+});
