@@ -17,4 +17,5 @@ export { loadDictionarySet, loadDictionary, type LoadDictionarySetOptions } from
 export { describeDictionary, type DictionaryDescription } from './describe.js';
 export type { HostTensor } from './host-weights.js';
 export * from './formats/index.js';
+export * from './training/index.js';
 export { convertFcCircuit, readFcCircuitFile, parseFcCircuitName, FC_FORMAT, type FcConversion, type FcConvertOptions, type FcFileName, type ReadFcCircuitFileOptions } from './fc-convert.js';

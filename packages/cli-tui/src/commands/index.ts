@@ -6,11 +6,13 @@ import { convertCommand } from './convert.js';
 import { discoverCommand } from './discover.js';
 import { evaluateCommand } from './evaluate.js';
 import { exportCommand } from './export.js';
+import { demoCommand } from './demo.js';
 import { dictCommand } from './dict.js';
 import { forwardCommand } from './forward.js';
 import { infoCommand } from './info.js';
 import { plotCommand } from './plot.js';
 import { steerCommand } from './steer.js';
+import { trainSaeCommand } from './train-sae.js';
 import { tuiCommand } from './tui.js';
 
-export const COMMANDS: readonly SfcCommand[] = [infoCommand, forwardCommand, attributeCommand, discoverCommand, evaluateCommand, plotCommand, steerCommand, exportCommand, convertCommand, dictCommand, tuiCommand, configCommand];
+export const COMMANDS: readonly SfcCommand[] = [demoCommand, infoCommand, forwardCommand, attributeCommand, discoverCommand, evaluateCommand, plotCommand, steerCommand, trainSaeCommand, exportCommand, convertCommand, dictCommand, tuiCommand, configCommand];

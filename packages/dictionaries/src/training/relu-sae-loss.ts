@@ -64,7 +64,8 @@ export function reluSaeLossAndGrad(ops: TensorOps, p: ReluSaeParams, x: Tensor, 
 
   const G = ops.scale(e, 2 / N);
   const dF = ops.add(ops.matMul(G, ops.transpose(p.W_dec)), ops.scale(norms, lambda / N));
-  const P = ops.mul(dF, ops.greater(pre, ops.zeros([1])));
+  // A row-shaped zero: comparisons against a [1]-shaped scalar take a slow broadcast path on tfjs-wasm.
+  const P = ops.mul(dF, ops.greater(pre, ops.zeros([F])));
   const gBEnc = ops.sum(P, 0);
   // Columns of a zero decoder row have no direction; their penalty gradient is 0 there.
   const safeNorms = ops.maximum(norms, ops.fill([1], 1e-12));
