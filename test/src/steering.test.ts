@@ -27,7 +27,7 @@ import { REPO_ROOT } from './paths.js';
 
 const EMBEDDED = join(REPO_ROOT, 'embedded', 'agreement');
 /** Where the embedded model's SAEs are expected (issue 6); the scale test waits for them. */
-const EMBEDDED_SAES = join(EMBEDDED, 'dictionaries');
+const EMBEDDED_SAES = join(EMBEDDED, 'saes');
 const TOP_K = 20;
 const PROMPT_PAIR = ['The artists near the baker', 'The artist near the baker'] as const;
 
@@ -81,7 +81,7 @@ describe('steering a discovered circuit on the embedded model', () => {
   it(`patching the top ${TOP_K} circuit features flips the verb on ≥ 90% of test prompts; ${TOP_K} random features do not`, async () => {
     expect(features).toHaveLength(TOP_K);
     const steered = await score(model, await Steering.create(model, neurons, interventionsFor(features, patch())), test);
-    const random = randomFeatures(TOP_K, () => model.spec.dims.dModel, model.submodules.map((s) => s.name), features, 7);
+    const random = randomFeatures(features.length, () => model.spec.dims.dModel, model.submodules.map((s) => s.name), features, 7);
     const control = await score(model, await Steering.create(model, neurons, interventionsFor(random, patch())), test);
     expect(steered.summary.prompts).toBe(80);
     // The model gets agreement right before steering.
@@ -121,14 +121,18 @@ describe('steering a discovered circuit on the embedded model', () => {
 });
 
 describe.skipIf(!existsSync(EMBEDDED_SAES))('with the embedded SAEs (issue 6)', () => {
-  it(`scaling the top ${TOP_K} circuit features flips the verb on ≥ 90% of test prompts; random features do not`, async () => {
+  it(`scaling the top circuit features of the last resid flips the verb on ≥ 90% of test prompts; random features do not`, async () => {
     const saes = await loadDictionarySet(EMBEDDED_SAES, model.submodules, { ops: model.ops, dIn: model.spec.dims.dModel });
-    const features = selectCircuitFeatures(await readCircuitFile(await circuitFile(saes)), { topK: TOP_K });
+    // Number is carried into the verb prediction by the last residual stream: steer the circuit's
+    // strongest features there (as `sfc demo` does); upstream features are split across templates.
+    const last = `resid_${model.spec.dims.nLayers - 1}`;
+    const features = selectCircuitFeatures(await readCircuitFile(await circuitFile(saes)), { topK: TOP_K, submodules: [last] });
+    expect(features.length).toBeGreaterThan(0);
     const strengths = [-1, -2, -4, -8];
     const steered = (await sweep(model, await Steering.create(model, saes, interventionsFor(features, scale(-1))), strengths, test)).rows;
     const best = steered.reduce((a, b) => (b.flipRate! > a.flipRate! ? b : a));
     expect(best.flipRate).toBeGreaterThanOrEqual(0.9);
-    const random = randomFeatures(TOP_K, (s) => saes.get(s)!.dSae, model.submodules.map((s) => s.name), features, 7);
+    const random = randomFeatures(features.length, (s) => saes.get(s)!.dSae, model.submodules.map((s) => s.name), features, 7);
     const control = await score(model, await Steering.create(model, saes, interventionsFor(random, scale(best.strength))), test);
     expect(control.summary.flipRate).toBeLessThanOrEqual(0.1);
     for (const d of saes.values()) d.dispose();
