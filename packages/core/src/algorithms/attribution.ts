@@ -309,6 +309,47 @@ export function sameLength(batches: readonly PromptBatch[]): number | null {
   return lens.size === 1 ? batches[0]!.seq : null;
 }
 
+/** What attribute() and discover() report about the metric, per example and as means. */
+type MetricSummary = Pick<AttributionResult, 'metric' | 'metricClean' | 'metricPatch' | 'totalEffect' | 'perExample'>;
+
+/**
+ * The batch loop attribute() and discover() share: for every batch (each in its own scope) the
+ * clean and patch runs, the metric values recorded, then `body`; progress per batch.
+ */
+export async function forEachBatch(model: Model, subs: readonly ResolvedSubmodule[], batches: readonly PromptBatch[],
+  options: { readonly metric?: Metric; readonly onProgress?: ProgressCallback },
+  body: (ctx: BatchContext) => Promise<void>): Promise<MetricSummary> {
+  const ops = model.ops;
+  const N = countPrompts(batches);
+  const mClean: number[] = [], mPatch: number[] = [], exampleIndex: number[] = [];
+  const paired = batches[0]!.patch !== undefined;
+  let metricName = options.metric?.name ?? '';
+  let examplesDone = 0;
+  await ops.scope(async () => {
+    for (const batch of batches) {
+      await ops.scope(async () => {
+        const metric = options.metric ?? defaultMetric(batch);
+        metricName = metric.name;
+        const ctx = await prepareBatch(model, subs, batch, metric.bind(ops, batch));
+        mClean.push(...(await ctx.mClean.data()));
+        if (ctx.mPatch) mPatch.push(...(await ctx.mPatch.data()));
+        exampleIndex.push(...batch.exampleIndex);
+        await body(ctx);
+      });
+      examplesDone += batch.size;
+      options.onProgress?.({ stage: 'batches', done: examplesDone, total: N });
+    }
+  });
+  const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return {
+    metric: metricName,
+    metricClean: mean(mClean),
+    metricPatch: paired ? mean(mPatch) : null,
+    totalEffect: paired ? mean(mPatch) - mean(mClean) : null,
+    perExample: { exampleIndex, metricClean: Float64Array.from(mClean), metricPatch: paired ? Float64Array.from(mPatch) : null },
+  };
+}
+
 /** Node effects of every SAE feature and error term, aggregated over positions and examples. */
 export async function attribute(model: Model, dictionaries: DictionarySet, batches: readonly PromptBatch[], options: AttributeOptions): Promise<AttributionResult> {
   const ops = model.ops;
@@ -324,46 +365,23 @@ export async function attribute(model: Model, dictionaries: DictionarySet, batch
   const seqLen = sameLength(batches);
   const positions = aggregation === 'none' ? seqLen : null;
   const acc = new Map(subs.map((s) => [s.name, new EffectAccumulator(s.name, s.dict.dSae, positions)]));
-  const mClean: number[] = [], mPatch: number[] = [], exampleIndex: number[] = [];
-  const paired = batches[0]!.patch !== undefined;
-  let metricName = options.metric?.name ?? '';
   const progress = options.onProgress;
-  let examplesDone = 0;
-
-  await ops.scope(async () => {
-    for (const batch of batches) {
+  const summary = await forEachBatch(model, subs, batches, options, async (ctx) => {
+    const grads = kind === 'attrib' ? await attribGradients(model, ctx, subs) : undefined;
+    for (const [i, s] of subs.entries()) {
       await ops.scope(async () => {
-        const metric = options.metric ?? defaultMetric(batch);
-        metricName = metric.name;
-        const ctx = await prepareBatch(model, subs, batch, metric.bind(ops, batch));
-        mClean.push(...(await ctx.mClean.data()));
-        if (ctx.mPatch) mPatch.push(...(await ctx.mPatch.data()));
-        exampleIndex.push(...batch.exampleIndex);
-        const grads = kind === 'attrib' ? await attribGradients(model, ctx, subs) : undefined;
-        for (const [i, s] of subs.entries()) {
-          await ops.scope(async () => {
-            const effect = await batchNodeEffects(model, ctx, s, options.method, {
-              maxRows, ...(grads ? { grads } : {}),
-              onRow: (done, total) => progress?.({ stage: 'exact', done, total, detail: s.name }),
-            });
-            await acc.get(s.name)!.add(ops, effect);
-          });
-          progress?.({ stage: 'submodules', done: i + 1, total: subs.length, detail: s.name });
-        }
+        const effect = await batchNodeEffects(model, ctx, s, options.method, {
+          maxRows, ...(grads ? { grads } : {}),
+          onRow: (done, total) => progress?.({ stage: 'exact', done, total, detail: s.name }),
+        });
+        await acc.get(s.name)!.add(ops, effect);
       });
-      examplesDone += batch.size;
-      progress?.({ stage: 'batches', done: examplesDone, total: N });
+      progress?.({ stage: 'submodules', done: i + 1, total: subs.length, detail: s.name });
     }
   });
-
-  const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   return {
     method: kind, steps, aggregation, numExamples: N, seqLen, submodules: subs.map((s) => s.name),
     effects: new Map([...acc].map(([k, a]) => [k, a.result(N)])),
-    metric: metricName,
-    metricClean: mean(mClean),
-    metricPatch: paired ? mean(mPatch) : null,
-    totalEffect: paired ? mean(mPatch) - mean(mClean) : null,
-    perExample: { exampleIndex, metricClean: Float64Array.from(mClean), metricPatch: paired ? Float64Array.from(mPatch) : null },
+    ...summary,
   };
 }

@@ -8,11 +8,11 @@ import type { Model } from '../model/model.js';
 import { countPrompts, type PromptBatch } from '../data/batches.js';
 import type { Tensor } from '../tensor.js';
 import {
-  DEFAULT_IG_STEPS, DEFAULT_MAX_ROWS, EffectAccumulator, igGradient, prepareBatch, sameLength,
+  DEFAULT_IG_STEPS, DEFAULT_MAX_ROWS, EffectAccumulator, forEachBatch, igGradient, sameLength,
   type Aggregation, type AttributionResult,
 } from './attribution.js';
 import { accumulatePairEdges, deltaSupport, EdgeAccumulator, edgePairs, metricEdges, selectDownstreamNodes, type DownstreamNodes, type EdgeSet } from './edges.js';
-import { defaultMetric, type Metric } from './metrics.js';
+import type { Metric } from './metrics.js';
 import type { ProgressCallback } from './progress.js';
 import { checkBatches, checkGrad, requirePositiveInt, resolveDictionaries, type DictionarySet } from './setup.js';
 import { effectOf } from './sparse-act.js';
@@ -70,48 +70,31 @@ export async function discover(model: Model, dictionaries: DictionarySet, batche
   const nodeAcc = new Map(subs.map((s) => [s.name, new EffectAccumulator(s.name, s.dict.dSae, positions)]));
   const edgeAcc = pairs.map((p) => new EdgeAccumulator(p.upstream, p.downstream, positions, byName.get(p.downstream)!.dict.dSae + 1, byName.get(p.upstream)!.dict.dSae + 1));
   const downstreamCounts = new Map(subs.map((s) => [s.name, 0]));
-  const mClean: number[] = [], mPatch: number[] = [], exampleIndex: number[] = [];
-  const paired = batches[0]!.patch !== undefined;
-  let metricName = options.metric?.name ?? '';
   const progress = options.onProgress;
-  let examplesDone = 0;
-
-  await ops.scope(async () => {
-    for (const batch of batches) {
+  const summary = await forEachBatch(model, subs, batches, options, async (ctx) => {
+    const grads = new Map<string, Tensor>();
+    const nodes = new Map<string, DownstreamNodes>();
+    for (const [i, s] of subs.entries()) {
+      const g = await igGradient(model, ctx, s, steps, maxRows);
+      grads.set(s.name, g);
       await ops.scope(async () => {
-        const metric = options.metric ?? defaultMetric(batch);
-        metricName = metric.name;
-        const ctx = await prepareBatch(model, subs, batch, metric.bind(ops, batch));
-        mClean.push(...(await ctx.mClean.data()));
-        if (ctx.mPatch) mPatch.push(...(await ctx.mPatch.data()));
-        exampleIndex.push(...batch.exampleIndex);
-        const grads = new Map<string, Tensor>();
-        const nodes = new Map<string, DownstreamNodes>();
-        for (const [i, s] of subs.entries()) {
-          const g = await igGradient(model, ctx, s, steps, maxRows);
-          grads.set(s.name, g);
-          await ops.scope(async () => {
-            const effect = effectOf(ops, g, s.dict, ctx.delta.get(s.name)!);
-            await nodeAcc.get(s.name)!.add(ops, effect);
-            const sel = await selectDownstreamNodes(effect, nodeThreshold);
-            nodes.set(s.name, sel);
-            downstreamCounts.set(s.name, downstreamCounts.get(s.name)! + sel.k.length);
-          });
-          progress?.({ stage: 'submodules', done: i + 1, total: subs.length, detail: s.name });
-        }
-        const support = new Map<string, Int32Array[]>();
-        for (const [i, pair] of pairs.entries()) {
-          let upSupport = support.get(pair.upstream);
-          if (!upSupport) { upSupport = await deltaSupport(ops, ctx.delta.get(pair.upstream)!); support.set(pair.upstream, upSupport); }
-          await accumulatePairEdges(model, {
-            ctx, grads, down: byName.get(pair.downstream)!, up: byName.get(pair.upstream)!, nodes: nodes.get(pair.downstream)!,
-            upSupport, aggregation, maxRows,
-          }, edgeAcc[i]!);
-          progress?.({ stage: 'edges', done: i + 1, total: pairs.length, detail: `${pair.upstream} → ${pair.downstream}` });
-        }
+        const effect = effectOf(ops, g, s.dict, ctx.delta.get(s.name)!);
+        await nodeAcc.get(s.name)!.add(ops, effect);
+        const sel = await selectDownstreamNodes(effect, nodeThreshold);
+        nodes.set(s.name, sel);
+        downstreamCounts.set(s.name, downstreamCounts.get(s.name)! + sel.k.length);
       });
-      examplesDone += batch.size;
-      progress?.({ stage: 'batches', done: examplesDone, total: N });
+      progress?.({ stage: 'submodules', done: i + 1, total: subs.length, detail: s.name });
+    }
+    const support = new Map<string, Int32Array[]>();
+    for (const [i, pair] of pairs.entries()) {
+      let upSupport = support.get(pair.upstream);
+      if (!upSupport) { upSupport = await deltaSupport(ops, ctx.delta.get(pair.upstream)!); support.set(pair.upstream, upSupport); }
+      await accumulatePairEdges(model, {
+        ctx, grads, down: byName.get(pair.downstream)!, up: byName.get(pair.upstream)!, nodes: nodes.get(pair.downstream)!,
+        upSupport, aggregation, maxRows,
+      }, edgeAcc[i]!);
+      progress?.({ stage: 'edges', done: i + 1, total: pairs.length, detail: `${pair.upstream} → ${pair.downstream}` });
     }
   });
 
@@ -122,12 +105,9 @@ export async function discover(model: Model, dictionaries: DictionarySet, batche
     const e = effects.get(last.name)!;
     edges.unshift(metricEdges(last.name, last.dict.dSae, positions, e.features, e.error));
   }
-  const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   return {
     method: 'ig', steps, aggregation, numExamples: N, seqLen, submodules: subs.map((s) => s.name), effects,
-    metric: metricName, metricClean: mean(mClean), metricPatch: paired ? mean(mPatch) : null,
-    totalEffect: paired ? mean(mPatch) - mean(mClean) : null,
-    perExample: { exampleIndex, metricClean: Float64Array.from(mClean), metricPatch: paired ? Float64Array.from(mPatch) : null },
+    ...summary,
     nodeThreshold, nodesOnly, edges, downstreamNodes: downstreamCounts,
   };
 }
