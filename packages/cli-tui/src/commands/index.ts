@@ -1,6 +1,7 @@
 // Every `sfc` command, in the order `sfc --help` lists them.
 import type { SfcCommand } from './command.js';
 import { attributeCommand } from './attribute.js';
+import { benchCommand } from './bench.js';
 import { configCommand } from './config.js';
 import { convertCommand } from './convert.js';
 import { discoverCommand } from './discover.js';
@@ -15,4 +16,4 @@ import { steerCommand } from './steer.js';
 import { trainSaeCommand } from './train-sae.js';
 import { tuiCommand } from './tui.js';
 
-export const COMMANDS: readonly SfcCommand[] = [demoCommand, infoCommand, forwardCommand, attributeCommand, discoverCommand, evaluateCommand, plotCommand, steerCommand, trainSaeCommand, exportCommand, convertCommand, dictCommand, tuiCommand, configCommand];
+export const COMMANDS: readonly SfcCommand[] = [demoCommand, infoCommand, forwardCommand, attributeCommand, discoverCommand, evaluateCommand, plotCommand, steerCommand, trainSaeCommand, exportCommand, convertCommand, dictCommand, tuiCommand, benchCommand, configCommand];
