@@ -116,3 +116,26 @@ export function broadcastShapes(shapes: readonly Shape[]): number[] {
   }
   return out;
 }
+
+/** Every tensor reachable from a scope's result (`isTensor` recognises the backend's own tensors). */
+export function tensorsInContainer(c: TensorContainer, isTensor: (x: object) => x is Tensor, out = new Set<Tensor>()): Set<Tensor> {
+  if (c === null || c === undefined || typeof c !== 'object') return out;
+  if (isTensor(c)) { out.add(c); return out; }
+  if (c instanceof Map) { for (const v of c.values()) out.add(v); return out; }
+  if (Array.isArray(c)) { for (const v of c) tensorsInContainer(v, isTensor, out); return out; }
+  for (const v of Object.values(c as Record<string, TensorContainer>)) tensorsInContainer(v, isTensor, out);
+  return out;
+}
+
+/**
+ * Closes a scope for backends that track tensors themselves: tensors of `owned` reachable from
+ * `result` move to the enclosing scope (`parent`), all others are disposed.
+ */
+export function releaseScope(owned: Iterable<Tensor>, result: TensorContainer, isTensor: (x: object) => x is Tensor,
+  parent: Set<Tensor> | undefined): void {
+  const keep = tensorsInContainer(result, isTensor);
+  for (const t of [...owned]) {
+    if (keep.has(t)) parent?.add(t);
+    else t.dispose();
+  }
+}

@@ -4,7 +4,7 @@
 // Handles (`OnnxTensor`) are what scopes, dispose() and numTensors() count; nodes are shared.
 
 import {
-  InputError, ShapeError, broadcastShapes, normalizeAxes, shapeToString, sizeOf,
+  InputError, ShapeError, broadcastShapes, normalizeAxes, releaseScope, shapeToString, sizeOf,
   type DType, type Shape, type Tensor, type TensorContainer, type TensorOps,
 } from '@sfc/core';
 import type * as ort from 'onnxruntime-node';
@@ -267,13 +267,7 @@ export class OnnxTensorOps implements TensorOps {
       throw e;
     }
     this.scopes.splice(this.scopes.lastIndexOf(mine), 1);
-    const keep = new Set<Tensor>();
-    collect(result, keep);
-    const parent = this.scopes[this.scopes.length - 1];
-    for (const t of [...mine]) {
-      if (keep.has(t)) parent?.add(t);
-      else t.dispose();
-    }
+    releaseScope(mine, result, (x): x is OnnxTensor => x instanceof OnnxTensor, this.scopes[this.scopes.length - 1] as Set<Tensor> | undefined);
     return result;
   }
 
@@ -292,10 +286,3 @@ export class OnnxTensorOps implements TensorOps {
   }
 }
 
-function collect(c: TensorContainer, out: Set<Tensor>): void {
-  if (c === null || c === undefined || typeof c !== 'object') return;
-  if (c instanceof OnnxTensor) { out.add(c); return; }
-  if (c instanceof Map) { for (const v of c.values()) out.add(v); return; }
-  if (Array.isArray(c)) { for (const v of c) collect(v, out); return; }
-  for (const v of Object.values(c as Record<string, TensorContainer>)) collect(v, out);
-}

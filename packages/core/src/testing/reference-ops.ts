@@ -3,7 +3,7 @@
 // without installing TensorFlow.js or onnxruntime. Slow by design; never use it for real work.
 
 import { InputError, ShapeError } from '../errors.js';
-import { broadcastShapes, normalizeAxes, shapeToString, sizeOf, type DType, type Shape, type Tensor, type TensorContainer, type TensorOps } from '../tensor.js';
+import { broadcastShapes, normalizeAxes, releaseScope, shapeToString, sizeOf, type DType, type Shape, type Tensor, type TensorContainer, type TensorOps } from '../tensor.js';
 
 class RefTensor implements Tensor {
   isDisposed = false;
@@ -354,13 +354,7 @@ export class ReferenceOps implements TensorOps {
       throw e;
     }
     this.scopes.pop();
-    const keep = new Set<Tensor>();
-    collect(result, keep);
-    const parent = this.scopes[this.scopes.length - 1];
-    for (const t of [...mine]) {
-      if (keep.has(t)) parent?.add(t);
-      else t.dispose();
-    }
+    releaseScope(mine, result, (x): x is RefTensor => x instanceof RefTensor, this.scopes[this.scopes.length - 1] as Set<Tensor> | undefined);
     return result;
   }
 
@@ -369,13 +363,6 @@ export class ReferenceOps implements TensorOps {
   }
 }
 
-function collect(c: TensorContainer, out: Set<Tensor>): void {
-  if (c === null || c === undefined || typeof c !== 'object') return;
-  if (c instanceof RefTensor) { out.add(c); return; }
-  if (c instanceof Map) { for (const v of c.values()) out.add(v); return; }
-  if (Array.isArray(c)) { for (const v of c) collect(v, out); return; }
-  for (const v of Object.values(c as Record<string, TensorContainer>)) collect(v, out);
-}
 
 /** A fresh pure-JS TensorOps (each call has its own tensor accounting). */
 export function referenceOps(): TensorOps {
