@@ -44,6 +44,8 @@ describe('fixtures/small-a dictionaries in both layouts', () => {
       };
       expect(close(fa, fb, 1e-6)).toBe(true);
       expect(close(await a.decoderRows().data(), await b.decoderRows().data(), 1e-6)).toBe(true);
+      // features are float32 (data() may also return Int32Array, for integer tensors): say so, and narrow the type
+      if (!(fa instanceof Float32Array)) throw new Error(`encode() returned ${fa.constructor.name}, expected Float32Array features`);
       const f = ops.tensor(fa, [ref.x.length, 128]);
       expect(close(await a.decode(f).data(), await b.decode(f).data(), 1e-6)).toBe(true);
       const ids = Int32Array.from({ length: ref.x.length }, (_, s) => ref.features.find((e) => e[0] === s)?.[1] ?? 0);

@@ -174,6 +174,8 @@ const segmentModels: [string, string][] = [
   ['small-a (neox parallel, rotary 1/2)', SMALL_A],
   ['neox-seq-r100 (sequential, full rotary)', join(FIXTURES, 'models', 'neox-seq-r100')],
   ['gpt2-b (gelu_new, positions)', join(FIXTURES, 'models', 'gpt2-b')],
+  ['neox-rope-yarn (yarn: scaled cos/sin)', join(FIXTURES, 'models', 'neox-rope-yarn')],
+  ['neox-nobias (attention_bias false)', join(FIXTURES, 'models', 'neox-nobias')],
 ];
 
 describe('onnx vs tfjs-wasm, segment by segment', () => {

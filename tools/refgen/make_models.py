@@ -14,6 +14,9 @@ Hugging Face's GPT-NeoX (Pythia) and GPT-2 forward passes:
     ref.json               texts, token ids, logits, every submodule output and a
                            gradient check (see `build_ref` below for the exact layout)
 
+and ``fixtures/models/rope-cases/rope-cases.json``: inv_freq, attention factor and cos/sin
+tables of many rope configurations (no model), for core's unit tests.
+
 Run from anywhere (needs Debian's python3-torch; `transformers`/`safetensors` are NOT used):
 
     python3 tools/refgen/make_models.py [--out fixtures/models] [--only NAME ...]
@@ -25,9 +28,14 @@ GPT-NeoX  x = embed_in[ids]                                   (no positional emb
           per layer: a = dense(attn(input_layernorm(x)))
             parallel:   x = mlp(post_attention_layernorm(x)) + a + x
             sequential: h = a + x;  x = mlp(post_attention_layernorm(h)) + h
-          attn: qkv = query_key_value(x) viewed [b, s, H, 3*hd] -> q | k | v (per-head rows)
+          attn: qkv = query_key_value(x) viewed [b, s, H, 3*hd] -> q | k | v (per-head rows;
+                no q/k/v nor dense biases when attention_bias is false)
                 rotary (rotate-half) on the first int(hd * rotary_pct) dims of q and k,
-                inv_freq = 1 / base^(arange(0, rot, 2) / rot), angles = pos * cat(f, f)
+                inv_freq = 1 / base^(arange(0, rot, 2) / rot), angles = pos * cat(f, f);
+                rope scaling (v4 `rope_scaling`, v5 `rope_parameters`) as transformers'
+                modeling_rope_utils (v5): linear, dynamic NTK (frequencies for the length of
+                the call, offset + s, past max_position_embeddings), yarn (blended
+                frequencies, cos/sin x attention factor), llama3 -- see `rope_init`
                 scores = q k^T / sqrt(hd), causal mask, softmax (fp32)
           mlp: dense_4h_to_h(gelu_erf(dense_h_to_4h(x)))
           logits = embed_out(final_layer_norm(x))                  (untied, no bias)
@@ -262,8 +270,9 @@ def activation(name):
 
 
 def causal_softmax(scores):
-    s = scores.shape[-1]
-    mask = torch.ones(s, s, dtype=torch.bool).tril()
+    """scores [..., s, t] for the last s of t positions (t - s cached ones first): query i sees keys 0..t-s+i."""
+    s, t = scores.shape[-2], scores.shape[-1]
+    mask = torch.ones(s, t, dtype=torch.bool).tril(diagonal=t - s)
     scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     return torch.softmax(scores, dim=-1)
 
@@ -273,30 +282,141 @@ def rotate_half(x):
     return torch.cat((-x2, x1), dim=-1)
 
 
-def neox_forward(cfg, P, ids, dtype=torch.float32):
-    """ids: LongTensor [b, s].  Returns (logits [b, s, V], {submodule: tensor [b, s, d]}).
+# --------------------------------------------------------------------------------------------
+# RoPE as transformers computes it (modeling_rope_utils, v5 semantics), written from its formulas
+# --------------------------------------------------------------------------------------------
+
+def rope_settings(cfg):
+    """(rope_type, rope dict, base, rotary dims) of a GPT-NeoX config, as transformers standardizes
+    it: the v4 `rope_scaling` dict wins over the v5 `rope_parameters` dict; rope_theta and
+    partial_rotary_factor inside the dict win over the top-level NeoX keys; llama3 and yarn get
+    original_max_position_embeddings (top-level first, else max_position_embeddings)."""
+    rp = dict(cfg.get("rope_scaling") or cfg.get("rope_parameters") or {})
+    rope_type = rp.get("rope_type", rp.get("type", "default"))
+    base = rp.get("rope_theta", cfg.get("rotary_emb_base", cfg.get("rope_theta", 10000)))
+    partial = rp.get("partial_rotary_factor", cfg.get("rotary_pct", cfg.get("partial_rotary_factor", 0.25)))
+    if rope_type in ("llama3", "yarn"):
+        if cfg.get("original_max_position_embeddings") is not None:
+            rp["original_max_position_embeddings"] = cfg["original_max_position_embeddings"]
+        rp.setdefault("original_max_position_embeddings", cfg["max_position_embeddings"])
+    head_dim = cfg["hidden_size"] // cfg["num_attention_heads"]
+    return rope_type, rp, base, int(head_dim * partial)
+
+
+def rope_init(cfg, seq_len=None):
+    """(inv_freq float32 [dim/2], attention_factor) = transformers' ROPE_INIT_FUNCTIONS[rope_type](config, seq_len).
+    seq_len matters for `dynamic` only: transformers passes max(position_ids) + 1 (a tensor)."""
+    rope_type, rp, base, dim = rope_settings(cfg)
+    mpe = cfg["max_position_embeddings"]
+
+    def default_inv(b):
+        return 1.0 / (b ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+
+    if rope_type == "default":
+        return default_inv(base), 1.0
+    if rope_type == "linear":
+        inv = default_inv(base)
+        inv /= rp["factor"]
+        return inv, 1.0
+    if rope_type == "dynamic":
+        factor = rp["factor"]
+        if seq_len is None:
+            seq_len = mpe
+        else:
+            seq_len = torch.maximum(torch.tensor(seq_len), torch.tensor(mpe))
+        b = base * ((factor * seq_len / mpe) - (factor - 1)) ** (dim / (dim - 2))
+        return default_inv(b), 1.0
+    if rope_type == "yarn":
+        orig = rp["original_max_position_embeddings"]
+        factor = rp.get("factor")
+        if factor is None:
+            factor = mpe / orig
+        mscale, mscale_all_dim = rp.get("mscale"), rp.get("mscale_all_dim")
+
+        def get_mscale(scale, m=1):
+            return 1.0 if scale <= 1 else 0.1 * m * math.log(scale) + 1.0
+
+        attention_factor = rp.get("attention_factor")
+        if attention_factor is None:
+            if mscale and mscale_all_dim:
+                attention_factor = float(get_mscale(factor, mscale) / get_mscale(factor, mscale_all_dim))
+            else:
+                attention_factor = get_mscale(factor)
+        beta_fast = rp.get("beta_fast") or 32
+        beta_slow = rp.get("beta_slow") or 1
+
+        def correction_dim(rotations):
+            return (dim * math.log(orig / (rotations * 2 * math.pi))) / (2 * math.log(base))
+
+        low, high = correction_dim(beta_fast), correction_dim(beta_slow)
+        if rp.get("truncate", True):
+            low, high = math.floor(low), math.ceil(high)
+        low, high = max(low, 0), min(high, dim - 1)
+        if low == high:
+            high += 0.001
+        ramp = torch.clamp((torch.arange(dim // 2, dtype=torch.float32) - low) / (high - low), 0, 1)
+        pos_freqs = base ** (torch.arange(0, dim, 2).float() / dim)
+        extrapolation, interpolation = 1.0 / pos_freqs, 1.0 / (factor * pos_freqs)
+        extrapolation_share = 1 - ramp
+        inv = interpolation * (1 - extrapolation_share) + extrapolation * extrapolation_share
+        return inv, attention_factor
+    if rope_type == "llama3":
+        inv = default_inv(base)
+        factor, low_ff, high_ff = rp["factor"], rp["low_freq_factor"], rp["high_freq_factor"]
+        old = rp["original_max_position_embeddings"]
+        low_wavelen, high_wavelen = old / low_ff, old / high_ff
+        wavelen = 2 * math.pi / inv
+        inv_l = torch.where(wavelen > low_wavelen, inv / factor, inv)
+        smooth = (old / wavelen - low_ff) / (high_ff - low_ff)
+        smoothed = (1 - smooth) * inv_l / factor + smooth * inv_l
+        medium = ~(wavelen < high_wavelen) * ~(wavelen > low_wavelen)
+        return torch.where(medium, smoothed, inv_l), 1.0
+    raise ValueError(f"rope type {rope_type} not in the generator")
+
+
+def rope_for_length(cfg, length):
+    """What transformers' rotary embedding uses for a forward whose positions end at length - 1:
+    dynamic_rope_update recomputes (with seq_len = length) only past max_position_embeddings."""
+    rope_type = rope_settings(cfg)[0]
+    if rope_type == "dynamic" and length > cfg["max_position_embeddings"]:
+        return rope_init(cfg, seq_len=length)
+    return rope_init(cfg)
+
+
+def rope_cos_sin(inv_freq, attention_factor, positions):
+    """transformers' RotaryEmbedding.forward: float32 angles inv_freq x position, cat(f, f),
+    cos/sin times the attention factor.  positions: int64 [s] -> cos, sin [s, dim]."""
+    freqs = (inv_freq[None, :, None].float() @ positions[None, None, :].float()).transpose(1, 2)[0]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos() * attention_factor, emb.sin() * attention_factor
+
+
+def neox_forward(cfg, P, ids, dtype=torch.float32, past=None, rope=None):
+    """ids: LongTensor [b, s] at positions offset..offset+s-1, offset = cached positions in `past`
+    (per layer (k, v) [b, H, offset, hd], keys after rotary).  Returns (logits [b, s, V],
+    {submodule: tensor [b, s, d]}, present = past + this call's keys/values).  `rope` overrides
+    (inv_freq, attention_factor) (else what transformers uses for this length).
     `embed` is a leaf with requires_grad so every submodule can retain its gradient."""
     d = cfg["hidden_size"]
     H = cfg["num_attention_heads"]
     hd = d // H
-    rot = int(hd * cfg.get("rotary_pct", 0.25))
-    base = cfg.get("rotary_emb_base", 10000)
+    rot = rope_settings(cfg)[3]
     eps = cfg["layer_norm_eps"]
     act = activation(cfg.get("hidden_act", "gelu"))
     parallel = cfg.get("use_parallel_residual", True)
     p = lambda k: P[k].to(dtype)  # noqa: E731
     b, s = ids.shape
+    offset = past[0][0].shape[2] if past else 0
 
     subs = {}
     x = p("gpt_neox.embed_in.weight")[ids].clone().requires_grad_(True)
     subs["embed"] = x
 
-    inv_freq = 1.0 / (base ** (torch.arange(0, rot, 2, dtype=torch.int64).float() / rot))
-    t = torch.arange(s, dtype=torch.int64).float()
-    freqs = torch.outer(t, inv_freq)
-    emb = torch.cat((freqs, freqs), dim=-1)
-    cos, sin = emb.cos().to(dtype), emb.sin().to(dtype)  # [s, rot]
+    inv_freq, attention_factor = rope if rope is not None else rope_for_length(cfg, offset + s)
+    cos, sin = rope_cos_sin(inv_freq, attention_factor, torch.arange(offset, offset + s))
+    cos, sin = cos.to(dtype), sin.to(dtype)  # [s, rot]
 
+    present = []
     for l in range(cfg["num_hidden_layers"]):
         pre = f"gpt_neox.layers.{l}."
         h = layer_norm(x, p(pre + "input_layernorm.weight"), p(pre + "input_layernorm.bias"), eps)
@@ -310,6 +430,10 @@ def neox_forward(cfg, P, ids, dtype=torch.float32):
         k_rot, k_pass = k[..., :rot], k[..., rot:]
         q = torch.cat((q_rot * cos + rotate_half(q_rot) * sin, q_pass), dim=-1)
         k = torch.cat((k_rot * cos + rotate_half(k_rot) * sin, k_pass), dim=-1)
+        if past:
+            k = torch.cat((past[l][0], k), dim=2)
+            v = torch.cat((past[l][1], v), dim=2)
+        present.append((k, v))
         scores = torch.matmul(q, k.transpose(-1, -2)) * (hd ** -0.5)
         w = causal_softmax(scores.float()).to(dtype)
         o = torch.matmul(w, v).permute(0, 2, 1, 3).reshape(b, s, d)
@@ -335,7 +459,7 @@ def neox_forward(cfg, P, ids, dtype=torch.float32):
 
     x = layer_norm(x, p("gpt_neox.final_layer_norm.weight"), p("gpt_neox.final_layer_norm.bias"), eps)
     logits = F.linear(x, p("embed_out.weight"))
-    return logits, subs
+    return logits, subs, present
 
 
 def gpt2_forward(cfg, P, ids, dtype=torch.float32):
@@ -388,7 +512,7 @@ def gpt2_forward(cfg, P, ids, dtype=torch.float32):
 
 def forward(cfg, P, ids, dtype=torch.float32):
     if cfg["model_type"] == "gpt_neox":
-        return neox_forward(cfg, P, ids, dtype)
+        return neox_forward(cfg, P, ids, dtype)[:2]
     if cfg["model_type"] == "gpt2":
         return gpt2_forward(cfg, P, ids, dtype)
     raise ValueError(cfg["model_type"])
@@ -513,6 +637,18 @@ def neox_config(**kw):
     return cfg
 
 
+def neox_config_v5(rope_parameters, **kw):
+    """A NeoX config.json as transformers v5 writes it: rotary settings inside `rope_parameters`
+    (rope_type, rope_theta, partial_rotary_factor, scaling keys), no rotary_pct / rotary_emb_base /
+    rope_scaling."""
+    cfg = neox_config(**kw)
+    for k in ("rotary_pct", "rotary_emb_base", "rope_scaling"):
+        cfg.pop(k, None)
+    cfg["rope_parameters"] = rope_parameters
+    cfg["transformers_version"] = "5.0.0"
+    return cfg
+
+
 def gpt2_config_modern(**kw):
     cfg = {
         "architectures": ["GPT2LMHeadModel"],
@@ -611,6 +747,68 @@ MODELS = [
         "lengths": [8, 6, 4],
         "neox_buffers": True,
     },
+    # RoPE scaling and attention_bias false (text 0 is the long one; cache_pieces feed text 0
+    # through a KV cache: prefill, single tokens, a chunk).
+    {
+        "name": "neox-rope-linear",
+        "seed": 106,
+        # transformers v4 spelling; text 0 (20 tokens) runs past max_position_embeddings (16)
+        "config": neox_config(hidden_size=32, num_attention_heads=2, num_hidden_layers=2, intermediate_size=64,
+                              rotary_pct=0.5, max_position_embeddings=16, rope_scaling={"type": "linear", "factor": 2.0}),
+        "dtype": "F32",
+        "n_words": 61,
+        "lengths": [20, 9, 5],
+        "cache_pieces": [8, 1, 1, 3, 1, 6],
+    },
+    {
+        "name": "neox-rope-dynamic",
+        "seed": 107,
+        # dynamic NTK: text 0 (20 tokens) past max_position_embeddings (12) -> base rescaled for
+        # length 20; text 1 exactly 12 (plain frequencies); cached decoding recomputes per step
+        "config": neox_config(hidden_size=32, num_attention_heads=2, num_hidden_layers=2, intermediate_size=64,
+                              rotary_pct=0.5, max_position_embeddings=12, use_parallel_residual=False,
+                              rope_scaling={"type": "dynamic", "factor": 2.0}),
+        "dtype": "F32",
+        "n_words": 61,
+        "lengths": [20, 12, 7],
+        "cache_pieces": [8, 1, 1, 1, 1, 1, 1, 3, 1, 1, 1],
+    },
+    {
+        "name": "neox-rope-yarn",
+        "seed": 108,
+        # transformers v5 spelling; full rotary so the attention factor scales every q/k dim
+        "config": neox_config_v5({"rope_type": "yarn", "rope_theta": 10000.0, "partial_rotary_factor": 1.0, "factor": 4.0,
+                                  "original_max_position_embeddings": 2048, "beta_fast": 32.0, "beta_slow": 1.0},
+                                 hidden_size=32, num_attention_heads=2, num_hidden_layers=2, intermediate_size=64,
+                                 max_position_embeddings=8192),
+        "dtype": "F32",
+        "n_words": 61,
+        "lengths": [10, 7, 4],
+        "cache_pieces": [4, 1, 1, 3, 1],
+    },
+    {
+        "name": "neox-rope-llama3",
+        "seed": 109,
+        # late-v4 spelling (rope_type); low/high/medium wavelengths all occur at head_dim 16
+        "config": neox_config(hidden_size=32, num_attention_heads=2, num_hidden_layers=2, intermediate_size=64,
+                              rotary_pct=1.0, max_position_embeddings=2048,
+                              rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                            "high_freq_factor": 4.0, "original_max_position_embeddings": 256}),
+        "dtype": "F32",
+        "n_words": 61,
+        "lengths": [10, 7, 4],
+        "cache_pieces": [4, 1, 1, 3, 1],
+    },
+    {
+        "name": "neox-nobias",
+        "seed": 110,
+        # attention_bias false: no query_key_value / dense biases in the checkpoint
+        "config": neox_config(hidden_size=32, num_attention_heads=4, num_hidden_layers=2, intermediate_size=64,
+                              rotary_pct=0.25, use_parallel_residual=False, attention_bias=False),
+        "dtype": "F32",
+        "n_words": 61,
+        "lengths": [9, 6, 3],
+    },
     {
         "name": "gpt2-a",
         "seed": 104,
@@ -684,6 +882,12 @@ def build_ref(spec, cfg, P, texts, vocab, gen):
     m.backward()
     grads = {k: r7(subs[k].grad[0]) for k in submodule_names(cfg)}
 
+    extra = {}
+    if spec.get("cache_pieces"):
+        extra["cache_check"] = cache_check(cfg, P, tokens[0], spec["cache_pieces"])
+    if cfg["model_type"] == "gpt_neox" and rope_settings(cfg)[0] != "default":
+        extra["rope"] = rope_record(cfg, P, tokens[0])
+
     return {
         "format": "sfc.refgen/v1",
         "model": spec["name"],
@@ -707,6 +911,41 @@ def build_ref(spec, cfg, P, texts, vocab, gen):
             "value": r7(m.item()),
             "grads": grads,
         },
+        **extra,
+    }
+
+
+def cache_check(cfg, P, ids, pieces):
+    """Text `ids` fed in `pieces` through a KV cache, like transformers' cached generation: each call
+    sees positions offset..offset+n-1 and attends to the cached (already rotated) keys; dynamic
+    NTK uses the frequencies for the total length offset + n, so cached keys keep the rotation of
+    the call that wrote them.  "logits" holds every position's logits, in order."""
+    assert sum(pieces) == len(ids)
+    rows, past, at = [], None, 0
+    with torch.no_grad():
+        for n in pieces:
+            logits, _, past = neox_forward(cfg, P, torch.tensor([ids[at:at + n]]), past=past)
+            rows.append(logits[0])
+            at += n
+    return {"text": 0, "pieces": pieces, "logits": r7(torch.cat(rows))}
+
+
+def rope_record(cfg, P, ids):
+    """The rope type, its frequencies and attention factor, and how much it changes the logits of
+    `ids` against plain RoPE with the same base and dims ("effect": the fixture fails a loader
+    that ignores the scaling by that much)."""
+    rope_type, _, base, dim = rope_settings(cfg)
+    inv, attention_factor = rope_init(cfg)
+    long_inv, _ = rope_for_length(cfg, len(ids))
+    plain = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    with torch.no_grad():
+        scaled = neox_forward(cfg, P, torch.tensor([ids]))[0]
+        unscaled = neox_forward(cfg, P, torch.tensor([ids]), rope=(plain, 1.0))[0]
+    return {
+        "type": rope_type, "rotary_dims": dim, "base": base,
+        "inv_freq": r7(inv), "attention_factor": attention_factor,
+        "inv_freq_text0": r7(long_inv),
+        "effect": r7((scaled - unscaled).abs().max().item()),
     }
 
 
@@ -727,6 +966,8 @@ def make_model(spec, out_dir):
         P = neox_weights(cfg, gen)
     else:
         P = gpt2_weights(cfg, gen)
+    if cfg["model_type"] == "gpt_neox" and not cfg.get("attention_bias", True):
+        P = {k: v for k, v in P.items() if not k.endswith(("attention.query_key_value.bias", "attention.dense.bias"))}
     # round once to the storage dtype; the reference uses exactly the stored values
     P = {k: v.to(ST_DTYPES[st][0]).float() for k, v in P.items()}
 
@@ -783,6 +1024,88 @@ def make_model(spec, out_dir):
     return folder, ref
 
 
+# --------------------------------------------------------------------------------------------
+# RoPE cases: frequencies and tables of many rope configurations, without a model
+# --------------------------------------------------------------------------------------------
+
+def rope_case_config(head_dim, max_positions, **kw):
+    """A minimal NeoX config.json around a rope configuration (1 head, 1 layer)."""
+    cfg = {"model_type": "gpt_neox", "hidden_size": head_dim, "num_attention_heads": 1, "num_hidden_layers": 1,
+           "intermediate_size": 4, "vocab_size": 8, "max_position_embeddings": max_positions}
+    cfg.update(kw)
+    return cfg
+
+
+ROPE_CASES = [
+    ("default (v4, rope_scaling null)", rope_case_config(16, 64, rotary_pct=0.5, rotary_emb_base=10000, rope_scaling=None), [9]),
+    ("default (v5 rope_parameters, theta 500)",
+     rope_case_config(8, 64, rope_parameters={"rope_type": "default", "rope_theta": 500.0, "partial_rotary_factor": 1.0}), [9]),
+    ("linear (v4 type)", rope_case_config(16, 16, rotary_pct=1.0, rope_scaling={"type": "linear", "factor": 2.0}), [20]),
+    ("linear (v5, factor 3, partial 0.25)",
+     rope_case_config(32, 64, rope_parameters={"rope_type": "linear", "factor": 3.0, "rope_theta": 10000.0,
+                                               "partial_rotary_factor": 0.25}), [9]),
+    ("dynamic (v4 type, factor 2)", rope_case_config(16, 12, rotary_pct=0.5, rope_scaling={"type": "dynamic", "factor": 2.0}),
+     [5, 12, 13, 20, 24]),
+    ("dynamic (v5, factor 3.5, theta 5e5)",
+     rope_case_config(64, 100, rope_parameters={"rope_type": "dynamic", "factor": 3.5, "rope_theta": 500000.0,
+                                                "partial_rotary_factor": 1.0}), [100, 101, 250, 350]),
+    ("yarn (v5, orig 2048)",
+     rope_case_config(16, 8192, rope_parameters={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048,
+                                                 "rope_theta": 10000.0, "partial_rotary_factor": 1.0}), [12]),
+    ("yarn (v4 rope_type, no original: max_position_embeddings)",
+     rope_case_config(32, 4096, rotary_pct=1.0, rope_scaling={"rope_type": "yarn", "factor": 8.0}), [12]),
+    ("yarn (attention_factor, beta_fast 16, beta_slow 2)",
+     rope_case_config(32, 4096, rotary_pct=1.0,
+                      rope_scaling={"rope_type": "yarn", "factor": 4.0, "attention_factor": 0.9, "beta_fast": 16,
+                                    "beta_slow": 2, "original_max_position_embeddings": 1024}), [12]),
+    ("yarn (mscale 1, mscale_all_dim 0.5)",
+     rope_case_config(64, 163840, rotary_pct=1.0,
+                      rope_scaling={"rope_type": "yarn", "factor": 40.0, "mscale": 1.0, "mscale_all_dim": 0.5,
+                                    "beta_fast": 32, "beta_slow": 1, "original_max_position_embeddings": 4096}), [12]),
+    ("yarn (truncate false)",
+     rope_case_config(16, 8192, rope_parameters={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048,
+                                                 "truncate": False, "rope_theta": 10000.0, "partial_rotary_factor": 1.0}), [12]),
+    ("yarn (v5 factor null: max / original)",
+     rope_case_config(16, 8192, rope_parameters={"rope_type": "yarn", "factor": None, "original_max_position_embeddings": 2048,
+                                                 "rope_theta": 10000.0, "partial_rotary_factor": 1.0}), [12]),
+    ("yarn (partial rotary 0.25, v4)",
+     rope_case_config(32, 4096, rotary_pct=0.25,
+                      rope_scaling={"rope_type": "yarn", "factor": 2.0, "original_max_position_embeddings": 512}), [12]),
+    ("llama3 (tiny: all three wavelength bands)",
+     rope_case_config(16, 2048, rotary_pct=1.0,
+                      rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                    "original_max_position_embeddings": 256}), [12]),
+    ("llama3 (Llama 3.1 values, v5)",
+     rope_case_config(128, 131072, rope_parameters={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                                    "high_freq_factor": 4.0, "original_max_position_embeddings": 8192,
+                                                    "rope_theta": 500000.0, "partial_rotary_factor": 1.0}), [12]),
+]
+
+
+def make_rope_cases(out_dir):
+    """rope-cases.json: per case the config, and per length the inv_freq transformers uses for a
+    forward of that length (dynamic NTK depends on it) and, for small ones, the cos/sin tables
+    of positions 0..length-1 (attention factor applied)."""
+    cases = []
+    for name, cfg, lengths in ROPE_CASES:
+        rope_type, _, _, dim = rope_settings(cfg)
+        by_length = []
+        for length in lengths:
+            inv, attention_factor = rope_for_length(cfg, length)
+            row = {"length": length, "inv_freq": [float(x) for x in inv.tolist()], "attention_factor": attention_factor}
+            if dim <= 16 and length <= 32:
+                cos, sin = rope_cos_sin(inv, attention_factor, torch.arange(length))
+                row["cos"] = [float(x) for x in cos.flatten().tolist()]
+                row["sin"] = [float(x) for x in sin.flatten().tolist()]
+            by_length.append(row)
+        cases.append({"name": name, "type": rope_type, "rotary_dims": dim, "config": cfg, "lengths": by_length})
+    folder = os.path.join(out_dir, "rope-cases")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "rope-cases.json")
+    dump_json(path, {"format": "sfc.refgen.rope/v1", "torch_version": torch.__version__, "cases": cases}, compact=True)
+    return path
+
+
 def folder_size(folder):
     return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
 
@@ -793,13 +1116,17 @@ def main():
     ap.add_argument("--only", nargs="*", help="model names to (re)generate")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    if not args.only or "rope-cases" in args.only:
+        path = make_rope_cases(args.out)
+        print(f"{'rope-cases':20s} {os.path.getsize(path) / 1024:7.1f} KB  {len(ROPE_CASES)} rope configurations")
     for spec in MODELS:
         if args.only and spec["name"] not in args.only:
             continue
         folder, ref = make_model(spec, args.out)
         lg = torch.tensor(ref["logits"][0])
+        effect = f"  rope effect {ref['rope']['effect']:.3f}" if "rope" in ref else ""
         print(f"{spec['name']:20s} {folder_size(folder) / 1024:7.1f} KB  tokens {[len(t) for t in ref['tokens']]}"
-              f"  |logits| max {lg.abs().max():.2f} std {lg.std():.2f}  metric {ref['grad_check']['value']:.4f}")
+              f"  |logits| max {lg.abs().max():.2f} std {lg.std():.2f}  metric {ref['grad_check']['value']:.4f}{effect}")
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ export async function resolveProviders(requested: readonly string[]): Promise<Pr
   }
   if (!active.includes('cpu')) active.push('cpu');
   if (!requested.some((r) => r.toLowerCase() === 'cuda') && cudaLibraryPresent()) {
-    notes.push("cuda available (pass executionProviders: ['cuda', 'cpu'] to use it)");
+    notes.push("cuda available (set onnx.providers [\"cuda\", \"cpu\"] in sfc.config.json, or pass executionProviders: ['cuda', 'cpu'] to onnxBackend())");
   }
   return { active, notes };
 }

@@ -1,13 +1,15 @@
 // Core's segment description (ModelSpec) → a Program of lowered ops, one per segment and
 // variant (logit selection; KV cache). Graph inputs: activations `x0…`, token ids `ids`, the first
 // position `offset`, per-example vocabulary ids `columns`, cached keys/values `past_k`/`past_v`,
-// and every weight under its canonical name (weights are fed from tensors created once per model
-// and shared by all of its graphs). A cached attention graph also outputs `k_new`/`v_new`.
+// rotary tables `rope_cos`/`rope_sin` [seq, rotaryDims] (core's rotaryTables for the call's
+// positions: every rope type, dynamic NTK included, with no frequency math in the graph), and every
+// weight under its canonical name (weights are fed from tensors created once per model and shared
+// by all of its graphs). A cached attention graph also outputs `k_new`/`v_new`.
 
 import type { LinearSpec, ModelSpec, SegmentSpec } from '@sfc/core';
 import type { Dim } from './onnx-graph.js';
 import { activationOp } from './lowering/activation.js';
-import { appendPast, causalAttention, mergeHeads, rotary, rotaryTables, seqMajor, splitHeads } from './lowering/attention.js';
+import { appendPast, causalAttention, mergeHeads, rotary, seqMajor, splitHeads } from './lowering/attention.js';
 import { embeddingLookup, positionRows, sum } from './lowering/embedding.js';
 import { layerNorm } from './lowering/layer-norm.js';
 import { linear } from './lowering/linear.js';
@@ -30,6 +32,10 @@ export const FULL_VARIANT: SegmentVariant = { lastOnly: false, columns: false };
 
 const B = 'batch';
 const S = 'seq';
+
+/** Graph inputs of a rotary attention segment: cos and sin [seq, rotaryDims] of the call's positions. */
+export const ROPE_COS = 'rope_cos';
+export const ROPE_SIN = 'rope_sin';
 
 export function variantKey(v: SegmentVariant): string {
   return `${v.lastOnly ? 'last' : 'all'}-${v.columns ? 'cols' : 'vocab'}${v.kvCache ? '-kv' : ''}`;
@@ -82,8 +88,9 @@ export function segmentProgram(spec: ModelSpec, seg: SegmentSpec, v: SegmentVari
       const qkv = lin(h, seg.qkv, 'qkv');
       const heads = { nHeads: seg.nHeads, headDim: seg.headDim };
       let [q, k, vv] = p.apply(splitHeads, [qkv], heads, 3, 'splitHeads') as [Value, Value, Value];
-      if (seg.rotaryDims > 0) {
-        const [cos, sin] = p.apply(rotaryTables, [q, offsetInput()], { rotaryDims: seg.rotaryDims, base: seg.rotaryBase, seqAxis: 2 }, 2, 'rotaryTables') as [Value, Value];
+      if (seg.rotary) {
+        const cos = p.input(ROPE_COS, 'float32', [S, seg.rotaryDims], false);
+        const sin = p.input(ROPE_SIN, 'float32', [S, seg.rotaryDims], false);
         const r = { rotaryDims: seg.rotaryDims, headDim: seg.headDim };
         q = p.apply1(rotary, [q, cos, sin], r, 'rotary.q');
         k = p.apply1(rotary, [k, cos, sin], r, 'rotary.k');

@@ -8,7 +8,7 @@
 // copy, and the graph's `k_new`/`v_new` are written after them.
 
 import {
-  BackendError, InputError, LayerKvCache, NotFoundError, ShapeError, shapeToString,
+  BackendError, InputError, LayerKvCache, NotFoundError, ShapeError, rotaryTables, shapeToString,
   type AttentionSegment, type KvCache, type KvCacheOptions, type ModelSpec, type SegmentCallOptions, type SegmentRuntime,
   type SegmentSpec, type Tensor, type WeightStore,
 } from '@sfc/core';
@@ -16,7 +16,7 @@ import type * as ort from 'onnxruntime-node';
 import type { GraphCache } from './graph-cache.js';
 import type { OnnxTensorOps } from './lazy/tensor-ops.js';
 import { ortTensor, runSession } from './ort-session.js';
-import { FULL_VARIANT, segmentProgram, variantKey, type SegmentVariant } from './segment-program.js';
+import { FULL_VARIANT, ROPE_COS, ROPE_SIN, segmentProgram, variantKey, type SegmentVariant } from './segment-program.js';
 
 interface CompiledSegment {
   readonly session: ort.InferenceSession;
@@ -137,8 +137,9 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
       for (const id of ids) if (id < 0 || id >= V) throw new InputError(`token id ${id} is outside the vocabulary [0, ${V})`, 'use the tokenizer that belongs to the model');
     }
     const feeds: Record<string, ort.Tensor> = {};
+    const rope = seg.kind === 'attention' ? this.rotaryFeeds(seg, offset, tensors.get('x0')!.shape[1]!) : {};
     for (const name of compiled.inputs) {
-      const t = given.get(name) ?? host[name] ?? this.weights.get(name)
+      const t = given.get(name) ?? host[name] ?? rope[name] ?? this.weights.get(name)
         ?? (name === 'offset' ? ortTensor('int64', BigInt64Array.of(BigInt(offset)), []) : undefined);
       if (!t) throw new BackendError(`internal: no feed for graph input '${name}' of segment '${seg.name}'`);
       feeds[name] = t;
@@ -146,6 +147,13 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     const out = await runSession(compiled.session, feeds, `segment '${seg.name}' ${mode}`,
       (node) => { const [scope, label, onnxOp] = node.split(':'); return scope === seg.name ? `'${label}' (ONNX ${onnxOp})` : undefined; });
     return compiled.outputs.map((n) => out[n]!);
+  }
+
+  /** Core's cos/sin tables for an attention call at positions offset … offset + seq − 1 (none without rotary). */
+  private rotaryFeeds(seg: AttentionSegment, offset: number, seq: number): Record<string, ort.Tensor> {
+    if (!seg.rotary) return {};
+    const { cos, sin } = rotaryTables(seg.rotary, offset, seq);
+    return { [ROPE_COS]: ortTensor('float32', cos, [seq, seg.rotaryDims]), [ROPE_SIN]: ortTensor('float32', sin, [seq, seg.rotaryDims]) };
   }
 
   async forward(segment: string, inputs: readonly Tensor[], options?: SegmentCallOptions): Promise<Tensor> {

@@ -75,26 +75,6 @@ export function activate(x: tf.Tensor, kind: Activation): tf.Tensor {
 }
 
 /**
- * cos and sin tables [seq, rotaryDims] for positions offset … offset+seq−1, as Hugging Face
- * builds them in float32: inv_freq = 1/base^(2i/rot), freqs = pos·inv_freq, emb = cat(freqs, freqs).
- */
-export function rotaryTables(rotaryDims: number, base: number, offset: number, seq: number): { cos: Float32Array; sin: Float32Array } {
-  const half = rotaryDims / 2;
-  const f = Math.fround;
-  const invFreq = Array.from({ length: half }, (_, i) => f(1 / f(base ** f((2 * i) / rotaryDims))));
-  const cos = new Float32Array(seq * rotaryDims), sin = new Float32Array(seq * rotaryDims);
-  for (let t = 0; t < seq; t++) {
-    for (let i = 0; i < half; i++) {
-      const angle = f((offset + t) * invFreq[i]!);
-      const c = Math.cos(angle), s = Math.sin(angle);
-      cos[t * rotaryDims + i] = c; cos[t * rotaryDims + half + i] = c;
-      sin[t * rotaryDims + i] = s; sin[t * rotaryDims + half + i] = s;
-    }
-  }
-  return { cos, sin };
-}
-
-/**
  * Rotary embedding (rotate-half convention) on the first `rot` dims of the last axis of
  * x [..., seq, headDim]; cos/sin are [seq, rot] and broadcast over the leading axes.
  */

@@ -119,6 +119,23 @@ export class TfjsOps implements TensorOps {
     });
   }
 
+  matMulTransposed(a: Tensor, b: Tensor): Tensor {
+    const ra = a.shape.length;
+    if (ra < 2 || b.shape.length !== 2) throw new ShapeError(`matMulTransposed needs a of rank ≥ 2 and a 2-D b, got ${shapeToString(a.shape)} @ ${shapeToString(b.shape)}ᵀ`);
+    const k = a.shape[ra - 1]!, m = b.shape[0]!;
+    if (b.shape[1] !== k) throw new ShapeError(`matMulTransposed inner dimensions differ: ${shapeToString(a.shape)} @ ${shapeToString(b.shape)}ᵀ`);
+    const rows = sizeOf(a.shape) / k;
+    return this.run('matMulTransposed', () => {
+      const x = tf.reshape(this.f(a, 'matMulTransposed'), [rows, k]), y = this.f(b, 'matMulTransposed');
+      // tfjs-wasm is ~15x slower with a transpose flag than with an explicit transpose, so transpose
+      // whichever side moves fewer values: bᵀ (m·k), or a and the result ((a·bᵀ)ᵀ = b·aᵀ: rows·(k + m)).
+      const out = rows * (k + m) < m * k
+        ? tf.transpose(tf.matMul(y, tf.transpose(x)))
+        : tf.matMul(x, tf.transpose(y));
+      return tf.reshape(out, [...a.shape.slice(0, -1), m]);
+    });
+  }
+
   transpose(a: Tensor, perm?: readonly number[]): Tensor {
     if (perm && (perm.length !== a.shape.length || [...perm].sort((x, y) => x - y).some((p, i) => p !== i))) {
       throw new ShapeError(`transpose: [${perm.join(', ')}] is not a permutation of the axes of ${shapeToString(a.shape)}`);

@@ -4,11 +4,10 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  InputError, NotFoundError, ShapeError, parseModelConfig,
-  type Backend, type ModelSpec, type SegmentCallOptions, type SegmentRuntime, type Tensor, type TensorOps, type WeightStore, type WeightTensor,
+  InputError, NotFoundError, ShapeError, parseModelConfig, rotaryTables,
+  type AttentionSegment, type Backend, type ModelSpec, type SegmentCallOptions, type SegmentRuntime, type Tensor, type TensorOps, type WeightStore, type WeightTensor,
 } from '@sfc/core';
 import { tfjsBackend } from './index.js';
-import { rotaryTables } from './layers.js';
 
 /** Deterministic normal samples (mulberry32 + Box–Muller). */
 function rng(seed: number): () => number {
@@ -219,7 +218,9 @@ describe.each(['cpu', 'wasm'] as const)('segment runtime on tfjs-%s', (flavor) =
   });
 
   it('rotary attention depends on relative positions only, and the offset moves the tables', async () => {
-    const t0 = rotaryTables(8, 10000, 0, 6), t3 = rotaryTables(8, 10000, 3, 3);
+    const head8 = parseModelConfig({ model_type: 'gpt_neox', hidden_size: 8, num_attention_heads: 1, num_hidden_layers: 1, vocab_size: 4, rotary_pct: 1 });
+    const rotary = (head8.segments[1] as AttentionSegment).rotary!;
+    const t0 = rotaryTables(rotary, 0, 6), t3 = rotaryTables(rotary, 3, 3);
     expect(Array.from(t3.cos)).toEqual(Array.from(t0.cos.slice(3 * 8)));
     expect(Array.from(t3.sin)).toEqual(Array.from(t0.sin.slice(3 * 8)));
     expect(t0.cos[8 + 1]).toBeCloseTo(Math.cos(1 / 10000 ** (2 / 8)), 6);

@@ -6,8 +6,8 @@
 // that tfjs does not have (greater, topk): those only touch constants.
 
 import * as tf from '@tensorflow/tfjs';
-import type { AttentionSegment, EmbedSegment, MlpSegment, UnembedSegment } from '@sfc/core';
-import { activate, applyRotary, causalMask, layerNorm, linear, matMul, matMulConst, rotaryTables, swapLast } from './layers.js';
+import { rotaryTables, type AttentionSegment, type EmbedSegment, type MlpSegment, type UnembedSegment } from '@sfc/core';
+import { activate, applyRotary, causalMask, layerNorm, linear, matMul, matMulConst, swapLast } from './layers.js';
 
 export type WeightOf = (name: string) => tf.Tensor;
 export type SegmentFn = (x: tf.Tensor) => tf.Tensor;
@@ -38,8 +38,9 @@ export function attentionStepFn(seg: AttentionSegment, w: WeightOf, seq: number,
   const mask = tf.tensor2d(causalMask(seq, pastLength), [seq, pastLength + seq]);
   const scale = tf.scalar(seg.scale);
   let cos: tf.Tensor | undefined, sin: tf.Tensor | undefined;
-  if (rot > 0) {
-    const t = rotaryTables(rot, seg.rotaryBase, offset, seq);
+  if (seg.rotary) {
+    // Core's tables (every rope type; dynamic NTK keyed on offset + seq, the total length with a cache).
+    const t = rotaryTables(seg.rotary, offset, seq);
     cos = tf.tensor2d(t.cos, [seq, rot]);
     sin = tf.tensor2d(t.sin, [seq, rot]);
   }

@@ -1,9 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BackendError, CapabilityError, ConfigError, NotFoundError, type Backend } from '@sfc/core';
-import { createBackend, selectBackend } from './backends.js';
+import { createBackend, onnxSettings, selectBackend } from './backends.js';
+import { resolveConfig, type FlagValue } from './config/config.js';
 
 const fake = (name: string): Backend => ({
   name, capabilities: { grad: true, devices: ['cpu'], dtypes: ['float32'] }, ops: {} as Backend['ops'],
@@ -61,5 +62,47 @@ describe('selectBackend', () => {
     const err = await selectBackend(['onnx', 'sfc-backend-nope'], { importer: async () => { throw Object.assign(new Error('x'), { code: 'ERR_MODULE_NOT_FOUND' }); }, cwd: tmpdir() }).catch((e) => e);
     expect(err).toBeInstanceOf(BackendError);
     expect(err.message).toMatch(/^no backend could be created \(tried onnx: .*; tried sfc-backend-nope: .*\)$/);
+  });
+});
+
+describe('onnx settings from the config', () => {
+  async function settings(config: unknown, flags: FlagValue[] = []) {
+    const root = mkdtempSync(join(tmpdir(), 'sfc-onnx-settings-'));
+    mkdirSync(join(root, 'sub'));
+    writeFileSync(join(root, 'sfc.config.json'), JSON.stringify(config));
+    const warnings: string[] = [];
+    const cfg = await resolveConfig({ cwd: join(root, 'sub'), flags });
+    return { root, file: cfg.file!, warnings, get: () => onnxSettings(cfg, (m) => warnings.push(m)) };
+  }
+
+  it('turns onnx.* into onnxBackend options, which reach the factory', async () => {
+    const s = await settings({ backend: 'onnx', onnx: { threads: 3, providers: ['cuda', 'cpu'], cacheDir: 'graphs' } });
+    const options = s.get();
+    expect(options).toEqual({ intraOpNumThreads: 3, executionProviders: ['cuda', 'cpu'], cacheDir: join(s.root, 'graphs') });
+    const seen: unknown[] = [];
+    const importer = async () => ({ onnxBackend: (o: unknown) => { seen.push(o); return fake('onnx'); } });
+    await selectBackend(['onnx', 'tfjs'], { importer, onnx: options });
+    expect(seen).toEqual([options]);
+    expect((await settings({ backend: 'onnx' })).get()).toEqual({ intraOpNumThreads: 2, executionProviders: ['cpu'] });
+  });
+
+  it('refuses onnx settings for a configured backend that is not onnx, saying which keys and why', async () => {
+    const s = await settings({ backend: 'tfjs-wasm', onnx: { threads: 4 } });
+    const err = (() => { try { s.get(); } catch (e) { return e; } })() as ConfigError;
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toBe(`onnx.threads (${s.file}) set, but the backend is tfjs-wasm: onnx.* settings apply to the onnx backend only`);
+    expect(err.hint).toContain('"backend": "onnx"');
+    expect(err.hint).toContain('tfjs backends take no thread or execution-provider settings');
+    const byDefault = await settings({ onnx: { providers: ['cpu'] } }); // backend left at its default, tfjs
+    expect(() => byDefault.get()).toThrow(/^onnx\.providers \(.*\) set, but the backend is tfjs \(the default\): /);
+  });
+
+  it('only warns when --backend replaced the configured onnx for one run', async () => {
+    const s = await settings({ backend: 'onnx', onnx: { threads: 4 } }, [{ key: 'backend', flag: '--backend', raw: 'tfjs-cpu' }]);
+    expect(s.get()).toMatchObject({ intraOpNumThreads: 4 });
+    expect(s.warnings).toEqual([`onnx.threads (${s.file}) ignored: --backend tfjs-cpu has no onnx backend, and onnx.* settings apply to onnx only`]);
+    const listed = await settings({ backend: 'tfjs', onnx: { threads: 4 } }, [{ key: 'backend', flag: '--backend', raw: 'tfjs-wasm,onnx' }]);
+    expect(listed.get()).toMatchObject({ intraOpNumThreads: 4 });
+    expect(listed.warnings).toEqual([]);
   });
 });

@@ -1,12 +1,16 @@
 // Backend selection: the one place that maps a backend id from the config or --backend to a
-// backend object. Built-in ids load their package lazily (so `sfc --help` never loads tfjs);
-// any other id is a package (or module file) exporting a backend factory. A list is tried in
-// order and every failure is reported together.
+// backend object, with the backend-specific settings of the config (`onnx.*`). Built-in ids load
+// their package lazily (so `sfc --help` never loads tfjs); any other id is a package (or module
+// file) exporting a backend factory. A list is tried in order and every failure is reported
+// together.
 
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BackendError, CapabilityError, ConfigError, isSfcError, NotFoundError, type Backend } from '@sfc/core';
+import type { OnnxBackendOptions } from '@sfc/backend-onnx';
+import { CONFIG_FILE_NAME, describeSource, type EffectiveConfig } from './config/config.js';
+import { CONFIG_FIELDS } from './config/schema.js';
 import { isModulePath } from './config/validate.js';
 
 type TfjsFlavor = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -20,6 +24,38 @@ export interface SelectBackendOptions {
   readonly cwd?: string;
   /** Import function (tests substitute it). */
   readonly importer?: (specifier: string) => Promise<Record<string, unknown>>;
+  /** Options for `onnxBackend()` when the id is `onnx` (from the config's `onnx.*` keys). */
+  readonly onnx?: OnnxBackendOptions;
+}
+
+const ONNX_KEYS = CONFIG_FIELDS.map((f) => f.path).filter((p) => p.startsWith('onnx.'));
+
+/**
+ * The `onnx.*` settings of the effective config as `onnxBackend()` options. Setting one for a
+ * backend list without `onnx` is a ConfigError when the list comes from the config file (or the
+ * default) — the file contradicts itself — and only a warning when `--backend` replaced the
+ * file's choice for this run.
+ */
+export function onnxSettings(config: EffectiveConfig, warn: (message: string) => void): OnnxBackendOptions {
+  const backend = config.get<string | string[]>('backend') ?? [];
+  const ids = typeof backend === 'string' ? [backend] : backend;
+  const set = ONNX_KEYS.filter((k) => { const s = config.source(k); return s !== undefined && s.kind !== 'default'; });
+  if (set.length && !ids.includes('onnx')) {
+    const where = set.map((k) => `${k} (${describeSource(config.source(k))})`).join(', ');
+    const src = config.source('backend');
+    if (src?.kind === 'flag') {
+      warn(`${where} ignored: ${src.flag} ${ids.join(',')} has no onnx backend, and onnx.* settings apply to onnx only`);
+    } else {
+      throw new ConfigError(`${where} set, but the backend is ${ids.join(', ')}${src?.kind === 'file' ? '' : ' (the default)'}: onnx.* settings apply to the onnx backend only`,
+        `set "backend": "onnx" (or a list that includes it) in ${CONFIG_FILE_NAME}, or remove the onnx keys; the tfjs backends take no thread or execution-provider settings (docs/backends.md)`);
+    }
+  }
+  const cacheDir = config.get<string>('onnx.cacheDir');
+  return {
+    intraOpNumThreads: config.get<number>('onnx.threads'),
+    executionProviders: config.get<string[]>('onnx.providers'),
+    ...(cacheDir !== undefined ? { cacheDir } : {}),
+  };
 }
 
 export async function selectBackend(ids: string | readonly string[], options: SelectBackendOptions = {}): Promise<Backend> {
@@ -58,7 +94,7 @@ export async function createBackend(id: string, options: SelectBackendOptions = 
     if (typeof factory !== 'function') {
       throw new CapabilityError('the onnx backend is not available in this build', 'use --backend tfjs (or tfjs-wasm, tfjs-cpu), or set "backend": "tfjs" in sfc.config.json');
     }
-    return checkBackend(await (factory as Factory)(), '@sfc/backend-onnx');
+    return checkBackend(await (factory as Factory)(options.onnx ?? {}), '@sfc/backend-onnx');
   }
   return thirdParty(id, importer, options.cwd ?? process.cwd());
 }

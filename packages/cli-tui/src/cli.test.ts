@@ -95,6 +95,24 @@ describe('help, version, completion', () => {
     }
   });
 
+  it('lists each positional once, under Positionals and not again as a --flag', async () => {
+    const positionals = (c: SfcCommand) => [...c.command.matchAll(/[<[]([\w-]+)/g)].map((m) => m[1]!);
+    const withPositionals = (list: readonly SfcCommand[], prefix: string[] = []): [string[], string[]][] => list.flatMap((c) => {
+      const path = [...prefix, c.command.split(' ')[0]!];
+      return [[path, positionals(c)] as [string[], string[]], ...withPositionals(c.subcommands ?? [], path)];
+    });
+    const checked = withPositionals(COMMANDS).filter(([, names]) => names.length > 0);
+    expect(checked.map(([p]) => p.join(' '))).toEqual(expect.arrayContaining(['plot', 'tui', 'convert', 'dict info', 'export neuronpedia']));
+    for (const [path, names] of checked) {
+      const r = await run([...path, '--help']);
+      const section = /\nPositionals:\n([\s\S]*?)\n\n/.exec(r.out)?.[1] ?? '';
+      for (const name of names) {
+        expect(section, `${path.join(' ')} ${name}`).toMatch(new RegExp(`^  ${name} `, 'm'));
+        expect(r.out, `${path.join(' ')} ${name}`).not.toMatch(new RegExp(`--${name}\\b`));
+      }
+    }
+  });
+
   it('prints the version and a completion script', async () => {
     expect((await run(['--version'])).out).toMatch(/^\d+\.\d+\.\d+\n$/);
     const c = await run(['completion']);

@@ -49,7 +49,11 @@ function toModule(c: SfcCommand, onChosen: (c: Chosen) => void): CommandModule {
       let b = withOptions(y, c.options ?? [], c.required ?? []);
       if (c.builder) b = c.builder(b);
       // Command options first, global ones after (yargs lists named groups in creation order).
-      const own = Object.keys((b as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key).filter((k) => !GLOBAL_FLAGS.includes(k) && k !== '$0');
+      // Keys already in a group stay there: `.positional()` puts its key under "Positionals:", and
+      // grouping it again would list it a second time, as a `--flag`.
+      const inspect = b as unknown as { getOptions(): { key: Record<string, unknown> }; getGroups(): Record<string, string[]> };
+      const grouped = new Set(Object.values(inspect.getGroups()).flat());
+      const own = Object.keys(inspect.getOptions().key).filter((k) => !GLOBAL_FLAGS.includes(k) && k !== '$0' && !grouped.has(k));
       if (own.length) b = b.group(own, 'Options:');
       b = b.group(GLOBAL_FLAGS, 'Global options:');
       for (const sub of c.subcommands ?? []) b = b.command(toModule(sub, onChosen));

@@ -3,7 +3,7 @@
 // order (config → backend → model) and the cleanup are the same everywhere.
 
 import { Model, type Backend } from '@sfc/core';
-import { selectBackend } from './backends.js';
+import { onnxSettings, selectBackend } from './backends.js';
 import { resolveConfig, type EffectiveConfig } from './config/config.js';
 import type { CliIO } from './io.js';
 import { flagValues, type OptionId } from './options.js';
@@ -49,7 +49,8 @@ export class Session {
   }
 
   async backend(): Promise<Backend> {
-    this.backendInstance ??= await selectBackend(this.config.require<string | string[]>('backend', '--backend'), { cwd: this.io.cwd });
+    this.backendInstance ??= await selectBackend(this.config.require<string | string[]>('backend', '--backend'),
+      { cwd: this.io.cwd, onnx: onnxSettings(this.config, this.warn) });
     return this.backendInstance;
   }
 

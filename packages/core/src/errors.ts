@@ -10,6 +10,7 @@ export type SfcErrorCode =
   | 'CAPABILITY'   // the backend cannot do what was asked
   | 'SECURITY'     // a file tried something forbidden (e.g. a pickle global outside the allowlist)
   | 'BACKEND'      // the backend itself failed
+  | 'CANCELLED'    // the caller aborted the run (Ctrl-C, the TUI's cancel key, an AbortSignal)
   | 'INTERNAL';
 
 export class SfcError extends Error {
@@ -48,9 +49,23 @@ export class BackendError extends SfcError {
   constructor(message: string, hint?: string, options?: { cause?: unknown }) { super('BACKEND', message, hint, options); }
 }
 
+/**
+ * A long run stopped because its AbortSignal fired. `operation` names what was cancelled
+ * (`discover`, `attribute (ig)`, `evaluate`); the abort reason, if any, is the `cause`. No hint:
+ * the user asked for it, there is nothing to fix.
+ */
+export class CancelledError extends SfcError {
+  readonly operation: string;
+  constructor(operation: string, options?: { cause?: unknown }) {
+    super('CANCELLED', `${operation} cancelled`, undefined, options);
+    this.operation = operation;
+  }
+}
+
 /** Exit codes of the CLI, one per error family (documented in docs/cli.md). */
 export const EXIT_CODES: Record<SfcErrorCode, number> = {
   INPUT: 2, CONFIG: 2, NOT_FOUND: 3, FORMAT: 4, SHAPE: 4, SECURITY: 5, CAPABILITY: 6, BACKEND: 7, INTERNAL: 1,
+  CANCELLED: 130, // 128 + SIGINT, what shells report for a Ctrl-C'd process
 };
 
 export function isSfcError(e: unknown): e is SfcError {

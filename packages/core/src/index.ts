@@ -20,6 +20,7 @@ export {
 export { batchExamples, singlePromptBatch, countPrompts, type PromptBatch } from './data/batches.js';
 export { logitDiff, cleanMinusPatch, negAnswerLogit, linearLogitMetric, defaultMetric, type Metric, type BoundMetric } from './algorithms/metrics.js';
 export type { ProgressCallback, ProgressEvent } from './algorithms/progress.js';
+export { cancelCheck, type CancelCheck } from './algorithms/cancel.js';
 export { saeState, effectOf, toDense, type SparseAct } from './algorithms/sparse-act.js';
 export { resolveDictionaries, type DictionarySet, type ResolvedSubmodule } from './algorithms/setup.js';
 export {

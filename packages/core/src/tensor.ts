@@ -50,6 +50,12 @@ export interface TensorOps {
   where(mask: Tensor, a: Tensor, b: Tensor): Tensor;
 
   matMul(a: Tensor, b: Tensor): Tensor;
+  /**
+   * a · bᵀ for a [..., n, k] and a 2-D b [m, k]: [..., n, m]. Multiplies with a stored matrix's
+   * transpose (an SAE's W_dec or W_enc) without the caller materializing it; how is the backend's
+   * choice (onnx: Gemm with transB, no copy; tfjs: transposes the smaller operand).
+   */
+  matMulTransposed(a: Tensor, b: Tensor): Tensor;
   transpose(a: Tensor, perm?: readonly number[]): Tensor;
   reshape(a: Tensor, shape: Shape): Tensor;
   sum(a: Tensor, axes?: number | readonly number[], keepDims?: boolean): Tensor;

@@ -46,6 +46,13 @@ export const EMITTERS: Readonly<Record<string, Emit>> = {
   relu: unary('Relu'),
   square: (g, ins, _n, _f, nodes) => { const x = fl(g, ins, nodes, 0); return [g.node('Mul', [x, x])]; },
   matMul: binary('MatMul'),
+  // Gemm multiplies by bᵀ inside MLAS's packing: no [m, k] transpose is ever materialized.
+  matMulTransposed: (g, ins, n, feeds, nodes) => {
+    const a = fl(g, ins, nodes, 0), b = fl(g, ins, nodes, 1);
+    if (n.shape.length === 2) return [g.node('Gemm', [a, b], { transB: 1 })];
+    const rows = g.node('Reshape', [a, feeds[0]!]);
+    return [g.node('Reshape', [g.node('Gemm', [rows, b], { transB: 1 }), feeds[1]!])];
+  },
   transpose: (g, ins, n) => [g.node('Transpose', [ins[0]!], { perm: n.attrs.perm as number[] })],
   reshape: (g, ins, _n, feeds) => [g.node('Reshape', [ins[0]!, feeds[0]!])],
   sum: reduce('ReduceSum'),

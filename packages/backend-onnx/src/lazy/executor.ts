@@ -18,7 +18,7 @@ const MAX_SESSIONS = 128;
  * Ops worth a multi-threaded session. Each session owns its own intra-op thread pool, so graphs
  * of cheap element-wise work run single-threaded and do not add threads to the process.
  */
-const HEAVY = new Set(['matMul', 'sum', 'mean', 'max', 'topk', 'logSoftmax']);
+const HEAVY = new Set(['matMul', 'matMulTransposed', 'sum', 'mean', 'max', 'topk', 'logSoftmax']);
 
 export interface ExecutorStats {
   /** session.run calls made for lazy graphs. */

@@ -149,6 +149,18 @@ export class OnnxTensorOps implements TensorOps {
     return this.make('matMul', [a, b], [...batch, n, m]);
   }
 
+  matMulTransposed(a: Tensor, b: Tensor): Tensor {
+    const as = this.nodeOf(a).shape, bs = this.nodeOf(b).shape;
+    if (as.length < 2 || bs.length !== 2) throw new ShapeError(`matMulTransposed needs a of rank ≥ 2 and a 2-D b, got ${shapeToString(as)} @ ${shapeToString(bs)}ᵀ`);
+    if (as[as.length - 1] !== bs[1]) throw new ShapeError(`matMulTransposed inner dimensions differ: ${shapeToString(as)} @ ${shapeToString(bs)}ᵀ`);
+    const shape = [...as.slice(0, -1), bs[0]!];
+    if (as.length === 2) return this.make('matMulTransposed', [a, b], shape);
+    // Gemm is 2-D: rows [-1, k] in, the result shape out (feeds, so one graph serves every size).
+    return this.make('matMulTransposed', [a, b], shape, 'float32', {}, [
+      { elem: 'int64', dims: [2], data: [-1, bs[1]!] }, { elem: 'int64', dims: [shape.length], data: shape },
+    ]);
+  }
+
   transpose(a: Tensor, perm?: readonly number[]): Tensor {
     const node = this.nodeOf(a);
     const rank = node.shape.length;

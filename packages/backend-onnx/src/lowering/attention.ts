@@ -1,10 +1,11 @@
 // Causal self-attention, as the ops it is made of: split the fused qkv projection into heads,
-// rotary position embedding (rotate-half on the first `rotaryDims` of each head), softmax
-// attention under a causal mask, and merging the heads back; for KV caches, prepending the
-// cached keys/values and handing the new ones out sequence-major. Each op's VJP sits beside it.
+// rotary position embedding (rotate-half on the first `rotaryDims` of each head, with cos/sin
+// tables that core computes per call and the runtime feeds), softmax attention under a causal
+// mask, and merging the heads back; for KV caches, prepending the cached keys/values and handing
+// the new ones out sequence-major. Each op's VJP sits beside it.
 
 import type { GraphBuilder } from '../onnx-graph.js';
-import { positions, seqLen } from './embedding.js';
+import { seqLen } from './embedding.js';
 import type { OpLowering } from './op.js';
 import { zerosLike } from './op.js';
 
@@ -41,35 +42,6 @@ export const mergeHeads: OpLowering<HeadAttrs> = {
   },
 };
 
-export interface RotaryAttrs {
-  readonly rotaryDims: number;
-  readonly base: number;
-  /** Axis of `like` that holds the sequence. */
-  readonly seqAxis: number;
-}
-
-/** Rotary frequencies 1 / base^(2i / r), i < r/2 (rounded to fp32 like torch's inv_freq buffer). */
-export function inverseFrequencies(rotaryDims: number, base: number): Float32Array {
-  const half = rotaryDims / 2;
-  return Float32Array.from({ length: half }, (_, i) => 1 / Math.pow(base, Math.fround((2 * i) / rotaryDims)));
-}
-
-/** inputs: like (tensor with a sequence axis), offset int64 scalar → cos, sin [s, r] for positions offset … offset+s−1 */
-export const rotaryTables: OpLowering<RotaryAttrs> = {
-  name: 'rotaryTables',
-  constantOutputs: true,
-  forward(g, [like, offset], { rotaryDims, base, seqAxis }) {
-    const pos = g.node('Cast', [positions(g, like!, offset!, seqAxis)], { to: 1 });
-    const inv = g.constF([...inverseFrequencies(rotaryDims, base)], [1, rotaryDims / 2]);
-    const freqs = g.node('Mul', [g.node('Unsqueeze', [pos, g.constI64([1])]), inv]);
-    const emb = g.node('Concat', [freqs, freqs], { axis: -1 });
-    return { outputs: [g.node('Cos', [emb]), g.node('Sin', [emb])] };
-  },
-  vjp(_g, ctx) {
-    return ctx.inputs.map(() => undefined);
-  },
-};
-
 export interface RotateAttrs { readonly rotaryDims: number; readonly headDim: number }
 
 function lastSlice(g: GraphBuilder, x: string, from: number, to: number): string {
@@ -77,8 +49,8 @@ function lastSlice(g: GraphBuilder, x: string, from: number, to: number): string
 }
 
 /**
- * inputs: x [b, h, s, hd], cos, sin [s, r] → x with its first r dims rotated:
- * x_r·cos + R(x_r)·sin, R(x) = [−x₂, x₁] (rotate-half). R is linear with Rᵀ(y) = [y₂, −y₁].
+ * inputs: x [b, h, s, hd], cos, sin [s, r] (constants: core's rotaryTables) → x with its first r
+ * dims rotated: x_r·cos + R(x_r)·sin, R(x) = [−x₂, x₁] (rotate-half). R is linear with Rᵀ(y) = [y₂, −y₁].
  */
 export const rotary: OpLowering<RotateAttrs> = {
   name: 'rotary',

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { checkOp, type OpCase } from '../test-support/op-harness.js';
 import * as R from '../test-support/reference-math.js';
 import { geluTanh, gelu, relu } from './activation.js';
-import { appendPast, causalAttention, mergeHeads, rotary, rotaryTables, seqMajor, splitHeads } from './attention.js';
+import { appendPast, causalAttention, mergeHeads, rotary, seqMajor, splitHeads } from './attention.js';
 import { embeddingLookup, positionRows, sum } from './embedding.js';
 import { layerNorm } from './layer-norm.js';
 import { linear } from './linear.js';
@@ -68,14 +68,16 @@ const cases: OpCase[] = [
       return R.mergeHeads(R.add(R.add(R.add(q, q), k), v));
     },
   },
-  ...[2, 4].map((r): OpCase => ({
-    name: `rotary (r=${r} of ${HD}, offset 3)`, inputs: [f('x', [B, H, S, HD], 16), ints('offset', [], [3], 'int64')], outShape: [B, H, S, HD],
-    build: (p, [x, off]) => {
-      const [cos, sin] = p.apply(rotaryTables, [x!, off!], { rotaryDims: r, base: 100, seqAxis: 2 }, 2);
-      return p.apply1(rotary, [x!, cos!, sin!], { rotaryDims: r, headDim: HD });
-    },
-    reference: ([x]) => R.rotary(x!, r, 100, 3),
-  })),
+  ...[2, 4].map((r): OpCase => {
+    // Tables of positions 3…3+S−1 (base 100, scaled by 1.25 like a YaRN attention factor); constants of the op.
+    const { cos, sin } = R.rotaryTables(Array.from({ length: r / 2 }, (_, i) => 1 / 100 ** ((2 * i) / r)), 3, S, 1.25);
+    const table = (name: string, t: R.T64) => ({ name, elem: 'float32' as const, shape: [...t.shape], data: t.data, differentiable: false });
+    return {
+      name: `rotary (r=${r} of ${HD}, offset 3)`, inputs: [f('x', [B, H, S, HD], 16), table('cos', cos), table('sin', sin)], outShape: [B, H, S, HD],
+      build: (p, [x, c, s]) => p.apply1(rotary, [x!, c!, s!], { rotaryDims: r, headDim: HD }),
+      reference: ([x, c, s]) => R.rotary(x!, c!, s!),
+    };
+  }),
   {
     name: 'causalAttention', inputs: [f('q', [B, H, S, HD], 17), f('k', [B, H, S, HD], 18), f('v', [B, H, S, HD], 19)], outShape: [B, H, S, HD],
     build: (p, [q, k, v]) => p.apply1(causalAttention, [q!, k!, v!], { scale: 0.7 }),

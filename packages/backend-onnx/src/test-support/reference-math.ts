@@ -2,7 +2,7 @@
 // plus whole segments composed from them and central finite differences. Independent of the
 // lowering code on purpose (no shared helpers), so a test compares two separate derivations.
 
-import type { ModelSpec, SegmentSpec, WeightStore } from '@sfc/core';
+import { rotaryInverseFrequencies, type ModelSpec, type SegmentSpec, type WeightStore } from '@sfc/core';
 
 export interface T64 { readonly shape: readonly number[]; readonly data: Float64Array }
 
@@ -108,16 +108,29 @@ export function mergeHeads(x: T64): T64 {
   return { shape: [B, S, h * hd], data: out };
 }
 
-/** GPT-NeoX rotary (rotate-half) on the first r dims of each head, positions offset…offset+s−1. */
-export function rotary(x: T64, r: number, base: number, offset: number): T64 {
+/**
+ * Rotary tables [S, 2·half] in float64 for positions offset…offset+S−1 from inverse frequencies
+ * (core's, which the rope tests check against PyTorch): cat(angles, angles), cos/sin × scale.
+ */
+export function rotaryTables(invFreq: ArrayLike<number>, offset: number, S: number, scale = 1): { cos: T64; sin: T64 } {
+  const half = invFreq.length, r = 2 * half;
+  const cos = new Float64Array(S * r), sin = new Float64Array(S * r);
+  for (let s = 0; s < S; s++) for (let i = 0; i < half; i++) {
+    const ang = (offset + s) * invFreq[i]!;
+    cos[s * r + i] = cos[s * r + half + i] = Math.cos(ang) * scale;
+    sin[s * r + i] = sin[s * r + half + i] = Math.sin(ang) * scale;
+  }
+  return { cos: { shape: [S, r], data: cos }, sin: { shape: [S, r], data: sin } };
+}
+
+/** GPT-NeoX rotary (rotate-half) on the first r dims of each head of x [B, h, S, hd], with tables cos, sin [S, r]. */
+export function rotary(x: T64, cos: T64, sin: T64): T64 {
   const [B, h, S, hd] = x.shape as [number, number, number, number];
+  const r = cos.shape[1]!, half = r / 2;
   const out = Float64Array.from(x.data);
-  const half = r / 2;
   for (let s = 0; s < S; s++) {
-    const pos = offset + s;
     for (let i = 0; i < half; i++) {
-      const ang = pos / Math.pow(base, (2 * i) / r);
-      const c = Math.cos(ang), sn = Math.sin(ang);
+      const c = cos.data[s * r + i]!, sn = sin.data[s * r + i]!;
       for (let b = 0; b < B; b++) for (let hh = 0; hh < h; hh++) {
         const o = ((b * h + hh) * S + s) * hd;
         const x1 = x.data[o + i]!, x2 = x.data[o + i + half]!;
@@ -230,9 +243,11 @@ export function referenceSegment(spec: ModelSpec, weights: WeightStore, seg: Seg
       const h = layerNorm(summed(), W(seg.ln.weight), W(seg.ln.bias), seg.ln.eps);
       const qkv = linear(h, W(seg.qkv.weight), d, 3 * d, seg.qkv.bias ? W(seg.qkv.bias) : undefined);
       let [q, k, v] = splitHeads(qkv, seg.nHeads, seg.headDim);
-      if (seg.rotaryDims > 0) {
-        q = rotary(q, seg.rotaryDims, seg.rotaryBase, offset);
-        k = rotary(k, seg.rotaryDims, seg.rotaryBase, offset);
+      if (seg.rotary) {
+        const S = q.shape[2]!;
+        const { cos, sin } = rotaryTables(rotaryInverseFrequencies(seg.rotary, offset + S), offset, S, seg.rotary.attentionFactor);
+        q = rotary(q, cos, sin);
+        k = rotary(k, cos, sin);
       }
       const ctx = mergeHeads(causalAttention(q, k, v, seg.scale));
       return linear(ctx, W(seg.out.weight), d, d, seg.out.bias ? W(seg.out.bias) : undefined);

@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import { attribute, effectsToFile, serializeEffects, type AttributionMethod } from '@sfc/core';
 import { withRunInputs } from '../run-inputs.js';
+import { withInterrupt } from './interrupt.js';
 import { Session } from '../session.js';
 import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import type { OptionId } from '../options.js';
@@ -20,19 +21,19 @@ export const attributeCommand: SfcCommand = {
     ['$0 attribute --model fixtures/small-a --dictionaries fixtures/small-a/dictionaries --data fixtures/small-a/data.jsonl --method ig --out effects.json', 'Integrated-gradient effects, summed over positions'],
     ['$0 attribute --method exact --aggregation none --num-examples 8 --out exact.json', 'Ground-truth effects per position (model etc. from sfc.config.json)'],
   ],
-  run: (argv, io) => Session.with(io, argv, OPTIONS, async (s) => {
+  run: (argv, io) => withInterrupt((signal) => Session.with(io, argv, OPTIONS, async (s) => {
     const out = resolve(io.cwd, argv.out as string);
     checkOutputPath(out);
     const kind = s.config.get<'attrib' | 'ig' | 'exact'>('circuit.method')!;
     const method: AttributionMethod = kind === 'ig' ? { kind, steps: s.config.get<number>('circuit.steps')! } : { kind };
     const result = await withRunInputs(s, { numExamplesKey: 'circuit.numExamples', batchSizeKey: 'circuit.batchSize' }, async (inputs, onProgress) => {
       const result = await attribute(inputs.model, inputs.dictionaries, inputs.batches, {
-        method, aggregation: s.config.get<'sum' | 'none'>('circuit.aggregation')!, onProgress,
+        method, aggregation: s.config.get<'sum' | 'none'>('circuit.aggregation')!, onProgress, signal,
       });
       await writeFileAtomic(out, serializeEffects(effectsToFile(result, inputs.meta)));
       return result;
     });
     const te = result.totalEffect === null ? '' : `, total effect ${result.totalEffect.toPrecision(4)}`;
     s.status(`wrote ${argv.out as string}: ${result.method}${result.steps ? ` (${result.steps} steps)` : ''}, ${result.numExamples} examples, ${result.submodules.length} submodules; metric ${result.metricClean.toPrecision(4)} clean${te}`);
-  }),
+  })),
 };

@@ -10,6 +10,7 @@ import {
 } from '@sfc/core';
 import { UsageError } from '../error-format.js';
 import { withRunInputs } from '../run-inputs.js';
+import { withInterrupt } from './interrupt.js';
 import { Session } from '../session.js';
 import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import type { OptionId } from '../options.js';
@@ -46,7 +47,7 @@ export const evaluateCommand: SfcCommand = {
     ['$0 evaluate --circuit circuit.json --data fixtures/small-a/data.jsonl --thresholds 0.01,0.1,1', 'Faithfulness of the circuit at three thresholds'],
     ['$0 evaluate --effects effects.json --ablation zero --handle-errors keep --out eval.json', 'Zero ablation, SAE errors kept live'],
   ],
-  run: (argv, io) => Session.with(io, argv, OPTIONS, async (s) => {
+  run: (argv, io) => withInterrupt((signal) => Session.with(io, argv, OPTIONS, async (s) => {
     const source = argv.circuit ? 'circuit' : argv.effects ? 'effects' : undefined;
     if (!source) throw new UsageError('give --circuit FILE or --effects FILE', 'the file ranks the nodes; write it with `sfc discover` or `sfc attribute`');
     const out = argv.out ? resolve(io.cwd, argv.out as string) : undefined;
@@ -61,7 +62,7 @@ export const evaluateCommand: SfcCommand = {
         effects, thresholds: s.config.get<number[]>('evaluate.thresholds')!, ablation,
         handleErrors: s.config.get<ErrorHandling>('evaluate.handleErrors')!,
         ...(startLayer !== undefined ? { startLayer } : {}),
-        onProgress,
+        onProgress, signal,
       });
       const f = evaluationToFile(result, inputs.meta);
       if (out) await writeFileAtomic(out, serializeEvaluation(f));
@@ -69,5 +70,5 @@ export const evaluateCommand: SfcCommand = {
     });
     io.stdout.write(argv.json ? `${JSON.stringify(file, null, 2)}\n` : formatEvaluationTable(file.rows));
     if (out) s.status(`wrote ${argv.out as string}`);
-  }),
+  })),
 };

@@ -76,6 +76,22 @@ describe('resolveConfig', () => {
     expect(err.message).toContain('circuit.aggregation: expected one of sum, none, got "mean"');
   });
 
+  it('checks the onnx backend settings, saying what is allowed', async () => {
+    const p = project({ backend: 'onnx', onnx: { threads: 0, providers: ['cuda', 'tpu'], cachedir: 'x' } });
+    const err = await resolveConfig({ cwd: p.sub }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toBe(`${p.file} has 3 problems:\n`
+      + '  onnx.threads: expected integer ≥ 1, got 0\n'
+      + '  onnx.providers[1]: expected one of cpu, cuda, got "tpu"\n'
+      + "  onnx.cachedir: unknown key; did you mean 'onnx.cacheDir'?");
+    const none = await resolveConfig({ cwd: project({ onnx: { providers: [] } }).sub }).catch((e) => e);
+    expect(none.message).toContain('onnx.providers: expected a list of values from cpu, cuda (at least 1), got []');
+    const one = await resolveConfig({ cwd: project({ onnx: { threads: '4' } }).sub }).catch((e) => e);
+    expect(one.message).toContain('onnx.threads: expected integer ≥ 1, got "4"');
+    const ok = await resolveConfig({ cwd: project({ backend: 'onnx', onnx: { threads: 4, providers: ['cuda', 'cpu'], cacheDir: 'cache' } }).sub });
+    expect([ok.get('onnx.threads'), ok.get('onnx.providers'), ok.get('onnx.cacheDir')]).toEqual([4, ['cuda', 'cpu'], join(ok.file!, '..', 'cache')]);
+  });
+
   it('reports JSON syntax errors and a missing --config file', async () => {
     const p = project('{"model": "x",}');
     await expect(resolveConfig({ cwd: p.root })).rejects.toThrow(ConfigError);

@@ -30,10 +30,19 @@ export const METHODS = ['attrib', 'ig', 'exact'] as const;
 export const AGGREGATIONS = ['sum', 'none'] as const;
 export const ABLATIONS = ['mean', 'zero', 'resample'] as const;
 export const ERROR_HANDLING = ['default', 'keep', 'remove'] as const;
+/** The execution providers @sfc/backend-onnx knows (its execution-providers.ts); kept here so
+ * validating a config does not load onnxruntime. */
+export const ONNX_PROVIDERS = ['cpu', 'cuda'] as const;
 
 export const CONFIG_FIELDS: readonly ConfigField[] = [
   { path: 'backend', type: { kind: 'backend' }, default: 'tfjs',
     description: 'Backend: `tfjs` (best available TensorFlow.js flavour), `tfjs-cpu`, `tfjs-wasm`, `tfjs-tensorflow`, `onnx`, or the package name of a third-party backend. A list is tried in order.' },
+  { path: 'onnx.threads', type: { kind: 'integer', min: 1 }, default: 2,
+    description: 'onnx backend: threads per onnxruntime kernel (`intraOpNumThreads`). Applies to `onnx` only (docs/config.md, “onnx settings”).' },
+  { path: 'onnx.providers', type: { kind: 'list', of: { kind: 'enum', values: ONNX_PROVIDERS }, minItems: 1 }, default: ['cpu'],
+    description: 'onnx backend: execution providers in order of preference (`executionProviders`). `cpu` is added last when not listed; `cuda` needs onnxruntime\'s CUDA provider library (docs/backends.md), and when it is missing or does not start the backend uses `cpu` and `sfc info` says why.' },
+  { path: 'onnx.cacheDir', type: { kind: 'path' },
+    description: 'onnx backend: folder for compiled graphs (default: `.sfc-cache/onnx` under the user cache folder).' },
   { path: 'model', type: { kind: 'path' },
     description: 'Hugging Face model folder (config.json, model.safetensors, tokenizer.json).' },
   { path: 'data', type: { kind: 'path' },

@@ -439,6 +439,28 @@ describe('discovery job view', () => {
     expect(s).toContain('Circuit 17 nodes'); // the old circuit stays
   });
 
+  it('says it is cancelling at once, and cancelled as soon as the work stops at its next unit', async () => {
+    let t = 1_000;
+    const { app, session } = await start({ session: { cancelBetweenUnits: true }, props: { now: () => t } });
+    await press(app, 'D');
+    session.progress({ stage: 'batches', done: 1, total: 4 });
+    await waitFor(app, '1/4');
+    t += 2_000;
+    await press(app, KEY.escape);
+    let s = await waitFor(app, 'Discovery cancelling… 0:02', 200);
+    expect(s).not.toContain('Esc cancel');
+    expect(session.discovering).toBe(true); // the unit in flight runs on
+    await press(app, 'D');
+    await waitFor(app, 'the cancelled discovery is still stopping');
+    t += 1_000;
+    session.progress({ stage: 'batches', done: 2, total: 4 }); // the next unit: core's check throws instead
+    s = await waitFor(app, 'Discovery cancelled after 0:03', 200);
+    expect(s).not.toContain('2/4');
+    expect(session.discovering).toBe(false);
+    await press(app, 'D');
+    await waitFor(app, 'Discovery running');
+  });
+
   it('says why discovery cannot run', async () => {
     const { app, session } = await start({ session: { unavailable: { discover: 'discovery needs prompt pairs: start with --data FILE' } } });
     await press(app, 'D');

@@ -172,7 +172,7 @@ export function App(props: AppProps) {
 
   const startDiscovery = useCallback(() => {
     if (session.unavailable.discover) { setMessage({ text: session.unavailable.discover, kind: 'error' }); return; }
-    if (jobRun.current) { info('discovery is already running (Esc cancels it)'); return; }
+    if (jobRun.current) { info(jobRun.current.signal.aborted ? 'the cancelled discovery is still stopping' : 'discovery is already running (Esc cancels it)'); return; }
     steerRun.current?.abort();
     steerRun.current = undefined;
     setSteer((prev) => ({ ...prev, running: false }));
@@ -206,6 +206,16 @@ export function App(props: AppProps) {
       },
     );
   }, [session, clock, info, showCircuit]);
+
+  // Esc: the signal reaches core's discover, which stops at its next unit of work (a batch, a chunk
+  // of IG steps, an edge chunk); until the session's promise settles the job says it is cancelling.
+  const cancelJob = useCallback(() => {
+    const controller = jobRun.current;
+    if (!controller || controller.signal.aborted) return;
+    controller.abort();
+    setNow(clock());
+    setJob((j) => (j && j.status === 'running' ? { ...j, cancelling: true } : j));
+  }, [clock]);
 
   // The job view's clock ticks while the job runs.
   useEffect(() => {
@@ -275,7 +285,7 @@ export function App(props: AppProps) {
       else runSteer();
     } else if (input === 'D') startDiscovery();
     else if (key.escape) {
-      if (jobRun.current) jobRun.current.abort();
+      if (jobRun.current) cancelJob();
       else if (job) setJob(undefined);
     }
   };

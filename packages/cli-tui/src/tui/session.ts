@@ -3,7 +3,7 @@
 // deterministic fake (testing/fake-session.ts) and the real implementation (sfc-session.ts)
 // stays free of UI code.
 
-import type { Circuit, ProgressEvent } from '@sfc/core';
+import { CancelledError, type Circuit, type ProgressEvent } from '@sfc/core';
 import type { SteerOp, TopToken } from '@sfc/steering';
 
 /** The prompt steering runs on; with answers the result has a metric. */
@@ -72,14 +72,13 @@ export interface TuiSession {
   close(): Promise<void>;
 }
 
-/** Thrown (or rejected with) when a RunContext's signal aborts the work. */
-export class CancelledError extends Error {
-  constructor(what = 'cancelled') {
-    super(what);
-    this.name = 'CancelledError';
-  }
-}
+/**
+ * Thrown (or rejected with) when a RunContext's signal aborts the work: core's typed error, the
+ * one discover throws when the signal reaches it, so the UI tells a cancel from a failure by one test.
+ */
+export { CancelledError };
 
-export function throwIfAborted(signal: AbortSignal): void {
-  if (signal.aborted) throw new CancelledError();
+/** Throws CancelledError naming `operation` when the signal has aborted. */
+export function throwIfAborted(signal: AbortSignal, operation: string): void {
+  if (signal.aborted) throw new CancelledError(operation, { cause: signal.reason });
 }

@@ -136,12 +136,14 @@ describe('discovery', () => {
     expect(notes.some((n) => n.startsWith('data: 4 examples'))).toBe(true);
   });
 
-  it('is cancelled at the next progress report', async () => {
+  it('stops at core\'s next unit of work once cancelled, and writes nothing', async () => {
     rmSync(join(dir, 'found.json'), { force: true });
     const controller = new AbortController();
     let seen = 0;
+    // The callback does not throw: the signal itself reaches core's discover.
     const run = session.discover({ signal: controller.signal, onStatus: () => undefined, onProgress: () => { seen++; controller.abort(); } });
     await expect(run).rejects.toBeInstanceOf(CancelledError);
+    await expect(run).rejects.toMatchObject({ code: 'CANCELLED', operation: 'discover' });
     expect(seen).toBe(1);
     expect(existsSync(join(dir, 'found.json'))).toBe(false);
     // The session still works afterwards.

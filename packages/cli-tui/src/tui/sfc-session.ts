@@ -113,9 +113,9 @@ export class SfcTuiSession implements TuiSession {
   }
 
   /** Runs `fn` after every earlier operation has finished, with this operation's callbacks. */
-  private exclusive<T>(context: RunContext, onProgress: (e: ProgressEvent) => void, fn: () => Promise<T>): Promise<T> {
+  private exclusive<T>(operation: string, context: RunContext, onProgress: (e: ProgressEvent) => void, fn: () => Promise<T>): Promise<T> {
     const run = async () => {
-      throwIfAborted(context.signal);
+      throwIfAborted(context.signal, operation);
       this.cli.onStatus = context.onStatus;
       this.cli.onProgress = onProgress;
       return fn();
@@ -151,7 +151,7 @@ export class SfcTuiSession implements TuiSession {
   }
 
   loadCircuit(path: string, context: RunContext): Promise<Circuit> {
-    throwIfAborted(context.signal);
+    throwIfAborted(context.signal, 'opening the circuit');
     return readCircuitFile(resolve(this.cli.io.cwd, path));
   }
 
@@ -178,9 +178,9 @@ export class SfcTuiSession implements TuiSession {
   }
 
   steer(request: SteerRequest, context: RunContext): Promise<SteerResult> {
-    return this.exclusive(context, () => undefined, async () => {
+    return this.exclusive('steering', context, () => undefined, async () => {
       const model = await this.model(context);
-      throwIfAborted(context.signal);
+      throwIfAborted(context.signal, 'steering');
       const refs = request.nodes.map(parseFeatureId);
       const subs = [...new Set(refs.map((r) => model.submodule(r.submodule).name))];
       const dictionaries = await this.dictionariesFor(model, subs, context);
@@ -193,7 +193,7 @@ export class SfcTuiSession implements TuiSession {
         ...(prompt.answer ? { cleanAnswer: oneToken(model, prompt.answer, 'answer') } : {}),
         ...(prompt.answer && prompt.patchAnswer ? { patchAnswer: oneToken(model, prompt.patchAnswer, 'contrasting answer') } : {}),
       };
-      throwIfAborted(context.signal);
+      throwIfAborted(context.signal, 'steering');
       const score = (await compareBatch(model, [steering], batch, { topK: request.topK }))[0]![0]!;
       // Generation stops at the model's last position.
       const n = Math.min(request.generate, model.spec.dims.maxPositions - ids.length + 1);
@@ -202,11 +202,11 @@ export class SfcTuiSession implements TuiSession {
       if (n >= 1) {
         const key = `${n}\u0000${prompt.text}`;
         if (this.baseline?.key !== key) {
-          throwIfAborted(context.signal);
+          throwIfAborted(context.signal, 'steering');
           this.baseline = { key, text: (await generate(model, ids, undefined, { maxNewTokens: n })).text };
         }
         before = this.baseline.text;
-        throwIfAborted(context.signal);
+        throwIfAborted(context.signal, 'steering');
         after = (await generate(model, ids, steering, { maxNewTokens: n })).text;
       }
       const metricName = defaultScoreMetric(batch)?.name;
@@ -220,15 +220,13 @@ export class SfcTuiSession implements TuiSession {
   }
 
   discover(context: RunContext & { readonly onProgress: (event: ProgressEvent) => void }): Promise<DiscoveryOutcome> {
-    // Cancelling: core reports progress often and has no abort signal, so the next report throws.
-    const onProgress = (e: ProgressEvent) => {
-      throwIfAborted(context.signal);
-      context.onProgress(e);
-    };
-    return this.exclusive(context, onProgress, async () => {
+    // Cancelling: core's discover takes the signal and stops at its next unit of work (a batch, a
+    // chunk of IG steps, an edge chunk), disposing its tensors, with CancelledError.
+    return this.exclusive('discovery', context, context.onProgress, async () => {
       const out = resolve(this.cli.io.cwd, this.options.out ?? DEFAULT_DISCOVERY_OUT);
       checkOutputPath(out);
       await this.model(context);
+      throwIfAborted(context.signal, 'discovery');
       const c = this.config;
       const circuit = await withRunInputs(this.cli, { numExamplesKey: 'circuit.numExamples', batchSizeKey: 'circuit.batchSize' }, async (inputs, report) => {
         const result = await discover(inputs.model, inputs.dictionaries, inputs.batches, {
@@ -236,10 +234,11 @@ export class SfcTuiSession implements TuiSession {
           aggregation: c.get<'sum' | 'none'>('circuit.aggregation')!,
           steps: c.get<number>('circuit.steps')!,
           onProgress: report,
+          signal: context.signal,
         });
         return buildCircuit(result, { edgeThreshold: c.get<number>('circuit.edgeThreshold')!, meta: inputs.meta });
       });
-      throwIfAborted(context.signal);
+      throwIfAborted(context.signal, 'discovery'); // cancelled after the last unit: nothing is written
       await writeFileAtomic(out, serializeCircuit(circuit));
       return { circuit, path: out };
     });

@@ -12,6 +12,7 @@ import type { Tensor, TensorOps } from '../tensor.js';
 import { tidySync } from '../tidy.js';
 import type { PromptBatch } from '../data/batches.js';
 import { PythonRandom } from '../data/python-random.js';
+import type { CancelCheck } from './cancel.js';
 import type { ResolvedSubmodule } from './setup.js';
 import { saeState, type SparseAct } from './sparse-act.js';
 
@@ -38,7 +39,8 @@ function ablationIds(batch: PromptBatch): Int32Array {
  * Per-position means of every submodule's SAE state over the prompts of all batches (which must
  * share one length): act [S, F], res [S, d]. The tensors outlive the call; the caller disposes them.
  */
-export async function meanAblationStates(model: Model, subs: readonly ResolvedSubmodule[], batches: readonly PromptBatch[]): Promise<Map<string, SparseAct>> {
+export async function meanAblationStates(model: Model, subs: readonly ResolvedSubmodule[], batches: readonly PromptBatch[],
+  cancel?: CancelCheck): Promise<Map<string, SparseAct>> {
   const ops = model.ops;
   const seq = batches[0]!.seq;
   if (batches.some((b) => b.seq !== seq)) {
@@ -48,6 +50,7 @@ export async function meanAblationStates(model: Model, subs: readonly ResolvedSu
   let sums: Map<string, SparseAct> | undefined;
   let n = 0;
   for (const batch of batches) {
+    await cancel?.(); // the running sums are the caller's scope's to dispose
     const part = await ops.scope(async () => {
       const run = await model.forward(model.tokens(ablationIds(batch), batch.size, batch.seq), { logits: false });
       const out: Record<string, Tensor> = {};

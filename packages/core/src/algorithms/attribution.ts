@@ -18,9 +18,12 @@ import type { Model } from '../model/model.js';
 import type { LogitSelection } from '../model/spec.js';
 import { countPrompts, type PromptBatch } from '../data/batches.js';
 import { defaultMetric, type BoundMetric, type Metric } from './metrics.js';
+import { cancelCheck, type CancelCheck } from './cancel.js';
 import type { ProgressCallback } from './progress.js';
 import { checkBatches, checkGrad, requirePositiveInt, resolveDictionaries, type DictionarySet, type ResolvedSubmodule } from './setup.js';
-import { effectOf, saeState, type SparseAct } from './sparse-act.js';
+import { effectOfOutputDelta, saeState, type SparseAct } from './sparse-act.js';
+import { changedRows, compactRows, expandRows, type ChangedRows } from './changed-rows.js';
+import { tidySync } from '../tidy.js';
 
 export type AttributionMethod =
   | { readonly kind: 'attrib' }
@@ -43,6 +46,8 @@ export interface AttributeOptions {
   /** Most prompt rows in one batched forward (IG steps × examples, exact patches). Default 256. */
   readonly maxRows?: number;
   readonly onProgress?: ProgressCallback;
+  /** Aborting stops the run at the next unit of work (CancelledError; its tensors are disposed). */
+  readonly signal?: AbortSignal;
 }
 
 /** Aggregated node effects of one submodule (means over examples). */
@@ -97,6 +102,11 @@ export interface BatchContext {
    * dec(0) = b_dec [d] in single-prompt mode.
    */
   readonly target: Map<string, Tensor>;
+  /**
+   * Rows whose clean and patch prefixes differ (undefined: all rows). `delta` and `target − values`
+   * are 0 on every other row, so node effects are computed on these rows only.
+   */
+  readonly changed: ChangedRows | undefined;
 }
 
 /**
@@ -112,6 +122,7 @@ export async function prepareBatch(model: Model, subs: readonly ResolvedSubmodul
   const mPatch = patch ? metric.value(patch.logits!) : undefined;
   const delta = new Map<string, SparseAct>();
   const target = new Map<string, Tensor>();
+  const changed = changedRows(ops, batch);
   for (const s of subs) {
     const d = await ops.scope(() => {
       const xc = clean.values.get(s.name)!;
@@ -120,16 +131,20 @@ export async function prepareBatch(model: Model, subs: readonly ResolvedSubmodul
         return { act: ops.neg(c.act), res: ops.neg(c.res) }; // the patch state is 0
       }
       const xp = patch.values.get(s.name)!;
-      const act = ops.sub(s.dict.encode(xp), s.dict.encode(xc));
-      // The decoder is linear, so Δr = Δx − (dec(f_p) − dec(f_c)) = Δx − (dec(Δf) − b_dec): one decode
-      // instead of two, and Δr is built on Δf, so a lazy backend does not encode again for it.
-      const res = ops.sub(ops.sub(xp, xc), ops.sub(s.dict.decode(act), s.dict.decoderBias()));
-      return { act, res };
+      // Δf on the changed rows only (zeros elsewhere). The decoder is linear, so
+      // Δr = Δx − (dec(f_p) − dec(f_c)) = Δx − (dec(Δf) − b_dec): one decode instead of two, built on
+      // the returned Δf handle, so a lazy backend neither encodes again for Δr nor computes it
+      // unless exact or edges read it.
+      const act = changed
+        ? expandRows(ops, changed, tidySync((t) => ops.sub(t(s.dict.encode(t(compactRows(ops, changed, xp)))), t(s.dict.encode(t(compactRows(ops, changed, xc)))))),
+          [...xc.shape.slice(0, 2), s.dict.dSae])
+        : ops.sub(s.dict.encode(xp), s.dict.encode(xc));
+      return { act, res: ops.sub(ops.sub(xp, xc), ops.sub(s.dict.decode(act), s.dict.decoderBias())) };
     });
     delta.set(s.name, d);
     target.set(s.name, patch ? patch.values.get(s.name)! : s.dict.decoderBias());
   }
-  return { batch, metric, selection, logits: clean.logits!, values: clean.values, mClean, mPatch, delta, target };
+  return { batch, metric, selection, logits: clean.logits!, values: clean.values, mClean, mPatch, delta, target, changed };
 }
 
 /** attrib: ∂m/∂x_M for every submodule from one backward pass of the clean run (true gradients through every splice). */
@@ -142,8 +157,10 @@ export async function attribGradients(model: Model, ctx: BatchContext, subs: rea
  * ig: Ḡ_M = mean_k ∂m/∂x_M at x_M = (1−α_k)·x_clean + α_k·target (dec(f_patch) + r_patch, or b_dec), α_k = k/steps,
  * k = 0..steps−1 (left Riemann sum; α = 1 is never evaluated). All steps of a chunk run as one
  * batch of steps × examples rows through forwardFrom (cached values tiled block-major).
+ * `cleanGradient` (∂m/∂x_M of the clean run, from attribGradients) stands in for step 0.
  */
-export async function igGradient(model: Model, ctx: BatchContext, sub: ResolvedSubmodule, steps: number, maxRows: number): Promise<Tensor> {
+export async function igGradient(model: Model, ctx: BatchContext, sub: ResolvedSubmodule, steps: number, maxRows: number, cancel?: CancelCheck,
+  cleanGradient?: Tensor): Promise<Tensor> {
   const ops = model.ops;
   const { size: B, seq: S } = ctx.batch;
   const xc = ctx.values.get(sub.name)!;
@@ -151,8 +168,12 @@ export async function igGradient(model: Model, ctx: BatchContext, sub: ResolvedS
   const diff = ops.reshape(ops.sub(ctx.target.get(sub.name)!, xc), [1, B, S, d]);
   const base = ops.reshape(xc, [1, B, S, d]);
   const perChunk = Math.max(1, Math.floor(maxRows / B));
-  let acc: Tensor | undefined;
-  for (let k0 = 0; k0 < steps; k0 += perChunk) {
+  // Step 0 (α = 0) is the clean gradient: when the caller has it from attribGradients' single
+  // backward for all submodules, it is reused instead of run again.
+  const first = cleanGradient ? 1 : 0;
+  let acc: Tensor | undefined = cleanGradient;
+  for (let k0 = first; k0 < steps; k0 += perChunk) {
+    await cancel?.();
     const K = Math.min(perChunk, steps - k0);
     const part = await ops.scope(async () => {
       const alphas = ops.tensor(Array.from({ length: K }, (_, i) => (k0 + i) / steps), [K, 1, 1, 1]);
@@ -181,7 +202,7 @@ export function gatherValues(ops: TensorOps, values: ReadonlyMap<string, Tensor>
  * whole error vector takes its patch value. Each chunk of patches is one batched forward from M on.
  */
 export async function exactEffect(model: Model, ctx: BatchContext, sub: ResolvedSubmodule, maxRows: number,
-  onRow?: (done: number, total: number) => void): Promise<SparseAct> {
+  onRow?: (done: number, total: number) => void, cancel?: CancelCheck): Promise<SparseAct> {
   const ops = model.ops;
   const { size: B, seq: S } = ctx.batch;
   const F = sub.dict.dSae;
@@ -210,6 +231,7 @@ export async function exactEffect(model: Model, ctx: BatchContext, sub: Resolved
   };
 
   for (let c0 = 0; c0 < nz.length; c0 += maxRows) {
+    await cancel?.();
     const chunk = nz.slice(c0, c0 + maxRows);
     const n = chunk.length;
     const rowsB = new Int32Array(n), pos = new Int32Array(n), feat = new Int32Array(n), val = new Float32Array(n);
@@ -231,6 +253,7 @@ export async function exactEffect(model: Model, ctx: BatchContext, sub: Resolved
 
   const dr = ops.reshape(delta.res, [B * S, d]);
   for (let c0 = 0; c0 < B * S; c0 += maxRows) {
+    await cancel?.();
     const n = Math.min(maxRows, B * S - c0);
     const flatIdx = Int32Array.from({ length: n }, (_, r) => c0 + r);
     const rowsB = flatIdx.map((f) => Math.floor(f / S));
@@ -252,15 +275,41 @@ export async function exactEffect(model: Model, ctx: BatchContext, sub: Resolved
  * unaggregated. `grads` are attrib's gradients when already computed for all submodules.
  */
 export async function batchNodeEffects(model: Model, ctx: BatchContext, sub: ResolvedSubmodule, method: AttributionMethod,
-  options: { maxRows?: number; grads?: ReadonlyMap<string, Tensor>; onRow?: (done: number, total: number) => void } = {}): Promise<SparseAct> {
+  options: { maxRows?: number; grads?: ReadonlyMap<string, Tensor>; onRow?: (done: number, total: number) => void; cancel?: CancelCheck } = {}): Promise<SparseAct> {
   const ops = model.ops;
   const { kind, steps } = resolveMethod(method);
   const maxRows = options.maxRows ?? DEFAULT_MAX_ROWS;
-  if (kind === 'exact') return exactEffect(model, ctx, sub, maxRows, options.onRow);
+  if (kind === 'exact') return exactEffect(model, ctx, sub, maxRows, options.onRow, options.cancel);
   const g = kind === 'attrib'
     ? (options.grads ?? await attribGradients(model, ctx, [sub])).get(sub.name)!
-    : await igGradient(model, ctx, sub, steps!, maxRows);
-  return effectOf(ops, g, sub.dict, ctx.delta.get(sub.name)!);
+    : await igGradient(model, ctx, sub, steps!, maxRows, options.cancel, options.grads?.get(sub.name));
+  return gradientEffect(ops, ctx, sub, g);
+}
+
+/**
+ * The node effects of a gradient g at submodule `sub` for the batch's patch: (g·W_decᵀ) ⊙ Δf and
+ * Σ g ⊙ Δr, the latter as Σ g ⊙ Δx − Σ act with Δx = target − x_clean (no decode of Δf).
+ */
+export function gradientEffect(ops: TensorOps, ctx: BatchContext, sub: ResolvedSubmodule, g: Tensor): SparseAct {
+  const xc = ctx.values.get(sub.name)!;
+  const changed = ctx.changed;
+  if (!changed) {
+    const dx = ops.sub(ctx.target.get(sub.name)!, xc);
+    const effect = effectOfOutputDelta(ops, g, sub.dict, ctx.delta.get(sub.name)!.act, dx);
+    dx.dispose();
+    return effect;
+  }
+  // Only the changed rows can have effects: project the gradient there, expand with zeros.
+  const [B, S] = xc.shape as [number, number];
+  const gA = compactRows(ops, changed, g);
+  const dfA = compactRows(ops, changed, ctx.delta.get(sub.name)!.act);
+  const dxA = tidySync((t) => ops.sub(t(compactRows(ops, changed, ctx.target.get(sub.name)!)), t(compactRows(ops, changed, xc))));
+  const onRows = effectOfOutputDelta(ops, gA, sub.dict, dfA, dxA);
+  gA.dispose(); dfA.dispose(); dxA.dispose();
+  const act = expandRows(ops, changed, onRows.act, [B, S, sub.dict.dSae]);
+  const res = tidySync((t) => ops.reshape(t(expandRows(ops, changed, t(ops.reshape(onRows.res, [-1, 1])), [B, S, 1])), [B, S]));
+  onRows.act.dispose(); onRows.res.dispose();
+  return { act, res };
 }
 
 /** Running example-weighted sums of one submodule's effects. */
@@ -272,11 +321,16 @@ export class EffectAccumulator {
     this.error = new Float64Array(positions ?? 1);
   }
 
-  /** Adds the batch's per-example effects act [B, S, F], res [B, S], summed over examples (and positions for `sum`). */
-  async add(ops: TensorOps, effect: SparseAct): Promise<void> {
+  /**
+   * Adds the batch's per-example effects act [B, S, F], res [B, S], summed over examples (and
+   * positions for `sum`). With `release`, the effect is disposed before the sums are read, so a lazy
+   * backend never copies the [B, S, F] tensor out.
+   */
+  async add(ops: TensorOps, effect: SparseAct, options: { release?: boolean } = {}): Promise<void> {
     const [fa, ea] = await ops.scope(() => (this.positions === null
       ? [ops.sum(effect.act, [0, 1]), ops.sum(effect.res)]
       : [ops.sum(effect.act, 0), ops.sum(effect.res, 0)]));
+    if (options.release) { effect.act.dispose(); effect.res.dispose(); }
     // Both reads in one tick: a lazy backend computes them in one run.
     const [f, e] = await Promise.all([fa!.data(), ea!.data()]);
     fa!.dispose(); ea!.dispose();
@@ -317,7 +371,7 @@ type MetricSummary = Pick<AttributionResult, 'metric' | 'metricClean' | 'metricP
  * clean and patch runs, the metric values recorded, then `body`; progress per batch.
  */
 export async function forEachBatch(model: Model, subs: readonly ResolvedSubmodule[], batches: readonly PromptBatch[],
-  options: { readonly metric?: Metric; readonly onProgress?: ProgressCallback },
+  options: { readonly metric?: Metric; readonly onProgress?: ProgressCallback; readonly cancel?: CancelCheck },
   body: (ctx: BatchContext) => Promise<void>): Promise<MetricSummary> {
   const ops = model.ops;
   const N = countPrompts(batches);
@@ -327,6 +381,7 @@ export async function forEachBatch(model: Model, subs: readonly ResolvedSubmodul
   let examplesDone = 0;
   await ops.scope(async () => {
     for (const batch of batches) {
+      await options.cancel?.();
       await ops.scope(async () => {
         const metric = options.metric ?? defaultMetric(batch);
         metricName = metric.name;
@@ -366,15 +421,18 @@ export async function attribute(model: Model, dictionaries: DictionarySet, batch
   const positions = aggregation === 'none' ? seqLen : null;
   const acc = new Map(subs.map((s) => [s.name, new EffectAccumulator(s.name, s.dict.dSae, positions)]));
   const progress = options.onProgress;
-  const summary = await forEachBatch(model, subs, batches, options, async (ctx) => {
-    const grads = kind === 'attrib' ? await attribGradients(model, ctx, subs) : undefined;
+  const cancel = cancelCheck(options.signal, `attribute (${kind})`);
+  const summary = await forEachBatch(model, subs, batches, { ...options, cancel }, async (ctx) => {
+    // attrib's gradients, and IG's first step (α = 0) for every submodule: one backward.
+    const grads = kind !== 'exact' ? await attribGradients(model, ctx, subs) : undefined;
     for (const [i, s] of subs.entries()) {
+      await cancel();
       await ops.scope(async () => {
         const effect = await batchNodeEffects(model, ctx, s, options.method, {
-          maxRows, ...(grads ? { grads } : {}),
+          maxRows, cancel, ...(grads ? { grads } : {}),
           onRow: (done, total) => progress?.({ stage: 'exact', done, total, detail: s.name }),
         });
-        await acc.get(s.name)!.add(ops, effect);
+        await acc.get(s.name)!.add(ops, effect, { release: true });
       });
       progress?.({ stage: 'submodules', done: i + 1, total: subs.length, detail: s.name });
     }

@@ -8,14 +8,14 @@ import type { Model } from '../model/model.js';
 import { countPrompts, type PromptBatch } from '../data/batches.js';
 import type { Tensor } from '../tensor.js';
 import {
-  DEFAULT_IG_STEPS, DEFAULT_MAX_ROWS, EffectAccumulator, forEachBatch, igGradient, sameLength,
+  attribGradients, DEFAULT_IG_STEPS, DEFAULT_MAX_ROWS, EffectAccumulator, forEachBatch, gradientEffect, igGradient, sameLength,
   type Aggregation, type AttributionResult,
 } from './attribution.js';
+import { cancelCheck } from './cancel.js';
 import { accumulatePairEdges, deltaSupport, EdgeAccumulator, edgePairs, metricEdges, selectDownstreamNodes, type DownstreamNodes, type EdgeSet } from './edges.js';
 import type { Metric } from './metrics.js';
 import type { ProgressCallback } from './progress.js';
 import { checkBatches, checkGrad, requirePositiveInt, resolveDictionaries, type DictionarySet } from './setup.js';
-import { effectOf } from './sparse-act.js';
 
 export const DEFAULT_NODE_THRESHOLD = 0.1;
 export const DEFAULT_EDGE_THRESHOLD = 0.01;
@@ -37,6 +37,11 @@ export interface DiscoverOptions {
   /** Most rows in one batched forward or segment VJP; default 256. */
   readonly maxRows?: number;
   readonly onProgress?: ProgressCallback;
+  /**
+   * Aborting stops the run at the next unit of work (a batch, a chunk of IG steps, a submodule, an
+   * edge pair or chunk) with CancelledError; every tensor the run made is disposed.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface DiscoveryResult extends AttributionResult {
@@ -71,14 +76,17 @@ export async function discover(model: Model, dictionaries: DictionarySet, batche
   const edgeAcc = pairs.map((p) => new EdgeAccumulator(p.upstream, p.downstream, positions, byName.get(p.downstream)!.dict.dSae + 1, byName.get(p.upstream)!.dict.dSae + 1));
   const downstreamCounts = new Map(subs.map((s) => [s.name, 0]));
   const progress = options.onProgress;
-  const summary = await forEachBatch(model, subs, batches, options, async (ctx) => {
+  const cancel = cancelCheck(options.signal, 'discover');
+  const summary = await forEachBatch(model, subs, batches, { ...options, cancel }, async (ctx) => {
     const grads = new Map<string, Tensor>();
     const nodes = new Map<string, DownstreamNodes>();
+    const clean = await attribGradients(model, ctx, subs); // IG's α = 0 step of every submodule, one backward
     for (const [i, s] of subs.entries()) {
-      const g = await igGradient(model, ctx, s, steps, maxRows);
+      await cancel();
+      const g = await igGradient(model, ctx, s, steps, maxRows, cancel, clean.get(s.name));
       grads.set(s.name, g);
       await ops.scope(async () => {
-        const effect = effectOf(ops, g, s.dict, ctx.delta.get(s.name)!);
+        const effect = gradientEffect(ops, ctx, s, g);
         await nodeAcc.get(s.name)!.add(ops, effect);
         const sel = await selectDownstreamNodes(effect, nodeThreshold);
         nodes.set(s.name, sel);
@@ -88,11 +96,12 @@ export async function discover(model: Model, dictionaries: DictionarySet, batche
     }
     const support = new Map<string, Int32Array[]>();
     for (const [i, pair] of pairs.entries()) {
+      await cancel();
       let upSupport = support.get(pair.upstream);
       if (!upSupport) { upSupport = await deltaSupport(ops, ctx.delta.get(pair.upstream)!); support.set(pair.upstream, upSupport); }
       await accumulatePairEdges(model, {
         ctx, grads, down: byName.get(pair.downstream)!, up: byName.get(pair.upstream)!, nodes: nodes.get(pair.downstream)!,
-        upSupport, aggregation, maxRows,
+        upSupport, aggregation, maxRows, cancel,
       }, edgeAcc[i]!);
       progress?.({ stage: 'edges', done: i + 1, total: pairs.length, detail: `${pair.upstream} → ${pair.downstream}` });
     }

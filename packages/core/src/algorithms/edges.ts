@@ -14,8 +14,9 @@ import type { Tensor, TensorOps } from '../tensor.js';
 import { tidySync } from '../tidy.js';
 import type { Model } from '../model/model.js';
 import type { Aggregation, BatchContext } from './attribution.js';
+import type { CancelCheck } from './cancel.js';
 import type { ResolvedSubmodule } from './setup.js';
-import { decoderProjection, type SparseAct } from './sparse-act.js';
+import type { SparseAct } from './sparse-act.js';
 
 export interface EdgePair {
   readonly upstream: string;
@@ -148,6 +149,8 @@ export interface PairEdgeInputs {
   readonly upSupport: readonly Int32Array[];
   readonly aggregation: Aggregation;
   readonly maxRows: number;
+  /** Awaited before every chunk (one segment VJP). */
+  readonly cancel?: CancelCheck;
 }
 
 /** Per example b, the sorted features j with Δf[b, s, j] ≠ 0 at some position s (Δf [B, S, F]). */
@@ -183,6 +186,7 @@ export async function accumulatePairEdges(model: Model, input: PairEdgeInputs, a
   const widest = Math.max(d, ...upSupport.map((j) => j.length));
   const chunk = Math.max(1, Math.min(input.maxRows, Math.floor(EDGE_ELEMENT_BUDGET / (S * (widest + 1)))));
   for (let c0 = 0; c0 < total; c0 += chunk) {
+    await input.cancel?.();
     // Feature rows first, then error rows; row metadata follows that order.
     const idx = [...Array(Math.min(chunk, total - c0)).keys()].map((i) => c0 + i);
     const feats = idx.filter((i) => nodes.k[i]! < FD);
@@ -212,7 +216,7 @@ export async function accumulatePairEdges(model: Model, input: PairEdgeInputs, a
       if (errs.length) {
         const at = ops.intTensor(Int32Array.from(errs, (i) => nodes.b[i]! * S + nodes.s[i]!), [errs.length]);
         const g = ops.gather(gFlat, at, 0);
-        parts.push(ops.sub(g, down.dict.encodeVjp(ops.gather(xFlat, at, 0), decoderProjection(ops, g, down.dict.decoderRows()))));
+        parts.push(ops.sub(g, down.dict.encodeVjp(ops.gather(xFlat, at, 0), ops.matMulTransposed(g, down.dict.decoderRows()))));
       }
       const c = parts.length === 1 ? parts[0]! : ops.concat(parts, 0);
       const cot = ops.mul(ops.reshape(ops.oneHot(ops.intTensor(pos, [n]), S), [n, S, 1]), ops.reshape(c, [n, 1, d]));
@@ -225,7 +229,7 @@ export async function accumulatePairEdges(model: Model, input: PairEdgeInputs, a
         const m = upSupport[b]!.length;
         const J = t(ops.intTensor(upSupport[b]!, [m]));
         const hb = t(ops.reshape(t(ops.gather(h, t(ops.intTensor(rows, [rows.length])), 0)), [rows.length * S, d]));
-        const proj = t(ops.matMul(hb, t(ops.transpose(t(ops.gather(up.dict.decoderRows(), J, 0))))));
+        const proj = t(ops.matMulTransposed(hb, t(ops.gather(up.dict.decoderRows(), J, 0))));
         const dfb = t(ops.gather(t(ops.reshape(t(ops.slice(delta.act, [b, 0, 0], [1, S, FU])), [S, FU])), J, 1));
         const v = t(ops.mul(t(ops.reshape(proj, [rows.length, S, m])), dfb));
         return sum ? ops.sum(v, 1) : v;

@@ -15,6 +15,7 @@ import {
   type Ablation, type ErrorHandling, type KeepMask,
 } from './ablation.js';
 import type { NodeEffects } from './attribution.js';
+import { cancelCheck } from './cancel.js';
 import { cleanMinusPatch, linearLogitMetric, type Metric } from './metrics.js';
 import type { ProgressCallback } from './progress.js';
 import { checkBatches, resolveDictionaries, type DictionarySet, type ResolvedSubmodule } from './setup.js';
@@ -34,6 +35,11 @@ export interface EvaluateOptions {
   /** Default logit[clean] − logit[patch] (paired) or logit[answer] (single prompts). */
   readonly metric?: Metric;
   readonly onProgress?: ProgressCallback;
+  /**
+   * Aborting stops the run at the next unit of work (a batch of the mean-ablation pass, a batch, one
+   * ablated forward per threshold) with CancelledError; every tensor the run made is disposed.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface EvaluationRow {
@@ -135,11 +141,13 @@ export async function evaluate(model: Model, dictionaries: DictionarySet, batche
   let runs = 0;
   const tick = () => options.onProgress?.({ stage: 'ablation', done: ++runs, total: totalRuns });
   const draws = ablation.kind === 'resample' ? resampleDraws(batches, ablation.seed ?? 12) : undefined;
+  const cancel = cancelCheck(options.signal, 'evaluate');
 
   await ops.scope(async () => {
-    const shared = ablation.kind === 'mean' ? await meanAblationStates(model, subs, batches)
+    const shared = ablation.kind === 'mean' ? await meanAblationStates(model, subs, batches, cancel)
       : ablation.kind === 'zero' ? zeroAblationStates(ops, subs) : undefined;
     for (const [bi, batch] of batches.entries()) {
+      await cancel();
       await ops.scope(async () => {
         const bound = metric.bind(ops, batch);
         const selection = bound.selection();
@@ -155,6 +163,7 @@ export async function evaluate(model: Model, dictionaries: DictionarySet, batche
         sums.full += await total(bound.value(full.logits!));
         tick();
         const run = async (m: ReadonlyMap<string, Masks>, complement: boolean): Promise<number> => ops.scope(async () => {
+          await cancel();
           const keep = new Map(subs.map((s) => [s.name, keepTensors(ops, effects.get(s.name)!, m.get(s.name)!, complement, handle)]));
           const v = await ablatedMetric(model, subs, tokens, selection, (l) => bound.value(l), states, keep);
           return total(v);

@@ -20,29 +20,26 @@ export function saeState(ops: TensorOps, dict: Dictionary, x: Tensor): SparseAct
 }
 
 /**
- * g·W_decᵀ for g [..., d] and the decoder rows W_dec [F, d]: [..., F]. Computed as (W_dec·gᵀ)ᵀ, so
- * only g and the [N, F] result are transposed, never the decoder (a 64 MB copy at 32k features,
- * on every call, since TensorOps has no transposed matmul).
- */
-export function decoderProjection(ops: TensorOps, g: Tensor, decoder: Tensor): Tensor {
-  const lead = g.shape.slice(0, -1);
-  const d = g.shape[g.shape.length - 1]!;
-  const n = lead.reduce((a, b) => a * b, 1);
-  return tidySync((t) => {
-    const proj = t(ops.matMul(decoder, t(ops.transpose(t(ops.reshape(g, [n, d]))))));
-    return ops.reshape(t(ops.transpose(proj)), [...lead, decoder.shape[0]!]);
-  }, [g]);
-}
-
-/**
  * Node effects of a gradient g = ∂m/∂x [..., d] taken at the submodule output, for a state
  * difference Δ: act = (g·W_decᵀ) ⊙ Δf (∂m/∂f_i = g·W_dec[i] for a linear decoder), res = Σ_d g ⊙ Δr.
  */
 export function effectOf(ops: TensorOps, grad: Tensor, dict: Dictionary, delta: SparseAct): SparseAct {
   return {
-    act: tidySync((t) => ops.mul(t(decoderProjection(ops, grad, dict.decoderRows())), delta.act)),
+    act: tidySync((t) => ops.mul(t(ops.matMulTransposed(grad, dict.decoderRows())), delta.act)),
     res: tidySync((t) => ops.sum(t(ops.mul(grad, delta.res)), grad.shape.length - 1)),
   };
+}
+
+/**
+ * effectOf for a state difference given as Δf and the submodule-output difference Δx, whose error
+ * part is Δr = Δx − Δf·W_dec: res = Σ_d g ⊙ Δx − Σ_F act (b_dec cancels). Δf is never decoded, so
+ * a lazy backend never computes Δr for attrib and ig.
+ */
+export function effectOfOutputDelta(ops: TensorOps, grad: Tensor, dict: Dictionary, df: Tensor, dx: Tensor): SparseAct {
+  const last = grad.shape.length - 1;
+  const act = tidySync((t) => ops.mul(t(ops.matMulTransposed(grad, dict.decoderRows())), df));
+  const res = tidySync((t) => ops.sub(t(ops.sum(t(ops.mul(grad, dx)), last)), t(ops.sum(act, last))));
+  return { act, res };
 }
 
 /** [..., F] and [...] → [..., F + 1] with the error node at index F (the reference's to_tensor()). */

@@ -8,8 +8,31 @@
 
 import type { Architecture } from '../submodule.js';
 
+// The rotary math that evaluates a RotarySpec (one implementation, used by every backend).
+export { rotaryInverseFrequencies, rotaryTables, SUPPORTED_ROPE_TYPES, type RotaryTables } from './rope.js';
+
 export interface LayerNormSpec { readonly weight: string; readonly bias: string; readonly eps: number }
 export interface LinearSpec { readonly weight: string; readonly bias?: string }
+
+/** Hugging Face rope types sfc computes (`rope_type` of `rope_scaling` / `rope_parameters`). */
+export type RopeType = 'default' | 'linear' | 'dynamic' | 'yarn' | 'llama3';
+
+/**
+ * Rotary position embedding of an attention segment, resolved from config.json: the backends
+ * take cos/sin tables from `rotaryTables` (rope.ts) and never recompute frequencies themselves.
+ */
+export interface RotarySpec {
+  readonly type: RopeType;
+  /** inv_freq [rotaryDims / 2] in float32 as transformers computes it; read-only, shared by every layer. */
+  readonly invFreq: Float32Array;
+  /** Multiplies cos and sin (YaRN's attention factor; 1 for every other type). */
+  readonly attentionFactor: number;
+  /**
+   * Dynamic NTK: a forward whose positions run past `maxPositions` (max_position_embeddings)
+   * rotates with frequencies from a base rescaled for its length (see rotaryInverseFrequencies).
+   */
+  readonly dynamic?: { readonly base: number; readonly factor: number; readonly maxPositions: number };
+}
 
 export interface EmbedSegment {
   readonly kind: 'embed';
@@ -34,7 +57,8 @@ export interface AttentionSegment {
   readonly headDim: number;
   /** Rotary dims per head (0 = none), rotate-half convention, applied to the first `rotaryDims`. */
   readonly rotaryDims: number;
-  readonly rotaryBase: number;
+  /** Present exactly when rotaryDims > 0; its invFreq has rotaryDims / 2 entries. */
+  readonly rotary?: RotarySpec;
   /** Multiplies q·k (1/sqrt(headDim), possibly divided by layer+1). */
   readonly scale: number;
 }
@@ -79,6 +103,10 @@ export interface ModelDims {
   readonly headDim: number;
   readonly dMlp: number;
   readonly vocabSize: number;
+  /**
+   * Longest sequence sfc runs: GPT-2's learned positions; for rotary models max_position_embeddings,
+   * stretched by the rope scaling factor (rope.ts, ropeContextLength).
+   */
   readonly maxPositions: number;
 }
 

@@ -4,7 +4,7 @@
 import type { WeightStore, WeightTensor } from '../backend.js';
 import { FormatError, ShapeError } from '../errors.js';
 import type { SafetensorsFile } from '../formats/safetensors.js';
-import type { ModelSpec } from './spec.js';
+import type { AttentionSegment, ModelSpec } from './spec.js';
 
 export interface TensorSource {
   has(name: string): boolean;
@@ -56,6 +56,8 @@ export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'm
 
   if (spec.architecture === 'gpt_neox') {
     const g = (n: string) => `${prefix}${n}`;
+    // attention_bias false (config.json): the spec has no q/k/v and dense biases, nor has the checkpoint.
+    const attention = spec.segments.filter((s): s is AttentionSegment => s.kind === 'attention');
     put('embed.tok', read(g('embed_in.weight'), [V, d]));
     for (let l = 0; l < nLayers; l++) {
       const L = g(`layers.${l}.`);
@@ -63,11 +65,13 @@ export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'm
       put(`l${l}.ln1.b`, read(`${L}input_layernorm.bias`, [d]));
       put(`l${l}.ln2.w`, read(`${L}post_attention_layernorm.weight`, [d]));
       put(`l${l}.ln2.b`, read(`${L}post_attention_layernorm.bias`, [d]));
-      const { w, b } = neoxQkv(read(`${L}attention.query_key_value.weight`, [3 * d, d]), read(`${L}attention.query_key_value.bias`, [3 * d]), nHeads, headDim);
-      put(`l${l}.qkv.w`, w);
-      put(`l${l}.qkv.b`, b);
-      put(`l${l}.attn_out.w`, transpose(read(`${L}attention.dense.weight`, [d, d]), d, d));
-      put(`l${l}.attn_out.b`, read(`${L}attention.dense.bias`, [d]));
+      const { qkv, out } = attention[l]!;
+      const { w, b } = neoxQkv(read(`${L}attention.query_key_value.weight`, [3 * d, d]),
+        qkv.bias ? read(`${L}attention.query_key_value.bias`, [3 * d]) : undefined, nHeads, headDim);
+      put(qkv.weight, w);
+      if (qkv.bias) put(qkv.bias, b!);
+      put(out.weight, transpose(read(`${L}attention.dense.weight`, [d, d]), d, d));
+      if (out.bias) put(out.bias, read(`${L}attention.dense.bias`, [d]));
       put(`l${l}.fc_in.w`, transpose(read(`${L}mlp.dense_h_to_4h.weight`, [m, d]), m, d));
       put(`l${l}.fc_in.b`, read(`${L}mlp.dense_h_to_4h.bias`, [m]));
       put(`l${l}.fc_out.w`, transpose(read(`${L}mlp.dense_4h_to_h.weight`, [d, m]), d, m));
@@ -123,18 +127,18 @@ export function transpose(a: Float32Array, rows: number, cols: number): Float32A
 
 /**
  * NeoX fuses q, k, v per head: output row (h, t, i) = h·3·hd + t·hd + i with t ∈ {q, k, v}.
- * Canonical: column t·d + h·hd + i of a [d, 3d] matrix.
+ * Canonical: column t·d + h·hd + i of a [d, 3d] matrix. `b` is absent for attention_bias false.
  */
-export function neoxQkv(w: Float32Array, b: Float32Array, nHeads: number, headDim: number): { w: Float32Array; b: Float32Array } {
+export function neoxQkv<B extends Float32Array | undefined>(w: Float32Array, b: B, nHeads: number, headDim: number): { w: Float32Array; b: B } {
   const d = nHeads * headDim;
   const perm = new Int32Array(3 * d); // canonical column → checkpoint row
   for (let h = 0; h < nHeads; h++) for (let t = 0; t < 3; t++) for (let i = 0; i < headDim; i++) perm[t * d + h * headDim + i] = h * 3 * headDim + t * headDim + i;
   const outW = new Float32Array(d * 3 * d);
-  const outB = new Float32Array(3 * d);
+  const outB = b ? new Float32Array(3 * d) : undefined;
   for (let c = 0; c < 3 * d; c++) {
     const r = perm[c]!;
-    outB[c] = b[r]!;
+    if (outB) outB[c] = b![r]!;
     for (let k = 0; k < d; k++) outW[k * 3 * d + c] = w[r * d + k]!;
   }
-  return { w: outW, b: outB };
+  return { w: outW, b: outB as B };
 }

@@ -161,6 +161,23 @@ export class ReferenceOps implements TensorOps {
     return this.make([...batch, n, m], out);
   }
 
+  matMulTransposed(a: Tensor, b: Tensor): Tensor {
+    const av = this.v(a), bv = this.v(b);
+    if (a.shape.length < 2 || b.shape.length !== 2) throw new ShapeError(`matMulTransposed needs a of rank ≥ 2 and a 2-D b, got ${shapeToString(a.shape)} @ ${shapeToString(b.shape)}ᵀ`);
+    const k = a.shape[a.shape.length - 1]!, m = b.shape[0]!;
+    if (b.shape[1] !== k) throw new ShapeError(`matMulTransposed inner dimensions differ: ${shapeToString(a.shape)} @ ${shapeToString(b.shape)}ᵀ`);
+    const rows = sizeOf(a.shape) / k;
+    const out = new Float32Array(rows * m);
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < m; j++) {
+        let acc = 0;
+        for (let p = 0; p < k; p++) acc += av[i * k + p]! * bv[j * k + p]!;
+        out[i * m + j] = acc;
+      }
+    }
+    return this.make([...a.shape.slice(0, -1), m], out);
+  }
+
   transpose(a: Tensor, perm?: readonly number[]): Tensor {
     const rank = a.shape.length;
     const p = perm ?? [...Array(rank).keys()].reverse();

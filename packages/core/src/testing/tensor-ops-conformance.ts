@@ -145,6 +145,41 @@ export function runTensorOpsConformance(ops: TensorOps | (() => TensorOps), runn
       });
     });
 
+    it('matMulTransposed: a · bᵀ for [n, k], [..., n, k] and a vector-like [1, k]; shape errors', async () => {
+      const o = get();
+      await o.scope(async () => {
+        const a = t([1, 2, 3, 4, 5, 6], [2, 3]);
+        const b = t([1, 0, 1, 0, 1, 1], [2, 3]); // bᵀ = [[1, 0], [0, 1], [1, 1]]
+        const y = o.matMulTransposed(a, b);
+        expect(y.shape).toEqual([2, 2]);
+        expect(await values(y)).toEqual([4, 5, 10, 11]);
+        const a3 = t([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [2, 2, 3]);
+        const y3 = o.matMulTransposed(a3, b);
+        expect(y3.shape).toEqual([2, 2, 2]);
+        expect(await values(y3)).toEqual([4, 5, 10, 11, 16, 17, 22, 23]);
+        // Same ranks, other sizes (a backend that caches compiled graphs must not bake sizes in).
+        const y3b = o.matMulTransposed(t([1, 1, 1, 2, 0, 0, 0, 0, 3], [1, 3, 3]), b);
+        expect(y3b.shape).toEqual([1, 3, 2]);
+        expect(await values(y3b)).toEqual([2, 2, 2, 0, 3, 3]);
+        expect(() => o.matMulTransposed(a, t([1, 2], [1, 2]))).toThrow(ShapeError);
+        expect(() => o.matMulTransposed(a, t([...Array(12).keys()], [2, 2, 3]))).toThrow(ShapeError);
+        // Agrees with matMul(a, transpose(b)) on a larger, wide product (the SAE shape: m ≫ k).
+        const n = 5, k = 24, m = 130;
+        const av = Array.from({ length: n * k }, (_, i) => Math.sin(i * 0.37));
+        const bv = Array.from({ length: m * k }, (_, i) => Math.cos(i * 0.11));
+        const want: number[] = [];
+        for (let r = 0; r < n; r++) for (let c = 0; c < m; c++) {
+          let s = 0;
+          for (let p = 0; p < k; p++) s += av[r * k + p]! * bv[c * k + p]!;
+          want.push(s);
+        }
+        close(await values(o.matMulTransposed(t(av, [n, k]), t(bv, [m, k]))), want, 1e-5);
+        // Few columns, many rows (the other orientation a backend may pick).
+        close(await values(o.matMulTransposed(t(bv, [m, k]), t(av, [n, k]))),
+          Array.from({ length: m * n }, (_, i) => want[(i % n) * m + Math.floor(i / n)]!), 1e-5);
+      });
+    });
+
     it('transpose, reshape, slice, concat, tile', async () => {
       const o = get();
       await o.scope(async () => {

@@ -93,16 +93,20 @@ describe('architectures', () => {
     expect(() => d.encode(ops.tensor([1, 2], [1, 2]))).toThrow(/after dispose/);
   });
 
-  it('dispose frees every tensor, including lazily built transposes, and is idempotent', async () => {
+  it('dispose frees every tensor it owns, the VJP keeps nothing, and dispose is idempotent', async () => {
     const ops = referenceOps();
     const d = new GatedDictionary(ops, { W_enc, W_dec, b_dec: zeros(2), applyBDecToInput: true, b_gate: zeros(3), b_mag: zeros(3), r_mag: zeros(3) });
     const x = ops.tensor([1, 2], [1, 2]);
-    const g = d.encodeVjp(x, ops.fill([1, 3], 1));
+    const cot = ops.fill([1, 3], 1);
+    const before = ops.numTensors();
+    const g = d.encodeVjp(x, cot);
     expect(g.shape).toEqual([1, 2]);
+    d.featureGradients(x, Int32Array.from([2])).dispose();
+    expect(ops.numTensors()).toBe(before + 1); // only the result
     const live = ops.numTensors();
     d.dispose();
     d.dispose();
-    expect(live - ops.numTensors()).toBe(7); // W_dec, b_dec, W_enc, W_mag, b_gate, b_mag and the W_magᵀ the VJP built
+    expect(live - ops.numTensors()).toBe(6); // W_dec, b_dec, W_enc, W_mag, b_gate, b_mag — no cached transposes
   });
 
   it('identity: features are coordinates, error 0, one-hot gradients', async () => {

@@ -7,7 +7,7 @@
 
 import type { Tensor, TensorOps } from '@sfc/core';
 import { expectShape, host, type HostTensor } from '../host-weights.js';
-import { LinearDictionary, rowMatMul, type DecoderWeights, type DictionaryMeta } from './linear-dictionary.js';
+import { LinearDictionary, rowMatMul, rowMatMulTransposed, type DecoderWeights, type DictionaryMeta } from './linear-dictionary.js';
 
 export interface GatedWeights extends DecoderWeights {
   /** [dIn, dSae], shared by the gate and (rescaled) magnitude paths. */
@@ -61,7 +61,7 @@ export class GatedDictionary extends LinearDictionary {
       const ops = this.ops;
       const { gate, mag } = this.paths(x, tmp);
       const live = tmp(ops.mul(gate, tmp(ops.greater(mag, tmp(ops.zeros([1]))))));
-      return rowMatMul(ops, tmp(ops.mul(cotangent, live)), this.transposed(this.wMag), tmp);
+      return rowMatMulTransposed(ops, tmp(ops.mul(cotangent, live)), this.wMag, tmp);
     });
   }
 
@@ -71,8 +71,8 @@ export class GatedDictionary extends LinearDictionary {
       const ops = this.ops;
       const idx = tmp(this.featureIndex(x, features));
       const xc = this.centre(x, tmp);
-      const g = this.selectedPre(xc, this.transposed(this.wEnc), this.bGate, idx, tmp);
-      const m = this.selectedPre(xc, this.transposed(this.wMag), this.bMag, idx, tmp);
+      const g = this.selectedPre(xc, this.wEnc, this.bGate, idx, tmp);
+      const m = this.selectedPre(xc, this.wMag, this.bMag, idx, tmp);
       const zero = tmp(ops.zeros([1]));
       const on = tmp(ops.mul(tmp(ops.greater(g.pre, zero)), tmp(ops.greater(m.pre, zero))));
       return ops.mul(m.rows, tmp(ops.reshape(on, [features.length, 1])));

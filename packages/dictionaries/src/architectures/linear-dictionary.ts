@@ -1,6 +1,6 @@
 // Shared base of every SAE with a linear decoder x̂ = f·W_dec + b_dec: owns the device
 // tensors, decode, decoder rows/bias, input centring (x − b_dec when the format says so),
-// disposal, and the lazily built transposes the VJPs multiply with.
+// disposal, and the encoder-transpose products the VJPs need (without building W_encᵀ).
 // Layout: W_enc [dIn, dSae] and W_dec [dSae, dIn], so encode and decode are plain matmuls.
 
 import { InputError, ShapeError, shapeToString, tidySync, type Dictionary, type Tensor, type TensorOps } from '@sfc/core';
@@ -66,22 +66,12 @@ export abstract class LinearDictionary implements Dictionary {
     return t;
   }
 
-  private readonly transposes = new Map<Tensor, Tensor>();
-
   /**
-   * `w`ᵀ, built on first use and kept (VJPs only run for downstream dictionaries, so most
-   * dictionaries never pay for it). An explicit transpose then a plain matmul is much faster
-   * on wasm than a matmul with a transpose flag.
+   * Columns `idx` of an encoder matrix w [dIn, dSae] as rows [n, dIn]: gathered, then the small
+   * result transposed — the [dSae, dIn] transpose (64 MiB at 32k features) is never built.
    */
-  protected transposed(w: Tensor): Tensor {
-    let t = this.transposes.get(w);
-    if (!t) {
-      // Built lazily, often inside a caller's scope: keep it out of that scope, it lives until dispose().
-      t = this.ops.keep(this.ops.transpose(w));
-      this.transposes.set(w, t);
-      this.owned.push(t);
-    }
-    return t;
+  protected encoderColumns(w: Tensor, idx: Tensor, tmp: (t: Tensor) => Tensor): Tensor {
+    return tmp(this.ops.transpose(tmp(this.ops.gather(w, idx, 1))));
   }
 
   protected check(x: Tensor, width: number, what: string): void {
@@ -107,12 +97,12 @@ export abstract class LinearDictionary implements Dictionary {
   }
 
   /**
-   * For row n: the encoder column of feature features[n] (from wT [dSae, dIn]) and that
+   * For row n: the encoder column of feature features[n] (from w [dIn, dSae]) and that
    * feature's pre-activation x̃_n·w + bias — without computing the other dSae − 1 features.
    */
-  protected selectedPre(xc: Tensor, wT: Tensor, bias: Tensor, idx: Tensor, tmp: (t: Tensor) => Tensor): { pre: Tensor; rows: Tensor } {
+  protected selectedPre(xc: Tensor, w: Tensor, bias: Tensor, idx: Tensor, tmp: (t: Tensor) => Tensor): { pre: Tensor; rows: Tensor } {
     const ops = this.ops;
-    const rows = tmp(ops.gather(wT, idx, 0));
+    const rows = this.encoderColumns(w, idx, tmp);
     const pre = tmp(ops.add(tmp(ops.sum(tmp(ops.mul(xc, rows)), 1)), tmp(ops.gather(bias, idx, 0))));
     return { pre, rows };
   }
@@ -151,7 +141,6 @@ export abstract class LinearDictionary implements Dictionary {
     this.disposed = true;
     for (const t of this.owned) t.dispose();
     this.owned.length = 0;
-    this.transposes.clear();
   }
 
   get isDisposed(): boolean {
@@ -164,6 +153,12 @@ export function checkEncoder(W_enc: HostTensor, b_enc: HostTensor, dec: DecoderW
   const [dSae, dIn] = dec.W_dec.shape as [number, number];
   expectShape(W_enc, [dIn, dSae], 'W_enc', source);
   expectShape(b_enc, [dSae], 'b_enc', source);
+}
+
+/** x · wᵀ for x [..., k] including a single vector [k] and w [m, k]; intermediates go to tmp. */
+export function rowMatMulTransposed(ops: TensorOps, x: Tensor, w: Tensor, tmp: (t: Tensor) => Tensor): Tensor {
+  if (x.shape.length === 1) return ops.reshape(tmp(ops.matMulTransposed(tmp(ops.reshape(x, [1, x.shape[0]!])), w)), [w.shape[0]!]);
+  return ops.matMulTransposed(x, w);
 }
 
 /** x @ w for x [..., k] including a single vector [k]; intermediates go to tmp. */

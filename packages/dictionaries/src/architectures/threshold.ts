@@ -9,7 +9,7 @@
 
 import { ShapeError, type Tensor, type TensorOps } from '@sfc/core';
 import { expectShape, host, type HostTensor } from '../host-weights.js';
-import { checkEncoder, LinearDictionary, rowMatMul, type DecoderWeights, type DictionaryMeta } from './linear-dictionary.js';
+import { checkEncoder, LinearDictionary, rowMatMul, rowMatMulTransposed, type DecoderWeights, type DictionaryMeta } from './linear-dictionary.js';
 
 export interface LinearEncoderWeights extends DecoderWeights {
   /** [dIn, dSae]. */
@@ -53,7 +53,7 @@ abstract class ThresholdDictionary extends LinearDictionary {
     this.check(cotangent, this.dSae, 'cotangent');
     return this.tidy((tmp) => {
       const mask = tmp(this.ops.greater(this.pre(x, tmp), this.thr));
-      return rowMatMul(this.ops, tmp(this.ops.mul(cotangent, mask)), this.transposed(this.wEnc), tmp);
+      return rowMatMulTransposed(this.ops, tmp(this.ops.mul(cotangent, mask)), this.wEnc, tmp);
     });
   }
 
@@ -62,7 +62,7 @@ abstract class ThresholdDictionary extends LinearDictionary {
     return this.tidy((tmp) => {
       const ops = this.ops;
       const idx = tmp(this.featureIndex(x, features));
-      const { pre, rows } = this.selectedPre(this.centre(x, tmp), this.transposed(this.wEnc), this.bEnc, idx, tmp);
+      const { pre, rows } = this.selectedPre(this.centre(x, tmp), this.wEnc, this.bEnc, idx, tmp);
       const on = tmp(ops.greater(pre, tmp(ops.gather(this.thr, idx, 0))));
       return ops.mul(rows, tmp(ops.reshape(on, [features.length, 1])));
     });

@@ -6,7 +6,7 @@
 // Derivative with the top-k set fixed: ∂f_j/∂x = 1[j selected, pre_j > 0] · W_enc[:, j].
 
 import { ShapeError, type Tensor, type TensorOps } from '@sfc/core';
-import { checkEncoder, LinearDictionary, rowMatMul, type DictionaryMeta } from './linear-dictionary.js';
+import { checkEncoder, LinearDictionary, rowMatMul, rowMatMulTransposed, type DictionaryMeta } from './linear-dictionary.js';
 import type { LinearEncoderWeights } from './threshold.js';
 
 export class TopKDictionary extends LinearDictionary {
@@ -56,7 +56,7 @@ export class TopKDictionary extends LinearDictionary {
     this.check(cotangent, this.dSae, 'cotangent');
     return this.tidy((tmp) => {
       const { live } = this.selection(x, tmp);
-      return rowMatMul(this.ops, tmp(this.ops.mul(cotangent, live)), this.transposed(this.wEnc), tmp);
+      return rowMatMulTransposed(this.ops, tmp(this.ops.mul(cotangent, live)), this.wEnc, tmp);
     });
   }
 
@@ -70,7 +70,7 @@ export class TopKDictionary extends LinearDictionary {
       const { live } = this.selection(x, tmp);
       const flat = Int32Array.from(features, (j, row) => row * this.dSae + j);
       const on = tmp(ops.gather(tmp(ops.reshape(live, [n * this.dSae])), tmp(ops.intTensor(flat, [n])), 0));
-      const rows = tmp(ops.gather(this.transposed(this.wEnc), idx, 0));
+      const rows = this.encoderColumns(this.wEnc, idx, tmp);
       return ops.mul(rows, tmp(ops.reshape(on, [n, 1])));
     });
   }

@@ -15,7 +15,11 @@ export interface StageProgress {
 }
 
 export type Job =
-  | { readonly status: 'running'; readonly start: number; readonly stages: readonly StageProgress[]; readonly note?: string }
+  | {
+    readonly status: 'running'; readonly start: number; readonly stages: readonly StageProgress[]; readonly note?: string;
+    /** Cancel was asked for; the work stops at its next unit. */
+    readonly cancelling?: boolean;
+  }
   | { readonly status: 'done'; readonly start: number; readonly end: number; readonly stages: readonly StageProgress[]; readonly summary: string }
   | { readonly status: 'failed'; readonly start: number; readonly end: number; readonly stages: readonly StageProgress[]; readonly error: string }
   | { readonly status: 'cancelled'; readonly start: number; readonly end: number; readonly stages: readonly StageProgress[] };
@@ -41,7 +45,7 @@ export function JobPane({ width, height, job, now }: JobPaneProps) {
   const end = job.status === 'running' ? now : job.end;
   const elapsed = duration(end - job.start);
   const info = {
-    running: <Text color="yellow">{`running ${elapsed}`}</Text>,
+    running: <Text color="yellow">{`${job.status === 'running' && job.cancelling ? 'cancelling…' : 'running'} ${elapsed}`}</Text>,
     done: <Text color="green">{`done in ${elapsed}`}</Text>,
     failed: <Text color="redBright">{`failed after ${elapsed}`}</Text>,
     cancelled: <Text color="yellow">{`cancelled after ${elapsed}`}</Text>,
@@ -50,7 +54,7 @@ export function JobPane({ width, height, job, now }: JobPaneProps) {
   const stageCount = Math.max(0, Math.floor((height - 2) / 2));
   return (
     <Box flexDirection="column" width={width} height={height} overflow="hidden">
-      <Title width={width} title="Discovery" info={info} hint={job.status === 'running' ? 'Esc cancel' : 'Esc close'} />
+      <Title width={width} title="Discovery" info={info} hint={job.status !== 'running' ? 'Esc close' : job.cancelling ? '' : 'Esc cancel'} />
       {job.stages.length === 0 && job.status === 'running'
         ? <Line width={width}><Text dimColor>{job.note ?? 'starting…'}</Text></Line>
         : job.stages.slice(-stageCount).map((s) => (

@@ -29,6 +29,11 @@ export interface FakeSessionOptions {
   readonly manualSteer?: boolean;
   /** Circuit file that discovery "finds". */
   readonly discoveredPath?: string;
+  /**
+   * Discovery honours an abort the way core's discover does: at its next unit of work (the next
+   * progress() or finishDiscovery()), not at once.
+   */
+  readonly cancelBetweenUnits?: boolean;
 }
 
 const BEFORE_TOP = [' have', ' has', ' are', ' is', ' the'];
@@ -85,10 +90,10 @@ export class FakeSession implements TuiSession {
     if (this.options.manualSteer) {
       const wait = deferred<void>();
       this.steerWaits.push(wait);
-      context.signal.addEventListener('abort', () => wait.reject(new CancelledError()));
+      context.signal.addEventListener('abort', () => wait.reject(new CancelledError('steering')));
       await wait.promise;
     }
-    if (context.signal.aborted) throw new CancelledError();
+    if (context.signal.aborted) throw new CancelledError('steering');
     const hasMetric = request.prompt.answer !== '';
     const before = this.circuit?.metricClean ?? -1;
     const after = before + fakeMetricShift(this.circuit, request);
@@ -123,7 +128,7 @@ export class FakeSession implements TuiSession {
   async discover(context: RunContext & { readonly onProgress: (event: ProgressEvent) => void }): Promise<DiscoveryOutcome> {
     const done = deferred<void>();
     this.discovery = { done, onProgress: context.onProgress, context };
-    context.signal.addEventListener('abort', () => done.reject(new CancelledError()));
+    if (!this.options.cancelBetweenUnits) context.signal.addEventListener('abort', () => done.reject(new CancelledError('discover')));
     context.onStatus('loading the model');
     try {
       await done.promise;
@@ -140,13 +145,22 @@ export class FakeSession implements TuiSession {
     return this.discovery !== undefined;
   }
 
-  /** Reports progress of the running discovery. */
+  /** Reports progress of the running discovery (with cancelBetweenUnits: or stops it, when aborted). */
   progress(event: ProgressEvent): void {
+    if (this.stoppedByAbort()) return;
     this.discovery?.onProgress(event);
   }
 
   finishDiscovery(): void {
+    if (this.stoppedByAbort()) return;
     this.discovery?.done.resolve();
+  }
+
+  /** The check core makes before each unit of work. */
+  private stoppedByAbort(): boolean {
+    if (!this.discovery?.context.signal.aborted) return false;
+    this.discovery.done.reject(new CancelledError('discover'));
+    return true;
   }
 
   failDiscovery(e: unknown): void {

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { referenceOps } from '../testing/reference-ops.js';
+import type { PromptBatch } from '../data/batches.js';
+import { changedRows, compactRows, expandRows } from './changed-rows.js';
+
+const batch = (clean: number[], patch: number[] | undefined, size: number, seq: number): PromptBatch => ({
+  size, seq, clean: Int32Array.from(clean), ...(patch ? { patch: Int32Array.from(patch) } : {}),
+  cleanAnswer: new Int32Array(size), exampleIndex: [...Array(size).keys()],
+});
+
+describe('changed rows', () => {
+  it('lists every position from the first differing token on, per example', () => {
+    const ops = referenceOps();
+    // Example 0 differs at position 1 (and agrees again at 2: still changed, it sees position 1);
+    // example 1 differs only at its last position.
+    const c = changedRows(ops, batch([5, 6, 7, 8, 1, 2, 3, 4], [5, 9, 7, 8, 1, 2, 3, 0], 2, 4))!;
+    expect([...c.rows]).toEqual([1, 2, 3, 7]);
+    expect(c.total).toBe(8);
+  });
+
+  it('is undefined for single prompts, when every row changes and when none does', () => {
+    const ops = referenceOps();
+    expect(changedRows(ops, batch([1, 2], undefined, 1, 2))).toBeUndefined();
+    expect(changedRows(ops, batch([1, 2, 3, 4], [0, 2, 9, 4], 2, 2))).toBeUndefined();
+    expect(changedRows(ops, batch([1, 2], [1, 2], 1, 2))).toBeUndefined();
+  });
+
+  it('compacts [B, S, k] to the changed rows and expands back with zeros elsewhere', async () => {
+    const ops = referenceOps();
+    const c = changedRows(ops, batch([5, 6, 1, 2], [5, 0, 3, 2], 2, 2))!; // rows 1, 2, 3
+    const t = ops.tensor([...Array(8).keys()].map((i) => i + 1), [2, 2, 2]);
+    const a = compactRows(ops, c, t);
+    expect(a.shape).toEqual([3, 2]);
+    expect([...await a.data()]).toEqual([3, 4, 5, 6, 7, 8]);
+    const back = expandRows(ops, c, a, [2, 2, 2]);
+    expect(back.shape).toEqual([2, 2, 2]);
+    expect([...await back.data()]).toEqual([0, 0, 3, 4, 5, 6, 7, 8]);
+    // Rank 2 ([B, S] per-position values) round-trips through a trailing axis of 1.
+    const v = expandRows(ops, c, ops.tensor([1, 2, 3], [3, 1]), [2, 2, 1]);
+    expect([...await v.data()]).toEqual([0, 1, 2, 3]);
+  });
+});
