@@ -8,62 +8,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildCircuit, discover, edgePairs, Model, PythonRandom, singlePromptBatch,
-  type Dictionary, type DiscoveryResult, type EdgeSet, type PromptBatch, type Tensor,
+  type Dictionary, type DiscoveryResult, type PromptBatch, type Tensor,
 } from '@sfc/core';
-import { relMaxError } from '@sfc/core/testing';
 import { ReluDictionary } from '@sfc/dictionaries';
 import { ALGORITHM_BACKENDS } from './backends.js';
+import { checkCircuit, checkDownstreamNodes, checkEdgePairs, checkEdgeSets, checkLastToY } from './edge-compare.js';
 import { FIXTURES } from './paths.js';
 import { ref, useSmallA, type Json } from './small-a.js';
-
-const TOL = (r: number) => 1e-3 * Math.abs(r) + 1e-5;
-
-function entryKey(set: EdgeSet, down: number, up: number): string {
-  if (set.positions === null) return `${down},${up}`;
-  return `${Math.floor(down / set.downNodes)},${down % set.downNodes},${Math.floor(up / set.upNodes)},${up % set.upNodes}`;
-}
-
-function checkPair(set: EdgeSet, expected: Json, floor: number): void {
-  const label = `${set.upstream} → ${set.downstream}`;
-  const ours = new Map<string, number>();
-  for (let n = 0; n < set.weight.length; n++) ours.set(entryKey(set, set.down[n]!, set.up[n]!), set.weight[n]!);
-  const refEntries = new Map<string, number>((expected.entries as number[][]).map((e) => [e.slice(0, -1).join(','), e[e.length - 1]!]));
-  const a: number[] = [], r: number[] = [];
-  for (const [k, w] of refEntries) {
-    const got = ours.get(k) ?? 0;
-    expect(Math.abs(got - w), `${label} entry ${k}: ${got} vs ${w}`).toBeLessThanOrEqual(TOL(w));
-    a.push(got); r.push(w);
-  }
-  for (const [k, w] of ours) {
-    if (Math.abs(w) > floor + 1e-5) expect(refEntries.has(k), `${label}: extra entry ${k} = ${w}`).toBe(true);
-  }
-  expect(relMaxError(a, r), `${label} max|Δ|/max|ref|`).toBeLessThanOrEqual(1e-3);
-  const rows = set.rows.length;
-  expect(rows, `${label} n_rows`).toBe(expected.n_rows);
-  expect(set.weight.length, `${label} nnz`).toBe(expected.nnz);
-  const sum = set.weight.reduce((x, w) => x + w, 0);
-  const abs = set.weight.reduce((x, w) => x + Math.abs(w), 0);
-  expect(Math.abs(sum - expected.sum), `${label} sum`).toBeLessThanOrEqual(1e-3 * expected.abs_sum + 1e-5);
-  expect(Math.abs(abs - expected.abs_sum), `${label} abs_sum`).toBeLessThanOrEqual(1e-3 * expected.abs_sum + 1e-5);
-}
-
-/** The reference's circuit as node ids and edge keys. */
-function refCircuit(expected: Json): { nodes: Map<string, number>; edges: Map<string, number> } {
-  const id = (sub: string, idx: number[]): string => {
-    if (sub === 'y') return 'y';
-    const F = expected.d_sae[sub] as number;
-    const k = idx[idx.length - 1]!;
-    const base = `${sub}/${k === F ? 'err' : k}`;
-    return idx.length === 2 ? `${base}@${idx[0]}` : base;
-  };
-  const nodes = new Map<string, number>();
-  for (const [sub, list] of Object.entries(expected.circuit.nodes as Record<string, number[][]>)) {
-    for (const n of list) nodes.set(id(sub, n.slice(0, -1)), n[n.length - 1]!);
-  }
-  const edges = new Map<string, number>();
-  for (const [up, ui, down, di, w] of expected.circuit.edges as [string, number[], string, number[], number][]) edges.set(`${id(up, ui)}>${id(down, di)}`, w);
-  return { nodes, edges };
-}
 
 for (const which of ALGORITHM_BACKENDS) describe(which.name, () => {
   const s = useSmallA(which);
@@ -95,45 +46,23 @@ for (const which of ALGORITHM_BACKENDS) describe(which.name, () => {
       beforeAll(async () => { result = await refRun(aggregation); });
 
       it('computes every pair of DESIGN §5 (parallel residual)', () => {
-        const pairs = edgePairs(s.model, result.submodules).map((p) => `${p.upstream}>${p.downstream}`).sort();
-        const refPairs = Object.entries(expected.edges as Record<string, Record<string, unknown>>)
-          .flatMap(([up, downs]) => Object.keys(downs).filter((d) => d !== 'y').map((d) => `${up}>${d}`)).sort();
-        expect(pairs).toEqual(refPairs);
+        checkEdgePairs(s.model, result, expected);
       });
 
       it('selects the same downstream nodes per example and position', () => {
-        for (const [sub, n] of Object.entries(expected.downstream_nodes_above_threshold as Record<string, number>)) {
-          expect(result.downstreamNodes.get(sub), sub).toBe(n);
-        }
+        checkDownstreamNodes(result, expected);
       });
 
       it('matches every edge entry, count and sum', () => {
-        for (const set of result.edges) {
-          if (set.downstream === 'y') continue;
-          const e = expected.edges[set.upstream]?.[set.downstream];
-          expect(e, `${set.upstream} → ${set.downstream} in the reference`).toBeDefined();
-          checkPair(set, e, expected.edges_entry_floor);
-        }
+        expect(checkEdgeSets(result, expected)).toBeGreaterThan(0);
       });
 
       it('resid_last → y is the node effect of the last resid', () => {
-        const y = result.edges.find((e) => e.downstream === 'y')!;
-        const dense = expected.edges.resid_1.y.dense as number[] | number[][];
-        const flat = (aggregation === 'sum' ? dense as number[] : (dense as number[][]).flat());
-        const ours = new Array<number>(flat.length).fill(0);
-        for (let n = 0; n < y.weight.length; n++) ours[y.up[n]!] = y.weight[n]!;
-        expect(relMaxError(ours, flat)).toBeLessThanOrEqual(1e-3);
+        checkLastToY(result, expected);
       });
 
       it('thresholds to the same circuit', () => {
-        const c = buildCircuit(result, { nodeThreshold: expected.node_threshold, edgeThreshold: expected.edge_threshold });
-        const want = refCircuit(expected);
-        const nodes = new Map(c.nodes.filter((n) => n.id !== 'y').map((n) => [n.id, n.effect!]));
-        expect([...nodes.keys()].sort()).toEqual([...want.nodes.keys()].sort());
-        for (const [k, w] of want.nodes) expect(Math.abs(nodes.get(k)! - w), k).toBeLessThanOrEqual(TOL(w));
-        const edges = new Map(c.edges.map((e) => [`${e.source}>${e.target}`, e.weight]));
-        expect([...edges.keys()].sort()).toEqual([...want.edges.keys()].sort());
-        for (const [k, w] of want.edges) expect(Math.abs(edges.get(k)! - w), k).toBeLessThanOrEqual(TOL(w));
+        checkCircuit(result, expected);
       });
     });
   }

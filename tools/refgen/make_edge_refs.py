@@ -58,28 +58,25 @@ shadows it); `transformers`/`safetensors` are not used.  Deterministic (fixed se
 import os
 import sys
 
-try:
-    import torch  # noqa: F401
-except ImportError:  # e.g. a pyenv python3 shadowing Debian's /usr/bin/python3
-    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    raise SystemExit("make_edge_refs.py needs PyTorch: apt-get install python3-torch python3-numpy")
+# The sibling script make_models.py owns the safetensors reader and writer, r7 and the JSON
+# writer; importing it also re-runs this script with Debian's /usr/bin/python3 when the python3
+# in use has no PyTorch, and sets torch to one thread.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_models  # noqa: E402
+from make_models import REPO, dump_json, r7, write_safetensors  # noqa: E402
 
-import argparse
-import collections
-import hashlib
-import json
-import math
-import shutil
-import struct
-import time
+import argparse  # noqa: E402
+import collections  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import shutil  # noqa: E402
+import time  # noqa: E402
 
-import torch
+import torch  # noqa: E402
 
-torch.set_num_threads(1)
 DT = torch.float64
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 MODELS_DIR = os.path.join(REPO, "fixtures", "models")
 FORMAT = "sfc.refgen.edges/v1"
 
@@ -192,49 +189,17 @@ SAE_DESC = {
 
 
 # --------------------------------------------------------------------------------------------
-# safetensors (read and written by hand: Debian has no python3-safetensors)
+# safetensors (make_models.py's reader and writer: Debian has no python3-safetensors)
 # --------------------------------------------------------------------------------------------
 
 def read_safetensors(path):
-    """name -> float64 tensor (F32/F16/BF16); other dtypes (BOOL buffers) are skipped."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n].decode("utf-8"))
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = info["data_offsets"]
-        buf = bytearray(raw[8 + n + a:8 + n + b])
-        dt = info["dtype"]
-        if dt == "F32":
-            t = torch.frombuffer(buf, dtype=torch.float32) if buf else torch.zeros(0)
-        elif dt == "F16":
-            t = torch.frombuffer(buf, dtype=torch.float16)
-        elif dt == "BF16":
-            t = torch.frombuffer(buf, dtype=torch.int16).view(torch.bfloat16)
-        else:
-            continue
-        out[name] = t.to(DT).reshape(info["shape"]).clone()
-    return out
+    """name -> float64 tensor (F32/F16/BF16 upcast exactly); bool buffers are skipped."""
+    return {k: v.to(DT) for k, v in make_models.read_safetensors(path).items() if v.is_floating_point()}
 
 
 def write_safetensors_f32(path, tensors):
-    """F32 tensors, sorted by name, header padded with spaces to 8 bytes (HF's layout)."""
-    header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
-    for name in sorted(tensors):
-        b = tensors[name].detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
+    """F32 tensors in HF's layout (sorted by name, header padded to 8 bytes)."""
+    write_safetensors(path, {name: (t, "F32") for name, t in tensors.items()})
 
 
 # --------------------------------------------------------------------------------------------
@@ -545,25 +510,31 @@ def selected_nodes(effect, threshold):
     return [tuple(int(v) for v in i) for i in (full.abs() > threshold).nonzero()]
 
 
+def value_at(model, ids, hooks, down):
+    """The value submodule `down` outputs (before any hook of its own) when the model runs with
+    `hooks`; the rest of the forward is not computed."""
+    captured = {}
+
+    def at_down(x):
+        captured["x"] = x
+        raise StopForward()
+    try:
+        model.run(ids, {**hooks, down: at_down})
+    except StopForward:
+        pass
+    return captured["x"]
+
+
 def pair_rows(model, saes, ids, up, down, mids, clean, patch, grads, nodes):
     """Edge rows of one pair: {(b, s_d, k): tensor [S_u, F_U + 1]} (one full backward per node)."""
     fU0, rU0 = clean[up]
     dfU, drU = patch[up][0] - fU0, patch[up][1] - rU0
     fU = fU0.clone().requires_grad_(True)
     rU = rU0.clone().requires_grad_(True)
-    captured = {}
-
-    def at_down(x):
-        captured["x"] = x
-        raise StopForward()
-    hooks = {up: lambda x: saes[up].decode(fU) + rU, down: at_down}
+    hooks = {up: lambda x: saes[up].decode(fU) + rU}
     for m in mids:
         hooks[m] = lambda x: x.detach()   # stop-gradient: same value, no path through m
-    try:
-        model.run(ids, hooks)
-    except StopForward:
-        pass
-    xD = captured["x"]
+    xD = value_at(model, ids, hooks, down)
     sD = saes[down]
     fD = sD.encode(xD)
     rD = xD - sD.decode(fD)
@@ -601,20 +572,11 @@ def fd_check(model, saes, ids, up, down, mids, clean, patch, grads, rows, clean_
                 f[b, su, j] += eps
             else:
                 r[b, su] += eps * (patch[up][1][b, su] - rU0[b, su])
-            captured = {}
-
-            def at_down(x):
-                captured["x"] = x
-                raise StopForward()
-            hooks = {up: lambda x: saes[up].decode(f) + r, down: at_down}
+            hooks = {up: lambda x: saes[up].decode(f) + r}
             for m in mids:
                 hooks[m] = lambda x, m=m: clean_acts[m]
-            try:
-                with torch.no_grad():
-                    model.run(ids, hooks)
-            except StopForward:
-                pass
-            xD = captured["x"][b, s]
+            with torch.no_grad():
+                xD = value_at(model, ids, hooks, down)[b, s]
             if k < FD:
                 return float(gfD[b, s, k] * sD.encode(xD)[k])
             return float((grD[b, s] * (xD - sD.decode(sD.encode(xD)))).sum())
@@ -650,22 +612,6 @@ def pick_threshold(target, values, spread=0.05):
 
 def margin(t, values):
     return min((abs(abs(float(v)) - t) for v in values), default=float("inf"))
-
-
-def r7(x):
-    if isinstance(x, torch.Tensor):
-        x = x.tolist()
-    if isinstance(x, list):
-        return [r7(v) for v in x]
-    return float(f"{x:.7g}")
-
-
-def dump(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, separators=(",", ":"))
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def aggregate_nodes(effect, aggregation):
@@ -775,7 +721,7 @@ def build_fixture(spec, out_root):
         "patch_text": [" ".join(inv[i] for i in r) for r in patch_ids],
         "clean_answer_text": [inv[i] for i in ca], "patch_answer_text": [inv[i] for i in pa],
     }
-    dump(os.path.join(out_root, "data.json"), data)
+    dump_json(os.path.join(out_root, "data.json"), data, compact=True)
 
     common = {
         "format": FORMAT, "model": name, "model_type": model.kind, "parallel_residual": model.parallel,
@@ -800,7 +746,7 @@ def build_fixture(spec, out_root):
             a, e = aggregate_nodes(attrib[sub], agg)
             out["nodes"][sub] = {"act": r7(a), "err": r7(e)}
         path = os.path.join(out_root, f"attrib_{agg}.json")
-        dump(path, out)
+        dump_json(path, out, compact=True)
         sizes[os.path.basename(path)] = os.path.getsize(path)
 
     # 5. thresholds away from every per-example and aggregated value
@@ -914,7 +860,7 @@ def build_fixture(spec, out_root):
                 circ_edges.append([last, [int(v) for v in i], "y", [], r7(w)])
         out["circuit"] = {"nodes": circ_nodes, "edges": circ_edges}
         path = os.path.join(out_root, f"ig_{agg}.json")
-        dump(path, out)
+        dump_json(path, out, compact=True)
         sizes[os.path.basename(path)] = os.path.getsize(path)
 
     with open(os.path.join(out_root, "README.md"), "w") as f:

@@ -69,7 +69,7 @@ try:
 except ImportError:  # e.g. a pyenv python3 shadowing Debian's /usr/bin/python3
     if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    raise SystemExit("make_models.py needs PyTorch: apt-get install python3-torch python3-numpy")
+    raise SystemExit(f"{os.path.basename(sys.argv[0])} needs PyTorch: apt-get install python3-torch python3-numpy")
 
 import argparse
 import json
@@ -950,12 +950,15 @@ def rope_record(cfg, P, ids):
 
 
 def dump_json(path, obj, compact=False):
-    with open(path, "w", encoding="utf-8") as f:
+    """Writes `obj` as JSON (+ newline) atomically: a temporary file renamed over `path`."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
         if compact:
             json.dump(obj, f, separators=(",", ":"))
         else:
             json.dump(obj, f, indent=2, ensure_ascii=False)
         f.write("\n")
+    os.replace(tmp, path)
 
 
 def make_model(spec, out_dir):

@@ -14,8 +14,12 @@ export {
   score, compareBatch, summarize, fromCoreMetric, defaultScoreMetric, answerLogits, cleanTokens,
   type ScoreBatch, type ScoreMetric, type ScoreOptions, type ScoreResult, type ScoreSummary, type PromptScore, type NextTokenView, type TopToken,
 } from './scoring.js';
-export { type Sampling, GREEDY, seededRandom, chooseToken, argmax, checkSampling } from './sampling.js';
-export { generate, generateSideBySide, type GenerateOptions, type Generation, type SideBySide, type Decoding, type TokenEvent } from './generation.js';
+export { type Sampling, GREEDY, seededRandom, rowSeed, chooseToken, argmax, checkSampling } from './sampling.js';
+export {
+  generate, generateBatch, generateSideBySide, generateSideBySideBatch,
+  type GenerateOptions, type BatchGenerateOptions, type GenerationProgress, type Generation, type SideBySide, type Decoding, type TokenEvent,
+} from './generation.js';
+export { groupByLength, type PromptGroup } from './prompt-groups.js';
 export { sweep, parseStrengthRange, type SweepRow, type SweepResult } from './sweep.js';
 export { sweepPlotSvg, niceTicks, type SweepPlotOptions } from './sweep-plot.js';
 export { STEER_SCHEMA, steerReport, featureJson, type SteerReport, type SteerReportInput, type SteerFeatureJson } from './steer-report.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '@sfc/core';
-import { argmax, checkSampling, chooseToken, seededRandom } from './sampling.js';
+import { argmax, checkSampling, chooseToken, rowSeed, seededRandom } from './sampling.js';
 
 describe('sampling', () => {
   it('the PRNG is deterministic per seed and uniform enough', () => {
@@ -44,5 +44,18 @@ describe('sampling', () => {
     expect(() => checkSampling({ kind: 'sample', temperature: 1, topP: 1.5, seed: 1 })).toThrow(InputError);
     expect(() => checkSampling({ kind: 'sample', temperature: 1, seed: 1.5 })).toThrow(InputError);
     expect(() => checkSampling({ kind: 'sample', temperature: 0.7, topP: 0.9, seed: 0 })).not.toThrow();
+  });
+
+  it('row seeds: prompt 0 keeps the seed, every other prompt its own stream', () => {
+    for (const seed of [0, 7, 2 ** 40 + 3]) {
+      expect(rowSeed(seed, 0)).toBe(seed);
+      const seeds = Array.from({ length: 64 }, (_, i) => rowSeed(seed, i));
+      expect(seeds.every(Number.isSafeInteger)).toBe(true);
+      const firsts = seeds.map((s) => Array.from({ length: 3 }, seededRandom(s)).join());
+      expect(new Set(firsts).size, 'distinct streams').toBe(64);
+    }
+    expect(rowSeed(7, 5)).toBe(rowSeed(7, 5));
+    expect(rowSeed(7, 5)).not.toBe(rowSeed(8, 5));
+    expect(() => rowSeed(7, -1)).toThrow(InputError);
   });
 });

@@ -1,6 +1,7 @@
 // Choosing the next token from one row of logits: greedy (argmax, lowest id on ties) or sampled
 // with temperature and nucleus (top-p) truncation from a seeded PRNG, so a seed reproduces a
-// generation exactly and the steered and unsteered runs draw the same random numbers.
+// generation exactly and the steered and unsteered runs draw the same random numbers. In a batch
+// every prompt has its own stream (rowSeed).
 
 import { InputError } from '@sfc/core';
 
@@ -20,6 +21,18 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * The sampling seed of prompt `index` in a list generated with `seed`: prompt 0 keeps `seed` (one
+ * prompt samples exactly as before), the others get their own 32-bit seeds (index × the golden
+ * ratio, xored in), so prompts draw independent streams. A prompt's stream depends only on
+ * (seed, index), never on which other prompts share its forward.
+ */
+export function rowSeed(seed: number, index: number): number {
+  if (!Number.isInteger(index) || index < 0) throw new InputError(`prompt index must be a non-negative integer, got ${index}`);
+  if (index === 0) return seed;
+  return ((Math.trunc(seed) >>> 0) ^ Math.imul(index, 0x9e3779b9)) >>> 0;
 }
 
 export function checkSampling(s: Sampling): void {

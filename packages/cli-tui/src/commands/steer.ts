@@ -7,7 +7,7 @@
 import { extname, resolve } from 'node:path';
 import { InputError, isSfcError, type Circuit, type Dictionary, type Model } from '@sfc/core';
 import {
-  checkCircuitDictionaries, cleanTokens, featureId, formatOp, formatPositions, generateSideBySide, interventionsFor, OP_KINDS,
+  checkCircuitDictionaries, cleanTokens, featureId, formatOp, formatPositions, generateSideBySideBatch, interventionsFor, OP_KINDS,
   parseFeatureSpec, parseOp, parsePositions, parseStrengthRange, readCircuitFile, resolveFeatures, score, selectCircuitFeatures,
   Steering, steerReport, sweep, sweepPlotSvg,
   type FeatureRef, type NextTokenView, type PromptScore, type Sampling, type ScoreBatch, type ScoreOptions, type ScoreSummary,
@@ -341,14 +341,14 @@ async function run(argv: GlobalArgs, s: Session): Promise<void> {
     }
     let generations: SideBySide[] | undefined;
     if (p.generate !== undefined) {
-      generations = [];
-      for (const [i, prompt] of prompts.texts.entries()) {
-        const patchPrompt = prompts.patchTokens[i];
-        generations.push(await generateSideBySide(model, prompt, steering, {
-          maxNewTokens: p.generate, sampling: p.sampling, ...(steering.needsPatch && patchPrompt ? { patchPrompt } : {}),
-        }));
-        progress.onProgress({ stage: 'generate', done: i + 1, total: prompts.texts.length });
-      }
+      // Batched: the prompts of one length share every forward (at most --batch-size rows); progress per step.
+      const own = prompts.patchTokens;
+      const patchPrompts = prompts.patchPrompt ? [prompts.patchPrompt] : own.every((t): t is TokenBatch => t !== undefined) ? own : [];
+      const batchSize = s.config.get<number>(DATA_KEYS.batchSizeKey);
+      generations = await generateSideBySideBatch(model, prompts.texts, steering, {
+        maxNewTokens: p.generate, sampling: p.sampling, onProgress: onPhase,
+        ...(steering.needsPatch ? { patchPrompts } : {}), ...(batchSize !== undefined ? { batchSize } : {}),
+      });
       progress.finish();
       text += '\n' + generations.map((g) => formatGeneration(g, p.sampling)).join('');
     }

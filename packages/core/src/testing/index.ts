@@ -5,3 +5,4 @@ export { runDictionaryPluginConformance, type DictionaryConformanceOptions } fro
 export { runTensorOpsConformance, type ConformanceRunner, type ConformanceExpect } from './tensor-ops-conformance.js';
 export { maxAbsDiff, relMaxError } from './compare.js';
 export { runKvCacheConformance, type KvCacheConformanceOptions } from './kv-cache-conformance.js';
+export { runRopeScalingConformance, type RopeScalingConformanceOptions } from './rope-scaling-conformance.js';
