@@ -175,7 +175,8 @@ export async function runSfc(backendName: string, scale: Scale, examples: number
   const backend = await makeBackend(backendName);
   if (typeof backend === 'string') return { name: backendName, available: false, reason: backend, stages: {} };
   let peak = 0;
-  const out: SideResult = { name: backendName, available: true, describe: backend.describe(), stages: {} };
+  const malloc = process.env.MALLOC_MMAP_THRESHOLD_ !== undefined ? `; glibc MALLOC_MMAP_THRESHOLD_=${process.env.MALLOC_MMAP_THRESHOLD_}` : '';
+  const out: SideResult = { name: backendName, available: true, describe: backend.describe() + malloc, stages: {} };
   try {
     const model = await Model.load(w.modelDir, backend);
     const dicts = await loadDictionarySet(w.saeDir, model.submodules, { ops: model.ops, dIn: model.spec.dims.dModel });
@@ -184,7 +185,7 @@ export async function runSfc(backendName: string, scale: Scale, examples: number
     const env: Env = { scale, model, dicts, batches: batchExamples(sel.examples, examples) };
     Object.assign(out, { loadSeconds: (performance.now() - t0) / 1000, loadedRssMiB: rssMiB() });
     peak = peakMiB();
-    log(`loaded in ${out.loadSeconds!.toFixed(1)} s, RSS ${out.loadedRssMiB!.toFixed(0)} MiB (${backend.describe()})`);
+    log(`loaded in ${out.loadSeconds!.toFixed(1)} s, RSS ${out.loadedRssMiB!.toFixed(0)} MiB (${out.describe})`);
     for (const id of stages) {
       const fn = STAGE_FNS[id];
       if (!fn) continue;
