@@ -46,8 +46,13 @@ export interface SideResult {
   readonly loadSeconds?: number;
   /** RSS right after the model and SAEs were loaded (MiB). */
   readonly loadedRssMiB?: number;
-  /** Peak RSS of the whole process (MiB). */
+  /** Peak RSS of the whole process (MiB): loading, then every stage, every run. */
   readonly peakRssMiB?: number;
+  /**
+   * Peak RSS of a second, fresh process that loads and runs one discovery (the `edges` stage: IG
+   * and edges), i.e. what one `sfc discover` needs (MiB).
+   */
+  readonly discoveryPeakRssMiB?: number;
   readonly stages: Partial<Record<StageId, StageResult>>;
 }
 

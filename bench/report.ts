@@ -99,7 +99,10 @@ export function formatTable(res: BenchResults): string {
   const mib = (v: number | undefined) => (v === undefined ? '—' : `${(v / 1024).toFixed(2)} GiB`);
   rows.push(['load model + SAEs', ...sides.map((s) => (s.available && s.loadSeconds !== undefined ? `${fmtSeconds(s.loadSeconds)} s` : 'n/a'))]);
   rows.push(['RSS after load', ...sides.map((s) => (s.available ? mib(s.loadedRssMiB) : 'n/a'))]);
-  rows.push(['peak RSS', ...sides.map((s) => (s.available ? mib(s.peakRssMiB) : 'n/a'))]);
+  rows.push(['peak RSS, all stages, one process', ...sides.map((s) => (s.available ? mib(s.peakRssMiB) : 'n/a'))]);
+  if (sides.some((s) => s.discoveryPeakRssMiB !== undefined)) {
+    rows.push(['peak RSS, load + one discovery', ...sides.map((s) => (s.available ? mib(s.discoveryPeakRssMiB) : 'n/a'))]);
+  }
   const { scale, saes } = res.workload;
   const lines = [
     `scale ${scale.name}: d ${scale.dModel}, ${scale.nLayers} layers, ${scale.nHeads} heads, MLP ${scale.dMlp}, vocab ${scale.vocabSize}; `

@@ -89,12 +89,23 @@ async function main(): Promise<void> {
   const mach = machine();
   const workload = await ensureWorkload(scale);
   if (examples > workload.manifest.data.pairs) throw new Error(`--examples ${examples}: the workload has ${workload.manifest.data.pairs} pairs`);
-  const common = ['--scale', scale.name, '--examples', String(examples), '--runs', String(runs), '--stages', stages.join(',')];
+  const common = ['--examples', String(examples), '--runs', String(runs), '--stages', stages.join(',')];
+
+  // With the edges stage, each side also runs one discovery in a fresh process: its peak RSS is what
+  // one `sfc discover` needs (the main process's RSS only ratchets up over all stages and runs).
+  const fresh = stages.includes('edges') ? ['--examples', String(examples), '--runs', '1', '--stages', 'edges'] : undefined;
+  const withFresh = async (side: SideResult, run: (args: readonly string[], out: string) => Promise<number | string>): Promise<SideResult> => {
+    if (!fresh || !side.available || side.stages.edges?.error) return side;
+    console.error(`[bench] ${side.name}: one discovery in a fresh process (peak RSS)`);
+    const f = await runSide(side.name, (out) => run(fresh, out));
+    return f.peakRssMiB === undefined ? side : { ...side, discoveryPeakRssMiB: f.peakRssMiB };
+  };
 
   const sides: SideResult[] = [];
   for (const b of backends) {
     console.error(`[bench] ${b}`);
-    sides.push(await runSide(b, (out) => tsChild('sfc-worker.ts', ['--backend', b, ...common, '--out', out])));
+    const worker = (args: readonly string[], out: string) => tsChild('sfc-worker.ts', ['--backend', b, '--scale', scale.name, ...args, '--out', out]);
+    sides.push(await withFresh(await runSide(b, (out) => worker(common, out)), worker));
   }
   if (values.pytorch) {
     const py = findTorchPython();
@@ -103,8 +114,10 @@ async function main(): Promise<void> {
       sides.push({ name: 'pytorch', available: false, reason: 'not installed (apt-get install python3-torch libopenblas0-pthread)', stages: {} });
     } else {
       console.error('[bench] pytorch');
-      sides.push(await runSide('pytorch', (out) => child(py, [join(BENCH_DIR, 'pytorch_baseline.py'), '--workload', workload.dir,
-        '--examples', String(examples), '--runs', String(ptRuns), '--stages', stages.join(','), '--threads', '2', '--out', out])));
+      const worker = (args: readonly string[], out: string) => child(py, [join(BENCH_DIR, 'pytorch_baseline.py'), '--workload', workload.dir,
+        ...args, '--threads', '2', '--out', out]);
+      const ptArgs = ['--examples', String(examples), '--runs', String(ptRuns), '--stages', stages.join(',')];
+      sides.push(await withFresh(await runSide('pytorch', (out) => worker(ptArgs, out)), worker));
     }
   }
   mach.loadEnd = loadavg()[0]!;
