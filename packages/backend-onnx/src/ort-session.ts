@@ -78,9 +78,9 @@ export async function createSession(bytes: Uint8Array, s: SessionSettings, what:
 }
 
 export async function runSession(session: ort.InferenceSession, feeds: Feeds, what: string,
-  nameOp?: (node: string) => string | undefined, fetches?: Feeds): Promise<ort.InferenceSession.ReturnType> {
+  nameOp?: (node: string) => string | undefined): Promise<ort.InferenceSession.ReturnType> {
   try {
-    return await (fetches ? session.run(feeds, fetches) : session.run(feeds));
+    return await session.run(feeds);
   } catch (e) {
     throw backendError(what, e, nameOp);
   }

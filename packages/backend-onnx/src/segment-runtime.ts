@@ -125,13 +125,8 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     return v.lastOnly ? [batch, last] : [batch, seq, last];
   }
 
-  /**
-   * Runs a compiled segment. `outShape` (when every output has that shape) makes the outputs
-   * pre-allocated JS arrays that onnxruntime writes into, instead of buffers it allocates and the
-   * binding copies.
-   */
   private async run(seg: SegmentSpec, mode: 'forward' | 'vjp', v: SegmentVariant, tensors: Map<string, Tensor>, offset: number,
-    host: Readonly<Record<string, ort.Tensor>> = {}, outShape?: readonly number[]): Promise<ort.Tensor[]> {
+    host: Readonly<Record<string, ort.Tensor>> = {}): Promise<ort.Tensor[]> {
     const compiled = await this.compiled(seg, mode, v);
     const names = [...tensors.keys()];
     const ortValues = await this.ops.ortInputs([...tensors.values()]);
@@ -149,14 +144,8 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
       if (!t) throw new BackendError(`internal: no feed for graph input '${name}' of segment '${seg.name}'`);
       feeds[name] = t;
     }
-    let fetches: Record<string, ort.Tensor> | undefined;
-    if (outShape) {
-      const n = outShape.reduce((a, b) => a * b, 1);
-      fetches = {};
-      for (const name of new Set(compiled.outputs)) fetches[name] = ortTensor('float32', new Float32Array(n), outShape);
-    }
     const out = await runSession(compiled.session, feeds, `segment '${seg.name}' ${mode}`,
-      (node) => { const [scope, label, onnxOp] = node.split(':'); return scope === seg.name ? `'${label}' (ONNX ${onnxOp})` : undefined; }, fetches);
+      (node) => { const [scope, label, onnxOp] = node.split(':'); return scope === seg.name ? `'${label}' (ONNX ${onnxOp})` : undefined; });
     return compiled.outputs.map((n) => out[n]!);
   }
 
@@ -181,9 +170,7 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     const v = this.variant(seg, options);
     const tensors = new Map<string, Tensor>(seg.kind === 'embed' ? [['ids', inputs[0]!]] : inputs.map((t, i) => [`x${i}`, t]));
     if (v.columns) tensors.set('columns', options!.logits!.columns!);
-    const compiled = await this.compiled(seg, 'forward', v);
-    const shape = compiled.outputs.length === 1 ? this.expectedOutput(seg, v, batch, seq, options) : undefined;
-    const [y] = await this.run(seg, 'forward', v, tensors, offset, {}, shape);
+    const [y] = await this.run(seg, 'forward', v, tensors, offset);
     return this.ops.wrap(y!.data as Float32Array, y!.dims);
   }
 
@@ -234,7 +221,7 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     const tensors = new Map<string, Tensor>(inputs.map((t, i) => [`x${i}`, t]));
     if (v.columns) tensors.set('columns', options!.logits!.columns!);
     tensors.set('dy', cotangent);
-    const grads = await this.run(seg, 'vjp', v, tensors, offset, {}, inputs[0]!.shape);
+    const grads = await this.run(seg, 'vjp', v, tensors, offset);
     // Summed inputs share one cotangent (one graph output): one buffer, a handle per input.
     const wrapped = new Map<ort.Tensor, Tensor>();
     return grads.map((g) => {

@@ -184,17 +184,15 @@ export class LazyExecutor {
     plan.nodes.forEach((n, i) => n.feeds.forEach((f, j) => { feeds[`f${i}_${j}`] = feedTensor(f); }));
     this.stats.runs++;
     const ops = [...new Set(plan.nodes.map((n) => n.op))].join(', ');
-    // Outputs are written straight into JS arrays allocated here (onnxruntime's pre-allocated
-    // fetches), instead of onnxruntime allocating each and the binding copying it into a new one.
-    const fetches: Record<string, ort.Tensor> = {};
-    const buffers = plan.outputs.map((o, k) => {
-      const n = o.shape.reduce((a, b) => a * b, 1);
-      const data = o.dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
-      fetches[`out${k}`] = ortTensor(o.dtype, data, o.shape);
-      return data;
+    const out = await runSession(compiled.session, feeds, `tensor ops (${ops})`, compiled.opOfNode);
+    plan.outputs.forEach((o, k) => {
+      const t = out[`out${k}`]!;
+      const dims = t.dims;
+      if (dims.length !== o.shape.length || dims.some((d, j) => d !== o.shape[j])) {
+        throw new Error(`internal: op ${o.op} produced shape [${dims.join(', ')}], expected [${o.shape.join(', ')}]`);
+      }
+      o.resolve(t.data as Values);
     });
-    await runSession(compiled.session, feeds, `tensor ops (${ops})`, compiled.opOfNode, fetches);
-    plan.outputs.forEach((o, k) => o.resolve(buffers[k]!));
   }
 
   dispose(): void {
