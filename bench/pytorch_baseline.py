@@ -45,6 +45,9 @@ from make_models import activation, causal_softmax, layer_norm, read_safetensors
 NODE_THRESHOLD = 0.1
 IG_STEPS = 10
 EVAL_THRESHOLD = 0.1
+# Stages whose runs all take less than FAST_SECONDS get at least FAST_RUNS runs (as bench/scales.ts).
+FAST_SECONDS = 0.5
+FAST_RUNS = 10
 STAGES = ["forward", "sae-forward", "attrib", "ig", "exact", "edges", "edges-loop", "eval"]
 
 
@@ -424,7 +427,11 @@ def main():
            "eval": bench.eval}
     for stage in stages:
         r = {"seconds": [], "cpuSeconds": []}
-        for i in range(args.runs):
+        i = -1
+        while True:
+            i += 1
+            if not (i < args.runs or (i < FAST_RUNS and "error" not in r and max(r["seconds"]) < FAST_SECONDS)):
+                break
             can_reset = reset_peak()
             t, cpu = time.perf_counter(), time.process_time()
             try:
@@ -441,7 +448,7 @@ def main():
                 peak = max(peak, p)
                 if can_reset:
                     r.setdefault("peakRssMiB", []).append(p)
-            log(f"{stage} run {i + 1}/{args.runs}: {r['seconds'][-1]:.2f} s (CPU {r['cpuSeconds'][-1]:.2f} s)" + (f", peak RSS {r['peakRssMiB'][-1]:.0f} MiB" if "peakRssMiB" in r else ""))
+            log(f"{stage} run {i + 1}/{max(args.runs, len(r['seconds']))}: {r['seconds'][-1]:.2f} s (CPU {r['cpuSeconds'][-1]:.2f} s)" + (f", peak RSS {r['peakRssMiB'][-1]:.0f} MiB" if "peakRssMiB" in r else ""))
         out["stages"][stage] = r
     out["peakRssMiB"] = max(peak, peak_mib())
     text = json.dumps(out, indent=2) + "\n"

@@ -6,7 +6,7 @@ import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { STAGE_LABELS, summarize, type SideResult, type StageId } from './measure.js';
-import { RESULTS_DIR } from './scales.js';
+import { FAST_RUNS, FAST_SECONDS, RESULTS_DIR } from './scales.js';
 import type { WorkloadManifest } from './workload.js';
 
 export const RESULTS_SCHEMA = 'sfc.bench/v1';
@@ -107,7 +107,7 @@ export function formatTable(res: BenchResults): string {
   const lines = [
     `scale ${scale.name}: d ${scale.dModel}, ${scale.nLayers} layers, ${scale.nHeads} heads, MLP ${scale.dMlp}, vocab ${scale.vocabSize}; `
       + `${saes.submodules.length} SAEs × ${scale.dSae} features (${(saes.bytes / 2 ** 30).toFixed(2)} GiB, L0 mean ${saes.l0.mean.toFixed(0)}, `
-      + `range ${saes.l0.min}–${saes.l0.max}); ${res.options.examples} examples × 8 tokens; median (min–max) of ${res.options.runs} run(s)${res.options.pytorchRuns ? ` (PyTorch ${res.options.pytorchRuns})` : ''}`,
+      + `range ${saes.l0.min}–${saes.l0.max}); ${res.options.examples} examples × 8 tokens; median (min–max) of ${res.options.runs} run(s)${res.options.pytorchRuns ? ` (PyTorch ${res.options.pytorchRuns})` : ''}, at least ${FAST_RUNS} for stages under ${FAST_SECONDS} s`,
     `machine: ${res.machine.cpu}, ${res.machine.cores} cores, ${res.machine.memoryGiB.toFixed(0)} GiB, node ${res.machine.node}; `
       + `load average ${res.machine.loadStart.toFixed(1)} at start${res.machine.loadEnd !== undefined ? `, ${res.machine.loadEnd.toFixed(1)} at end` : ''}`,
     '',

@@ -62,3 +62,10 @@ export function scaleByName(name: string): Scale {
   if (!s) throw new Error(`unknown scale '${name}'; use one of ${Object.keys(SCALES).join(', ')}`);
   return s;
 }
+
+/**
+ * Stages whose runs all take less than FAST_SECONDS get at least FAST_RUNS runs (sfc and PyTorch
+ * alike, bench/pytorch_baseline.py has the same constants): a median of 3 is noise at tens of ms.
+ */
+export const FAST_SECONDS = 0.5;
+export const FAST_RUNS = 10;
