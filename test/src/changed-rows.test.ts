@@ -5,7 +5,8 @@
 // all rows — the BatchContext from prepareBatch with `changed: undefined` and Δ recomputed from the
 // clean and patch runs on every row — within 1e-6 relative, for batches of every shape the
 // shortcut meets: the full batch, one example, and batches where some or all examples have
-// identical clean and patch prompts (different answers only).
+// identical clean and patch prompts (different answers only). exact (which reads Δf and Δr
+// directly) is compared too on the small batches.
 import { describe, expect, it } from 'vitest';
 import {
   batchNodeEffects, logitDiff, prepareBatch, resolveDictionaries,
@@ -39,7 +40,8 @@ function allRows(s: SmallA, ctx: BatchContext, subs: readonly ResolvedSubmodule[
   for (const sub of subs) {
     const xc = ctx.values.get(sub.name)!, xp = ctx.target.get(sub.name)!;
     const act = ops.sub(sub.dict.encode(xp), sub.dict.encode(xc));
-    const res = ops.sub(ops.sub(xp, sub.dict.decode(sub.dict.encode(xp))), ops.sub(xc, sub.dict.decode(sub.dict.encode(xc))));
+    // prepareBatch's formula without the shortcut: Δr = Δx − (dec(Δf) − b_dec) (r_p − r_c, one decode).
+    const res = ops.sub(ops.sub(xp, xc), ops.sub(sub.dict.decode(act), sub.dict.decoderBias()));
     delta.set(sub.name, { act, res });
   }
   return { ...ctx, delta, changed: undefined };
@@ -66,15 +68,15 @@ const METHODS: readonly [string, AttributionMethod][] = [['attrib', { kind: 'att
 for (const which of ALGORITHM_BACKENDS) describe(which.name, () => {
   const s = useSmallA(which);
 
-  const cases: readonly [string, (b: PromptBatch) => PromptBatch, boolean][] = [
-    // [name, batch, whether the shortcut applies]
-    ['all 40 examples', (b) => b, true],
-    ['one example', (b) => pick(b, [3]), true],
-    ['identical prompts for some examples (answers differ)', (b) => pick(b, [0, 1, 2, 3, 4, 5], [1, 4]), true],
-    ['identical prompts for every example', (b) => pick(b, [0, 1, 2], [0, 1, 2]), false],
+  const cases: readonly [string, (b: PromptBatch) => PromptBatch, boolean, boolean][] = [
+    // [name, batch, whether the shortcut applies, whether exact runs too (it reads delta directly)]
+    ['all 40 examples', (b) => b, true, false],
+    ['one example', (b) => pick(b, [3]), true, true],
+    ['identical prompts for some examples (answers differ)', (b) => pick(b, [0, 1, 2, 3, 4, 5], [1, 4]), true, true],
+    ['identical prompts for every example', (b) => pick(b, [0, 1, 2], [0, 1, 2]), false, false],
   ];
 
-  for (const [name, make, applies] of cases) {
+  for (const [name, make, applies, withExact] of cases) {
     it(`node effects on changed rows only = on all rows: ${name}`, async () => {
       const ops = s.model.ops;
       const subs = resolveDictionaries(s.model, s.dictionaries);
@@ -83,7 +85,7 @@ for (const which of ALGORITHM_BACKENDS) describe(which.name, () => {
         const ctx = await prepareBatch(s.model, subs, batch, logitDiff().bind(ops, batch));
         expect(ctx.changed !== undefined, 'whether the shortcut applies').toBe(applies);
         const full = allRows(s, ctx, subs);
-        for (const [label, method] of METHODS) {
+        for (const [label, method] of withExact ? [...METHODS, ['exact', { kind: 'exact' }] as const] : METHODS) {
           for (const sub of subs) {
             await ops.scope(async () => {
               const fast = await batchNodeEffects(s.model, ctx, sub, method);

@@ -172,6 +172,40 @@ describe.each<SmallABackend>(['tfjs-cpu', 'onnx'])('batched generation on %s (sm
     expect(short[short.length - 1]).toEqual({ phase: 'generate', done: total, total });
   });
 
+  it('stop tokens at the first and at the last step, one new token, batch sizes beyond the prompts, side-by-side progress', async () => {
+    const plain = await generateBatch(model, prompts, undefined, { maxNewTokens: N });
+    const mates = (r: number) => prompts.flatMap((p, o) => (o !== r && p.length === prompts[r]!.length ? [o] : []));
+    // A row whose first token no batch-mate ever produces: it stops at step 0, a mate runs to the end.
+    const first = plain.findIndex((g, r) => mates(r).some((o) => !plain[o]!.ids.includes(g.ids[0]!)));
+    expect(first, 'a row whose first token stops it alone').toBeGreaterThanOrEqual(0);
+    const atFirst: BatchGenerateOptions = { maxNewTokens: N, stopTokens: [plain[first]!.ids[0]!] };
+    const got = await batched(model, prompts, undefined, atFirst);
+    expect(got[first]!.g).toMatchObject({ ids: [plain[first]!.ids[0]], stoppedBy: 'stop-token' });
+    expect(mates(first).some((o) => got[o]!.g.stoppedBy === 'length'), 'a batch-mate runs to the end').toBe(true);
+    expectSame(got, await oneByOne(model, prompts, undefined, atFirst), 'stop at the first token', TOLERANCE[which]);
+    // A stop token first produced at the last step: all N tokens, stopped by the token.
+    const last = plain.findIndex((g) => !g.ids.slice(0, N - 1).includes(g.ids[N - 1]!));
+    expect(last, 'a row whose last token is new').toBeGreaterThanOrEqual(0);
+    const atLast = await generateBatch(model, prompts, undefined, { maxNewTokens: N, stopTokens: [plain[last]!.ids[N - 1]!] });
+    expect(atLast[last]).toEqual({ ...plain[last]!, stoppedBy: 'stop-token' });
+    // One new token: the prompt's forward only (the cache holds exactly the prompt).
+    for (const decoding of ['kv-cache', 'recompute'] as const) {
+      const one = await generateBatch(model, prompts, undefined, { maxNewTokens: 1, decoding });
+      expect(one.map((g) => g.ids), decoding).toEqual(plain.map((g) => g.ids.slice(0, 1)));
+    }
+    // A batch size beyond the number of prompts is the default (every length in one forward).
+    const wide = await generateBatch(model, prompts, undefined, { maxNewTokens: N, batchSize: prompts.length + 5 });
+    expect(wide).toEqual(plain);
+    // Side by side: both sides' steps in one count, done only grows, ends at the total.
+    const steering = await Steering.create(model, s.dictionaries, interventionsFor(FEATURES, scale(-3), parsePositions('all')));
+    const events: GenerationProgress[] = [];
+    await generateSideBySideBatch(model, TEXTS, steering, { maxNewTokens: N, onProgress: (e) => events.push(e) });
+    const total = 2 * groupByLength(prompts.map((p) => p.length)).length * N;
+    expect(events).toHaveLength(total);
+    expect(events.map((e) => e.done)).toEqual(events.map((_, i) => i + 1));
+    expect(events.every((e) => e.phase === 'generate' && e.total === total)).toBe(true);
+  });
+
   it('patch ops: one shared patch prompt, or one per prompt of other lengths', async () => {
     const swap = (t: string) => t.replace(/\b(parents?)\b/g, (w) => (w === 'parents' ? 'parent' : 'parents'));
     // Per-prompt patch prompts: number-swapped, some longer than their prompt (lengths differ within a batch).

@@ -104,7 +104,10 @@ export interface BatchContext {
   readonly target: Map<string, Tensor>;
   /**
    * Rows whose clean and patch prefixes differ (undefined: all rows). `delta` and `target − values`
-   * are 0 on every other row, so node effects are computed on these rows only.
+   * are 0 on every other row, so attrib and ig node effects are computed on these rows only. A
+   * context whose `delta` or `target` is replaced by values that differ elsewhere (a hand-made
+   * patch) must set `changed: undefined`: otherwise attrib and ig report 0 on those rows, while
+   * exact, which reads `delta` directly, does not.
    */
   readonly changed: ChangedRows | undefined;
 }
@@ -216,7 +219,10 @@ export async function exactEffect(model: Model, ctx: BatchContext, sub: Resolved
   const decoder = sub.dict.decoderRows();
   const effAct = new Float32Array(B * S * F);
   const effRes = new Float32Array(B * S);
-  const total = nz.length + B * S;
+  // Error nodes: one patch per position whose Δr can be nonzero (rows with an unchanged prefix have
+  // Δ = 0, so their effect is exactly 0 without a forward).
+  const errorRows = ctx.changed ? ctx.changed.rows : Int32Array.from({ length: B * S }, (_, r) => r);
+  const total = nz.length + errorRows.length;
   let done = 0;
 
   // One batched forward per chunk; `build` makes the patched submodule outputs for the chunk's rows.
@@ -252,10 +258,10 @@ export async function exactEffect(model: Model, ctx: BatchContext, sub: Resolved
   }
 
   const dr = ops.reshape(delta.res, [B * S, d]);
-  for (let c0 = 0; c0 < B * S; c0 += maxRows) {
+  for (let c0 = 0; c0 < errorRows.length; c0 += maxRows) {
     await cancel?.();
-    const n = Math.min(maxRows, B * S - c0);
-    const flatIdx = Int32Array.from({ length: n }, (_, r) => c0 + r);
+    const flatIdx = errorRows.slice(c0, c0 + maxRows);
+    const n = flatIdx.length;
     const rowsB = flatIdx.map((f) => Math.floor(f / S));
     const pos = flatIdx.map((f) => f % S);
     const change = await runChunk(rowsB, (rowIdx) => {
@@ -263,7 +269,7 @@ export async function exactEffect(model: Model, ctx: BatchContext, sub: Resolved
       const dir = ops.reshape(ops.gather(dr, ops.intTensor(flatIdx, [n]), 0), [n, 1, d]);
       return ops.add(ops.gather(xc, rowIdx, 0), ops.mul(at, dir));
     });
-    effRes.set(change.subarray(0, n), c0);
+    flatIdx.forEach((f, r) => { effRes[f] = change[r]!; });
     done += n;
     onRow?.(done, total);
   }
