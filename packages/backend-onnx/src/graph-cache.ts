@@ -16,6 +16,25 @@ import { createSession, ort as ortModule, sessionOptions, type SessionSettings }
 
 const MAGIC = 'sfc-onnx-graph/v1';
 
+/**
+ * Temp files in flight (onnxruntime's optimized-model output, cache entries before their rename):
+ * removed when the process exits mid-way (e.g. a second Ctrl-C while a graph is being optimized).
+ */
+const inFlight = new Set<string>();
+let exitHookInstalled = false;
+function track(path: string): string {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => { for (const p of inFlight) rmSync(p, { force: true }); });
+  }
+  inFlight.add(path);
+  return path;
+}
+function done(path: string): void {
+  rmSync(path, { force: true });
+  inFlight.delete(path);
+}
+
 export interface GraphCacheStats {
   hits: number;
   misses: number;
@@ -85,23 +104,24 @@ export class GraphCache {
       rmSync(path, { force: true });
     }
     this.stats.misses++;
-    const tmpOpt = join(tmpdir(), `sfc-onnx-${process.pid}-${randomBytes(6).toString('hex')}.onnx`);
+    const tmpOpt = track(join(tmpdir(), `sfc-onnx-${process.pid}-${randomBytes(6).toString('hex')}.onnx`));
     const session = await ortModule.InferenceSession.create(graph,
       sessionOptions({ ...this.settings, graphOptimizationLevel: 'extended' }, { optimizedModelFilePath: tmpOpt })).catch(() => undefined);
     if (!session) {
-      rmSync(tmpOpt, { force: true });
+      done(tmpOpt);
       return createSession(graph, this.settings, what); // reports the failure as a BackendError
     }
     try {
       const optimized = readFileSync(tmpOpt);
       mkdirSync(this.dir, { recursive: true });
-      const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      const tmp = track(`${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
       writeFileSync(tmp, entry(optimized));
       renameSync(tmp, path);
+      inFlight.delete(tmp);
     } catch {
       this.stats.writeFailures++;
     } finally {
-      rmSync(tmpOpt, { force: true });
+      done(tmpOpt);
     }
     return session;
   }
