@@ -12,7 +12,9 @@ import {
   type Aggregation, type AttributionResult,
 } from './attribution.js';
 import { cancelCheck } from './cancel.js';
-import { accumulatePairEdges, deltaSupport, EdgeAccumulator, edgePairs, metricEdges, selectDownstreamNodes, type DownstreamNodes, type EdgeSet } from './edges.js';
+import {
+  accumulatePairEdges, EdgeAccumulator, edgePairs, metricEdges, selectDownstreamNodes, upstreamDelta, type DownstreamNodes, type EdgeSet, type UpstreamDelta,
+} from './edges.js';
 import type { Metric } from './metrics.js';
 import type { ProgressCallback } from './progress.js';
 import { checkBatches, checkGrad, requirePositiveInt, resolveDictionaries, type DictionarySet } from './setup.js';
@@ -72,6 +74,7 @@ export async function discover(model: Model, dictionaries: DictionarySet, batche
   const positions = aggregation === 'none' ? seqLen : null;
   const byName = new Map(subs.map((s) => [s.name, s]));
   const pairs = nodesOnly ? [] : edgePairs(model, subs.map((s) => s.name));
+  const upstreamNames = new Set(pairs.map((p) => p.upstream));
   const nodeAcc = new Map(subs.map((s) => [s.name, new EffectAccumulator(s.name, s.dict.dSae, positions)]));
   const edgeAcc = pairs.map((p) => new EdgeAccumulator(p.upstream, p.downstream, positions, byName.get(p.downstream)!.dict.dSae + 1, byName.get(p.upstream)!.dict.dSae + 1));
   const downstreamCounts = new Map(subs.map((s) => [s.name, 0]));
@@ -81,6 +84,7 @@ export async function discover(model: Model, dictionaries: DictionarySet, batche
     const grads = new Map<string, Tensor>();
     const nodes = new Map<string, DownstreamNodes>();
     const clean = await attribGradients(model, ctx, subs); // IG's α = 0 step of every submodule, one backward
+    const upstream = new Map<string, UpstreamDelta>();
     for (const [i, s] of subs.entries()) {
       await cancel();
       const g = await igGradient(model, ctx, s, steps, maxRows, cancel, clean.get(s.name));
@@ -92,16 +96,20 @@ export async function discover(model: Model, dictionaries: DictionarySet, batche
         nodes.set(s.name, sel);
         downstreamCounts.set(s.name, downstreamCounts.get(s.name)! + sel.k.length);
       });
+      if (upstreamNames.has(s.name)) {
+        // Its node effects are done: keep what edges need (Δf on each example's support, Δr), not
+        // the dense Δf [B, S, F] (~10 MB per 32k-feature SAE at 80 tokens).
+        const delta = ctx.delta.get(s.name)!;
+        upstream.set(s.name, await upstreamDelta(ops, delta));
+        delta.act.dispose();
+      }
       progress?.({ stage: 'submodules', done: i + 1, total: subs.length, detail: s.name });
     }
-    const support = new Map<string, Int32Array[]>();
     for (const [i, pair] of pairs.entries()) {
       await cancel();
-      let upSupport = support.get(pair.upstream);
-      if (!upSupport) { upSupport = await deltaSupport(ops, ctx.delta.get(pair.upstream)!); support.set(pair.upstream, upSupport); }
       await accumulatePairEdges(model, {
         ctx, grads, down: byName.get(pair.downstream)!, up: byName.get(pair.upstream)!, nodes: nodes.get(pair.downstream)!,
-        upSupport, aggregation, maxRows, cancel,
+        upstream: upstream.get(pair.upstream)!, aggregation, maxRows, cancel,
       }, edgeAcc[i]!);
       progress?.({ stage: 'edges', done: i + 1, total: pairs.length, detail: `${pair.upstream} → ${pair.downstream}` });
     }
