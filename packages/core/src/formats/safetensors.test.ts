@@ -24,6 +24,21 @@ describe('SafetensorsFile', () => {
     expect(f.metadata).toEqual({ format: 'pt' });
   });
 
+  it('getFloat32View: an aligned F32 tensor is a view of the file bytes; otherwise a copy as getFloat32', () => {
+    const bytes = encodeSafetensors(new Map([['w', { shape: [3], data: new Float32Array([1, 2, 3]) }]]));
+    const view = SafetensorsFile.parse(bytes).getFloat32View('w');
+    expect([...view]).toEqual([1, 2, 3]);
+    expect(view.buffer).toBe(bytes.buffer); // no copy
+    const copy = SafetensorsFile.parse(bytes).getFloat32('w');
+    expect(copy.buffer).not.toBe(bytes.buffer);
+    // The same file one byte into a larger buffer: F32 data is no longer 4-byte aligned.
+    const shifted = new Uint8Array(bytes.length + 1);
+    shifted.set(bytes, 1);
+    const moved = SafetensorsFile.parse(shifted.subarray(1)).getFloat32View('w');
+    expect([...moved]).toEqual([1, 2, 3]);
+    expect(moved.buffer).not.toBe(shifted.buffer);
+  });
+
   it('converts F16 and BF16 exactly', () => {
     const f16 = new Uint16Array([0x3c00, 0xc000, 0x0001, 0x7bff, 0x7c00]);
     expect([...f16ToF32(f16)]).toEqual([1, -2, 2 ** -24, 65504, Infinity]);

@@ -101,6 +101,19 @@ export class SafetensorsFile {
     return this.entries.has(name);
   }
 
+  /**
+   * As getFloat32, but an F32 tensor at a 4-byte-aligned offset is returned as a view of the file's
+   * bytes, without a copy: it keeps the whole file buffer alive, so use it when (nearly) every byte
+   * of the file is wanted, e.g. an SAE's W_enc and W_dec. The caller must not write to it.
+   */
+  getFloat32View(name: string): Float32Array {
+    const e = this.entries.get(name);
+    if (e && e.dtype === 'F32' && (this.data.byteOffset + e.begin) % 4 === 0) {
+      return new Float32Array(this.data.buffer, this.data.byteOffset + e.begin, (e.end - e.begin) / 4);
+    }
+    return this.getFloat32(name);
+  }
+
   /** The tensor as float32 (F32 copied, F16/BF16/F64 converted). Integer dtypes are refused. */
   getFloat32(name: string): Float32Array {
     const e = this.entries.get(name);

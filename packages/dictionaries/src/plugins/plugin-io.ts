@@ -23,7 +23,8 @@ export function isDirectory(path: string): boolean {
 
 export async function readBytes(path: string, hint: string): Promise<Uint8Array> {
   if (!isFile(path)) throw new NotFoundError(`${path} does not exist`, hint);
-  return new Uint8Array(await readFile(path));
+  const b = await readFile(path);
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength); // the Buffer's bytes, not a copy of them
 }
 
 export async function readJson(path: string, hint: string): Promise<unknown> {
