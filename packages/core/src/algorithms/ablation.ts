@@ -38,6 +38,8 @@ function ablationIds(batch: PromptBatch): Int32Array {
 /**
  * Per-position means of every submodule's SAE state over the prompts of all batches (which must
  * share one length): act [S, F], res [S, d]. The tensors outlive the call; the caller disposes them.
+ * The decoder is affine, so mean(x − dec(f)) = mean(x) − dec(mean(f)): one decode of [S, F] per
+ * submodule instead of one per prompt.
  */
 export async function meanAblationStates(model: Model, subs: readonly ResolvedSubmodule[], batches: readonly PromptBatch[],
   cancel?: CancelCheck): Promise<Map<string, SparseAct>> {
@@ -55,15 +57,16 @@ export async function meanAblationStates(model: Model, subs: readonly ResolvedSu
       const run = await model.forward(model.tokens(ablationIds(batch), batch.size, batch.seq), { logits: false });
       const out: Record<string, Tensor> = {};
       for (const s of subs) {
-        const st = saeState(ops, s.dict, run.values.get(s.name)!);
-        out[`${s.name}:act`] = ops.sum(st.act, 0);
-        out[`${s.name}:res`] = ops.sum(st.res, 0);
+        const x = run.values.get(s.name)!;
+        out[`${s.name}:act`] = ops.sum(s.dict.encode(x), 0);
+        out[`${s.name}:x`] = ops.sum(x, 0);
       }
       return out;
     });
+    // Running sums: act Σf [S, F] and, in `res` until the end, Σx [S, d].
     const next = new Map<string, SparseAct>();
     for (const s of subs) {
-      const act = part[`${s.name}:act`]!, res = part[`${s.name}:res`]!;
+      const act = part[`${s.name}:act`]!, res = part[`${s.name}:x`]!;
       const prev = sums?.get(s.name);
       next.set(s.name, prev ? { act: ops.add(prev.act, act), res: ops.add(prev.res, res) } : { act, res });
       if (prev) { prev.act.dispose(); prev.res.dispose(); act.dispose(); res.dispose(); }
@@ -72,8 +75,11 @@ export async function meanAblationStates(model: Model, subs: readonly ResolvedSu
     n += batch.size;
   }
   const means = new Map<string, SparseAct>();
-  for (const [k, v] of sums!) {
-    means.set(k, { act: ops.scale(v.act, 1 / n), res: ops.scale(v.res, 1 / n) });
+  for (const s of subs) {
+    const v = sums!.get(s.name)!;
+    const act = ops.scale(v.act, 1 / n);
+    const res = tidySync((t) => ops.sub(t(ops.scale(v.res, 1 / n)), t(s.dict.decode(act))));
+    means.set(s.name, { act, res });
     v.act.dispose(); v.res.dispose();
   }
   return means;
