@@ -41,6 +41,19 @@ for (const which of ALGORITHM_BACKENDS) describe(which.name, () => {
       closeTo(r.rows[0]!.mFull, -ref('ig_sum').metric.clean_mean);
     });
 
+    it('a circuit keeping every node is the unmodified model; its complement ablates every node', async () => {
+      // Every node kept (the splice is skipped) against the full model; the complement (every node
+      // ablated: the splice is the ablation value, no encode) against the empty circuit.
+      const effects = new Map(['resid_0', 'attn_1', 'mlp_1'].map((n) => [n, uniform(s, n, 1)]));
+      const r = await evaluate(s.model, s.dictionaries, s.batches, { effects, thresholds: [0.5, 2], ablation: { kind: 'mean' } });
+      const [all, none] = r.rows as [typeof r.rows[0], typeof r.rows[0]];
+      closeTo(all.mCircuit, all.mFull, 1e-5);
+      closeTo(all.mComplement, all.mEmpty, 1e-5);
+      expect(all.faithfulness).toBeCloseTo(1, 5);
+      closeTo(none.mCircuit, none.mEmpty, 1e-5);
+      closeTo(none.mComplement, none.mFull, 1e-5);
+    });
+
     it('zero ablation of every node with errors removed replaces the output by the decoder bias', async () => {
       const d = s.dictionaries.get('resid_1')!;
       const r = await evaluate(s.model, s.dictionaries, s.batches, {

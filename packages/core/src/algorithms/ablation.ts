@@ -28,6 +28,12 @@ export type ErrorHandling = 'default' | 'keep' | 'remove';
 export interface KeepMask {
   readonly act: Tensor;
   readonly res: Tensor;
+  /**
+   * What the masks hold, when the caller knows: `none` (all 0: the splice is the ablation value
+   * dec(ab.act) + ab.res, whatever the input — no encode) or `all` (all 1: the splice is the
+   * identity — no edit). Undefined: a mix.
+   */
+  readonly keeps?: 'none' | 'all';
 }
 
 /** The prompts whose unmodified states give ablation values: the patch prompts, or the clean ones without patches (as the reference). */
@@ -123,17 +129,35 @@ export async function ablatedMetric(model: Model, subs: readonly ResolvedSubmodu
   const ops = model.ops;
   // Intermediates are disposed as soon as the spliced value is built (a lazy backend then never
   // materialises them: only the value the next segment reads).
-  const edits = new Map(subs.map((s) => [s.name, (x: Tensor): Tensor => tidySync((t) => {
-    const f = t(s.dict.encode(x));
-    const ab = states.get(s.name)!;
+  const edits = new Map<string, (x: Tensor) => Tensor>();
+  for (const s of subs) {
     const k = keep.get(s.name)!;
+    if (k.keeps === 'all') continue;
+    if (k.keeps === 'none') {
+      const ab = states.get(s.name)!;
+      // Dictionaries decode rows [..., F]: a per-feature vector (zero ablation) is one row.
+      const rows = ab.act.shape.length === 1 ? [1, ab.act.shape[0]!] : ab.act.shape;
+      edits.set(s.name, (x) => tidySync((t) => {
+        const value = t(ops.add(t(s.dict.decode(t(ops.reshape(ab.act, rows)))), ab.res));
+        return ops.add(t(ops.zeros(x.shape)), value);
+      }, [x, ab.act, ab.res]));
+      continue;
+    }
+    edits.set(s.name, mixedSplice(ops, s, states.get(s.name)!, k));
+  }
+  const run = await model.forward(tokens, { edits, logits: selection });
+  return value(run.logits!);
+}
+
+/** The splice of a submodule whose kept nodes are a mix: encode, mix kept and ablated, decode once. */
+function mixedSplice(ops: TensorOps, s: ResolvedSubmodule, ab: SparseAct, k: KeepMask): (x: Tensor) => Tensor {
+  return (x) => tidySync((t) => {
+    const f = t(s.dict.encode(x));
     const fm = t(ops.add(ab.act, t(ops.mul(k.act, t(ops.sub(f, ab.act))))));
     // dec(fm) + ab.res + k_r·(r − ab.res) with r = x − dec(f). The decoder is linear, so this is
     // dec(fm − k_r·f) − k_r·b_dec + ab.res + k_r·(x − ab.res): one decode per splice instead of two.
     const kept = t(ops.add(ab.res, t(ops.mul(k.res, t(ops.sub(x, ab.res))))));
     const dec = t(s.dict.decode(t(ops.sub(fm, t(ops.mul(k.res, f))))));
     return ops.add(t(ops.sub(dec, t(ops.mul(k.res, s.dict.decoderBias())))), kept);
-  }, [x])]));
-  const run = await model.forward(tokens, { edits, logits: selection });
-  return value(run.logits!);
+  }, [x]);
 }

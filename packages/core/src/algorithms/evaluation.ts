@@ -89,9 +89,15 @@ function keepTensors(ops: TensorOps, e: NodeEffects, m: Masks, complement: boole
   let res = flip(m.res);
   if (handle === 'keep') res = res.map(() => 1);
   if (handle === 'remove') res = res.map(() => 0);
-  return e.positions === null
-    ? { act: ops.tensor(flip(m.act), [e.dSae]), res: ops.tensor(res, [1]) }
-    : { act: ops.tensor(flip(m.act), [e.positions, e.dSae]), res: ops.tensor(res, [e.positions, 1]) };
+  const act = flip(m.act);
+  const all = (a: Float32Array, v: number) => a.every((x) => x === v);
+  const keeps = all(act, 0) && all(res, 0) ? 'none' as const : all(act, 1) && all(res, 1) ? 'all' as const : undefined;
+  return {
+    ...(e.positions === null
+      ? { act: ops.tensor(act, [e.dSae]), res: ops.tensor(res, [1]) }
+      : { act: ops.tensor(act, [e.positions, e.dSae]), res: ops.tensor(res, [e.positions, 1]) }),
+    ...(keeps ? { keeps } : {}),
+  };
 }
 
 export function ratio(a: number, empty: number, full: number): number | null {
