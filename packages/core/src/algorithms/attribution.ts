@@ -298,20 +298,19 @@ export async function batchNodeEffects(model: Model, ctx: BatchContext, sub: Res
  */
 export function gradientEffect(ops: TensorOps, ctx: BatchContext, sub: ResolvedSubmodule, g: Tensor): SparseAct {
   const xc = ctx.values.get(sub.name)!;
+  const df = ctx.delta.get(sub.name)!.act;
+  const dx = ops.sub(ctx.target.get(sub.name)!, xc);
   const changed = ctx.changed;
   if (!changed) {
-    const dx = ops.sub(ctx.target.get(sub.name)!, xc);
-    const effect = effectOfOutputDelta(ops, g, sub.dict, ctx.delta.get(sub.name)!.act, dx);
+    const effect = effectOfOutputDelta(ops, g, sub.dict, df, dx);
     dx.dispose();
     return effect;
   }
-  // Only the changed rows can have effects: project the gradient there, expand with zeros.
+  // Only the changed rows can have effects: compute them there, expand with zeros.
   const [B, S] = xc.shape as [number, number];
-  const gA = compactRows(ops, changed, g);
-  const dfA = compactRows(ops, changed, ctx.delta.get(sub.name)!.act);
-  const dxA = tidySync((t) => ops.sub(t(compactRows(ops, changed, ctx.target.get(sub.name)!)), t(compactRows(ops, changed, xc))));
+  const [gA, dfA, dxA] = [g, df, dx].map((t) => compactRows(ops, changed, t)) as [Tensor, Tensor, Tensor];
   const onRows = effectOfOutputDelta(ops, gA, sub.dict, dfA, dxA);
-  gA.dispose(); dfA.dispose(); dxA.dispose();
+  for (const t of [dx, gA, dfA, dxA]) t.dispose();
   const act = expandRows(ops, changed, onRows.act, [B, S, sub.dict.dSae]);
   const res = tidySync((t) => ops.reshape(t(expandRows(ops, changed, t(ops.reshape(onRows.res, [-1, 1])), [B, S, 1])), [B, S]));
   onRows.act.dispose(); onRows.res.dispose();
