@@ -6,7 +6,7 @@
 // the steered model's top-1 is any of the plural verb forms the data uses (" were", " are",
 // " have", " do"), not only its own patch answer. See docs/concepts.md (steering outcome).
 
-import { InputError } from '@sfc/core';
+import { InputError, selectExamples, type ExampleTokenizer } from '@sfc/core';
 import type { ScoreBatch } from './scoring.js';
 
 /**
@@ -28,21 +28,34 @@ export interface CaseExample {
   readonly patchAnswerId: number;
 }
 
-/** Per example: every patch answer among the examples of its case (ids ascending). */
-export function targetsByCase(examples: readonly CaseExample[]): (example: number) => readonly number[] {
+/**
+ * Per example: every patch answer among the `pool` examples of its case (ids ascending). The
+ * pool defaults to the examples themselves; pass every example of the data file
+ * (caseAnswerPool) so a small selection still sees all of its cases' answers.
+ */
+export function targetsByCase(examples: readonly CaseExample[], pool: readonly CaseExample[] = examples): (example: number) => readonly number[] {
+  const noCase = (i: number) => new InputError(`example ${i} has no "case" field, so its case's answers are unknown`, 'give the target tokens instead (--target TOKEN)');
   const byCase = new Map<string, Set<number>>();
-  examples.forEach((e, i) => {
-    if (e.case === undefined) {
-      throw new InputError(`example ${i} has no "case" field, so its case's answers are unknown`, 'give the target tokens instead (--target TOKEN)');
-    }
+  pool.forEach((e, i) => {
+    if (e.case === undefined) throw noCase(i);
     const set = byCase.get(e.case) ?? new Set<number>();
     set.add(e.patchAnswerId);
     byCase.set(e.case, set);
   });
   const lists = new Map([...byCase].map(([c, set]) => [c, [...set].sort((a, b) => a - b)]));
+  examples.forEach((e, i) => {
+    if (e.case === undefined) throw noCase(i);
+    if (!lists.has(e.case)) throw new InputError(`example ${i}: case "${e.case}" has no examples in the answer pool`, 'build the pool from the same data file');
+  });
   return (i) => {
     const e = examples[i];
     if (!e) throw new InputError(`no example ${i} (${examples.length} examples)`);
     return lists.get(e.case!)!;
   };
+}
+
+/** Every usable example of a data file's text (any length, file order): the pool for targetsByCase. */
+export function caseAnswerPool(text: string, tokenizer: ExampleTokenizer, source?: string): CaseExample[] {
+  const lines = text.split('\n').length;
+  return selectExamples(text, tokenizer, { numExamples: lines, seed: null, minLengthOnly: false, ...(source ? { source } : {}) }).examples;
 }

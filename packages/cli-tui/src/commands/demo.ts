@@ -17,7 +17,7 @@ import {
 } from '@sfc/core';
 import { loadDictionarySet } from '@sfc/dictionaries';
 import {
-  ALL_POSITIONS, calibrate, DEFAULT_TARGET_RATE, formatOp, interventionsFor, parseOp, score, selectCircuitFeatures, Steering, targetsByCase, withStrength, withTargets,
+  ALL_POSITIONS, calibrate, caseAnswerPool, DEFAULT_TARGET_RATE, formatOp, interventionsFor, parseOp, score, selectCircuitFeatures, Steering, targetsByCase, withStrength, withTargets,
   type Calibration, type OpKind, type ScoreSummary,
 } from '@sfc/steering';
 import { UsageError } from '../error-format.js';
@@ -105,15 +105,16 @@ function settings(argv: GlobalArgs): DemoSettings {
 }
 
 /**
- * The split's batches; each prompt's steering targets are the patch answers of its case (a
- * singular-subject prompt is on target when the steered top-1 is any plural verb form the split
- * uses: the model spreads its mass over four auxiliaries, so the answer alone is top-1 on only
+ * The split's batches; each prompt's steering targets are the patch answers of its case in the
+ * whole split file (a singular-subject prompt is on target when the steered top-1 is any plural
+ * verb form the split uses: the model spreads its mass over four auxiliaries, so the answer alone is top-1 on only
  * about a quarter of the prompts even before steering — docs/concepts.md, steering outcome).
  */
 async function examples(model: Model, path: string, n: number, batchSize: number, warn: (m: string) => void): Promise<PromptBatch[]> {
   if (!existsSync(path)) throw new NotFoundError(`${path} does not exist`, 'the embedded default is part of the sfc repository (embedded/agreement); restore it with git or regenerate it (docs/embedded.md)');
-  const sel = selectExamples(await readFile(path, 'utf8'), model.tokenizer, { numExamples: n, seed: 12, source: path, onWarning: warn });
-  return withTargets(batchExamples(sel.examples, batchSize), targetsByCase(sel.examples));
+  const text = await readFile(path, 'utf8');
+  const sel = selectExamples(text, model.tokenizer, { numExamples: n, seed: 12, source: path, onWarning: warn });
+  return withTargets(batchExamples(sel.examples, batchSize), targetsByCase(sel.examples, caseAnswerPool(text, model.tokenizer, path)));
 }
 
 const fmt = (v: number | null, digits = 2) => (v === null ? 'undefined' : v.toFixed(digits));

@@ -4,10 +4,11 @@
 // math is @sfc/steering's; this module turns flags into its calls and its results into text
 // and `sfc.steer/v1` JSON.
 
+import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { InputError, isSfcError, type Circuit, type Dictionary, type Model } from '@sfc/core';
 import {
-  calibrate, checkCircuitDictionaries, chooseStrength, cleanTokens, DEFAULT_TARGET_RATE, featureId, generationFluency, meanFluency, targetsByCase, withTargets, formatOp, formatPositions, generateSideBySideBatch, interventionsFor, OP_KINDS,
+  calibrate, caseAnswerPool, checkCircuitDictionaries, chooseStrength, cleanTokens, DEFAULT_TARGET_RATE, featureId, generationFluency, meanFluency, targetsByCase, withTargets, formatOp, formatPositions, generateSideBySideBatch, interventionsFor, OP_KINDS,
   parseFeatureSpec, parseOp, parsePositions, parseStrengthRange, readCircuitFile, resolveFeatures, score, selectCircuitFeatures,
   Steering, steerReport, sweep, sweepPlotSvg,
   type FeatureRef, type NextTokenView, type PromptScore, type Sampling, type ScoreBatch, type ScoreOptions, type ScoreSummary,
@@ -193,7 +194,9 @@ async function loadPrompts(argv: GlobalArgs, s: Session, model: Model): Promise<
   if (s.config.get('data') === undefined) return undefined;
   if (argv.answer !== undefined || argv['patch-answer'] !== undefined) throw new UsageError('--answer and --patch-answer go with --prompt', 'with --data the answers come from the file');
   const data = await loadDataBatches(s, model, DATA_KEYS);
-  const byCase = argv['targets-by-case'] === true ? targetsByCase(data.examples) : undefined;
+  // A case's answers are read from the whole file, not only the selected prompts (docs/concepts.md).
+  const byCase = argv['targets-by-case'] === true
+    ? targetsByCase(data.examples, caseAnswerPool(await readFile(String(data.meta.path), 'utf8'), model.tokenizer, String(data.meta.path))) : undefined;
   const batches = targets ? withTargets(data.batches, () => targets) : byCase ? withTargets(data.batches, byCase) : data.batches;
   return {
     batches, texts: data.examples.map((e) => e.cleanPrefix),
@@ -444,8 +447,8 @@ export const steerCommand: SfcCommand = {
     .option('include-errors', { type: 'boolean', describe: 'Circuit: also steer SAE error nodes (scale, ablate and patch apply to them)' })
     .option('model-id', { type: 'string', requiresArg: true, describe: 'Quick list: the Neuronpedia model id it must be for (e.g. pythia-70m-deduped)' })
     .option('sae-set', { type: 'string', requiresArg: true, describe: 'Quick list: the Neuronpedia SAE set its layers must use (e.g. sm in 3-res-sm)' })
-    .option('op', { type: 'string', requiresArg: true, choices: OP_KINDS, default: 'scale', describe: 'What to do to each feature: scale (×value), clamp (=value), add (value × decoder row), ablate (to zero or mean), patch (value on --patch-prompt / the data\'s patch prompts)' })
-    .option('value', { type: 'string', requiresArg: true, describe: 'The op\'s value: the factor, clamp value or α; for ablate zero (default) or mean' })
+    .option('op', { type: 'string', requiresArg: true, choices: OP_KINDS, default: 'scale', describe: 'What to do to each feature: scale (×value), clamp (=value), add (value × decoder row), ablate (to zero or mean), patch (value on --patch-prompt / the data\'s patch prompts; --value s: s of the way there)' })
+    .option('value', { type: 'string', requiresArg: true, describe: 'The op\'s value: the factor, clamp value or α; for ablate zero (default) or mean; for patch the fraction (default 1)' })
     .option('positions', { type: 'string', requiresArg: true, default: 'all', describe: 'Token positions: all, prompt, last, a list like 3,5,-1 (negative: from the prompt\'s end), or K: (K and every later one, generated tokens too)' })
     .option('prompt', { type: 'string', requiresArg: true, describe: 'Prompt to steer (instead of --data)' })
     .option('answer', { type: 'string', requiresArg: true, describe: 'Expected next token of --prompt (one token, e.g. " are"): gives the metric −logit[answer]' })
@@ -457,7 +460,7 @@ export const steerCommand: SfcCommand = {
     .option('top-p', { requiresArg: true, describe: 'Nucleus sampling: keep the most likely tokens up to this probability mass' })
     .option('seed', { requiresArg: true, describe: 'Sampling seed (the same for the unsteered and steered text; default 0)' })
     .option('target', { type: 'string', array: true, requiresArg: true, describe: 'Intended next token(s) of the steer, for every prompt (repeatable, e.g. --target " were"): on target = the steered top-1 is one of them (default: each prompt\'s patch answer)' })
-    .option('targets-by-case', { type: 'boolean', describe: 'With --data: a prompt\'s targets are all patch answers of its case (e.g. every plural verb form for a singular_plural prompt)' })
+    .option('targets-by-case', { type: 'boolean', describe: 'With --data: a prompt\'s targets are all patch answers of its case in the file (e.g. every plural verb form for a singular_plural prompt)' })
     .option('sweep', { type: 'string', requiresArg: true, describe: 'Strengths to sweep: START:STOP:COUNT (e.g. -4:4:9) or a list 0,1,2 — replaces --value; marks the smallest KL with on target ≥ 90%' })
     .option('calibrate', { type: 'string', describe: 'Search the strength that reaches this on-target rate (default 0.9) with the smallest mean KL, then steer at it (grid: --sweep, else scale -8…8 / patch 0.25…1.5, refined by bisection)' })
     .option('plot', { type: 'string', requiresArg: true, describe: 'With --sweep or --calibrate: also draw metric, flip and on-target rates and KL against strength as SVG to this file' })
