@@ -12,6 +12,7 @@ import { parseAnnotations } from '../plot/annotations.js';
 import { App, type AppProps } from './app.js';
 import { signed } from './format.js';
 import { KEYMAP } from './keymap.js';
+import { outcomeText } from './panes/result-pane.js';
 import { FakeSession, type FakeSessionOptions } from './testing/fake-session.js';
 import { KEY, press, resize, screen, sleep, waitFor, type RenderedApp } from './testing/terminal.js';
 
@@ -246,6 +247,24 @@ describe('steering panel and live result', () => {
     expect(s).toContain('after  … scale 2 has');
     expect(s).toContain('KL(before‖after)');
     expect(session.steerRequests.at(-1)).toEqual({ prompt: PROMPT, nodes: ['embed/105'], op: { kind: 'scale', factor: 2 }, topK: 5, generate: 8 });
+  });
+
+  it('C calibrates the op’s strength on the prompt; the outcome row says on/off target and the fluency', async () => {
+    const { app, session } = await start({ size: [120, 40] });
+    await press(app, 'j', ' ');
+    await waitFor(app, 'Δ');
+    const result = await session.steer(session.steerRequests.at(-1)!, { signal: new AbortController().signal, onStatus: () => undefined });
+    expect(outcomeText(result)).toMatch(/^KL\(before‖after\) [\d.]+ nats · off target · fluency -1\.25 → -1\.\d\d nats\/token$/);
+    await press(app, 'C');
+    await waitFor(app, 'calibrated: scale -1.5 is the smallest KL (2.25 nats) that puts " has" on top (16 strengths tried)');
+    await waitFor(app, (x) => linesWith(x, 'Steering')[0]!.includes('scale ×-1.5'));
+    expect(session.calibrateRequests.at(-1)).toMatchObject({ prompt: PROMPT, nodes: ['embed/105'], op: { kind: 'scale', factor: 2 } });
+    await press(app, 'c', 'C');
+    await waitFor(app, 'no clamp strength tried (21) puts " has" on top; strength unchanged');
+    expect(linesWith(screen(app), 'Steering')[0]).toContain('clamp =0');
+    await press(app, 'x', 'C');
+    await waitFor(app, 'ablate has no strength to calibrate');
+    expect(session.calibrateRequests).toHaveLength(2);
   });
 
   it('says when steering changed nothing (e.g. scaling a feature that is off)', async () => {

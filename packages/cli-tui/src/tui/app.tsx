@@ -15,6 +15,7 @@ import { CancelledError, type SteerRequest, type SteerResult, type TuiSession } 
 import { describeSettings, toSteerOp, type TuiOp } from './steer-settings.js';
 import { INITIAL_STATE, reduce, type Action, type UiState } from './ui-state.js';
 import { useTerminalSize } from './use-terminal-size.js';
+import { useCalibration } from './use-calibration.js';
 import { CircuitPane } from './panes/circuit-pane.js';
 import { EffectsChart } from './panes/effects-chart.js';
 import { HelpOverlay } from './panes/help-overlay.js';
@@ -170,6 +171,11 @@ export function App(props: AppProps) {
     return () => clearTimeout(t);
   }, [requestKey, ui.live, jobRunning, runSteer, liveDelay, session]);
 
+  const calibrateNow = useCalibration({
+    session, state: () => uiRef.current, send: (a) => send(a), blocked: () => (jobRunning ? 'calibration waits for the discovery job to finish' : steerBlocker(session, uiRef.current)),
+    say: (text, kind) => setMessage({ text, kind }), status, topK,
+  });
+
   const startDiscovery = useCallback(() => {
     if (session.unavailable.discover) { setMessage({ text: session.unavailable.discover, kind: 'error' }); return; }
     if (jobRun.current) { info(jobRun.current.signal.aborted ? 'the cancelled discovery is still stopping' : 'discovery is already running (Esc cancels it)'); return; }
@@ -283,7 +289,8 @@ export function App(props: AppProps) {
       const why = jobRunning ? 'steering waits for the discovery job to finish' : steerBlocker(session, s);
       if (why) info(why);
       else runSteer();
-    } else if (input === 'D') startDiscovery();
+    } else if (input === 'C') calibrateNow();
+    else if (input === 'D') startDiscovery();
     else if (key.escape) {
       if (jobRun.current) cancelJob();
       else if (job) setJob(undefined);
@@ -369,6 +376,6 @@ function hints(ui: UiState): string {
     case 'filter': return 'type to filter · ↑/↓ move · Enter keep · Esc clear';
     case 'prompt': return 'type · Tab next field · Ctrl+U clear field · Enter done · Esc cancel';
     case 'help': return 'any key closes the help';
-    case 'normal': return '? keys · / filter · space pick · o op · +/- · p prompt · D discover · q quit';
+    case 'normal': return '? keys · / filter · space pick · o op · +/- · C calibrate · p prompt · D discover · q quit';
   }
 }

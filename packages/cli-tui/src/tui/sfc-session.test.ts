@@ -97,6 +97,10 @@ describe('steering', () => {
     expect(same.after.top.map((t) => t.id)).toEqual(same.before.top.map((t) => t.id));
     expect(same.after.continuation).toBe(same.before.continuation);
     expect(same.kl!).toBeLessThan(1e-6);
+    // Outcome: the contrasting answer is not on top unsteered; equal texts have equal fluency.
+    expect(same.onTarget).toBe(same.after.top[0]!.token === PROMPT.patchAnswer);
+    expect(same.fluency!.before).toBeLessThan(0);
+    expect(same.fluency!.after).toBeCloseTo(same.fluency!.before!, 5);
     const ablated = await session.steer(request({ nodes: ['resid_1/err'], op: ablate('zero') }), context());
     expect(ablated.before.metric!).toBeCloseTo(same.before.metric!, 6);
     expect(Math.abs(ablated.after.metric! - ablated.before.metric!)).toBeGreaterThan(1e-3);
@@ -118,6 +122,20 @@ describe('steering', () => {
     const controller = new AbortController();
     controller.abort();
     await expect(session.steer(request(), { signal: controller.signal, onStatus: () => undefined })).rejects.toBeInstanceOf(CancelledError);
+  });
+});
+
+describe('calibration', () => {
+  it('finds the scale strength of smallest KL that puts the contrasting answer on top, or says none does', async () => {
+    const r = await session.calibrate(request({ nodes: ['resid_1/err'], op: scale(1) }), context());
+    expect(r.tried).toBeGreaterThanOrEqual(10);
+    if (r.reached) {
+      const at = await session.steer(request({ nodes: ['resid_1/err'], op: scale(r.strength), generate: 0 }), context());
+      expect(at.onTarget).toBe(true);
+      expect(at.kl!).toBeCloseTo(r.kl, 5);
+    }
+    await expect(session.calibrate(request({ prompt: { ...PROMPT, patchAnswer: '' } }), context())).rejects.toThrow(/needs a target/);
+    await expect(session.calibrate(request({ op: ablate('zero') }), context())).rejects.toThrow(/no strength/);
   });
 });
 
