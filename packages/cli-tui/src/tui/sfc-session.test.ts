@@ -126,14 +126,18 @@ describe('steering', () => {
 });
 
 describe('calibration', () => {
-  it('finds the scale strength of smallest KL that puts the contrasting answer on top, or says none does', async () => {
-    const r = await session.calibrate(request({ nodes: ['resid_1/err'], op: scale(1) }), context());
-    expect(r.tried).toBeGreaterThanOrEqual(10);
-    if (r.reached) {
-      const at = await session.steer(request({ nodes: ['resid_1/err'], op: scale(r.strength), generate: 0 }), context());
-      expect(at.onTarget).toBe(true);
-      expect(at.kl!).toBeCloseTo(r.kl, 5);
-    }
+  it('finds the strength of smallest KL that puts the contrasting answer on top, or says none does', async () => {
+    const nodes = ['resid_1/8', 'resid_1/97'];
+    const r = await session.calibrate(request({ nodes, op: clamp(0) }), context());
+    expect(r.reached).toBe(true);
+    expect(r.tried).toBeGreaterThan(15); // the grid, then bisection
+    const at = await session.steer(request({ nodes, op: clamp(r.strength), generate: 0 }), context());
+    expect(at.onTarget).toBe(true);
+    expect(at.after.top[0]!.token).toBe(PROMPT.patchAnswer);
+    expect(at.kl!).toBeCloseTo(r.kl, 4);
+    // Scaling these features never gets there: said, not claimed.
+    const none = await session.calibrate(request({ nodes, op: scale(1) }), context());
+    expect(none.reached).toBe(false);
     await expect(session.calibrate(request({ prompt: { ...PROMPT, patchAnswer: '' } }), context())).rejects.toThrow(/needs a target/);
     await expect(session.calibrate(request({ op: ablate('zero') }), context())).rejects.toThrow(/no strength/);
   });
