@@ -97,8 +97,8 @@ describe('steering', () => {
     expect(same.after.top.map((t) => t.id)).toEqual(same.before.top.map((t) => t.id));
     expect(same.after.continuation).toBe(same.before.continuation);
     expect(same.kl!).toBeLessThan(1e-6);
-    // Outcome: the contrasting answer is not on top unsteered; equal texts have equal fluency.
-    expect(same.onTarget).toBe(same.after.top[0]!.token === PROMPT.patchAnswer);
+    // Outcome: unsteered, the contrasting answer is not on top; equal texts have equal fluency.
+    expect(same.onTarget).toBe(false); // unsteered, the answer leads
     expect(same.fluency!.before).toBeLessThan(0);
     expect(same.fluency!.after).toBeCloseTo(same.fluency!.before!, 5);
     const ablated = await session.steer(request({ nodes: ['resid_1/err'], op: ablate('zero') }), context());
@@ -133,7 +133,6 @@ describe('calibration', () => {
     expect(r.tried).toBeGreaterThan(15); // the grid, then bisection
     const at = await session.steer(request({ nodes, op: clamp(r.strength), generate: 0 }), context());
     expect(at.onTarget).toBe(true);
-    expect(at.after.top[0]!.token).toBe(PROMPT.patchAnswer);
     expect(at.kl!).toBeCloseTo(r.kl, 4);
     // Scaling these features never gets there: said, not claimed.
     const none = await session.calibrate(request({ nodes, op: scale(1) }), context());
