@@ -75,6 +75,8 @@ describe('on target', () => {
     const of = targetsByCase(ex);
     expect([of(0), of(1), of(2)]).toEqual([[5, 7], [9], [5, 7]]);
     expect(() => targetsByCase([{ patchAnswerId: 1 }])).toThrow(/case/);
+    expect(() => targetsByCase([{ case: 'a' }])).toThrow(/no patch answer/);
+    expect(() => targetsByCase([{ case: 'c', patchAnswerId: 1 }], ex)).toThrow(/case "c"/);
   });
 });
 

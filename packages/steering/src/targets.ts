@@ -25,7 +25,8 @@ export function withTargets<B extends ScoreBatch>(batches: readonly B[], targets
 /** Example fields targetsByCase reads (core's Example has them). */
 export interface CaseExample {
   readonly case?: string;
-  readonly patchAnswerId: number;
+  /** Absent for single-prompt data (no patch answers: no case answers either). */
+  readonly patchAnswerId?: number;
 }
 
 /**
@@ -38,6 +39,9 @@ export function targetsByCase(examples: readonly CaseExample[], pool: readonly C
   const byCase = new Map<string, Set<number>>();
   pool.forEach((e, i) => {
     if (e.case === undefined) throw noCase(i);
+    if (e.patchAnswerId === undefined) {
+      throw new InputError(`example ${i} has no patch answer, so its case has no answers to target`, 'give the target tokens instead (--target TOKEN)');
+    }
     const set = byCase.get(e.case) ?? new Set<number>();
     set.add(e.patchAnswerId);
     byCase.set(e.case, set);
