@@ -376,6 +376,6 @@ function hints(ui: UiState): string {
     case 'filter': return 'type to filter · ↑/↓ move · Enter keep · Esc clear';
     case 'prompt': return 'type · Tab next field · Ctrl+U clear field · Enter done · Esc cancel';
     case 'help': return 'any key closes the help';
-    case 'normal': return '? keys · / filter · space pick · o op · +/- · C calibrate · p prompt · D discover · q quit';
+    case 'normal': return '? keys · / filter · space pick · o op · +/- · p prompt · D discover · q quit';
   }
 }
