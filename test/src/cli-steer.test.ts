@@ -207,6 +207,7 @@ describe.concurrent('sfc steer on bad input', () => {
       message: /attn_0\/500: feature index 500 is out of range/, hint: /indices 0\.\.127/ },
     { name: 'no prompts', args: ['--features', 'resid_1/8', '--op', 'ablate', ...MODEL], code: 2, message: /give --prompt TEXT or --data FILE/ },
     { name: 'sweeping an op without a strength', args: ['--features', 'resid_1/8', '--op', 'ablate', '--sweep', '0:1:3'], code: 2, message: /--sweep and --calibrate vary the strength of scale, clamp, add or patch/ },
+    { name: 'calibrating clamp without a grid', args: ['--features', 'resid_1/8', '--op', 'clamp', '--calibrate'], code: 2, message: /--calibrate with --op clamp needs --sweep/ },
     { name: '--plot without --sweep', args: ['--features', 'resid_1/8', '--op', 'ablate', '--plot', join(TMP, 'x.svg')], code: 2, message: /--plot draws a sweep/ },
     { name: 'scale without a value', args: ['--features', 'resid_1/8', ...MODEL, '--prompt', 'The author'], code: EXIT_CODES.INPUT, message: /scale needs a value/ },
     { name: 'clamp on an error node', args: ['--features', 'resid_1/err', '--op', 'clamp', '--value', '1', ...MODEL, '--prompt', 'The author'], code: EXIT_CODES.INPUT,

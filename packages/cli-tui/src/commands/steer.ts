@@ -8,11 +8,11 @@ import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { InputError, isSfcError, type Circuit, type Dictionary, type Model } from '@sfc/core';
 import {
-  calibrate, caseAnswerPool, checkCircuitDictionaries, chooseStrength, cleanTokens, DEFAULT_TARGET_RATE, featureId, generationFluency, meanFluency, targetsByCase, withTargets, formatOp, formatPositions, generateSideBySideBatch, interventionsFor, OP_KINDS,
+  calibrate, caseAnswerPool, checkCircuitDictionaries, chooseStrength, cleanTokens, DEFAULT_CALIBRATION_STRENGTHS, DEFAULT_TARGET_RATE, featureId, generationFluency, meanFluency, targetsByCase, withTargets, formatOp, formatPositions, generateSideBySideBatch, interventionsFor, OP_KINDS,
   parseFeatureSpec, parseOp, parsePositions, parseStrengthRange, readCircuitFile, resolveFeatures, score, selectCircuitFeatures,
   Steering, steerReport, sweep, sweepPlotSvg,
   type FeatureRef, type NextTokenView, type PromptScore, type Sampling, type ScoreBatch, type ScoreOptions, type ScoreSummary,
-  type Calibration, type Fluency, type SideBySide, type SteerOp, type SweepRow, type TokenBatch,
+  type Calibration, type Fluency, type OpKind, type SideBySide, type SteerOp, type SweepRow, type TokenBatch,
 } from '@sfc/steering';
 import { loadModelDictionaries } from '../dictionaries.js';
 import { UsageError } from '../error-format.js';
@@ -76,6 +76,9 @@ function plan(argv: GlobalArgs, cwd: string): Plan {
     throw new UsageError(`--sweep and --calibrate vary the strength of scale, clamp, add or patch, not ${kind}`, 'use --op scale (or clamp, add, patch)');
   }
   if (calibrateRate !== undefined && argv['dry-run'] === true) throw new UsageError('--calibrate runs the model: drop --dry-run');
+  if (calibrateRate !== undefined && !strengths && DEFAULT_CALIBRATION_STRENGTHS[kind as OpKind] === undefined) {
+    throw new UsageError(`--calibrate with --op ${kind} needs --sweep: ${kind} values depend on the features' activations, so there is no default grid`, 'e.g. --sweep -50:50:11');
+  }
   // A sweep replaces the value; without --value the steering is built at the first strength.
   const value = argv.value !== undefined ? String(argv.value) : strengths ? strengths[0] : calibrateRate !== undefined ? 1 : undefined;
   const needsValue = ['scale', 'clamp', 'add'].includes(kind) && value === undefined;
