@@ -195,20 +195,7 @@ async function runDemo(s: Session, model: Model, dicts: Map<string, Dictionary>,
   });
   const row = ev.rows[0]!;
 
-  // The last residual stream by default: there the subject's number has reached the verb
-  // position (its number features are the circuit's strongest nodes).
-  const steerAt = model.submodule(st.steerAt ?? `resid_${model.spec.dims.nLayers - 1}`).name;
-  const top = selectCircuitFeatures(circuit, { topK: st.topK, submodules: [steerAt] });
-  if (top.length === 0) throw new InputError(`the circuit has no SAE features at ${steerAt} to steer (node threshold ${st.nodeThreshold})`, 'lower --node-threshold or choose another --steer-at');
-  const steering = await Steering.create(model, dicts, interventionsFor(top, parseOp(st.op, st.strength ?? (st.op === 'patch' ? 1 : 0)), ALL_POSITIONS));
-  // Calibrated on the training prompts, measured on the held-out test prompts.
-  const steerProgress = (stage: string) => (p: { done: number; total: number }) => onProgress({ stage, done: p.done, total: p.total });
-  const calibration = st.strength === undefined
-    ? await calibrate(model, steering, train, { topK: 1, targetRate: st.targetRate, onProgress: steerProgress('calibration') })
-    : undefined;
-  const strength = calibration?.best.strength ?? st.strength!;
-  const steered = steering.withStrength(strength);
-  const scored = await score(model, steered, test, { topK: 1, onProgress: steerProgress('steering') });
+  const { top, steerAt, strength, steered, calibration, scored } = await demoSteer(model, dicts, circuit, train, test, st, onProgress);
   const outcome = scored.summary;
   const flipped = scored.prompts.filter((p) => p.flipped).length;
   const seconds = (performance.now() - t0) / 1000;
@@ -248,6 +235,27 @@ async function runDemo(s: Session, model: Model, dicts: Map<string, Dictionary>,
     '',
   ].join('\n');
   return { json, text };
+}
+
+/**
+ * The circuit's top features at --steer-at (default: the last residual stream, where the
+ * subject's number has reached the verb position), the op's strength calibrated on the training
+ * prompts (unless --strength), and the outcome measured on the held-out test prompts.
+ */
+async function demoSteer(model: Model, dicts: Map<string, Dictionary>, circuit: Circuit, train: PromptBatch[], test: PromptBatch[], st: DemoSettings,
+  onProgress: ProgressReporter['onProgress']) {
+  const steerAt = model.submodule(st.steerAt ?? `resid_${model.spec.dims.nLayers - 1}`).name;
+  const top = selectCircuitFeatures(circuit, { topK: st.topK, submodules: [steerAt] });
+  if (top.length === 0) throw new InputError(`the circuit has no SAE features at ${steerAt} to steer (node threshold ${st.nodeThreshold})`, 'lower --node-threshold or choose another --steer-at');
+  const steering = await Steering.create(model, dicts, interventionsFor(top, parseOp(st.op, st.strength ?? (st.op === 'patch' ? 1 : 0)), ALL_POSITIONS));
+  const progress = (stage: string) => (p: { done: number; total: number }) => onProgress({ stage, done: p.done, total: p.total });
+  const calibration = st.strength === undefined
+    ? await calibrate(model, steering, train, { topK: 1, targetRate: st.targetRate, onProgress: progress('calibration') })
+    : undefined;
+  const strength = calibration?.best.strength ?? st.strength!;
+  const steered = steering.withStrength(strength);
+  const scored = await score(model, steered, test, { topK: 1, onProgress: progress('steering') });
+  return { top, steerAt, strength, steered, calibration, scored };
 }
 
 const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
