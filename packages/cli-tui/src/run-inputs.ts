@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import {
-  batchExamples, describeSkips, NotFoundError, selectExamples, splitLines,
+  batchExamples, describeSkips, NotFoundError, recordInputs, selectExamples, splitLines,
   type Dictionary, type Example, type Model, type PromptBatch, type RunMetadata,
 } from '@sfc/core';
 import { loadModelDictionaries } from './dictionaries.js';
@@ -70,14 +70,8 @@ async function loadRunInputs(s: Session, options: RunInputOptions): Promise<RunI
   const model = await s.model();
   const data = await loadDataBatches(s, model, options);
   const dictionaries = await loadModelDictionaries(s, model, options.only ? { only: options.only } : {});
-  const meta: RunMetadata = {
-    model: { path: model.dir, architecture: model.spec.architecture, backend: model.backend.name },
-    dictionaries: {
-      folder: s.config.get<string>('dictionaries.folder') ?? null,
-      formats: Object.fromEntries([...dictionaries].map(([k, d]) => [k, `${d.format ?? 'unknown'}/${d.architecture}`])),
-    },
-    data: data.meta,
-  };
+  // The model and SAE record (paths and content hashes) lets a circuit reopen its own inputs.
+  const meta: RunMetadata = { ...await recordInputs(model, dictionaries, s.config.get<string>('dictionaries.folder') ?? null), data: data.meta };
   return {
     model, batches: data.batches, dictionaries, meta,
     dispose: () => { for (const d of dictionaries.values()) d.dispose(); },

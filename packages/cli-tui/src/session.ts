@@ -2,13 +2,25 @@
 // model, and warning/progress output that respects --quiet. Commands ask for these here so the
 // order (config → backend → model) and the cleanup are the same everywhere.
 
+import { resolve } from 'node:path';
 import { Model, type Backend } from '@sfc/core';
+import { applyCircuitInputs } from './circuit-inputs.js';
 import { onnxSettings, selectBackend } from './backends.js';
 import { resolveConfig, type EffectiveConfig } from './config/config.js';
 import type { CliIO } from './io.js';
 import { flagValues, type OptionId } from './options.js';
 import { createProgress, type ProgressReporter } from './progress.js';
 import type { GlobalArgs } from './commands/command.js';
+
+/**
+ * The effective config of a command: file and flags, then — for commands that load a model
+ * (`model` among their options) and open a circuit (`circuit` positional or --circuit) — the
+ * circuit's own model and SAEs (flag > circuit > config; circuit-inputs.ts).
+ */
+export async function resolveCommandConfig(io: CliIO, argv: GlobalArgs, options: readonly OptionId[]): Promise<EffectiveConfig> {
+  const config = await resolveConfig({ cwd: io.cwd, ...(argv.config !== undefined ? { configPath: argv.config } : {}), flags: flagValues(argv, options) });
+  return options.includes('model') && typeof argv.circuit === 'string' ? applyCircuitInputs(config, resolve(io.cwd, argv.circuit)) : config;
+}
 
 export class Session {
   private backendInstance: Backend | undefined;
@@ -17,8 +29,7 @@ export class Session {
   constructor(readonly io: CliIO, readonly argv: GlobalArgs, readonly config: EffectiveConfig) {}
 
   static async open(io: CliIO, argv: GlobalArgs, options: readonly OptionId[]): Promise<Session> {
-    const config = await resolveConfig({ cwd: io.cwd, configPath: argv.config, flags: flagValues(argv, options) });
-    return new Session(io, argv, config);
+    return new Session(io, argv, await resolveCommandConfig(io, argv, options));
   }
 
   /** Runs `fn` with a session and always releases the backend and models afterwards. */

@@ -42,3 +42,8 @@ export {
 } from './circuit/effects-file.js';
 export { EVAL_SCHEMA, evaluationToFile, serializeEvaluation, type EvalFile } from './circuit/eval-file.js';
 export { tidySync } from './tidy.js';
+export { contentHash, modelContentHash, isModelFile, CONTENT_HASH_METHOD, FULL_HASH_LIMIT, type ContentHashOptions } from './content-hash.js';
+export {
+  recordInputs, readInputRecord, modelDisplayName, dictionaryFolder,
+  type InputRecord, type ModelRecord, type SaeRecord,
+} from './circuit/provenance.js';

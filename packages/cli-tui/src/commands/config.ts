@@ -33,9 +33,11 @@ const printCommand: SfcCommand = {
   command: 'print',
   describe: 'Show the effective configuration and where each value came from (default, file, flag)',
   options: [...CONFIG_FLAGS, 'json'],
+  builder: (y) => y.option('circuit', { type: 'string', requiresArg: true, describe: 'A circuit file whose recorded model and SAEs apply (flag > circuit > config file)' }),
   examples: [
     ['$0 config print', 'Values from sfc.config.json (searched from the working folder upward) and defaults'],
     ['$0 config print --steps 20 --backend tfjs-wasm', 'See how flags override the file'],
+    ['$0 config print --circuit sfc-demo/circuit.json', 'Where the model and SAEs come from when a command opens this circuit'],
   ],
   run: async (argv, io) => {
     const s = await Session.open(io, argv, CONFIG_FLAGS);

@@ -12,7 +12,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  batchExamples, buildCircuit, circuitNodeEffects, discover, evaluate, InputError, Model, NotFoundError, selectExamples,
+  batchExamples, buildCircuit, circuitNodeEffects, discover, evaluate, InputError, Model, NotFoundError, recordInputs, selectExamples,
   serializeCircuit, type Circuit, type Dictionary, type PromptBatch,
 } from '@sfc/core';
 import { loadDictionarySet } from '@sfc/dictionaries';
@@ -176,8 +176,7 @@ async function runDemo(s: Session, model: Model, dicts: Map<string, Dictionary>,
   const circuit: Circuit = buildCircuit(discovery, {
     edgeThreshold: st.edgeThreshold,
     meta: {
-      model: { path: model.dir, architecture: model.spec.architecture, backend: model.backend.name },
-      dictionaries: { folder: join(EMBEDDED_AGREEMENT_DIR, 'saes'), formats: Object.fromEntries([...dicts].map(([k, d]) => [k, `${d.format ?? 'unknown'}/${d.architecture}`])) },
+      ...await recordInputs(model, dicts, join(EMBEDDED_AGREEMENT_DIR, 'saes')), // the circuit knows its model and SAEs
       data: { path: join(EMBEDDED_AGREEMENT_DIR, 'data', 'rc_train.jsonl'), seed: 12, minLengthOnly: true, requested: st.numExamples, used: count(train), skipped: {} },
     },
   });

@@ -15,7 +15,9 @@ export const CONFIG_FILE_NAME = 'sfc.config.json';
 export type ValueSource =
   | { readonly kind: 'default' }
   | { readonly kind: 'file'; readonly path: string }
-  | { readonly kind: 'flag'; readonly flag: string };
+  | { readonly kind: 'flag'; readonly flag: string }
+  /** The model and SAEs recorded in a circuit file (circuit-inputs.ts). */
+  | { readonly kind: 'circuit'; readonly path: string };
 
 export interface ConfigEntry {
   readonly path: string;
@@ -48,6 +50,11 @@ export class EffectiveConfig {
       throw new UsageError(`missing ${flag}`, `pass ${flag} or set "${path}" in ${CONFIG_FILE_NAME}`);
     }
     return v;
+  }
+
+  /** The same config with these entries replacing the values of their keys. */
+  with(entries: readonly ConfigEntry[]): EffectiveConfig {
+    return new EffectiveConfig(this.file, new Map([...this.values, ...entries.map((e) => [e.path, e] as const)]));
   }
 
   source(path: string): ValueSource | undefined {
@@ -136,5 +143,5 @@ function absolutize(type: FieldType, v: unknown, base: string): unknown {
 
 export function describeSource(s: ValueSource | undefined): string {
   if (!s || s.kind === 'default') return 'default';
-  return s.kind === 'file' ? s.path : `flag ${s.flag}`;
+  return s.kind === 'file' ? s.path : s.kind === 'circuit' ? `circuit ${s.path}` : `flag ${s.flag}`;
 }

@@ -2,7 +2,7 @@
 // the default prompt, steering checked against the PyTorch reference logits and against the
 // identity intervention, typed failures, and discovery with progress, output file and cancel.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ import { ablate, clamp, scale } from '@sfc/steering';
 import { memoryIO } from '../io.js';
 import { CancelledError, type RunContext, type SteerRequest } from './session.js';
 import { SfcTuiSession } from './sfc-session.js';
+import { writeRecordedCircuit } from '../testing/recorded-circuit.js';
 
 const SMALL_A = fileURLToPath(new URL('../../../../fixtures/small-a/', import.meta.url));
 const CIRCUIT = fileURLToPath(new URL('./test-data/small-a-circuit.json', import.meta.url));
@@ -41,7 +42,7 @@ afterAll(async () => {
 describe('what the session can do', () => {
   it('steers and discovers with a model, dictionaries and data', () => {
     expect(session.unavailable).toEqual({});
-    expect(session.description).toBe('model small-a · backend tfjs');
+    expect(session.description).toBe('small-a · backend tfjs');
   });
 
   it('says what is missing otherwise', async () => {
@@ -59,6 +60,30 @@ describe('what the session can do', () => {
     const flagged = await SfcTuiSession.open(io, {}, { prompt: 'The cat', answer: ' is' });
     expect(await flagged.defaultPrompt()).toEqual({ text: 'The cat', answer: ' is', patchAnswer: '' });
     for (const s of [bare, noDicts, noData, flagged]) await s.close();
+  });
+
+  it('opens a circuit that records its model and steers that model with no flags', async () => {
+    const path = join(dir, 'recorded.json');
+    await writeRecordedCircuit(path);
+    const own = await SfcTuiSession.open(memoryIO({ cwd: dir }), { circuit: path });
+    try {
+      expect(own.unavailable.steer).toBeUndefined();
+      expect(own.description).toBe('small-a · backend tfjs');
+      own.setCircuit(await own.loadCircuit(path, context()));
+      const r = await own.steer(request({ generate: 0 }), context());
+      const logits = REF.clean_logits[0]![5]!; // the reference model's logits of this prompt
+      expect(r.before.metric!).toBeCloseTo(logits[VOCAB.has!]! - logits[VOCAB.have!]!, 4);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('refuses a config file naming another model than the circuit\'s', async () => {
+    const path = join(dir, 'recorded.json');
+    const proj = mkdtempSync(join(tmpdir(), 'sfc-tui-other-'));
+    writeFileSync(join(proj, 'sfc.config.json'), JSON.stringify({ model: join(SMALL_A, '..', 'models', 'gpt2-a') }));
+    await expect(SfcTuiSession.open(memoryIO({ cwd: proj }), { circuit: path })).rejects.toMatchObject({ code: 'CONFIG', message: expect.stringContaining('gpt2-a') });
+    rmSync(proj, { recursive: true, force: true });
   });
 
   it('starts from the first example of the data file', async () => {

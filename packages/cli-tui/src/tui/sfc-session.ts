@@ -7,20 +7,20 @@
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import {
-  buildCircuit, discover, InputError, serializeCircuit, splitLines,
+  buildCircuit, discover, InputError, modelDisplayName, serializeCircuit, splitLines,
   type Circuit, type Dictionary, type Model, type ProgressEvent,
 } from '@sfc/core';
 import {
   ALL_POSITIONS, calibrate, checkCircuitDictionaries, compareBatch, continuationLogProbs, defaultScoreMetric, generate, interventionsFor, parseFeatureId,
   readCircuitFile, Steering, type ScoreBatch,
 } from '@sfc/steering';
-import { resolveConfig, type EffectiveConfig } from '../config/config.js';
+import type { EffectiveConfig } from '../config/config.js';
 import { loadModelDictionaries } from '../dictionaries.js';
 import type { CliIO, OutStream } from '../io.js';
-import { flagValues, type OptionId } from '../options.js';
+import type { OptionId } from '../options.js';
 import type { ProgressReporter } from '../progress.js';
 import { withRunInputs } from '../run-inputs.js';
-import { Session } from '../session.js';
+import { resolveCommandConfig, Session } from '../session.js';
 import type { GlobalArgs } from '../commands/command.js';
 import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import {
@@ -100,7 +100,7 @@ export class SfcTuiSession implements TuiSession {
   /** The unsteered continuation of the last prompt (it does not depend on the steering). */
   private baseline: { readonly key: string; readonly text: string; readonly ids: readonly number[] } | undefined;
 
-  private constructor(private readonly cli: RoutedSession, private readonly config: EffectiveConfig, private readonly options: SfcSessionOptions) {
+  private constructor(private readonly cli: RoutedSession, private readonly config: EffectiveConfig, private readonly options: SfcSessionOptions, modelName: string | undefined) {
     const model = config.get<string>('model');
     const hasDictionaries = config.get('dictionaries.folder') !== undefined || Object.keys(config.get<Record<string, string>>('dictionaries.submodules') ?? {}).length > 0;
     const steer = model === undefined ? 'steering needs a model: start with --model DIR --dictionaries DIR (or set them in sfc.config.json)'
@@ -110,15 +110,16 @@ export class SfcTuiSession implements TuiSession {
     this.unavailable = { ...(steer ? { steer } : {}), ...(discover ? { discover } : {}) };
     const backend = config.get<string | string[]>('backend');
     this.description = model === undefined ? 'no model (browsing only)'
-      : `model ${basename(model)} · backend ${Array.isArray(backend) ? backend.join(',') : String(backend)}`;
+      : `${modelName ?? basename(model)} · backend ${Array.isArray(backend) ? backend.join(',') : String(backend)}`;
   }
 
   static async open(io: CliIO, argv: GlobalArgs, options: SfcSessionOptions = {}): Promise<SfcTuiSession> {
-    const config = await resolveConfig({ cwd: io.cwd, ...(argv.config !== undefined ? { configPath: argv.config } : {}), flags: flagValues(argv, TUI_OPTIONS) });
+    const config = await resolveCommandConfig(io, argv, TUI_OPTIONS);
     let session: SfcTuiSession | undefined;
     const sink = (line: string) => session?.cli.onStatus(line);
     const routed: CliIO = { stdout: lineStream(sink), stderr: lineStream(sink), cwd: io.cwd, env: io.env };
-    session = new SfcTuiSession(new RoutedSession(routed, argv, config), config, options);
+    const model = config.get<string>('model');
+    session = new SfcTuiSession(new RoutedSession(routed, argv, config), config, options, model !== undefined ? await modelDisplayName(model) : undefined);
     return session;
   }
 
