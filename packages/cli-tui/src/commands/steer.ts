@@ -282,7 +282,9 @@ export function formatSweepTable(rows: readonly SweepRow[], chosen?: { readonly 
   const out = [line(cols.map(([h]) => h)), ...cells.map((c, i) => line(c) + (rows[i]!.strength === chosen?.strength ? `  ← ${chosen.mark}` : ''))];
   if (r0?.metricBefore !== undefined) out.push(`unsteered: metric ${fmt(r0.metricBefore)}${r0.logitDiffBefore !== undefined ? `, logit diff ${fmt(r0.logitDiffBefore)}` : ''}`);
   if (r0?.logitDiffAfter !== undefined) out.push('logit diff = logit[answer] − logit[patch answer]; flipped = the preferred answer changed');
-  if (r0?.onTargetRate !== undefined) out.push('on target = the steered top-1 is a target (default: the patch answer)');
+  if (r0?.onTargetRate !== undefined) {
+    out.push(`on target = the steered top-1 is a target (default: the patch answer)${r0.answerTop1RateBefore !== undefined ? `; unsteered, the answer itself is top-1 on ${pct(r0.answerTop1RateBefore)}` : ''}`);
+  }
   return `${out.join('\n')}\n`;
 }
 
