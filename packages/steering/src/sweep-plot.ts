@@ -53,7 +53,7 @@ export function sweepPlotSvg(rows: readonly SweepRow[], options: SweepPlotOption
   const useDiff = rows.every((r) => r.logitDiffAfter !== undefined);
   const hasTop = useDiff || rows.every((r) => r.metricAfter !== undefined);
   const H = options.height ?? (hasTop ? 560 : 360);
-  const m = { left: 64, right: 64, top: 40, bottom: 48, gap: 40 };
+  const m = { left: 64, right: 64, top: 40, bottom: 66, gap: 40 };
   const inner = H - m.top - m.bottom - (hasTop ? m.gap : 0);
   const topPanel: Panel = { top: m.top, bottom: m.top + (hasTop ? inner / 2 : 0) };
   const lowPanel: Panel = { top: hasTop ? topPanel.bottom + m.gap : m.top, bottom: H - m.bottom };
@@ -112,8 +112,8 @@ export function sweepPlotSvg(rows: readonly SweepRow[], options: SweepPlotOption
   if (rows.every((r) => r.onTargetRate !== undefined)) { series(rows.map((r) => r.onTargetRate!), pr, COLORS.onTarget, 'on-target rate', 'square'); legend.push(['on-target rate', COLORS.onTarget]); }
   series(kls, pk, COLORS.kl, 'KL', 'diamond', '2 2');
   legend.push(['KL(before ‖ after)', COLORS.kl]);
-  legend.forEach(([name, color], i) => out.push(`<text x="${m.left + 8 + i * 150}" y="${lowPanel.top + 14}" fill="${color}">${escapeXml(name)}</text>`));
-  out.push(`<text x="${(m.left + W - m.right) / 2}" y="${H - 10}" text-anchor="middle">strength</text>`);
+  out.push(`<text x="${(m.left + W - m.right) / 2}" y="${H - m.bottom + 32}" text-anchor="middle">strength</text>`);
+  legend.forEach(([name, color], i) => out.push(`<text x="${m.left + i * 150}" y="${H - 8}" fill="${color}">■ ${escapeXml(name)}</text>`));
   for (const t of xt) out.push(`<text x="${px(t).toFixed(2)}" y="${H - m.bottom + 16}" text-anchor="middle">${fmt(t)}</text>`);
 
   if (options.chosen) {
