@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { InputError, NotFoundError, parseCircuit } from '@sfc/core';
-import { readAnnotations } from '../plot/annotations.js';
+import { readAnnotations } from '../annotations.js';
 import { circuitToDot } from '../plot/dot.js';
 import { renderSvg } from '../plot/render.js';
 import { renderPng } from '../plot/raster.js';
@@ -18,11 +18,10 @@ const FORMATS: Record<string, 'svg' | 'png' | 'dot'> = { '.svg': 'svg', '.png': 
 export const plotCommand: SfcCommand = {
   command: 'plot <circuit>',
   describe: 'Draw a circuit (sfc.circuit/v1) as a graph: rows embed → attn → mlp → resid per layer, blue/red by effect sign. Draws exactly the nodes and edges in the file (no re-thresholding)',
-  options: ['out'],
+  options: ['out', 'annotations'],
   required: ['out'],
   builder: (y) => y
     .positional('circuit', { type: 'string', describe: 'Circuit file written by `sfc discover`' })
-    .option('annotations', { type: 'string', requiresArg: true, describe: 'Feature labels, JSON lines {"Name": "resid_5/3036", "Annotation": "..."}' })
     .option('prompt', { type: 'string', requiresArg: true, describe: 'Example prompt whose words label the positions (aggregation none)' })
     .option('pen-width', { type: 'number', requiresArg: true, default: 4, describe: 'Width of the strongest edge (others proportional to |weight|)' })
     .option('scale', { type: 'number', requiresArg: true, default: 2, describe: 'PNG only: pixels per SVG pixel (1 = 96 dpi)' }),
@@ -34,7 +33,7 @@ export const plotCommand: SfcCommand = {
     ['$0 plot circuit-none.json --prompt "The parents that the guards know" --out c.svg', 'Position-aligned, labelled with the prompt\'s words'],
   ],
   run: async (argv, io) => {
-    const s = await Session.open(io, argv, []);
+    const s = await Session.open(io, argv, ['annotations']);
     const out = resolve(io.cwd, argv.out as string);
     const format = FORMATS[extname(out).toLowerCase()];
     if (!format) throw new InputError(`cannot tell the output format of ${argv.out as string}`, 'use --out FILE.svg or FILE.png (image) or FILE.dot (Graphviz source)');
@@ -46,7 +45,8 @@ export const plotCommand: SfcCommand = {
     const path = resolve(io.cwd, argv.circuit as string);
     if (!existsSync(path)) throw new NotFoundError(`circuit file ${path} does not exist`, 'write one with `sfc discover --out circuit.json`');
     const circuit = parseCircuit(await readFile(path, 'utf8'), path);
-    const annotations = argv.annotations ? await readAnnotations(resolve(io.cwd, argv.annotations as string)) : undefined;
+    const annotationsPath = s.config.get<string>('annotations');
+    const annotations = annotationsPath !== undefined ? await readAnnotations(annotationsPath) : undefined;
     const tokens = typeof argv.prompt === 'string' ? argv.prompt.split(/\s+/).filter(Boolean) : undefined;
     const { dot, skippedEdges } = circuitToDot(circuit, { annotations, penWidth, ...(tokens ? { tokens } : {}) });
     if (skippedEdges) s.warn(`${skippedEdges} edges refer to nodes that are not in the circuit; not drawn`);

@@ -14,6 +14,7 @@ import {
   type FeatureRef, type NextTokenView, type PromptScore, type Sampling, type ScoreBatch, type ScoreOptions, type ScoreSummary,
   type Calibration, type Fluency, type OpKind, type SideBySide, type SteerOp, type SweepRow, type TokenBatch,
 } from '@sfc/steering';
+import { annotationOf, readAnnotations, type Annotations } from '../annotations.js';
 import { loadModelDictionaries } from '../dictionaries.js';
 import { UsageError } from '../error-format.js';
 import type { OptionId } from '../options.js';
@@ -24,7 +25,7 @@ import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import type { GlobalArgs, SfcCommand } from './command.js';
 import { fcCircuitReader } from './convert.js';
 
-const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'numExamples', 'batchSize', 'minLengthOnly', 'backend'];
+const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'annotations', 'numExamples', 'batchSize', 'minLengthOnly', 'backend'];
 const DATA_KEYS = { numExamplesKey: 'circuit.numExamples', batchSizeKey: 'circuit.batchSize' } as const;
 const SPEC_HINT = 'SPEC is a Neuronpedia quick-list URL (https://www.neuronpedia.org/quick-list?name=…&features=[…]) '
   + 'or a list of ids: resid_3/1234,attn_0/17 (features), resid_3/err (an SAE error node), resid_3/1234@5 (one position)';
@@ -214,11 +215,13 @@ const fmt = (x: number | undefined, digits = 4): string => (x === undefined || !
 const pct = (x: number | undefined): string => (x === undefined ? 'n/a' : `${(x * 100).toFixed(1)}%`);
 const tokenText = (t: string): string => JSON.stringify(t);
 
-export function formatFeatures(features: readonly Feature[], plan: Pick<Plan, 'opText' | 'positionsText'>): string {
+export function formatFeatures(features: readonly Feature[], plan: Pick<Plan, 'opText' | 'positionsText'>, annotations?: Annotations): string {
   const lines = [`${features.length} feature${features.length === 1 ? '' : 's'}, op ${plan.opText} at positions ${plan.positionsText}:`];
   const width = Math.max(...features.slice(0, MAX_FEATURE_LINES).map((f) => featureId(f).length));
   for (const f of features.slice(0, MAX_FEATURE_LINES)) {
-    lines.push(f.effect === undefined ? `  ${featureId(f)}` : `  ${featureId(f).padEnd(width)}  effect ${f.effect >= 0 ? ' ' : ''}${f.effect.toPrecision(4)}`);
+    const ann = annotationOf(annotations, featureId(f));
+    const line = f.effect === undefined ? `  ${featureId(f)}` : `  ${featureId(f).padEnd(width)}  effect ${f.effect >= 0 ? ' ' : ''}${f.effect.toPrecision(4)}`;
+    lines.push(ann === undefined ? line : `${line}  “${ann}”`);
   }
   if (features.length > MAX_FEATURE_LINES) lines.push(`  … and ${features.length - MAX_FEATURE_LINES} more`);
   return `${lines.join('\n')}\n`;
@@ -312,6 +315,8 @@ export function formatGeneration(g: SideBySide, sampling: Sampling): string {
 async function run(argv: GlobalArgs, s: Session): Promise<void> {
   const io = s.io;
   const p = plan(argv, io.cwd);
+  const annotationsPath = s.config.get<string>('annotations');
+  const annotations = annotationsPath !== undefined ? await readAnnotations(annotationsPath) : undefined;
   const hasModel = s.config.get('model') !== undefined;
   if (argv['dry-run'] !== true && !hasModel) s.config.require('model', '--model');
   // Without a model the features are parsed only (a quick list of a model not on disk still parses).
@@ -325,7 +330,7 @@ async function run(argv: GlobalArgs, s: Session): Promise<void> {
   const plannedInterventions = (features: readonly FeatureRef[]) => (p.op ? interventionsFor(features, p.op, p.positions) : []);
   if (argv['dry-run'] === true && !hasModel) {
     await emit(steerReport({ features: selected.features, interventions: plannedInterventions(selected.features), meta: { source: selected.source } }),
-      formatFeatures(selected.features, p) + '(dry run: parsed only; give --model and --dictionaries to check the features against them)\n');
+      formatFeatures(selected.features, p, annotations) + '(dry run: parsed only; give --model and --dictionaries to check the features against them)\n');
     return;
   }
 
@@ -348,7 +353,7 @@ async function run(argv: GlobalArgs, s: Session): Promise<void> {
     };
     if (argv['dry-run'] === true) {
       await emit(steerReport({ features, interventions: plannedInterventions(features), meta }),
-        `${formatFeatures(features, p)}(dry run: every feature exists in ${model.dir} and its dictionaries; nothing was run)\n`);
+        `${formatFeatures(features, p, annotations)}(dry run: every feature exists in ${model.dir} and its dictionaries; nothing was run)\n`);
       return;
     }
 
@@ -372,7 +377,7 @@ async function run(argv: GlobalArgs, s: Session): Promise<void> {
     }
     s.status(`steering ${features.length} feature${features.length === 1 ? '' : 's'} (${p.opText} at ${p.positionsText}) on ${prompts.texts.length} prompt${prompts.texts.length === 1 ? '' : 's'}`);
     const scoreOptions: ScoreOptions = { topK: p.topTokens, onProgress: onPhase, ...(prompts.patchPrompt ? { patchPrompt: prompts.patchPrompt } : {}) };
-    let text = formatFeatures(features, p);
+    let text = formatFeatures(features, p, annotations);
     const n = `${prompts.texts.length} prompt${prompts.texts.length === 1 ? '' : 's'}`;
     let rows: readonly SweepRow[] | undefined;
     let result: Awaited<ReturnType<typeof score>> | undefined;

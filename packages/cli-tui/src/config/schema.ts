@@ -45,6 +45,8 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     description: 'onnx backend: folder for compiled graphs (default: `.sfc-cache/onnx` under the user cache folder).' },
   { path: 'model', type: { kind: 'path' },
     description: 'Hugging Face model folder (config.json, model.safetensors, tokenizer.json).' },
+  { path: 'annotations', type: { kind: 'path' },
+    description: 'Feature labels shown in `sfc tui`, `sfc plot` and `sfc steer`: feature-circuits JSON lines {"Name": "resid_5/3036", "Annotation": "..."} or a Neuronpedia explanation export (JSON array of {layer, index, description}).' },
   { path: 'data', type: { kind: 'path' },
     description: 'Contrastive prompt pairs, JSON lines {clean_prefix, patch_prefix, clean_answer, patch_answer}.' },
   { path: 'dictionaries.folder', type: { kind: 'path' },

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup, render } from 'ink-testing-library';
 import { InputError } from '@sfc/core';
-import { parseAnnotations } from '../plot/annotations.js';
+import { parseAnnotations } from '../annotations.js';
 import { App, type AppProps } from './app.js';
 import { signed } from './format.js';
 import { KEYMAP } from './keymap.js';

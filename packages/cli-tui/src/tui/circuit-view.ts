@@ -5,6 +5,9 @@
 
 import { METRIC_NODE, type Circuit, type CircuitEdge, type CircuitNode } from '@sfc/core';
 import { DEFAULT_SAE_SET, featurePageUrl } from '@sfc/steering';
+import { annotationOf, type Annotations } from '../annotations.js';
+
+export { annotationOf, type Annotations };
 
 export interface GroupRow {
   readonly kind: 'group';
@@ -23,20 +26,9 @@ export interface NodeRow {
 
 export type Row = GroupRow | NodeRow;
 
-export type Annotations = ReadonlyMap<string, string>;
-
 /** True for SAE error nodes (index dSae). */
 export function isErrorNode(circuit: Circuit, node: CircuitNode): boolean {
   return node.index !== null && node.index === circuit.dSae[node.submodule];
-}
-
-/**
- * The node's annotation: by its id, else (for a position-resolved node `resid_3/12@4`) by the
- * id without position, which is how annotation files name features.
- */
-export function annotationOf(annotations: Annotations | undefined, id: string): string | undefined {
-  if (!annotations) return undefined;
-  return annotations.get(id) ?? annotations.get(id.replace(/@\d+$/, ''));
 }
 
 /** Case-insensitive match of every space-separated word against the id and the annotation. */

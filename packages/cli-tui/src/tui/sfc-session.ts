@@ -40,7 +40,7 @@ const TUI_GRIDS = {
 
 /** Config-backed flags of `sfc tui` (the model and dictionaries for steering, the rest for discovery). */
 export const TUI_OPTIONS: readonly OptionId[] = [
-  'model', 'dictionaries', 'data', 'backend', 'steps', 'aggregation', 'nodeThreshold', 'edgeThreshold', 'numExamples', 'batchSize', 'seed', 'minLengthOnly',
+  'model', 'dictionaries', 'data', 'annotations', 'backend', 'steps', 'aggregation', 'nodeThreshold', 'edgeThreshold', 'numExamples', 'batchSize', 'seed', 'minLengthOnly',
 ];
 
 export const DEFAULT_DISCOVERY_OUT = 'tui-circuit.json';
@@ -121,6 +121,11 @@ export class SfcTuiSession implements TuiSession {
     const model = config.get<string>('model');
     session = new SfcTuiSession(new RoutedSession(routed, argv, config), config, options, model !== undefined ? await modelDisplayName(model) : undefined);
     return session;
+  }
+
+  /** A value of the effective config (flags, circuit, file), e.g. `annotations`. */
+  setting<T>(key: string): T | undefined {
+    return this.config.get<T>(key);
   }
 
   /** Runs `fn` after every earlier operation has finished, with this operation's callbacks. */
