@@ -236,6 +236,23 @@ export function runDictionaryPluginConformance(plugin: DictionaryPlugin, options
       for (const t of [xt, ct, viaVjp, direct]) t.dispose();
     });
 
+    options.it('encodeFeatures, where provided, equals those columns of encode', async () => {
+      const d = await loaded();
+      if (!d.encodeFeatures) return; // optional (TopK-style selections cannot provide it)
+      const x = input(d);
+      const n = x.length / d.dIn;
+      const xt = ops.tensor(x, [n, d.dIn]);
+      const ft = d.encode(xt);
+      const f = await read(ft);
+      const feats = Int32Array.from(new Set([0, d.dSae - 1, (7919 % d.dSae), Math.floor(d.dSae / 2)]));
+      const sel = d.encodeFeatures(xt, feats);
+      sameShape(sel, [n, feats.length], 'encodeFeatures');
+      const want = new Float32Array(n * feats.length);
+      for (let r = 0; r < n; r++) feats.forEach((j, c) => { want[r * feats.length + c] = f[r * d.dSae + j]!; });
+      close(await read(sel), want, 1e-4, 1e-5, 'encodeFeatures vs encode');
+      for (const t of [xt, ft, sel]) t.dispose();
+    });
+
     options.it('leaves no intermediate tensors behind', async () => {
       const d = await loaded();
       const x = input(d);

@@ -111,6 +111,11 @@ export abstract class LinearDictionary implements Dictionary {
     if (x.shape.length !== 2 || x.shape[0] !== features.length) {
       throw new ShapeError(`${this.describeSelf()}: featureGradients needs x [N, dIn] with one feature per row, got x ${shapeToString(x.shape)} and ${features.length} features`);
     }
+    return this.featureIndices(features);
+  }
+
+  /** `features` as an index tensor, each checked against [0, dSae). */
+  protected featureIndices(features: Int32Array): Tensor {
     for (const f of features) {
       if (!Number.isInteger(f) || f < 0 || f >= this.dSae) {
         throw new InputError(`${this.describeSelf()}: feature index ${f} out of range [0, ${this.dSae})`);
