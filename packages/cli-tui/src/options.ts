@@ -37,6 +37,7 @@ export const OPTIONS = {
   evalBatchSize: def('batch-size', { requiresArg: true, describe: 'Examples per batch (integer ≥ 1)' }, 'evaluate.batchSize'),
   startLayer: def('start-layer', { requiresArg: true, describe: 'Ablate only from this layer on (-1 = embed)' }, 'evaluate.startLayer'),
   annotations: def('annotations', { type: 'string', requiresArg: true, describe: 'Feature labels: feature-circuits JSON lines {"Name": "resid_5/3036", "Annotation": "..."} or a Neuronpedia explanation export' }, 'annotations'),
+  topContexts: def('top-contexts', { type: 'string', requiresArg: true, describe: 'Folder of top-activating contexts (written by `sfc dict top`, one file per SAE)' }, 'topContexts'),
   out: def('out', { type: 'string', requiresArg: true, describe: 'Output file (written atomically)' }),
   json: def('json', { type: 'boolean', describe: 'Print machine-readable JSON on stdout' }),
   text: def('text', { type: 'string', requiresArg: true, describe: 'Prompt text' }),

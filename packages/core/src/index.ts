@@ -47,3 +47,8 @@ export {
   recordInputs, readInputRecord, modelDisplayName, dictionaryFolder,
   type InputRecord, type ModelRecord, type SaeRecord,
 } from './circuit/provenance.js';
+export { topActivations, type TopActivation, type TopActivationsOptions, type TopActivationsResult } from './algorithms/top-activations.js';
+export {
+  TOP_CONTEXTS_SCHEMA, topContextsFiles, mergeTopContexts, serializeTopContexts, parseTopContexts, topContextsFileName,
+  type TopContext, type TopContextsFile, type TopContextsMeta,
+} from './circuit/top-contexts-file.js';

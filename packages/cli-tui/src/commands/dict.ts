@@ -10,6 +10,7 @@ import { dictionaryPlugins, loadModelDictionaries } from '../dictionaries.js';
 import { Session } from '../session.js';
 import type { SfcCommand } from './command.js';
 import { dictionaryFits, type DictionaryFit } from './dict-fit.js';
+import { dictTopCommand } from './dict-top.js';
 
 interface Entry { readonly name: string; readonly description?: DictionaryDescription; readonly problem?: string; fit?: DictionaryFit; submodule?: string }
 
@@ -95,6 +96,6 @@ const infoCommand: SfcCommand = {
 export const dictCommand: SfcCommand = {
   command: 'dict',
   describe: 'Inspect SAE dictionaries',
-  examples: [['$0 dict info fixtures/small-a/saelens/embed', 'Describe one SAE']],
-  subcommands: [infoCommand],
+  examples: [['$0 dict info fixtures/small-a/saelens/embed', 'Describe one SAE'], ['$0 dict top --circuit circuit.json --corpus corpus.txt', 'Top-activating contexts of a circuit\'s features']],
+  subcommands: [infoCommand, dictTopCommand],
 };

@@ -47,6 +47,8 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     description: 'Hugging Face model folder (config.json, model.safetensors, tokenizer.json).' },
   { path: 'annotations', type: { kind: 'path' },
     description: 'Feature labels shown in `sfc tui`, `sfc plot` and `sfc steer`: feature-circuits JSON lines {"Name": "resid_5/3036", "Annotation": "..."} or a Neuronpedia explanation export (JSON array of {layer, index, description}).' },
+  { path: 'topContexts', type: { kind: 'path' },
+    description: 'Folder of the top-activating contexts `sfc dict top` writes (one file per SAE, named by its content hash) and the TUI shows (default: `.sfc-cache/top-contexts` under the user cache folder).' },
   { path: 'data', type: { kind: 'path' },
     description: 'Contrastive prompt pairs, JSON lines {clean_prefix, patch_prefix, clean_answer, patch_answer}.' },
   { path: 'dictionaries.folder', type: { kind: 'path' },
