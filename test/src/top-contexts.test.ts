@@ -20,10 +20,12 @@ async function bruteForce(s: ReturnType<typeof useSmallA>, dict: Dictionary, sub
   const all: { token: number; value: number }[] = [];
   for (let start = 0; start < tokens.length; start += seqLen) {
     const row = tokens.subarray(start, Math.min(start + seqLen, tokens.length));
-    const acts = await s.model.ops.scope(async () => {
+    let acts = new Float32Array(0);
+    await s.model.ops.scope(async () => {
       const { values } = await s.model.forward(s.model.ops.intTensor(row, [1, row.length]), { logits: false });
       const x = values.get(sub)!;
-      return Float32Array.from(await dict.encode(s.model.ops.reshape(x, [row.length, x.shape[2]!])).data());
+      acts = Float32Array.from(await dict.encode(s.model.ops.reshape(x, [row.length, x.shape[2]!])).data());
+      return 0;
     });
     for (let p = 0; p < row.length; p++) all.push({ token: start + p, value: acts[p * dict.dSae + f]! });
   }

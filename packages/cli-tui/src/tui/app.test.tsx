@@ -189,6 +189,23 @@ describe('node pane', () => {
     expect(s).toContain('resid_0/116'); // the third incoming edge has room now
   });
 
+  it('shows the top-activating contexts of the selected feature, the activating token whole', async () => {
+    const topContexts = {
+      'resid_1/8': [
+        { value: 7.25, tokens: ['The', ' old', ' author', ' that', ' the', ' busy', ' pilots', ' like', ' are', '\n'], at: 6 },
+        { value: 3.5, tokens: ['Some', ' parents'], at: 1 },
+      ],
+    };
+    const { app } = await start({ session: { topContexts } });
+    await press(app, '/', 'resid_1/8', KEY.enter);
+    const s = right(await waitFor(app, '7.25'));
+    expect(linesWith(s, '7.25')[0]).toContain(' pilots like');
+    expect(linesWith(s, '3.50')[0]).toContain('Some parents');
+    await press(app, '/', KEY.escape);
+    await press(app, '/', 'resid_0/116', KEY.enter);
+    await waitFor(app, 'resid_0/116 has no top contexts yet');
+  });
+
   it('explains missing links: error nodes, the metric node, no model id', async () => {
     const { app } = await start();
     await waitFor(app, 'SAE error nodes have no Neuronpedia page');

@@ -22,6 +22,7 @@ import { HelpOverlay } from './panes/help-overlay.js';
 import { addProgress, JobPane, type Job } from './panes/job-pane.js';
 import { Line } from './panes/line.js';
 import { NodePane } from './panes/node-pane.js';
+import { useTopContexts } from './use-top-contexts.js';
 import { PromptPane } from './panes/prompt-pane.js';
 import { ResultPane } from './panes/result-pane.js';
 import { SteeringPane, type SteerStatus } from './panes/steering-pane.js';
@@ -137,6 +138,7 @@ export function App(props: AppProps) {
   const ids = useMemo(() => nodeRows(rows).map((r) => r.node.id), [rows]);
   useEffect(() => { dispatch({ type: 'sync', ids }); }, [ids]);
   const selectedNode = circuit?.nodes.find((n) => n.id === ui.selected);
+  const topContexts = useTopContexts(session, circuit, selectedNode);
 
   const runSteer = useCallback(() => {
     const s = uiRef.current;
@@ -346,7 +348,8 @@ export function App(props: AppProps) {
           <Box flexDirection="column" width={layout.rightWidth} height={body} overflow="hidden">
             <NodePane width={layout.rightWidth} height={layout.nodeRows} circuit={circuit} node={selectedNode}
               annotation={selectedNode ? annotationOf(annotations, selectedNode.id) : undefined}
-              picked={selectedNode !== undefined && ui.picks.includes(selectedNode.id)} neuronpedia={props.neuronpedia ?? {}} />
+              picked={selectedNode !== undefined && ui.picks.includes(selectedNode.id)} neuronpedia={props.neuronpedia ?? {}}
+              contexts={topContexts} showContexts={session.topContexts !== undefined && topContexts !== undefined} />
             <SteeringPane width={layout.rightWidth} height={layout.steerRows} settings={ui.settings} live={ui.live} picks={ui.picks} status={steerStatus} />
             <PromptPane width={layout.rightWidth} height={promptRows} prompt={ui.prompt} editing={editing} draft={ui.draft} field={ui.field} />
             {job

@@ -3,7 +3,7 @@
 // deterministic fake (testing/fake-session.ts) and the real implementation (sfc-session.ts)
 // stays free of UI code.
 
-import { CancelledError, type Circuit, type ProgressEvent } from '@sfc/core';
+import { CancelledError, type Circuit, type ProgressEvent, type TopContext } from '@sfc/core';
 import type { SteerOp, TopToken } from '@sfc/steering';
 
 /** The prompt steering runs on; with answers the result has a metric. */
@@ -72,6 +72,9 @@ export interface RunContext {
   readonly onStatus: (message: string) => void;
 }
 
+/** A feature's top contexts, largest activation first, or a one-line reason there are none. */
+export type TopContextsView = { readonly contexts: readonly TopContext[] } | { readonly none: string };
+
 export interface TuiSession {
   /** One line on what is loaded (model, backend, dictionaries), for the header. */
   readonly description: string;
@@ -84,6 +87,8 @@ export interface TuiSession {
   /** Searches the strength of request.op (scale, clamp or add) on the prompt; needs a contrasting answer. */
   calibrate(request: SteerRequest, context: RunContext): Promise<CalibrationResult>;
   discover(context: RunContext & { readonly onProgress: (event: ProgressEvent) => void }): Promise<DiscoveryOutcome>;
+  /** The feature's top-activating contexts (`sfc dict top`), or why there are none; optional. */
+  topContexts?(submodule: string, feature: number): Promise<TopContextsView>;
   /** Tells the session which circuit the UI shows (steering checks it against the dictionaries). */
   setCircuit(circuit: Circuit): void;
   close(): Promise<void>;

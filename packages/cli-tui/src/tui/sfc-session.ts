@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import {
-  buildCircuit, discover, InputError, modelDisplayName, serializeCircuit, splitLines,
+  buildCircuit, contentHash, dictionaryFolder, discover, InputError, modelDisplayName, serializeCircuit, splitLines,
   type Circuit, type Dictionary, type Model, type ProgressEvent,
 } from '@sfc/core';
 import {
@@ -22,10 +22,11 @@ import type { ProgressReporter } from '../progress.js';
 import { withRunInputs } from '../run-inputs.js';
 import { resolveCommandConfig, Session } from '../session.js';
 import type { GlobalArgs } from '../commands/command.js';
+import { readTopContextsFor, topContextsDir } from '../top-contexts.js';
 import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import {
   EMPTY_PROMPT, throwIfAborted,
-  type CalibrationResult, type DiscoveryOutcome, type PromptInput, type RunContext, type SteerRequest, type SteerResult, type TuiSession,
+  type CalibrationResult, type DiscoveryOutcome, type PromptInput, type RunContext, type SteerRequest, type SteerResult, type TopContextsView, type TuiSession,
 } from './session.js';
 
 /**
@@ -40,7 +41,7 @@ const TUI_GRIDS = {
 
 /** Config-backed flags of `sfc tui` (the model and dictionaries for steering, the rest for discovery). */
 export const TUI_OPTIONS: readonly OptionId[] = [
-  'model', 'dictionaries', 'data', 'annotations', 'backend', 'steps', 'aggregation', 'nodeThreshold', 'edgeThreshold', 'numExamples', 'batchSize', 'seed', 'minLengthOnly',
+  'model', 'dictionaries', 'data', 'annotations', 'topContexts', 'backend', 'steps', 'aggregation', 'nodeThreshold', 'edgeThreshold', 'numExamples', 'batchSize', 'seed', 'minLengthOnly',
 ];
 
 export const DEFAULT_DISCOVERY_OUT = 'tui-circuit.json';
@@ -95,6 +96,8 @@ export class SfcTuiSession implements TuiSession {
   readonly description: string;
   readonly unavailable: TuiSession['unavailable'];
   private readonly dictionaries = new Map<string, Dictionary>();
+  /** Content hashes of SAE folders, computed once per folder. */
+  private readonly saeHashes = new Map<string, Promise<string>>();
   private circuit: Circuit | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   /** The unsteered continuation of the last prompt (it does not depend on the steering). */
@@ -169,6 +172,22 @@ export class SfcTuiSession implements TuiSession {
   loadCircuit(path: string, context: RunContext): Promise<Circuit> {
     throwIfAborted(context.signal, 'opening the circuit');
     return readCircuitFile(resolve(this.cli.io.cwd, path));
+  }
+
+  /**
+   * Top contexts from the `topContexts` folder, found by the content hash of the feature's SAE:
+   * its folder from the config (a circuit's record sets it) or from the loaded dictionary.
+   */
+  async topContexts(submodule: string, feature: number): Promise<TopContextsView> {
+    const dir = this.config.get<Record<string, string>>('dictionaries.submodules')?.[submodule]
+      ?? (this.dictionaries.has(submodule) ? dictionaryFolder(this.dictionaries.get(submodule)!) : undefined);
+    if (dir === undefined) return { none: `top contexts: the SAE of ${submodule} is not known yet (steer once, or open a circuit that records its SAEs)` };
+    this.saeHashes.set(dir, this.saeHashes.get(dir) ?? contentHash(dir));
+    const hash = await this.saeHashes.get(dir)!;
+    const file = await readTopContextsFor(topContextsDir(this.config, this.cli.io.env, this.cli.io.cwd), hash);
+    if (!file) return { none: `no top contexts for this SAE: sfc dict top --circuit FILE --corpus TEXT` };
+    const contexts = file.features[String(feature)];
+    return contexts ? { contexts } : { none: `${submodule}/${feature} has no top contexts yet: sfc dict top --features ${submodule}/${feature} --corpus TEXT` };
   }
 
   setCircuit(circuit: Circuit): void {

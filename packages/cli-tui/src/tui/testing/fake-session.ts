@@ -4,10 +4,10 @@
 // Every request is recorded. Not for production use: it computes nothing about a model.
 
 import { readFile } from 'node:fs/promises';
-import { InputError, NotFoundError, parseCircuit, type Circuit, type ProgressEvent } from '@sfc/core';
+import { InputError, NotFoundError, parseCircuit, type Circuit, type ProgressEvent, type TopContext } from '@sfc/core';
 import { opStrength, type TopToken } from '@sfc/steering';
 import {
-  CancelledError, EMPTY_PROMPT, type CalibrationResult, type DiscoveryOutcome, type PromptInput, type RunContext, type SteerRequest, type SteerResult, type TuiSession,
+  CancelledError, EMPTY_PROMPT, type CalibrationResult, type DiscoveryOutcome, type PromptInput, type RunContext, type SteerRequest, type SteerResult, type TopContextsView, type TuiSession,
 } from '../session.js';
 
 interface Deferred<T> {
@@ -36,6 +36,8 @@ export interface FakeSessionOptions {
    * progress() or finishDiscovery()), not at once.
    */
   readonly cancelBetweenUnits?: boolean;
+  /** Top contexts by feature id (`embed/54`); without it the session offers none. */
+  readonly topContexts?: Readonly<Record<string, readonly TopContext[]>>;
 }
 
 const BEFORE_TOP = [' have', ' has', ' are', ' is', ' the'];
@@ -64,9 +66,18 @@ export class FakeSession implements TuiSession {
   private steerWaits: Deferred<void>[] = [];
   private discovery: { readonly done: Deferred<void>; readonly onProgress: (e: ProgressEvent) => void; readonly context: RunContext } | undefined;
 
+  readonly topContexts?: (submodule: string, feature: number) => Promise<TopContextsView>;
+
   constructor(private readonly options: FakeSessionOptions = {}) {
     this.description = options.description ?? 'fake session';
     this.unavailable = options.unavailable ?? {};
+    const contexts = options.topContexts;
+    if (contexts) {
+      this.topContexts = async (submodule, feature) => {
+        const c = contexts[`${submodule}/${feature}`];
+        return c ? { contexts: c } : { none: `${submodule}/${feature} has no top contexts yet` };
+      };
+    }
   }
 
   async loadCircuit(path: string, context: RunContext): Promise<Circuit> {
