@@ -114,11 +114,12 @@ export function plainLine(e: ProgressEvent, elapsedMs: number): string {
   return `${e.stage}: ${e.done}/${e.total} (${pct(frac)}) ${timing(e, elapsedMs)}${e.detail ? ` — ${e.detail}` : ''}`;
 }
 
-function pct(frac: number): string {
+export function pct(frac: number): string {
   return `${Math.floor(frac * 100)}%`;
 }
 
-function timing(e: ProgressEvent, elapsedMs: number): string {
+/** `ETA m:ss` while running, `in m:ss` when done. */
+export function timing(e: ProgressEvent, elapsedMs: number): string {
   if (e.total > 0 && e.done >= e.total) return `in ${duration(elapsedMs)}`;
   if (e.done <= 0 || elapsedMs <= 0) return 'ETA --:--';
   return `ETA ${duration((elapsedMs / e.done) * (e.total - e.done))}`;

@@ -22,6 +22,7 @@ import { HelpOverlay } from './panes/help-overlay.js';
 import { addProgress, JobPane, type Job } from './panes/job-pane.js';
 import { Line } from './panes/line.js';
 import { NodePane } from './panes/node-pane.js';
+import { splitKeys } from './key-chunks.js';
 import { useTopContexts } from './use-top-contexts.js';
 import { PromptPane } from './panes/prompt-pane.js';
 import { ResultPane } from './panes/result-pane.js';
@@ -302,14 +303,15 @@ export function App(props: AppProps) {
   useInput((input, key) => {
     // Ink hands over several plain characters as one input: handle them one by one.
     if ([...input].length > 1 && !key.ctrl && !key.meta && !key.escape) {
-      for (const ch of input) handleKey(ch, { ...key, return: ch === '\r', tab: ch === '\t' });
+      for (const [ch, k] of splitKeys(input)) handleKey(ch, k);
     } else {
       handleKey(input, key);
     }
   });
 
   if (layout.tooSmall) {
-    return <Line width={size.columns}><Text color="redBright">{`terminal too small: ${size.columns}×${size.rows}, sfc tui needs at least 60×18`}</Text></Line>;
+    // Wrapped, not cut: the message must be readable in the terminal it complains about.
+    return <Box width={size.columns} flexDirection="column"><Text color="redBright" wrap="wrap">{`terminal too small: ${size.columns}×${size.rows}; sfc tui needs at least 60×18 (q quits)`}</Text></Box>;
   }
 
   const body = size.rows - 2;

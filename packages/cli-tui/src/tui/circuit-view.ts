@@ -120,6 +120,6 @@ export interface NeuronpediaOptions {
 export function neuronpediaLink(circuit: Circuit, node: CircuitNode, options: NeuronpediaOptions): { url: string } | { none: string } {
   if (node.submodule === METRIC_NODE) return { none: 'the metric node has no feature page' };
   if (isErrorNode(circuit, node)) return { none: 'SAE error nodes have no Neuronpedia page' };
-  if (!options.modelId) return { none: 'give --model-id (e.g. pythia-70m-deduped) for Neuronpedia links' };
+  if (!options.modelId) return { none: 'no link: give --model-id if Neuronpedia hosts this model' };
   return { url: featurePageUrl({ kind: 'feature', submodule: node.submodule, index: node.index!, pos: null }, { modelId: options.modelId, saeSet: options.saeSet ?? DEFAULT_SAE_SET }) };
 }

@@ -141,7 +141,10 @@ describe('steering', () => {
   });
 
   it('fails with typed errors the UI can show', async () => {
-    await expect(session.steer(request({ nodes: ['resid_1/err'], op: clamp(0) }), context())).rejects.toMatchObject({ code: 'INPUT', message: expect.stringContaining('error node') });
+    const onError = session.steer(request({ nodes: ['resid_1/err'], op: clamp(0) }), context());
+    await expect(onError).rejects.toMatchObject({ code: 'INPUT', message: expect.stringContaining('error node') });
+    await expect(onError).rejects.toMatchObject({ hint: expect.stringContaining('scale (s) or ablate (x)') });
+    await expect(onError).rejects.not.toMatchObject({ hint: expect.stringContaining('patch') }); // the TUI offers no patch op
     await expect(session.steer(request({ prompt: { ...PROMPT, answer: ' have have' } }), context())).rejects.toMatchObject({ code: 'INPUT', message: expect.stringContaining('2 tokens, not one') });
     await expect(session.steer(request({ nodes: ['resid_1/500'] }), context())).rejects.toMatchObject({ message: expect.stringContaining('out of range') });
     const controller = new AbortController();

@@ -11,7 +11,7 @@ import {
   type Circuit, type Dictionary, type Model, type ProgressEvent,
 } from '@sfc/core';
 import {
-  ALL_POSITIONS, calibrate, checkCircuitDictionaries, compareBatch, continuationLogProbs, defaultScoreMetric, generate, interventionsFor, parseFeatureId,
+  ALL_POSITIONS, calibrate, checkCircuitDictionaries, featureId, compareBatch, continuationLogProbs, defaultScoreMetric, generate, interventionsFor, parseFeatureId,
   readCircuitFile, Steering, type ScoreBatch,
 } from '@sfc/steering';
 import type { EffectiveConfig } from '../config/config.js';
@@ -217,6 +217,11 @@ export class SfcTuiSession implements TuiSession {
     const model = await this.model(context);
     throwIfAborted(context.signal, what);
     const refs = request.nodes.map(parseFeatureId);
+    // Said here in the TUI's terms (its ops and keys), before anything is built.
+    const errorNode = refs.find((r) => r.kind === 'error');
+    if (errorNode && (request.op.kind === 'clamp' || request.op.kind === 'add')) {
+      throw new InputError(`${featureId(errorNode)} is an SAE error node: it has no decoder row, so ${request.op.kind} does not apply to it`, 'on error nodes use scale (s) or ablate (x), or unpick it (Space)');
+    }
     const subs = [...new Set(refs.map((r) => model.submodule(r.submodule).name))];
     const dictionaries = await this.dictionariesFor(model, subs, context);
     if (this.circuit) checkCircuitDictionaries(this.circuit, model, dictionaries);
