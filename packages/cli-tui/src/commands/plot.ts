@@ -24,12 +24,15 @@ export const plotCommand: SfcCommand = {
     .positional('circuit', { type: 'string', describe: 'Circuit file written by `sfc discover`' })
     .option('prompt', { type: 'string', requiresArg: true, describe: 'Example prompt whose words label the positions (aggregation none)' })
     .option('pen-width', { type: 'number', requiresArg: true, default: 4, describe: 'Width of the strongest edge (others proportional to |weight|)' })
+    .option('legend', { type: 'boolean', default: true, describe: 'Draw the legend (colour = sign of the effect, triangle = SAE error node, width = |edge weight|); --no-legend leaves it out' })
+    .option('drop-isolated', { type: 'boolean', describe: 'Leave out nodes that no edge touches' })
     .option('scale', { type: 'number', requiresArg: true, default: 2, describe: 'PNG only: pixels per SVG pixel (1 = 96 dpi)' }),
   examples: [
     ['$0 plot circuit.json --out circuit.svg', 'SVG with Graphviz (built in, no install)'],
     ['$0 plot circuit.json --annotations ann.jsonl --out c.svg', 'Label features with your annotations'],
     ['$0 plot circuit.json --out circuit.png --scale 3', 'PNG at 288 dpi (rasterized with resvg)'],
     ['$0 plot circuit.json --out circuit.dot', 'The DOT text, to style it yourself'],
+    ['$0 plot circuit.json --drop-isolated --annotations ann.jsonl --out c.pdf.svg', 'For a paper: only connected nodes, labelled, with the legend'],
     ['$0 plot circuit-none.json --prompt "The parents that the guards know" --out c.svg', 'Position-aligned, labelled with the prompt\'s words'],
   ],
   run: async (argv, io) => {
@@ -48,7 +51,9 @@ export const plotCommand: SfcCommand = {
     const annotationsPath = s.config.get<string>('annotations');
     const annotations = annotationsPath !== undefined ? await readAnnotations(annotationsPath) : undefined;
     const tokens = typeof argv.prompt === 'string' ? argv.prompt.split(/\s+/).filter(Boolean) : undefined;
-    const { dot, skippedEdges } = circuitToDot(circuit, { annotations, penWidth, ...(tokens ? { tokens } : {}) });
+    const dropIsolated = argv['drop-isolated'] === true;
+    if (dropIsolated && circuit.nodesOnly) throw new InputError('the circuit has no edges (discovered with --nodes-only), so every node would be dropped', 'drop --drop-isolated');
+    const { dot, skippedEdges, droppedNodes } = circuitToDot(circuit, { annotations, penWidth, legend: argv.legend !== false, dropIsolated, ...(tokens ? { tokens } : {}) });
     if (skippedEdges) s.warn(`${skippedEdges} edges refer to nodes that are not in the circuit; not drawn`);
     let size = '';
     if (format === 'png') {
@@ -58,6 +63,7 @@ export const plotCommand: SfcCommand = {
     } else {
       await writeFileAtomic(out, format === 'svg' ? await renderSvg(dot) : dot);
     }
-    s.status(`wrote ${argv.out as string}${size}: ${circuit.nodes.filter((n) => n.index !== null).length} nodes, ${circuit.edges.length - skippedEdges} edges`);
+    const drawn = circuit.nodes.filter((n) => n.index !== null).length - droppedNodes;
+    s.status(`wrote ${argv.out as string}${size}: ${drawn} nodes${droppedNodes ? ` (${droppedNodes} without edges left out)` : ''}, ${circuit.edges.length - skippedEdges} edges`);
   },
 };
