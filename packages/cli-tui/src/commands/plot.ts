@@ -32,7 +32,7 @@ export const plotCommand: SfcCommand = {
     ['$0 plot circuit.json --annotations ann.jsonl --out c.svg', 'Label features with your annotations'],
     ['$0 plot circuit.json --out circuit.png --scale 3', 'PNG at 288 dpi (rasterized with resvg)'],
     ['$0 plot circuit.json --out circuit.dot', 'The DOT text, to style it yourself'],
-    ['$0 plot circuit.json --drop-isolated --annotations ann.jsonl --out c.pdf.svg', 'For a paper: only connected nodes, labelled, with the legend'],
+    ['$0 plot circuit.json --drop-isolated --annotations ann.jsonl --out c.svg', 'For a paper: only connected nodes, labelled, with the legend'],
     ['$0 plot circuit-none.json --prompt "The parents that the guards know" --out c.svg', 'Position-aligned, labelled with the prompt\'s words'],
   ],
   run: async (argv, io) => {
