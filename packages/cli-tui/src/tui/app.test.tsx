@@ -53,6 +53,7 @@ describe('layout', () => {
     expect(lines).toHaveLength(24);
     for (const l of lines) expect([...l].length, l).toBeLessThanOrEqual(80);
     for (const pane of ['sfc tui', 'Circuit 17 nodes', 'Effects by submodule', 'Node embed/err', 'Steering scale ×2', 'Prompt', 'Result', '? keys']) expect(s).toContain(pane);
+    expect(lines[0]).toContain(' sfc tui  fake session · ');
     expect(lines[0]).toContain('small-a-circuit.json · 17 nodes · 34 edges');
   });
 
@@ -78,7 +79,7 @@ describe('layout', () => {
     const session = new FakeSession({ prompt: PROMPT });
     const app = render(<App session={session} liveDelayMs={0} />);
     await resize(app, 80, 24);
-    expect(await waitFor(app, 'No circuit yet: press D')).toContain('sfc tui  no circuit · fake session');
+    expect(await waitFor(app, 'No circuit yet: press D')).toContain('sfc tui  fake session · no circuit');
   });
 
   it('shows why a circuit file could not be opened', async () => {

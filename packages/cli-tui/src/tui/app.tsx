@@ -4,7 +4,7 @@
 // TuiSession, so the same component runs against a model or against a test fake.
 /* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
-import { relative } from 'node:path';
+import { basename, relative } from 'node:path';
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import { Box, Text, useApp, useInput, type Key } from 'ink';
 import { METRIC_NODE, type Circuit, type ProgressEvent } from '@sfc/core';
@@ -335,9 +335,10 @@ export function App(props: AppProps) {
     <Box flexDirection="column" width={size.columns} height={size.rows} overflow="hidden">
       <Line width={size.columns}>
         <Text bold inverse>{' sfc tui '}</Text>
-        <Text>{` ${cs.label}`}</Text>
+        {/* The model first: a long circuit path must not push it off an 80-column header. */}
+        <Text>{` ${session.description} ·`}</Text>
+        <Text>{` ${basename(cs.label)}`}</Text>
         {circuit ? <Text dimColor>{` · ${circuit.nodes.filter((n) => n.submodule !== METRIC_NODE).length} nodes · ${circuit.edges.length} edges · ${circuit.method} ${circuit.aggregation}`}</Text> : null}
-        <Text dimColor>{` · ${session.description}`}</Text>
       </Line>
       {ui.mode === 'help' ? <HelpOverlay width={size.columns} height={body} /> : (
         <Box flexDirection="row" width={size.columns} height={body} overflow="hidden">
