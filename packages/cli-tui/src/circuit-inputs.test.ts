@@ -84,3 +84,25 @@ describe('a circuit supplies its own model and SAEs', () => {
     expect(plot.get('model')).toBeUndefined();
   });
 });
+
+describe('sfc steer --circuit and sfc config print --circuit', () => {
+  it('steer takes the circuit\'s model and SAEs with no flags, and refuses a config naming another model', async () => {
+    const { runCli } = await import('./cli.js');
+    const io = memoryIO({ cwd: dir });
+    const code = await runCli(['steer', '--circuit', circuit, '--top-k', '2', '--op', 'ablate', '--dry-run', '--backend', 'tfjs-wasm'], io);
+    expect(code, io.err()).toBe(0);
+    expect(io.out()).toContain(`every feature exists in ${SMALL_A}`);
+    const proj = mkdtempSync(join(tmpdir(), 'sfc-circuit-inputs-'));
+    writeFileSync(join(proj, 'sfc.config.json'), JSON.stringify({ model: OTHER_MODEL }));
+    const io2 = memoryIO({ cwd: proj });
+    expect(await runCli(['steer', '--circuit', circuit, '--top-k', '2', '--op', 'ablate', '--dry-run', '--backend', 'tfjs-wasm'], io2)).toBe(2);
+    expect(io2.err()).toMatch(/names model .*gpt2-a.* but the circuit .* was discovered on model small-a/);
+  }, 60_000);
+
+  it('config print shows the circuit as the model\'s source', async () => {
+    const { runCli } = await import('./cli.js');
+    const io = memoryIO({ cwd: dir });
+    expect(await runCli(['config', 'print', '--circuit', circuit], io)).toBe(0);
+    expect(io.out()).toMatch(new RegExp(`^model\\s+"${SMALL_A}"\\s+circuit ${circuit}$`, 'm'));
+  });
+});
