@@ -4,8 +4,9 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseCircuit } from '@sfc/core';
+import { parseCircuit, readInputRecord } from '@sfc/core';
 import { sfc, STACK_LINE } from './cli-run.js';
+import { REPO_ROOT } from './paths.js';
 
 const REDUCED = ['--num-examples', '16', '--eval-examples', '32', '--steps', '4', '--batch-size', '16'];
 
@@ -25,6 +26,12 @@ describe('sfc demo (reduced setting)', () => {
     expect(circuit.edges.length).toBe(s.circuitEdges);
     expect(circuit.numExamples).toBe(16);
     expect(circuit.steps).toBe(4);
+    // The circuit knows its model and SAEs (so `sfc tui circuit.json` steers with no flags).
+    const record = readInputRecord(circuit);
+    expect(record.model).toMatchObject({ path: join(REPO_ROOT, 'embedded', 'agreement', 'model'), name: 'agreement/model', hash: expect.stringMatching(/^sampled-sha256:/) });
+    expect(Object.keys(record.saes).sort()).toEqual(circuit.submodules.slice().sort());
+    const printed = await sfc(['config', 'print', '--circuit', join(out, 'circuit.json')], { cwd: out });
+    expect(printed.stdout).toMatch(/^model\s+".*embedded\/agreement\/model"\s+circuit /m);
     expect(readFileSync(join(out, 'circuit.svg'), 'utf8')).toMatch(/<svg[\s\S]*<\/svg>\s*$/);
     const details = JSON.parse(readFileSync(join(out, 'demo.json'), 'utf8'));
     expect(details).toMatchObject({ schema: 'sfc.demo/v1', faithfulness: s.faithfulness, flipRate: s.flipRate, onTargetRate: s.onTargetRate, klMean: s.klMean });
