@@ -196,7 +196,7 @@ async function dictTop(env: Env): Promise<StageOutput> {
   const tokens = Int32Array.from(ids);
   const res = await topActivations(model, dicts, tokens, { features, k: 10, seqLen: 64, batchSize: 32 });
   const meta = { sae: { path: '', hash: '' }, model: {}, corpus: { path: '', hash: '', tokens: tokens.length }, k: 10, before: 12, after: 4 };
-  const files = topContextsFiles(res, tokens, (id) => model.tokenizer.decode([id]), () => meta);
+  const files = topContextsFiles(res, tokens, (ids) => model.tokenizer.decode(ids), () => meta);
   let top = 0;
   for (const f of files) for (const list of Object.values(f.features)) top += list[0]?.value ?? 0;
   return { check: { topSum: top }, detail: { characters: chars, tokens: tokens.length, features: 50 } };

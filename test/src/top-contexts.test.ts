@@ -55,10 +55,11 @@ describe.each(ALGORITHM_BACKENDS.filter((b) => b.name === 'tfjs-wasm'))('top act
     const res2 = await topActivations(s.model, plain, tokens, { features, k: 5, seqLen, batchSize: 4 });
     expect(res2.features.get('resid_1')!.get(8)).toEqual(res.features.get('resid_1')!.get(8));
     // Contexts: the activating token is marked and lies in its own row.
-    const [file] = topContextsFiles(res, tokens, (id) => s.model.tokenizer.decode([id]), () => ({ sae: { path: 'x', hash: 'h' }, model: {}, corpus: { path: 'c', hash: 'c', tokens: tokens.length }, k: 5, before: 3, after: 2 }));
+    const [file] = topContextsFiles(res, tokens, (ids) => s.model.tokenizer.decode(ids), () => ({ sae: { path: 'x', hash: 'h' }, model: {}, corpus: { path: 'c', hash: 'c', tokens: tokens.length }, k: 5, before: 3, after: 2 }));
     const first = file!.features['8']![0]!;
     const top = res.features.get('resid_1')!.get(8)![0]!;
-    expect(first.tokens[first.at]).toBe(s.model.tokenizer.decode([tokens[top.token]!]));
+    expect(first.tokens[first.at]!.trim()).toBe(s.model.tokenizer.decode([tokens[top.token]!]).trim());
+    expect(first.tokens.join("")).toBe(s.model.tokenizer.decode(Array.from(tokens.subarray(top.token - first.at, top.token - first.at + first.tokens.length)))); // pieces read as the text
     expect(first.at).toBeLessThanOrEqual(3);
   });
 });

@@ -49,6 +49,6 @@ export {
 } from './circuit/provenance.js';
 export { topActivations, type TopActivation, type TopActivationsOptions, type TopActivationsResult } from './algorithms/top-activations.js';
 export {
-  TOP_CONTEXTS_SCHEMA, topContextsFiles, mergeTopContexts, serializeTopContexts, parseTopContexts, topContextsFileName,
+  TOP_CONTEXTS_SCHEMA, topContextsFiles, tokenPieces, mergeTopContexts, serializeTopContexts, parseTopContexts, topContextsFileName,
   type TopContext, type TopContextsFile, type TopContextsMeta,
 } from './circuit/top-contexts-file.js';

@@ -111,7 +111,7 @@ async function run(argv: GlobalArgs, s: Session): Promise<void> {
       if (!dir) throw new InputError(`the SAE of ${sub} was not loaded from a folder, so its contexts cannot be tied to its content`, 'load SAEs from folders (--dictionaries DIR)');
       saes.set(sub, { path: dir, hash: await contentHash(dir) });
     }
-    const files = topContextsFiles(result, tokens, (id) => model.tokenizer.decode([id]), (sub) => ({ sae: saes.get(sub)!, model: modelMeta, corpus, k, before, after }));
+    const files = topContextsFiles(result, tokens, (ids) => model.tokenizer.decode(ids), (sub) => ({ sae: saes.get(sub)!, model: modelMeta, corpus, k, before, after }));
     await mkdir(outDir, { recursive: true });
     const written: { file: TopContextsFile; path: string; added: number }[] = [];
     for (const f of files) {

@@ -40,8 +40,24 @@ export interface TopContextsMeta {
   readonly after: number;
 }
 
-/** The files of a top-activations run, one per submodule; tokens are decoded one at a time. */
-export function topContextsFiles(result: TopActivationsResult, tokens: Int32Array, decode: (id: number) => string,
+/**
+ * The text of each token of `ids` as it reads in context: decode(prefix + token) minus
+ * decode(prefix). Decoding tokens one at a time loses the spaces word-level and WordPiece
+ * tokenizers put between tokens; byte-level BPE pieces come out the same either way.
+ */
+export function tokenPieces(decode: (ids: readonly number[]) => string, ids: readonly number[]): string[] {
+  const out: string[] = [];
+  let prev = '';
+  for (let i = 0; i < ids.length; i++) {
+    const text = decode(ids.slice(0, i + 1));
+    out.push(text.startsWith(prev) ? text.slice(prev.length) : decode([ids[i]!]));
+    prev = text;
+  }
+  return out;
+}
+
+/** The files of a top-activations run, one per submodule; `decode` turns token ids into text (a tokenizer's decode). */
+export function topContextsFiles(result: TopActivationsResult, tokens: Int32Array, decode: (ids: readonly number[]) => string,
   metaOf: (submodule: string) => TopContextsMeta): TopContextsFile[] {
   const { seqLen } = result;
   return [...result.features].map(([submodule, feats]) => {
@@ -52,7 +68,7 @@ export function topContextsFiles(result: TopActivationsResult, tokens: Int32Arra
         const rowStart = Math.floor(token / seqLen) * seqLen;
         const from = Math.max(rowStart, token - meta.before);
         const to = Math.min(rowStart + seqLen, tokens.length, token + meta.after + 1);
-        return { value: Math.fround(value), tokens: Array.from(tokens.subarray(from, to), decode), at: token - from };
+        return { value: Math.fround(value), tokens: tokenPieces(decode, Array.from(tokens.subarray(from, to))), at: token - from };
       });
     }
     return { schema: TOP_CONTEXTS_SCHEMA, submodule, ...meta, seqLen, features };
