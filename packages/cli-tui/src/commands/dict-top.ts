@@ -95,6 +95,9 @@ async function run(argv: GlobalArgs, s: Session): Promise<void> {
   try {
     const t0 = performance.now();
     const tokens = tokenizeCorpus(model, text);
+    if (tokens.length > 50_000 && !model.backend.name.startsWith('onnx')) {
+      s.warn(`${tokens.length} tokens on ${model.backend.name}: --backend onnx runs this about 3× faster at Pythia-70m scale (docs/performance.md)`);
+    }
     s.status(`corpus: ${tokens.length} tokens from ${corpusPath} (${text.length} characters); ${[...wanted].map(([sub, f]) => `${sub}: ${f === 'all' ? 'all' : f.length}`).join(', ')} features`);
     const progress = s.progress();
     let result;
