@@ -59,7 +59,7 @@ describe('circuit → DOT', () => {
       { id: 'resid_0/2@0', submodule: 'resid_0', index: 2, pos: 0, effect: 0.5 },
     ], []);
     const { dot } = circuitToDot(pos, { tokens: ['The', ' cats'], annotations: parseAnnotations('{"Name": "resid_0/7", "Annotation": "plural \\"noun\\""}\n') });
-    expect(dot).toContain('label="1 \\" cats\\": plural \\"noun\\" (resid_0)"');
+    expect(dot).toContain('label="1 \\" cats\\": plural \\"noun\\"\\nresid_0/7"');
     expect(dot).toMatch(/"tok:0" \[label="The", [^\]]*group="p0"/);
     expect(dot).toMatch(/"row:resid_0" -> "resid_0\/2@0" \[style=invis\];\n\s+"resid_0\/2@0" -> "resid_0\/7@1" \[style=invis\];/);
     expect(dot).toContain('"tok:0" -> "resid_0/2@0" [style=invis, weight=8];'); // column above its token

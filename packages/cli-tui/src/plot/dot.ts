@@ -66,7 +66,8 @@ function featureKey(n: CircuitNode): string {
 function label(n: CircuitNode, annotations: ReadonlyMap<string, string> | undefined, tokens: readonly string[] | undefined): string {
   const base = isErrorNode(n) ? `${n.submodule}/ε` : featureKey(n);
   const ann = isErrorNode(n) ? undefined : annotations?.get(featureKey(n));
-  const text = ann !== undefined ? `${ann} (${n.submodule})` : base;
+  // The annotation, with the feature id under it: a reader can look the feature up.
+  const text = ann !== undefined ? `${ann}\n${base}` : base;
   if (n.pos === null) return text;
   const tok = tokens?.[n.pos];
   return `${n.pos}${tok !== undefined ? ` ${JSON.stringify(tok)}` : ''}: ${text}`;
