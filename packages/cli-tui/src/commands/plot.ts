@@ -8,6 +8,7 @@ import { InputError, NotFoundError, parseCircuit } from '@sfc/core';
 import { readAnnotations } from '../annotations.js';
 import { circuitToDot } from '../plot/dot.js';
 import { renderSvg } from '../plot/render.js';
+import { withEmbeddedFont } from '../plot/font.js';
 import { renderPng } from '../plot/raster.js';
 import { Session } from '../session.js';
 import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
@@ -26,6 +27,7 @@ export const plotCommand: SfcCommand = {
     .option('pen-width', { type: 'number', requiresArg: true, default: 4, describe: 'Width of the strongest edge (others proportional to |weight|)' })
     .option('legend', { type: 'boolean', default: true, describe: 'Draw the legend (colour = sign of the effect, triangle = SAE error node, width = |edge weight|); --no-legend leaves it out' })
     .option('drop-isolated', { type: 'boolean', describe: 'Leave out nodes that no edge touches' })
+    .option('embed-font', { type: 'boolean', describe: 'SVG only: embed the Inter font (~460 KB), so every viewer draws the same font as the PNG' })
     .option('scale', { type: 'number', requiresArg: true, default: 2, describe: 'PNG only: pixels per SVG pixel (1 = 96 dpi)' }),
   examples: [
     ['$0 plot circuit.json --out circuit.svg', 'SVG with Graphviz (built in, no install)'],
@@ -44,6 +46,7 @@ export const plotCommand: SfcCommand = {
     if (!Number.isFinite(penWidth) || penWidth <= 0) throw new InputError(`--pen-width must be a positive number, got ${String(argv['pen-width'])}`);
     const scale = argv.scale as number;
     if (!Number.isFinite(scale) || scale <= 0) throw new InputError(`--scale must be a positive number, got ${String(argv.scale)}`);
+    if (argv['embed-font'] === true && format !== 'svg') throw new InputError('--embed-font applies to SVG output', 'use --out FILE.svg (a PNG always uses the shipped font)');
     checkOutputPath(out);
     const path = resolve(io.cwd, argv.circuit as string);
     if (!existsSync(path)) throw new NotFoundError(`circuit file ${path} does not exist`, 'write one with `sfc discover --out circuit.json`');
@@ -61,7 +64,8 @@ export const plotCommand: SfcCommand = {
       await writeFileAtomic(out, img.png);
       size = ` (${img.width}×${img.height} px)`;
     } else {
-      await writeFileAtomic(out, format === 'svg' ? await renderSvg(dot) : dot);
+      const svg = format === 'svg' ? await renderSvg(dot) : undefined;
+      await writeFileAtomic(out, svg === undefined ? dot : argv['embed-font'] === true ? withEmbeddedFont(svg) : svg);
     }
     const drawn = circuit.nodes.filter((n) => n.index !== null).length - droppedNodes;
     s.status(`wrote ${argv.out as string}${size}: ${drawn} nodes${droppedNodes ? ` (${droppedNodes} without edges left out)` : ''}, ${circuit.edges.length - skippedEdges} edges`);

@@ -3,6 +3,7 @@
 // sans-serif of similar width); the SVG names Inter first, and the PNG is rasterized with the
 // shipped Inter files only, so no system font is needed and every machine draws the same text.
 
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -19,4 +20,14 @@ export function plotFontFiles(): string[] {
 /** Graphviz's SVG with the plot font named in every font-family. */
 export function withPlotFont(svg: string): string {
   return svg.replace(/font-family="[^"]*"/g, `font-family="${SVG_FONT_FAMILY}"`);
+}
+
+/**
+ * The SVG with the regular Inter face embedded (an @font-face data URL, ~460 KB), so viewers that
+ * honour @font-face draw the same font as the PNG without Inter installed.
+ */
+export function withEmbeddedFont(svg: string): string {
+  const ttf = readFileSync(plotFontFiles()[0]!).toString('base64');
+  const style = `<defs><style>@font-face { font-family: "${PLOT_FONT_FAMILY}"; src: url(data:font/ttf;base64,${ttf}) format("truetype"); }</style></defs>`;
+  return svg.replace(/(<svg\b[^>]*>)/, `$1\n${style}`);
 }
