@@ -18,6 +18,7 @@ const CODE_MEANING: Record<SfcErrorCode, string> = {
   SECURITY: 'a file tried something forbidden (e.g. a pickle global outside the allowlist)',
   CAPABILITY: 'the backend cannot do what was asked (e.g. a backend not in this build, gradients on a forward-only backend)',
   BACKEND: 'the backend itself failed (or no backend of a list could be created)',
+  IO: 'the file system refused a write (disk full, file-size limit, permission denied, read-only); the previous file is kept and no temporary file is left',
   CANCELLED: 'the run was cancelled (Ctrl-C, or the TUI\'s cancel key)',
   INTERNAL: 'an unexpected failure (a bug): rerun with --verbose and report it',
 };

@@ -10,6 +10,7 @@ export { canonicalWeights, safetensorsSource, transpose, neoxQkv, type TensorSou
 export { LayerKvCache } from './model/kv-cache.js';
 export { Model, type Edit, type EditCall, type ForwardOptions, type ForwardResult, type BackwardOptions, type ModelLoadOptions } from './model/model.js';
 export { SafetensorsFile, encodeSafetensors, toFloat32, f16ToF32, type SafetensorsEntry, type SafetensorsDType, type SafetensorsLimits } from './formats/safetensors.js';
+export { writeFileAtomic, checkOutputPath, checkOutputFolder, removePendingTempFiles, type AtomicContent, type OutputKind } from './formats/write-atomic.js';
 export { loadTokenizer, tokenizerFromJson, type Tokenizer } from './formats/tokenizer.js';
 // Data, algorithms and circuit files (issue 3).
 export { PythonRandom } from './data/python-random.js';
