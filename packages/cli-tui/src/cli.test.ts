@@ -65,6 +65,23 @@ describe('option parsing', () => {
     expect(doc.values['circuit.steps']).toEqual({ value: 5, source: join(cwd, 'sfc.config.json') });
   });
 
+  it('config print and --verbose say which config file and which code files (backend, plugins) are used', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'sfc-cli-'));
+    writeFileSync(join(cwd, 'sfc.config.json'), JSON.stringify({ backend: ['tfjs-cpu', 'sfc-backend-nope'] }));
+    const r = await run(['config', 'print'], cwd);
+    expect(r.out).toMatch(/^code loaded from:$/m);
+    expect(r.out).toMatch(/^ {2}backend\s+tfjs-cpu\s+\/.*backend-tfjs\/.*\.(js|ts)$/m);
+    expect(r.out).toMatch(/^ {2}backend\s+sfc-backend-nope\s+\(not installed\)$/m);
+    expect(r.out).toMatch(/^ {2}dictionary plugin\s+@sfc\/dictionaries\s+\/.*dictionaries\/.*\.(js|ts)$/m);
+    const j = JSON.parse((await run(['config', 'print', '--json'], cwd)).out);
+    expect(j.code.map((c: { name: string }) => c.name)).toEqual(['tfjs-cpu', 'sfc-backend-nope', '@sfc/dictionaries']);
+    const v = await run(['config', 'print', '--verbose'], cwd);
+    expect(v.err).toContain(`verbose: config: ${join(cwd, 'sfc.config.json')}`);
+    expect(v.err).toMatch(/^verbose: backend tfjs-cpu: \/.*backend-tfjs/m);
+    const none = mkdtempSync(join(tmpdir(), 'sfc-cli-'));
+    expect((await run(['config', 'print', '--verbose'], none)).err).toContain(`verbose: config: none (searched ${none})`);
+  });
+
   it('reports an invalid config file with its key path and exit 2', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'sfc-cli-'));
     writeFileSync(join(cwd, 'sfc.config.json'), JSON.stringify({ circuit: { steps: 'ten' } }));
