@@ -16,7 +16,7 @@ import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import type { OptionId } from '../options.js';
 import type { SfcCommand } from './command.js';
 
-const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'evalNumExamples', 'evalBatchSize', 'ablation', 'handleErrors', 'startLayer', 'thresholds', 'seed', 'minLengthOnly', 'backend'];
+const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'evalNumExamples', 'evalBatchSize', 'ablation', 'handleErrors', 'startLayer', 'includeEmbed', 'thresholds', 'seed', 'minLengthOnly', 'backend'];
 
 async function readEffects(path: string, kind: 'circuit' | 'effects'): Promise<Map<string, NodeEffects>> {
   if (!existsSync(path)) throw new NotFoundError(`${kind} file ${path} does not exist`, kind === 'circuit' ? 'write one with `sfc discover --out FILE`' : 'write one with `sfc attribute --out FILE`');
@@ -62,6 +62,7 @@ export const evaluateCommand: SfcCommand = {
         effects, thresholds: s.config.get<number[]>('evaluate.thresholds')!, ablation,
         handleErrors: s.config.get<ErrorHandling>('evaluate.handleErrors')!,
         ...(startLayer !== undefined ? { startLayer } : {}),
+        includeEmbed: s.config.get<boolean>('evaluate.includeEmbed') === true,
         onProgress, signal,
       });
       const f = evaluationToFile(result, inputs.meta);

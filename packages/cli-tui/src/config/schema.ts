@@ -85,7 +85,9 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   { path: 'evaluate.numExamples', type: { kind: 'integer', min: 1 }, default: 40,
     description: 'Examples used by `sfc evaluate`.' },
   { path: 'evaluate.startLayer', type: { kind: 'integer', min: -1 },
-    description: 'Ablate only from this layer on (-1 = embed; default: everything).' },
+    description: 'Ablate only from this layer on (default: every layer).' },
+  { path: 'evaluate.includeEmbed', type: { kind: 'boolean' }, default: false,
+    description: 'Ablate `embed` too. Off by default, as in feature-circuits\' ablation.py, which never ablates the embedding.' },
   { path: 'evaluate.batchSize', type: { kind: 'integer', min: 1 }, default: 20,
     description: 'Examples per batch during evaluation.' },
 ];
