@@ -41,5 +41,6 @@ export {
   EFFECTS_SCHEMA, effectsToFile, serializeEffects, parseEffects, effectsFromFile,
   type EffectsFile, type SubmoduleEffectsJson, type RunMetadata,
 } from './circuit/effects-file.js';
+export { jsonSyntaxError } from './circuit/json-checks.js';
 export { EVAL_SCHEMA, evaluationToFile, serializeEvaluation, type EvalFile } from './circuit/eval-file.js';
 export { tidySync } from './tidy.js';

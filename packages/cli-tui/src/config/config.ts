@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { ConfigError, NotFoundError } from '@sfc/core';
+import { ConfigError, jsonSyntaxError, NotFoundError } from '@sfc/core';
 import { UsageError } from '../error-format.js';
 import { CONFIG_FIELDS, fieldAt, type FieldType } from './schema.js';
 import { checkValue, isModulePath, validateConfigObject } from './validate.js';
@@ -97,10 +97,11 @@ export function findConfigFile(cwd: string, home?: string): string | undefined {
 export async function readConfigFile(path: string): Promise<Map<string, unknown>> {
   if (!existsSync(path)) throw new NotFoundError(`config file ${path} does not exist`, `check the --config path, or create ${CONFIG_FILE_NAME} (see docs/config.md)`);
   let json: unknown;
+  const text = await readFile(path, 'utf8');
   try {
-    json = JSON.parse(await readFile(path, 'utf8'));
+    json = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(`${path} is not valid JSON: ${(e as Error).message}`, 'fix the syntax (JSON allows no comments and no trailing commas)');
+    throw new ConfigError(`${path} is not valid JSON: ${jsonSyntaxError(e, text)}`, 'fix the syntax (JSON allows no comments and no trailing commas)');
   }
   const { values, errors } = validateConfigObject(json);
   if (errors.length) {

@@ -222,7 +222,7 @@ const HINT = 'an sfc.circuit/v1 file is written by `sfc discover --out FILE`';
 export function parseCircuit(text: string, source = 'circuit file'): Circuit {
   const r: JsonReader = new JsonReader(source, HINT);
   const o = r.parse(text);
-  if (o.schema !== CIRCUIT_SCHEMA) r.fail('schema', `must be "${CIRCUIT_SCHEMA}", got ${JSON.stringify(o.schema)}`);
+  if (o.schema !== CIRCUIT_SCHEMA) r.fail('schema', o.schema === undefined ? `is missing: not an ${CIRCUIT_SCHEMA} file` : `must be "${CIRCUIT_SCHEMA}", got ${JSON.stringify(o.schema)}`);
   const aggregation = r.oneOf(o.aggregation, 'aggregation', ['sum', 'none'] as const);
   const seqLen = r.intOrNull(o.seqLen ?? null, 'seqLen', 1);
   if (aggregation === 'none' && seqLen === null) r.fail('seqLen', 'is required for aggregation none');

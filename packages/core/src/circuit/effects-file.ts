@@ -70,7 +70,7 @@ const HINT = 'an sfc.effects/v1 file is written by `sfc attribute --out FILE`';
 export function parseEffects(text: string, source = 'effects file'): EffectsFile {
   const r: JsonReader = new JsonReader(source, HINT);
   const o = r.parse(text);
-  if (o.schema !== EFFECTS_SCHEMA) r.fail('schema', `must be "${EFFECTS_SCHEMA}", got ${JSON.stringify(o.schema)}`);
+  if (o.schema !== EFFECTS_SCHEMA) r.fail('schema', o.schema === undefined ? `is missing: not an ${EFFECTS_SCHEMA} file` : `must be "${EFFECTS_SCHEMA}", got ${JSON.stringify(o.schema)}`);
   const method = r.oneOf(o.method, 'method', ['attrib', 'ig', 'exact'] as const);
   const aggregation = r.oneOf(o.aggregation, 'aggregation', ['sum', 'none'] as const);
   const seqLen = r.intOrNull(o.seqLen ?? null, 'seqLen', 1);

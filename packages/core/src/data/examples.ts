@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { FormatError, InputError, NotFoundError } from '../errors.js';
+import { jsonSyntaxError } from '../circuit/json-checks.js';
 import { PythonRandom } from './python-random.js';
 
 export interface Example {
@@ -94,7 +95,7 @@ function parseFields(raw: RawLine, source: string): Fields | undefined {
   try {
     data = JSON.parse(raw.text);
   } catch (e) {
-    throw new FormatError(`${source} line ${raw.line} is not valid JSON: ${(e as Error).message}`,
+    throw new FormatError(`${source} line ${raw.line} is not valid JSON: ${jsonSyntaxError(e, raw.text)}`,
       'each line must be one JSON object like {"clean_prefix": …, "patch_prefix": …, "clean_answer": …, "patch_answer": …}');
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {

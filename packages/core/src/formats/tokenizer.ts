@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { FormatError, InputError, NotFoundError } from '../errors.js';
+import { jsonSyntaxError } from '../circuit/json-checks.js';
 
 export interface Tokenizer {
   /** Token ids of `text` (no special tokens added). Throws InputError on unknown words when the vocabulary has no unk token. */
@@ -25,16 +26,18 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   const path = join(dir, 'tokenizer.json');
   if (!existsSync(path)) throw new NotFoundError(`no tokenizer.json in ${dir}`, 'copy the tokenizer.json that came with the model into the model folder');
   let json: Record<string, unknown>;
+  const text = await readFile(path, 'utf8');
   try {
-    json = JSON.parse(await readFile(path, 'utf8'));
+    json = JSON.parse(text);
   } catch (e) {
-    throw new FormatError(`${path} is not valid JSON: ${(e as Error).message}`, 'restore the tokenizer.json saved with the model');
+    throw new FormatError(`${path} is not valid JSON: ${jsonSyntaxError(e, text)}`, 'restore the tokenizer.json saved with the model');
   }
   let config: Record<string, unknown> = {};
   const cfgPath = join(dir, 'tokenizer_config.json');
   if (existsSync(cfgPath)) {
-    try { config = JSON.parse(await readFile(cfgPath, 'utf8')); } catch (e) {
-      throw new FormatError(`${cfgPath} is not valid JSON: ${(e as Error).message}`);
+    const cfgText = await readFile(cfgPath, 'utf8');
+    try { config = JSON.parse(cfgText); } catch (e) {
+      throw new FormatError(`${cfgPath} is not valid JSON: ${jsonSyntaxError(e, cfgText)}`);
     }
   }
   return tokenizerFromJson(json, config, path);

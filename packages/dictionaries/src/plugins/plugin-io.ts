@@ -3,7 +3,7 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { ConfigError, FormatError, NotFoundError, ShapeError, type Dictionary, type DictionaryLoadContext } from '@sfc/core';
+import { ConfigError, FormatError, jsonSyntaxError, NotFoundError, ShapeError, type Dictionary, type DictionaryLoadContext } from '@sfc/core';
 
 export function isFile(path: string): boolean {
   try {
@@ -32,7 +32,7 @@ export async function readJson(path: string, hint: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new FormatError(`${path} is not valid JSON: ${(e as Error).message}`, hint);
+    throw new FormatError(`${path} is not valid JSON: ${jsonSyntaxError(e, text)}`, hint);
   }
 }
 
