@@ -105,7 +105,7 @@ const cases: Case[] = [
     code: EXIT_CODES.INPUT, message: /unknown token 'zebras'/ },
   { name: 'output folder does not exist', args: (m) => ['forward', '--model', m, '--text', TEXT, '--out', join(TMP, 'no-such-dir', 'out.json')],
     code: EXIT_CODES.NOT_FOUND, message: /cannot write .*folder .* does not exist/ },
-  { name: 'unknown flag', args: (m) => ['info', '--model', m, '--modle', 'x'], code: 2, message: /Unknown argument: modle/, hint: /sfc info --help/ },
+  { name: 'unknown flag', args: (m) => ['info', '--model', m, '--modle', 'x'], code: 2, message: /unknown option --modle/, hint: /did you mean --model\? \(`sfc info --help`/ },
   { name: 'missing required flag', args: (m) => ['forward', '--model', m], code: 2, message: /Missing required arguments: text, out/ },
   { name: 'unknown backend package', args: (m) => ['info', '--model', m, '--backend', 'sfc-backend-nonexistent'],
     code: EXIT_CODES.NOT_FOUND, message: /backend 'sfc-backend-nonexistent' is not a built-in backend/, hint: /npm install/ },

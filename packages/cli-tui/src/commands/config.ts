@@ -43,7 +43,7 @@ const printCommand: SfcCommand = {
   describe: 'Show the effective configuration and where each value came from (default, file, flag)',
   options: [...CONFIG_FLAGS, 'json'],
   examples: [
-    ['$0 config print', 'Values from sfc.config.json (searched from the working folder up to the repository root or home folder), defaults, and the files backends and plugins load from'],
+    ['$0 config print', 'Values from sfc.config.json and defaults, and the files backends and plugins load from'],
     ['$0 config print --steps 20 --backend tfjs-wasm', 'See how flags override the file'],
   ],
   run: async (argv, io) => {
