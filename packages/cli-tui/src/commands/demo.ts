@@ -23,6 +23,7 @@ import type { ProgressReporter } from '../progress.js';
 import { Session } from '../session.js';
 import { writeFileAtomic } from '../write-atomic.js';
 import type { GlobalArgs, SfcCommand } from './command.js';
+import { fixed } from '../number-format.js';
 
 export const DEMO_SCHEMA = 'sfc.demo/v1';
 
@@ -90,7 +91,7 @@ async function examples(model: Model, path: string, n: number, batchSize: number
   return batchExamples(sel.examples, batchSize);
 }
 
-const fmt = (v: number | null, digits = 2) => (v === null ? 'undefined' : v.toFixed(digits));
+const fmt = (v: number | null, digits = 2) => (v === null ? 'undefined' : fixed(v, digits));
 
 export const demoCommand: SfcCommand = {
   command: 'demo',

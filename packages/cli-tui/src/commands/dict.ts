@@ -10,10 +10,11 @@ import { dictionaryPlugins, loadModelDictionaries } from '../dictionaries.js';
 import { Session } from '../session.js';
 import type { SfcCommand } from './command.js';
 import { dictionaryFits, type DictionaryFit } from './dict-fit.js';
+import { fixed } from '../number-format.js';
 
 interface Entry { readonly name: string; readonly description?: DictionaryDescription; readonly problem?: string; fit?: DictionaryFit; submodule?: string }
 
-const fmt = (v: number, digits: number) => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
+const fmt = (v: number, digits: number) => (Number.isFinite(v) ? fixed(v, digits) : 'n/a');
 
 function formatEntries(dir: string, entries: readonly Entry[]): string {
   const w = Math.max(4, ...entries.map((e) => e.name.length));
