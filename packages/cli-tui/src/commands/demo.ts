@@ -11,7 +11,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  batchExamples, buildCircuit, circuitNodeEffects, discover, evaluate, InputError, Model, NotFoundError, selectExamples,
+  batchExamples, buildCircuit, checkOutputFolder, circuitNodeEffects, discover, evaluate, InputError, Model, NotFoundError, selectExamples,
   serializeCircuit, type Circuit, type Dictionary, type PromptBatch,
 } from '@sfc/core';
 import { loadDictionarySet } from '@sfc/dictionaries';
@@ -116,6 +116,7 @@ export const demoCommand: SfcCommand = {
     const st = settings(argv);
     const outDir = resolve(io.cwd, String(argv.out ?? 'sfc-demo'));
     if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new InputError(`--out ${String(argv.out)} is a file`, 'give a folder (created if missing)');
+    checkOutputFolder(outDir); // a folder that cannot be written fails now, not after the run
     await Session.with(io, argv, ['backend'], async (s) => {
       const t0 = performance.now();
       const emb = EMBEDDED_AGREEMENT_DIR;
