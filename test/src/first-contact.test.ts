@@ -19,7 +19,7 @@ describe('first contact', () => {
     expect(r.stderr).toBe('');
   });
 
-  it.skipIf(!hasAllowScripts)('every install script in the tree is allowed or denied in package.json (skipped: this npm has no allowScripts, before npm 11)', () => {
+  it.skipIf(!hasAllowScripts)('every install script in the tree is allowed or denied in package.json (skipped with an npm before 11, which has no allowScripts)', () => {
     const r = npm(['approve-scripts', '--allow-scripts-pending']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe('No packages with unreviewed install scripts.');
