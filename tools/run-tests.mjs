@@ -10,8 +10,10 @@
 // interleaved), without colour codes unless stdout is a terminal. The summary lists every
 // skipped test with its reason (the test's title says why) and every failure.
 //
-//   npm test                        all packages
+//   npm test                        all packages, every test (what CI runs)
 //   npm test -- --projects core,e2e only these packages (name or folder, substring)
+//   npm test -- --quick             a developer's quick loop: leaves out the test files that took
+//                                   longer than 20 s in the last full run (listed in the summary)
 //   npm test -- -t pattern          any other argument goes to every vitest run
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -27,11 +29,14 @@ const DURATIONS = join(root, '.test-results', 'durations.json');
 // --- arguments -----------------------------------------------------------------------------
 const argv = process.argv.slice(2);
 let only;
+let quick = false;
+const QUICK_LIMIT_MS = 20_000;
 const passThrough = [];
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   if (a === '--projects' || a === '-p') only = argv[++i]?.split(',');
   else if (a.startsWith('--projects=')) only = a.slice('--projects='.length).split(',');
+  else if (a === '--quick') quick = true;
   else passThrough.push(a);
 }
 
@@ -66,12 +71,14 @@ let known = {};
 try { known = JSON.parse(readFileSync(DURATIONS, 'utf8')); } catch { /* first run: count files */ }
 const cores = Number(process.env.SFC_TEST_JOBS) || availableParallelism();
 // Without a record, guess 5 s per file, 15 s in the cross-package suite (test/: parity on every backend).
+const leftOut = quick ? Object.keys(known).filter((f) => known[f] > QUICK_LIMIT_MS && packages.some((p) => f.startsWith(`${p.rel}/`))).sort() : [];
 const estimates = packages.map((p) => {
-  const files = testFiles(p.dir);
+  const files = testFiles(p.dir).filter((f) => !leftOut.includes(f));
   const guess = p.rel === 'test' ? 15_000 : 5_000;
   const ms = files.reduce((s, f) => s + (known[f] ?? guess), 0);
-  return { ...p, files: files.length, ms };
-});
+  const exclude = leftOut.filter((f) => f.startsWith(`${p.rel}/`)).map((f) => `--exclude=${f.slice(p.rel.length + 1)}`);
+  return { ...p, files: files.length, ms, exclude };
+}).filter((p) => p.files > 0);
 const total = estimates.reduce((s, p) => s + p.ms, 0);
 const jobs = estimates.flatMap((p) => {
   // A package longer than its share of the machine is split so that no job dominates the wall time.
@@ -89,7 +96,7 @@ else { delete env.FORCE_COLOR; env.NO_COLOR = '1'; }
 function run(job, index) {
   const report = `.test-results/vitest-${index}.json`;
   const args = ['run', 'test', '--silent', '--', '--maxWorkers=1', `--outputFile.json=${report}`,
-    ...(job.shard ? [`--shard=${job.shard}`] : []), ...passThrough];
+    ...(job.shard ? [`--shard=${job.shard}`] : []), ...job.exclude, ...passThrough];
   const label = `${job.name}${job.shard ? ` (shard ${job.shard})` : ''}`;
   const started = Date.now();
   return new Promise((resolve) => {
@@ -145,10 +152,15 @@ for (const r of results) {
   }
 }
 mkdirSync(join(root, '.test-results'), { recursive: true });
-if (!only && passThrough.length === 0) writeFileSync(DURATIONS, `${JSON.stringify(durations, null, 1)}\n`);
+if (!only && !quick && passThrough.length === 0) writeFileSync(DURATIONS, `${JSON.stringify(durations, null, 1)}\n`);
 
 const wall = Math.round((Date.now() - wallStart) / 1000);
 console.log(`\n${results.length} test runs (${packages.length} packages) on ${cores} parallel jobs in ${Math.floor(wall / 60)} min ${wall % 60} s`);
+if (quick) {
+  console.log(leftOut.length
+    ? `\nLeft out by --quick (over ${QUICK_LIMIT_MS / 1000} s in the last full run; \`npm test\` runs them):\n${leftOut.map((f) => `  - ${f} (${Math.round(known[f] / 1000)} s)`).join('\n')}`
+    : '\n--quick left nothing out: no full run recorded in .test-results/durations.json yet');
+}
 if (skips.length) console.log(`\nSkipped (the title says why):\n${skips.map((s) => `  - ${s}`).join('\n')}`);
 if (failures.length) console.log(`\nFailed:\n${failures.map((s) => `  - ${s}`).join('\n')}`);
 console.log(`\nTests: ${passed} passed, ${failed} failed, ${skipped} skipped`);

@@ -40,10 +40,10 @@ function workspace(names: string[]): string {
   return root;
 }
 
-function runner(root: string) {
+function runner(root: string, args: string[] = []) {
   const log = join(root, 'log.txt');
   writeFileSync(log, '');
-  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'tools', 'run-tests.mjs')], {
+  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'tools', 'run-tests.mjs'), ...args], {
     encoding: 'utf8', env: { ...process.env, SFC_TEST_ROOT: root, SFC_TEST_JOBS: '2', LOG: log, FORCE_COLOR: '1' },
   });
   const events = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')).map(([kind, name, t]) => ({ kind, name, t: Number(t) }));
@@ -61,6 +61,19 @@ describe('npm test runner', () => {
     expect(r.stdout).toMatch(/── @ws\/a: ok in \d+ s ──\n✓ a ran with --maxWorkers=1 --outputFile\.json=\.test-results\/vitest-\d\.json\n/);
     expect(r.stdout).toContain('Skipped (the title says why):\n  - pkgs/a/src/x.test.ts: a on a GPU (skipped: no GPU here)\n');
     expect(r.stdout.trimEnd().split('\n').pop()).toBe('Tests: 2 passed, 0 failed, 2 skipped');
+  });
+
+  it('records durations; --quick leaves out the files that took over 20 s, and says which', () => {
+    const root = workspace(['a', 'b']);
+    runner(root); // a full run records every file's duration
+    const recorded = JSON.parse(readFileSync(join(root, '.test-results', 'durations.json'), 'utf8'));
+    expect(recorded).toEqual({ 'pkgs/a/src/x.test.ts': 1500, 'pkgs/b/src/x.test.ts': 1500 });
+    writeFileSync(join(root, '.test-results', 'durations.json'), JSON.stringify({ ...recorded, 'pkgs/b/src/x.test.ts': 95_000 }));
+    const r = runner(root, ['--quick']);
+    expect(r.status, r.stdout).toBe(0);
+    expect(r.events.map((e) => e.name)).toEqual(['a', 'a']);
+    expect(r.stdout).toContain('Left out by --quick (over 20 s in the last full run; `npm test` runs them):\n  - pkgs/b/src/x.test.ts (95 s)');
+    expect(r.stdout.trimEnd().split('\n').pop()).toBe('Tests: 1 passed, 0 failed, 1 skipped');
   });
 
   it('fails with the failing tests listed when one package fails', () => {
