@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { EXIT_CODES, InputError, IoError, NotFoundError } from '../errors.js';
-import { checkOutputPath, removePendingTempFiles, writeFileAtomic } from './write-atomic.js';
+import { checkOutputFolder, checkOutputPath, removePendingTempFiles, writeFileAtomic } from './write-atomic.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'sfc-write-'));
 
@@ -111,6 +111,13 @@ describe('writeFileAtomic', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('checkOutputFolder: a folder to create under a writable one is fine; under a file it is refused', () => {
+    const d = dir();
+    expect(() => checkOutputFolder(join(d, 'a', 'b', 'c'))).not.toThrow();
+    writeFileSync(join(d, 'f'), '');
+    expect(() => checkOutputFolder(join(d, 'f', 'sae'))).toThrow(InputError);
   });
 
   it.skipIf(process.getuid?.() === 0)('refuses a folder it cannot write to, before writing (typed, exit 8) — skipped as root, who may write anywhere', async () => {

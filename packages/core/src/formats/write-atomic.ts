@@ -6,7 +6,7 @@
 // are refused. The rules are documented in docs/formats.md ("Writing files").
 
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, lstatSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InputError, IoError, NotFoundError, isSfcError } from '../errors.js';
@@ -55,11 +55,8 @@ export function checkOutputPath(path: string): OutputKind {
 
 /** Checks, before any work, that the output folder `path` (created if missing) can be written. */
 export function checkOutputFolder(path: string): void {
-  let dir = resolve(path);
-  for (let st = statOrUndefined(() => statSync(dir)); !st; st = statOrUndefined(() => statSync(dir))) {
-    if (dirname(dir) === dir) break;
-    dir = dirname(dir);
-  }
+  let dir = resolve(path); // the nearest folder that exists: the rest is created
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
   if (!statSync(dir).isDirectory()) throw new InputError(`cannot write into ${path}: ${dir} is a file`, 'give a folder for the output (created if missing)');
   try { accessSync(dir, constants.W_OK | constants.X_OK); } catch (e) { throw ioError(e, path, dir, false); }
 }
