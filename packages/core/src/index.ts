@@ -1,5 +1,6 @@
 // @sfc/core public surface.
 export * from './errors.js';
+export { quoteName, escapeControls, sanitizeMessage, MAX_QUOTED_CHARS } from './quote.js';
 export * from './tensor.js';
 export * from './backend.js';
 export * from './dictionary.js';
@@ -10,6 +11,9 @@ export { canonicalWeights, safetensorsSource, transpose, neoxQkv, type TensorSou
 export { LayerKvCache } from './model/kv-cache.js';
 export { Model, type Edit, type EditCall, type ForwardOptions, type ForwardResult, type BackwardOptions, type ModelLoadOptions } from './model/model.js';
 export { SafetensorsFile, encodeSafetensors, toFloat32, f16ToF32, type SafetensorsEntry, type SafetensorsDType, type SafetensorsLimits } from './formats/safetensors.js';
+export { SafetensorsReader, withSafetensors } from './formats/safetensors-reader.js';
+export { checkFinite } from './formats/finite.js';
+export { readRange } from './formats/read-range.js';
 export { loadTokenizer, tokenizerFromJson, type Tokenizer } from './formats/tokenizer.js';
 // Data, algorithms and circuit files (issue 3).
 export { PythonRandom } from './data/python-random.js';

@@ -20,8 +20,8 @@ import {
 import { expectShape, foldDecoderNorms, rowNorms, transpose2d, type HostTensor } from '../host-weights.js';
 import { readTorchCheckpoint, stateDict } from '../formats/index.js';
 import { VERSION } from '../version.js';
-import { booleanOption, checkWidth, isFile, readBytes, readJson } from './plugin-io.js';
-import type { WeightMap } from './weight-map.js';
+import { booleanOption, checkWidth, isFile, readByOffset, readJson } from './plugin-io.js';
+import { checkFiniteWeights, type WeightMap } from './weight-map.js';
 
 export const DICTIONARY_LEARNING_CLASSES = ['AutoEncoder', 'AutoEncoderNew', 'GatedAutoEncoder', 'JumpReluAutoEncoder',
   'AutoEncoderTopK', 'BatchTopKSAE', 'MatryoshkaBatchTopKSAE'] as const;
@@ -81,7 +81,9 @@ function readTrainerConfig(raw: unknown): TrainerConfig {
 }
 
 async function readStateDict(path: string): Promise<WeightMap> {
-  return stateDict(unwrapTrainingBackup(readTorchCheckpoint(await readBytes(path, HINT), path)));
+  const sd = stateDict(unwrapTrainingBackup(readByOffset(path, HINT, (src) => readTorchCheckpoint(src, path))));
+  checkFiniteWeights(sd, path);
+  return sd;
 }
 
 /** Training backups (`checkpoints/*.pt`, trainSAE's backup files) hold {"ae": state_dict, "optimizer": …}. */

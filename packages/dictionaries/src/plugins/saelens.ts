@@ -5,7 +5,7 @@
 // applied here too, so features and reconstructions match `SAE.load_from_disk` + its folds.
 
 import { join } from 'node:path';
-import { FormatError, SafetensorsFile, type Dictionary, type DictionaryLoadContext, type DictionaryPlugin, type TensorOps } from '@sfc/core';
+import { FormatError, NotFoundError, withSafetensors, type Dictionary, type DictionaryLoadContext, type DictionaryPlugin, type TensorOps } from '@sfc/core';
 import {
   BatchTopKDictionary, GatedDictionary, JumpReluDictionary, MatryoshkaBatchTopKDictionary, ReluDictionary, TopKDictionary,
   type DictionaryMeta,
@@ -13,7 +13,7 @@ import {
 import { withInputNormalization } from '../architectures/input-normalization.js';
 import { expectShape, foldDecoderNorms, host, scaleRows, scaleVector, type HostTensor } from '../host-weights.js';
 import { VERSION } from '../version.js';
-import { checkWidth, isFile, numberOption, readBytes, readJson } from './plugin-io.js';
+import { checkWidth, isFile, numberOption, readJson } from './plugin-io.js';
 import { migrateSaeLensConfig, type SaeLensConfig } from './saelens-config.js';
 import { weightMap, type WeightMap } from './weight-map.js';
 
@@ -52,8 +52,8 @@ export function saelens(options: SaeLensOptions = {}): DictionaryPlugin {
       const cfgPath = join(dir, 'cfg.json');
       const cfg = migrateSaeLensConfig(await readJson(cfgPath, HINT), cfgPath);
       const wPath = join(dir, 'sae_weights.safetensors');
-      const file = SafetensorsFile.parse(await readBytes(wPath, HINT), wPath);
-      const dict = buildSaeLens(ctx.ops, cfg, weightMap(file), wPath, ctx, options);
+      if (!isFile(wPath)) throw new NotFoundError(`${wPath} does not exist`, HINT);
+      const dict = buildSaeLens(ctx.ops, cfg, withSafetensors(wPath, weightMap), wPath, ctx, options);
       checkWidth(dict, ctx);
       return dict;
     },
