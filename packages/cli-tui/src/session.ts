@@ -2,7 +2,7 @@
 // model, and warning/progress output that respects --quiet. Commands ask for these here so the
 // order (config → backend → model) and the cleanup are the same everywhere.
 
-import { Model, type Backend } from '@sfc/core';
+import { Model, sanitizeMessage, type Backend } from '@sfc/core';
 import { onnxSettings, selectBackend } from './backends.js';
 import { resolveConfig, type EffectiveConfig } from './config/config.js';
 import type { CliIO } from './io.js';
@@ -36,7 +36,7 @@ export class Session {
   }
 
   warn = (message: string): void => {
-    if (!this.quiet) this.io.stderr.write(`warning: ${message}\n`);
+    if (!this.quiet) this.io.stderr.write(`warning: ${sanitizeMessage(message)}\n`);
   };
 
   /** A one-line status message on stderr (stdout stays for data). */
