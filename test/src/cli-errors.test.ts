@@ -103,6 +103,9 @@ const cases: Case[] = [
     editJson(join(d, 'tokenizer_config.json'), (j) => { delete j.unk_token; });
   }), args: (m, o) => ['forward', '--model', m, '--text', 'The zebras that the guards know', '--out', o],
     code: EXIT_CODES.INPUT, message: /unknown token 'zebras'/ },
+  { name: 'unknown words (tokenizer with an unknown token: refused, not run on <|unk|>)',
+    args: (m, o) => ['forward', '--model', m, '--text', 'The zebras that the guards know', '--out', o],
+    code: EXIT_CODES.INPUT, message: /unknown token 'zebras' in .* \(not in the tokenizer's vocabulary\)/ },
   { name: 'output folder does not exist', args: (m) => ['forward', '--model', m, '--text', TEXT, '--out', join(TMP, 'no-such-dir', 'out.json')],
     code: EXIT_CODES.NOT_FOUND, message: /cannot write .*folder .* does not exist/ },
   { name: 'unknown flag', args: (m) => ['info', '--model', m, '--modle', 'x'], code: 2, message: /Unknown argument: modle/, hint: /sfc info --help/ },

@@ -95,13 +95,13 @@ export function tokenizerFromJson(json: Record<string, unknown>, config: Record<
       const unknownAt = missing >= 0 ? missing : modelUnkId === undefined ? -1 : ids.indexOf(modelUnkId);
       if (unknownAt >= 0) {
         const word = enc.tokens[unknownAt];
-        const shown = word === UNKNOWN_SENTINEL || word === unkToken ? 'a word' : quoteName(word);
+        const shown = word === UNKNOWN_SENTINEL || word === unkToken ? 'unknown characters' : `unknown token ${quoteName(word)}`;
         if (missing < 0 && options.allowUnknown) {
-          options.warn?.(`${shown} in ${quoteName(text)} is not in the vocabulary; encoded as the unknown token ${quoteName(unkToken)}`);
+          options.warn?.(`${shown} in ${quoteName(text)}: encoded as the unknown token ${quoteName(unkToken)}`);
           return ids as number[];
         }
-        throw new InputError(`${shown} in ${quoteName(text)} is not in the tokenizer's vocabulary`,
-          unkId === undefined ? 'the tokenizer has no unknown-token id; use only words from the model\'s vocabulary'
+        throw new InputError(`${shown} in ${quoteName(text)} (not in the tokenizer's vocabulary)`,
+          modelUnkId === undefined ? 'the tokenizer has no unknown-token id; use only words from the model\'s vocabulary'
             : `use only words from the model's vocabulary (the model would see its unknown token ${quoteName(unkToken)} instead)`);
       }
       return ids as number[];
