@@ -106,6 +106,10 @@ const cases: Case[] = [
   { name: 'unknown words (tokenizer with an unknown token: refused, not run on <|unk|>)',
     args: (m, o) => ['forward', '--model', m, '--text', 'The zebras that the guards know', '--out', o],
     code: EXIT_CODES.INPUT, message: /unknown token 'zebras' in .* \(not in the tokenizer's vocabulary\)/ },
+  { name: 'data prompts longer than the model context (skipped as too-long, not run)', model: (n) => brokenModel(n, (d) => {
+    editJson(join(d, 'config.json'), (j) => { j.max_position_embeddings = 4; });
+  }), args: (m, o) => ['attribute', '--model', m, '--dictionaries', join(SMALL_A, 'dictionaries'), '--data', join(SMALL_A, 'data.jsonl'), '--out', o],
+    code: EXIT_CODES.INPUT, message: /no usable examples among 40 lines \(skipped: 40 too-long\)/, hint: /at most 4 tokens \(the model's context\)/ },
   { name: 'output folder does not exist', args: (m) => ['forward', '--model', m, '--text', TEXT, '--out', join(TMP, 'no-such-dir', 'out.json')],
     code: EXIT_CODES.NOT_FOUND, message: /cannot write .*folder .* does not exist/ },
   { name: 'unknown flag', args: (m) => ['info', '--model', m, '--modle', 'x'], code: 2, message: /Unknown argument: modle/, hint: /sfc info --help/ },

@@ -214,7 +214,9 @@ export function selectExamples(text: string, tokenizer: ExampleTokenizer, option
   }
   if (examples.length === 0) {
     throw new InputError(`${source}: no usable examples among ${raw.length} lines (${describeSkips(skipped)})`,
-      'examples need one-token answers and clean/patch prefixes of equal token length; check that the data matches the model\'s tokenizer');
+      skipped['too-long'] > 0 && options.maxLength !== undefined
+        ? `prefixes may have at most ${options.maxLength} tokens (the model's context); use shorter prompts or a model with a longer context`
+        : 'examples need one-token answers and clean/patch prefixes of equal token length; check that the data matches the model\'s tokenizer');
   }
   if (examples.length < n) {
     options.onWarning?.(`${source}: only ${examples.length} usable examples, fewer than the ${n} asked for (${describeSkips(skipped)}); continuing with ${examples.length}`);
