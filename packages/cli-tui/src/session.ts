@@ -41,7 +41,7 @@ export class Session {
 
   /** A one-line status message on stderr (stdout stays for data). */
   status(message: string): void {
-    if (!this.quiet) this.io.stderr.write(`${message}\n`);
+    if (!this.quiet) this.io.stderr.write(`${sanitizeMessage(message)}\n`);
   }
 
   progress(): ProgressReporter {
