@@ -1,7 +1,9 @@
 // Reader for `torch.save` checkpoints (the zip format of torch ≥ 1.6): finds `<prefix>/data.pkl`,
 // unpickles it with the restricted unpickler and torch's allowlisted rebuild functions, and
 // materializes every tensor from `<prefix>/data/<key>` honouring storage offset, shape and strides
-// (views, transposes and shared storages all come out as contiguous row-major copies), the
+// (views and transposes come out as contiguous row-major copies; tensors that view a storage
+// identically share one array, and the distinct views of a storage are bounded, so aliases cannot
+// multiply memory), the
 // archive's byte order, and any device tag (cuda storages load like CPU ones). Nothing in the
 // file is executed; see pickle.ts for the value model.
 //
