@@ -92,7 +92,29 @@ describe('aliased storages', () => {
     const views = Array.from({ length: 64 }, (_, i) => ({ name: `v${i}`, offset: i, shape: [numel - 64], strides: [1] }));
     const err = errorOf(() => readTorchCheckpoint(checkpoint(aliasPickle(numel, views), storage), 'overlap.pt'));
     expect(err).toBeInstanceOf(ShapeError);
-    expect(err.message).toMatch(/distinct tensors viewing this storage add up to \d+ elements, more than its 1048576/);
+    expect(err.message).toMatch(/distinct tensors viewing this storage add up to \d+ elements, more than 2× its 1048576; views in this file exceed/);
+  });
+
+  it('counts expanded views against one allowance per file, not one per storage', () => {
+    // 64 one-element storages, each viewed as 2^20 elements with stride 0: 64 Mi elements from 256 bytes.
+    const out = [0x80, 2, 0x7d, 0x28];
+    for (let i = 0; i < 64; i++) {
+      out.push(...str(`e${i}`), ...global('torch._utils', '_rebuild_tensor_v2'));
+      const pid = tuple(str('storage'), global('torch', 'FloatStorage'), str(String(i)), str('cpu'), int(1));
+      out.push(...tuple([...pid, 0x51], int(0), tuple(int(1 << 20)), tuple(int(0)), [0x89], [...global('collections', 'OrderedDict'), 0x29, 0x52]), 0x52);
+    }
+    out.push(0x75, 0x2e);
+    const files: Record<string, [Uint8Array, { level: 0 }]> = { 'archive/data.pkl': [Uint8Array.from(out), { level: 0 }] };
+    for (let i = 0; i < 64; i++) files[`archive/data/${i}`] = [new Uint8Array(4), { level: 0 }];
+    const err = errorOf(() => readTorchCheckpoint(zipSync(files), 'expanded.pt'));
+    expect(err).toBeInstanceOf(ShapeError);
+    expect(err.message).toMatch(/over the 16777216-element limit for expanded views/);
+  });
+
+  it('reads a tensor and its transpose on one storage (tied weights)', () => {
+    const views = [{ name: 'W', offset: 0, shape: [1024, 1024], strides: [1024, 1] }, { name: 'WT', offset: 0, shape: [1024, 1024], strides: [1, 1024] }];
+    const root = readTorchCheckpoint(checkpoint(aliasPickle(numel, views), storage), 'tied.pt') as Map<string, unknown>;
+    expect(root.size).toBe(2);
   });
 
   it('still reads disjoint views of one storage (slices of a flat buffer)', () => {

@@ -102,6 +102,7 @@ export function readTorchCheckpoint(bytes: Uint8Array | ByteSource, source: stri
     storages: new Map(),
     views: new Map(),
     viewElements: new Map(),
+    excess: { n: 0 },
   };
   return unpickle(zip.read(zip.entries.get(pkls[0]!)!), {
     source: `${source} (${pkls[0]})`,
@@ -132,6 +133,9 @@ function readByteOrder(zip: ZipArchive, prefix: string, source: string): 'little
   return text;
 }
 
+/** Distinct views of one storage may hold this many times its elements before counting as expanded (a tensor and its transpose). */
+const ALIAS_FACTOR = 2;
+
 interface TorchContext {
   readonly source: string;
   readonly zip: ZipArchive;
@@ -144,6 +148,8 @@ interface TorchContext {
   readonly views: Map<string, DenseTensor>;
   /** Elements materialized from each storage (distinct views only). */
   readonly viewElements: Map<string, number>;
+  /** Elements materialized beyond ALIAS_FACTOR × their storages, over the whole file. */
+  readonly excess: { n: number };
 }
 
 function loadStorage(ctx: TorchContext, pid: PickleValue): TorchStorage {
@@ -218,21 +224,25 @@ function rebuildTensor(ctx: TorchContext, args: readonly PickleValue[], requires
   }
   const requires = requiresGrad === true;
   // One storage referenced by many tensors (tied weights, or a crafted file with thousands of
-  // aliases of one large storage): identical views share one decoded array, and the distinct
-  // views of a storage may not add up to more than the storage itself plus the expanded-view
-  // allowance, so a small file cannot multiply one storage into gigabytes.
+  // aliases of one large storage): identical views share one decoded array; distinct views of a
+  // storage may add up to twice its size (a tensor and its transpose), and what they add beyond
+  // that, over the whole file, to maxExpandedElements. A small file cannot multiply its storages
+  // into gigabytes.
   const viewKey = `${storage.key}\0${offset}\0${shape.join(',')}\0${strides.join(',')}`;
   const seen = ctx.views.get(viewKey);
   if (seen) return seen.requiresGrad === requires ? seen : { ...seen, requiresGrad: requires };
   const what = `${ctx.source}: tensor on storage ${quoteName(storage.key)}`;
   const numel = checkedNumel(shape, ctx.limits.maxElements, what);
-  const fromStorage = (ctx.viewElements.get(storage.key) ?? 0) + numel;
-  if (fromStorage > storage.numel + ctx.limits.maxExpandedElements) {
-    throw new ShapeError(`${what}: the distinct tensors viewing this storage add up to ${fromStorage} elements, more than its ${storage.numel} `
-      + `plus the ${ctx.limits.maxExpandedElements}-element limit for expanded views (aliases of one storage count once per distinct view)`,
+  const before = ctx.viewElements.get(storage.key) ?? 0;
+  const free = ALIAS_FACTOR * storage.numel;
+  const excess = ctx.excess.n + Math.max(0, before + numel - free) - Math.max(0, before - free);
+  if (excess > ctx.limits.maxExpandedElements) {
+    throw new ShapeError(`${what}: the distinct tensors viewing this storage add up to ${before + numel} elements, more than ${ALIAS_FACTOR}× its ${storage.numel}; `
+      + `views in this file exceed their storages by ${excess} elements, over the ${ctx.limits.maxExpandedElements}-element limit for expanded views`,
     'raise limits.maxExpandedElements if the file is trusted, or save each tensor with .clone()');
   }
-  ctx.viewElements.set(storage.key, fromStorage);
+  ctx.excess.n = excess;
+  ctx.viewElements.set(storage.key, before + numel);
   ctx.budget.take(numel);
   const data = gatherStrided(storage.bytes, { dtype: storage.dtype, littleEndian: ctx.littleEndian, offset, shape, strides }, ctx.limits, what);
   const t: DenseTensor = { kind: 'tensor', dtype: storage.dtype, shape, data, requiresGrad: requires };
