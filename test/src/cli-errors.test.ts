@@ -106,6 +106,14 @@ const cases: Case[] = [
   { name: 'unknown words (tokenizer with an unknown token: refused, not run on <|unk|>)',
     args: (m, o) => ['forward', '--model', m, '--text', 'The zebras that the guards know', '--out', o],
     code: EXIT_CODES.INPUT, message: /unknown token 'zebras' in .* \(not in the tokenizer's vocabulary\)/ },
+  { name: 'a token id past the model vocabulary (refused at load, not wrapped or embedded out of range)', model: (n) => brokenModel(n, (d) => {
+    editJson(join(d, 'tokenizer.json'), (j) => { ((j.model as Record<string, unknown>).vocab as Record<string, number>).guards = 3567587328; });
+  }), args: (m, o) => ['forward', '--model', m, '--text', TEXT, '--out', o],
+    code: EXIT_CODES.FORMAT, message: /token 'guards' has id 3567587328, not an integer in 0 … 2147483647/ },
+  { name: 'an added token id past the model vocabulary', model: (n) => brokenModel(n, (d) => {
+    editJson(join(d, 'tokenizer.json'), (j) => { (j.added_tokens as unknown[]).push({ id: 1000, content: '<x>', special: true }); });
+  }), args: (m, o) => ['forward', '--model', m, '--text', TEXT, '--out', o],
+    code: EXIT_CODES.SHAPE, message: /tokenizer.json has 1001 tokens but the model's vocabulary has 64/ },
   { name: 'data prompts longer than the model context (skipped as too-long, not run)', model: (n) => brokenModel(n, (d) => {
     editJson(join(d, 'config.json'), (j) => { j.max_position_embeddings = 4; });
   }), args: (m, o) => ['attribute', '--model', m, '--dictionaries', join(SMALL_A, 'dictionaries'), '--data', join(SMALL_A, 'data.jsonl'), '--out', o],
