@@ -1,6 +1,6 @@
 // @sfc/core public surface.
 export * from './errors.js';
-export { quoteName, escapeControls, sanitizeMessage, MAX_QUOTED_CHARS } from './quote.js';
+export { quoteName, escapeControls, sanitizeMessage, showValue, MAX_QUOTED_CHARS } from './quote.js';
 export * from './tensor.js';
 export * from './backend.js';
 export * from './dictionary.js';

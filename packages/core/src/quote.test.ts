@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeControls, quoteName, sanitizeMessage } from './quote.js';
+import { escapeControls, quoteName, sanitizeMessage, showValue } from './quote.js';
 
 describe('quoteName', () => {
   it('escapes terminal escapes (ESC, OSC, BEL, C1) and bidi overrides', () => {
@@ -31,5 +31,16 @@ describe('sanitizeMessage', () => {
   });
   it('escapeControls leaves plain text alone', () => {
     expect(escapeControls('plain text')).toBe('plain text');
+  });
+});
+
+describe('showValue', () => {
+  it('numbers as numbers, strings quoted, other JSON capped and escaped', () => {
+    expect(showValue(Infinity)).toBe('Infinity');
+    expect(showValue(1e9)).toBe('1000000000');
+    expect(showValue('a\x1bb')).toBe("'a\\x1bb'");
+    expect(showValue(null)).toBe('null');
+    expect(showValue({ a: '\x9b' })).toBe('{"a":"\\x9b"}');
+    expect(showValue(Array(10_000).fill(1)).length).toBeLessThan(200);
   });
 });

@@ -56,3 +56,14 @@ export function sanitizeMessage(message: string, maxChars = 4000): string {
   const cut = message.length > maxChars ? `${message.slice(0, maxChars)}… (${message.length} characters)` : message;
   return cut.replace(UNSAFE_IN_MESSAGE, hexEscape);
 }
+
+/**
+ * Any value from a file, for a message: strings quoted (quoteName), numbers as numbers (a JSON
+ * `1e999` shows as Infinity, not null), anything else as capped JSON with controls escaped.
+ */
+export function showValue(v: unknown, max = MAX_QUOTED_CHARS): string {
+  if (typeof v === 'string') return quoteName(v, max);
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (v === undefined) return 'nothing';
+  return sanitizeMessage(JSON.stringify(v) ?? String(v), max);
+}

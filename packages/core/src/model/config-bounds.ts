@@ -6,6 +6,7 @@
 // to match model.safetensors tensor by tensor (weights.ts) before any weight is read.
 
 import { FormatError } from '../errors.js';
+import { showValue } from '../quote.js';
 import type { ModelDims } from './spec.js';
 
 export const CONFIG_BOUNDS = Object.freeze({
@@ -23,12 +24,6 @@ export const CONFIG_BOUNDS = Object.freeze({
   maxTensorElements: 2 ** 31 - 1,
 });
 
-/** The value as config.json wrote it, for messages: numbers as numbers (1e999 is Infinity, not JSON's null), long values cut. */
-export function showConfigValue(v: unknown): string {
-  const s = typeof v === 'number' || typeof v === 'bigint' ? String(v) : v === undefined ? 'nothing' : JSON.stringify(v) ?? String(v);
-  return s.length > 80 ? `${s.slice(0, 79)}…` : s;
-}
-
 /**
  * Throws a FormatError when a size in `dims` is beyond CONFIG_BOUNDS, when a weight it implies
  * would have more than 2^31 − 1 elements, or when the layer-norm epsilon is not a small positive
@@ -38,7 +33,7 @@ export function checkConfigBounds(dims: ModelDims, layerNormEps: number): void {
   const b = CONFIG_BOUNDS;
   const hint = 'config.json does not describe a model sfc can load; use the config.json saved with the model';
   const cap = (what: string, v: number, max: number) => {
-    if (!Number.isSafeInteger(v) || v < 1 || v > max) throw new FormatError(`config.json: ${what} is ${showConfigValue(v)}, beyond the supported 1 … ${max}`, hint);
+    if (!Number.isSafeInteger(v) || v < 1 || v > max) throw new FormatError(`config.json: ${what} is ${showValue(v)}, beyond the supported 1 … ${max}`, hint);
   };
   cap('the number of layers', dims.nLayers, b.maxLayers);
   cap('the model width', dims.dModel, b.maxWidth);
@@ -55,7 +50,7 @@ export function checkConfigBounds(dims: ModelDims, layerNormEps: number): void {
   tensor('MLP weight', dims.dMlp, dims.dModel);
   tensor('attention q/k/v weight', 3 * dims.dModel, dims.dModel);
   if (!(Number.isFinite(layerNormEps) && layerNormEps > 0 && layerNormEps < 1)) {
-    throw new FormatError(`config.json: the layer norm epsilon is ${showConfigValue(layerNormEps)}; it must be a small positive number (typically 1e-5)`,
+    throw new FormatError(`config.json: the layer norm epsilon is ${showValue(layerNormEps)}; it must be a small positive number (typically 1e-5)`,
       'a zero or negative epsilon divides by zero or takes the square root of a negative number, making every output NaN');
   }
 }

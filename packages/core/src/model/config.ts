@@ -1,7 +1,8 @@
 // Hugging Face config.json → ModelSpec, for the architectures sfc runs (gpt_neox, gpt2).
 
 import { ConfigError, FormatError } from '../errors.js';
-import { checkConfigBounds, showConfigValue } from './config-bounds.js';
+import { showValue } from '../quote.js';
+import { checkConfigBounds } from './config-bounds.js';
 import type { Architecture } from '../submodule.js';
 import { ropeContextLength, rotarySpec, SUPPORTED_ROPE_TYPES, type RopeParams } from './rope.js';
 import type { Activation, LayerNormSpec, ModelDims, ModelSpec, RopeType, RotarySpec, SegmentSpec } from './spec.js';
@@ -12,7 +13,7 @@ function num(cfg: Json, keys: readonly string[], what: string, fallback?: number
   for (const k of keys) {
     const v = cfg[k];
     if (v === undefined || v === null) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FormatError(`config.json: '${k}' must be a number, got ${showConfigValue(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FormatError(`config.json: '${k}' must be a number, got ${showValue(v)}`);
     return v;
   }
   if (fallback !== undefined) return fallback;
@@ -167,7 +168,7 @@ function ropeParams(rope: { readonly key: string; readonly dict: Json }, c: Json
   const optionalNumber = (name: string): number | undefined => {
     const v = dict[name];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FormatError(`config.json: '${field(name)}' must be a number, got ${showConfigValue(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FormatError(`config.json: '${field(name)}' must be a number, got ${showValue(v)}`);
     return v;
   };
   const required = (name: string): number => {

@@ -12,7 +12,7 @@
 // `normalizeDecoder` (default true) ports AutoEncoder.from_pretrained(normalize_decoder=True).
 
 import { join } from 'node:path';
-import { FormatError, type Dictionary, type DictionaryLoadContext, type DictionaryPlugin, type TensorOps } from '@sfc/core';
+import { FormatError, quoteName, type Dictionary, type DictionaryLoadContext, type DictionaryPlugin, type TensorOps } from '@sfc/core';
 import {
   BatchTopKDictionary, GatedDictionary, JumpReluDictionary, MatryoshkaBatchTopKDictionary, ReluDictionary, TopKDictionary,
   type DictionaryMeta,
@@ -144,7 +144,7 @@ export function buildDictionaryLearning(ops: TensorOps, sd: WeightMap, trainer: 
       throw new FormatError(`${source}: the state_dict keys (${[...sd.keys()].join(', ')}) match no dictionary_learning class`,
         `supported: ${DICTIONARY_LEARNING_CLASSES.join(', ')}`);
     }
-    if (trainer.dictClass) ctx.warn?.(`${source}: unknown dict_class '${trainer.dictClass}' in config.json; the keys fit ${inferred.cls}, loading as that`);
+    if (trainer.dictClass) ctx.warn?.(`${source}: unknown dict_class ${quoteName(trainer.dictClass)} in config.json; the keys fit ${inferred.cls}, loading as that`);
     if (inferred.ambiguous) ctx.warn?.(`${source}: AutoEncoderTopK and BatchTopKSAE have the same keys and there is no config.json; loading as AutoEncoderTopK (per-row top-k)`);
     cls = inferred.cls;
   }

@@ -4,7 +4,7 @@
 // (as some exports name them) are accepted, as SAELens' loader does.
 
 import { join } from 'node:path';
-import { FormatError, type DictionaryPlugin } from '@sfc/core';
+import { FormatError, quoteName, type DictionaryPlugin } from '@sfc/core';
 import { JumpReluDictionary } from '../architectures/threshold.js';
 import { expectShape, type HostTensor } from '../host-weights.js';
 import { readNpz, toFloat32Data } from '../formats/index.js';
@@ -28,7 +28,7 @@ export function gemmaScope(): DictionaryPlugin {
       checkFiniteWeights(named, path);
       const need = (n: string) => {
         const t = named.get(n);
-        if (!t) throw new FormatError(`${path}: no array '${n}'`, `arrays present: ${[...named.keys()].join(', ')}; ${HINT}`);
+        if (!t) throw new FormatError(`${path}: no array '${n}'`, `arrays present: ${[...named.keys()].slice(0, 20).map((k) => quoteName(k)).join(', ')}; ${HINT}`);
         return t;
       };
       const W_enc = need('W_enc');

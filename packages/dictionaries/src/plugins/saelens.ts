@@ -5,7 +5,7 @@
 // applied here too, so features and reconstructions match `SAE.load_from_disk` + its folds.
 
 import { join } from 'node:path';
-import { FormatError, NotFoundError, withSafetensors, type Dictionary, type DictionaryLoadContext, type DictionaryPlugin, type TensorOps } from '@sfc/core';
+import { FormatError, NotFoundError, quoteName, withSafetensors, type Dictionary, type DictionaryLoadContext, type DictionaryPlugin, type TensorOps } from '@sfc/core';
 import {
   BatchTopKDictionary, GatedDictionary, JumpReluDictionary, MatryoshkaBatchTopKDictionary, ReluDictionary, TopKDictionary,
   type DictionaryMeta,
@@ -65,7 +65,7 @@ function need(w: WeightMap, name: string, source: string, alternatives: readonly
     const t = w.get(n);
     if (t) return t;
   }
-  throw new FormatError(`${source}: no tensor '${name}'`, `tensors present: ${[...w.keys()].join(', ')}; the file does not match its cfg.json architecture`);
+  throw new FormatError(`${source}: no tensor '${name}'`, `tensors present: ${[...w.keys()].slice(0, 20).map((k) => quoteName(k)).join(', ')}; the file does not match its cfg.json architecture`);
 }
 
 /** SAELens' scalar-or-vector batchtopk threshold: `threshold` (as saved for inference) or `topk_threshold` (training). */
@@ -164,7 +164,7 @@ export function buildSaeLens(ops: TensorOps, cfg: SaeLensConfig, w: WeightMap, s
       break;
     }
     default:
-      throw new FormatError(`${source}: SAELens architecture '${cfg.architecture}' is not supported`,
+      throw new FormatError(`${source}: SAELens architecture ${quoteName(cfg.architecture)} is not supported`,
         `supported: ${SAELENS_ARCHITECTURES.join(', ')}; write a dictionary plugin for other architectures`);
   }
   if (cfg.normalize_activations === 'constant_norm_rescale' || cfg.normalize_activations === 'layer_norm') {
