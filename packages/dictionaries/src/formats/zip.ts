@@ -217,13 +217,14 @@ export function boundedInflate(raw: Uint8Array, size: number, what: string): Uin
     produced += chunk.byteLength;
   });
   try {
-    for (let at = 0; at < raw.byteLength || at === 0;) {
+    let at = 0;
+    do {
+      // Input that can produce at most what is still declared plus one step (deflate ≤ 1032:1).
       const step = Math.max(2 ** 16, Math.min(2 ** 24, Math.ceil((size - produced + INFLATE_STEP_OUTPUT) / MAX_DEFLATE_RATIO)));
       const end = Math.min(raw.byteLength, at + step);
       inflater.push(raw.subarray(at, end), end === raw.byteLength);
       at = end;
-      if (at === raw.byteLength) break;
-    }
+    } while (at < raw.byteLength);
   } catch (e) {
     if (overrun) throw e;
     throw corrupt(`does not inflate (${(e as Error).message})`, e);
