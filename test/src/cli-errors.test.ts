@@ -106,6 +106,20 @@ const cases: Case[] = [
   { name: 'unknown words (tokenizer with an unknown token: refused, not run on <|unk|>)',
     args: (m, o) => ['forward', '--model', m, '--text', 'The zebras that the guards know', '--out', o],
     code: EXIT_CODES.INPUT, message: /unknown token 'zebras' in .* \(not in the tokenizer's vocabulary\)/ },
+  { name: 'NaN in a weight (refused at load: the outputs would be nulls sfc cannot read back)', model: (n) => brokenModel(n, (d) => {
+    const path = join(d, 'model.safetensors');
+    const bytes = readFileSync(path);
+    const headerLen = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString('utf8'));
+    const [begin] = header['gpt_neox.layers.0.mlp.dense_h_to_4h.weight'].data_offsets as [number, number];
+    bytes.writeFloatLE(NaN, 8 + headerLen + begin + 4 * 3);
+    writeFileSync(path, bytes);
+  }), args: (m, o) => ['forward', '--model', m, '--text', TEXT, '--out', o],
+    code: EXIT_CODES.FORMAT, message: /tensor 'gpt_neox.layers.0.mlp.dense_h_to_4h.weight' holds 1 non-finite value \(the first, NaN, at flat index 3\)/ },
+  { name: 'a negative layer_norm_eps', model: (n) => brokenModel(n, (d) => editJson(join(d, 'config.json'), (j) => { j.layer_norm_eps = -1; })),
+    args: (m) => ['info', '--model', m], code: EXIT_CODES.FORMAT, message: /layer norm epsilon is -1; it must be a small positive number/ },
+  { name: 'a 613-byte config.json with a billion layers (refused at once)', model: (n) => brokenModel(n, (d) => editJson(join(d, 'config.json'), (j) => { j.num_hidden_layers = 1e9; })),
+    args: (m) => ['info', '--model', m], code: EXIT_CODES.FORMAT, message: /number of layers is 1000000000, beyond the supported 1 … 1024/ },
   { name: 'a token id past the model vocabulary (refused at load, not wrapped or embedded out of range)', model: (n) => brokenModel(n, (d) => {
     editJson(join(d, 'tokenizer.json'), (j) => { ((j.model as Record<string, unknown>).vocab as Record<string, number>).guards = 3567587328; });
   }), args: (m, o) => ['forward', '--model', m, '--text', TEXT, '--out', o],
