@@ -127,7 +127,11 @@ export interface FuzzResult {
   readonly refused: number;
   readonly slowest: number;
   readonly slowestCase: number;
-  /** Most heap + ArrayBuffer memory one case allocated (bytes; garbage included, so an upper estimate). */
+  /**
+   * Largest growth of heap + ArrayBuffer memory over one case (bytes): what the case kept plus its
+   * garbage not yet collected. A collection during the case can hide a transient peak, so this is
+   * an estimate, not a hard ceiling; it does catch a case that keeps or builds up large buffers.
+   */
   readonly maxMemory: number;
   readonly maxMemoryCase: number;
   readonly total: number;
