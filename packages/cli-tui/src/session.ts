@@ -2,7 +2,7 @@
 // model, and warning/progress output that respects --quiet. Commands ask for these here so the
 // order (config → backend → model) and the cleanup are the same everywhere.
 
-import { Model, type Backend } from '@sfc/core';
+import { Model, sanitizeMessage, type Backend } from '@sfc/core';
 import { onnxSettings, selectBackend } from './backends.js';
 import { codeSources, formatCodeSources } from './code-sources.js';
 import { configSearchFolders, resolveConfig, type EffectiveConfig } from './config/config.js';
@@ -42,7 +42,7 @@ export class Session {
   }
 
   warn = (message: string): void => {
-    if (!this.quiet) this.io.stderr.write(`warning: ${message}\n`);
+    if (!this.quiet) this.io.stderr.write(`warning: ${sanitizeMessage(message)}\n`);
   };
 
   /** Details for --verbose only (which config file, which code files), on stderr. */
@@ -52,7 +52,7 @@ export class Session {
 
   /** A one-line status message on stderr (stdout stays for data). */
   status(message: string): void {
-    if (!this.quiet) this.io.stderr.write(`${message}\n`);
+    if (!this.quiet) this.io.stderr.write(`${sanitizeMessage(message)}\n`);
   }
 
   progress(): ProgressReporter {

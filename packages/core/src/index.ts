@@ -1,5 +1,6 @@
 // @sfc/core public surface.
 export * from './errors.js';
+export { quoteName, escapeControls, sanitizeMessage, showValue, MAX_QUOTED_CHARS } from './quote.js';
 export * from './tensor.js';
 export * from './backend.js';
 export * from './dictionary.js';
@@ -11,6 +12,9 @@ export { LayerKvCache } from './model/kv-cache.js';
 export { Model, type Edit, type EditCall, type ForwardOptions, type ForwardResult, type BackwardOptions, type ModelLoadOptions } from './model/model.js';
 export { SafetensorsFile, encodeSafetensors, toFloat32, f16ToF32, type SafetensorsEntry, type SafetensorsDType, type SafetensorsLimits } from './formats/safetensors.js';
 export { writeFileAtomic, checkOutputPath, checkOutputFolder, removePendingTempFiles, type AtomicContent, type OutputKind } from './formats/write-atomic.js';
+export { SafetensorsReader, withSafetensors } from './formats/safetensors-reader.js';
+export { checkFinite } from './formats/finite.js';
+export { readRange } from './formats/read-range.js';
 export { loadTokenizer, tokenizerFromJson, type Tokenizer } from './formats/tokenizer.js';
 // Data, algorithms and circuit files (issue 3).
 export { PythonRandom } from './data/python-random.js';

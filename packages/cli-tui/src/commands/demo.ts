@@ -87,7 +87,7 @@ function settings(argv: GlobalArgs): DemoSettings {
 
 async function examples(model: Model, path: string, n: number, batchSize: number, warn: (m: string) => void): Promise<PromptBatch[]> {
   if (!existsSync(path)) throw new NotFoundError(`${path} does not exist`, 'the embedded default is part of the sfc repository (embedded/agreement); restore it with git or regenerate it (docs/embedded.md)');
-  const sel = selectExamples(await readFile(path, 'utf8'), model.tokenizer, { numExamples: n, seed: 12, source: path, onWarning: warn });
+  const sel = selectExamples(await readFile(path, 'utf8'), model.tokenizer, { numExamples: n, seed: 12, source: path, onWarning: warn, maxLength: model.spec.dims.maxPositions });
   return batchExamples(sel.examples, batchSize);
 }
 

@@ -19,6 +19,7 @@ import { InputError } from '../errors.js';
 import { parseSubmoduleName } from '../submodule.js';
 import { metadata, type RunMetadata } from './effects-file.js';
 import { compactNumber, JsonReader, type Json } from './json-checks.js';
+import { stringifyFinite } from './finite-json.js';
 import { METRIC_NODE, nodeIdAt, tryParseNodeId } from './node-id.js';
 
 export const CIRCUIT_SCHEMA = 'sfc.circuit/v1';
@@ -213,7 +214,7 @@ export function pruneCircuit(circuit: Circuit, options: PruneOptions): Circuit {
 }
 
 export function serializeCircuit(circuit: Circuit): string {
-  return `${JSON.stringify(circuit)}\n`;
+  return `${stringifyFinite(circuit, 'circuit')}\n`;
 }
 
 const HINT = 'an sfc.circuit/v1 file is written by `sfc discover --out FILE`';

@@ -5,6 +5,7 @@
 import type { AttributionResult, NodeEffects } from '../algorithms/attribution.js';
 import { parseSubmoduleName } from '../submodule.js';
 import { compactNumber, JsonReader, type Json } from './json-checks.js';
+import { stringifyFinite } from './finite-json.js';
 
 export const EFFECTS_SCHEMA = 'sfc.effects/v1';
 
@@ -62,7 +63,7 @@ export function effectsToFile(result: AttributionResult, meta: RunMetadata = {})
 }
 
 export function serializeEffects(file: EffectsFile): string {
-  return `${JSON.stringify(file)}\n`;
+  return `${stringifyFinite(file, 'effects')}\n`;
 }
 
 const HINT = 'an sfc.effects/v1 file is written by `sfc attribute --out FILE`';

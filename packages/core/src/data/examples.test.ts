@@ -121,3 +121,24 @@ describe.skipIf(!existsSync(join(FC_DATA, 'simple_train.json')))('selection on f
     expect(sel.lines).toBe(readFileSync(join(FC_DATA, 'simple_train.json'), 'utf8').trimEnd().split('\n').length);
   });
 });
+
+describe('prompts past the model context (issue 16)', () => {
+  it('skips a prefix longer than maxLength without tokenizing it, counting it as too-long', () => {
+    let encoded = 0;
+    const base = toyTokenizer();
+    const tok: ExampleTokenizer = { encode: (t) => { encoded += t.length; return base.encode(t); }, maxTokenChars: 8 };
+    const huge = ' the'.repeat(2_500_000); // 10 M characters
+    const text = [line(`The dog${huge}`, `The dogs${huge}`, ' runs', ' run'), line('The dog', 'The cat', ' runs', ' run')].join('\n');
+    const sel = selectExamples(text, tok, { numExamples: 2, seed: null, maxLength: 16 });
+    expect(sel.skipped['too-long']).toBe(1);
+    expect(sel.examples.map((e) => e.line)).toEqual([2]);
+    expect(encoded).toBeLessThan(1000);
+  });
+
+  it('skips prefixes with more tokens than maxLength', () => {
+    const text = [line(`The${' big'.repeat(20)} dog`, `The${' big'.repeat(20)} cat`, ' runs', ' run'), line('The dog', 'The cat', ' runs', ' run')].join('\n');
+    const sel = selectExamples(text, toyTokenizer(), { numExamples: 2, seed: null, maxLength: 16 });
+    expect(sel.skipped['too-long']).toBe(1);
+    expect(sel.examples).toHaveLength(1);
+  });
+});
