@@ -161,7 +161,7 @@ if (quick) {
     ? `\nLeft out by --quick (over ${QUICK_LIMIT_MS / 1000} s in the last full run; \`npm test\` runs them):\n${leftOut.map((f) => `  - ${f} (${Math.round(known[f] / 1000)} s)`).join('\n')}`
     : '\n--quick left nothing out: no full run recorded in .test-results/durations.json yet');
 }
-if (skips.length) console.log(`\nSkipped (the title says why):\n${skips.map((s) => `  - ${s}`).join('\n')}`);
+if (skips.length) console.log(`\nSkipped (the title says why):\n${[...skips].sort().map((s) => `  - ${s}`).join('\n')}`);
 if (failures.length) console.log(`\nFailed:\n${failures.map((s) => `  - ${s}`).join('\n')}`);
 console.log(`\nTests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(results.every((r) => r.code === 0) && failed === 0 ? 0 : 1);
