@@ -121,7 +121,7 @@ describe('steering a discovered circuit on the embedded model', () => {
   });
 });
 
-describe.skipIf(!existsSync(EMBEDDED_SAES))('with the embedded SAEs: the steering outcome (issue 15)', () => {
+describe.skipIf(!existsSync(EMBEDDED_SAES))('with the embedded SAEs: the steering outcome (issue 15; skipped when embedded/agreement/saes is missing)', () => {
   // As `sfc demo` steers: the circuit's top features of the last residual stream (where the
   // subject's number reaches the verb), strength calibrated on rc_train, outcome on rc_test. A
   // prompt is on target when the steered top-1 is a verb form of the other number (the patch

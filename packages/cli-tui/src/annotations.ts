@@ -6,7 +6,7 @@
 
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { FormatError, NotFoundError, tryParseNodeId } from '@sfc/core';
+import { FormatError, jsonSyntaxError, NotFoundError, tryParseNodeId } from '@sfc/core';
 import { parseNeuronpediaLayer } from '@sfc/steering';
 
 /** Labels by node id (positions dropped: `resid_5/3036`). */
@@ -36,7 +36,7 @@ function parseJsonLines(text: string, source: string): Map<string, string> {
     if (!line.trim()) return;
     let r: unknown;
     try { r = JSON.parse(line); } catch (e) {
-      throw new FormatError(`${source}:${i + 1}: not valid JSON (${(e as Error).message})`, HINT);
+      throw new FormatError(`${source}:${i + 1}: not valid JSON (${jsonSyntaxError(e, line)})`, HINT);
     }
     if (typeof r !== 'object' || r === null || Array.isArray(r) || typeof (r as Record<string, unknown>).Name !== 'string') {
       throw new FormatError(`${source}:${i + 1}: expected an object with "Name" (a node id like resid_5/3036)`, HINT);
