@@ -36,6 +36,17 @@ describe('feature-circuits annotation files', () => {
   });
 });
 
+describe('labels are file text', () => {
+  it('lose terminal escapes and line breaks and are capped, in both formats', () => {
+    const evil = 'plural\u001b]0;pwned\u0007 nouns\nsecond line';
+    const a = parseAnnotations(`${JSON.stringify({ Name: 'resid_0/1', Annotation: evil })}\n${JSON.stringify({ Name: 'resid_0/2', Annotation: 'x'.repeat(5000) })}`);
+    expect(a.get('resid_0/1')).toBe('plural\\x1b]0;pwned\\x07 nouns second line');
+    expect(a.get('resid_0/2')!.length).toBeLessThan(400);
+    const np = parseAnnotations(JSON.stringify([{ layer: '0-res-sm', index: 3, description: '\u202eevil' }]));
+    expect(np.get('resid_0/3')).toBe('\\u202eevil');
+  });
+});
+
 describe('Neuronpedia explanation exports', () => {
   const EXPORT = JSON.stringify([
     { modelId: 'pythia-70m-deduped', layer: '3-res-sm', index: '1234', description: ' plural subjects', explanationModelName: 'gpt-4o-mini' },

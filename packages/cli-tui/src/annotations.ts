@@ -6,7 +6,7 @@
 
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { FormatError, jsonSyntaxError, NotFoundError, tryParseNodeId } from '@sfc/core';
+import { FormatError, jsonSyntaxError, NotFoundError, sanitizeMessage, tryParseNodeId } from '@sfc/core';
 import { parseNeuronpediaLayer } from '@sfc/steering';
 
 /** Labels by node id (positions dropped: `resid_5/3036`). */
@@ -17,6 +17,14 @@ const HINT = 'give JSON lines {"Name": "resid_5/3036", "Annotation": "..."} (fea
 export async function readAnnotations(path: string): Promise<Map<string, string>> {
   if (!existsSync(path)) throw new NotFoundError(`annotations file ${path} does not exist`, HINT);
   return parseAnnotations(await readFile(path, 'utf8'), path);
+}
+
+/** Longest label kept: labels are file text shown in the terminal, the TUI and plots. */
+const MAX_LABEL_CHARS = 300;
+
+/** A label from a file on one line, without terminal escapes and at most MAX_LABEL_CHARS long (docs/formats.md, Safety guarantees). */
+function cleanLabel(s: string): string {
+  return sanitizeMessage(s.replace(/\s+/g, ' ').trim(), MAX_LABEL_CHARS);
 }
 
 /** A feature id of a node id (annotation files name features without positions); undefined for `y` and malformed ids. */
@@ -43,7 +51,7 @@ function parseJsonLines(text: string, source: string): Map<string, string> {
     }
     const o = r as Record<string, unknown>;
     const key = featureKey(o.Name as string);
-    const label = typeof o.Annotation === 'string' ? o.Annotation.trim() : '';
+    const label = typeof o.Annotation === 'string' ? cleanLabel(o.Annotation) : '';
     if (!key || !label) return;
     // A feature annotated in several of the reference's circuits: every distinct label, in file order.
     const prev = out.get(key);
@@ -63,7 +71,7 @@ function parseNeuronpedia(rows: readonly unknown[], source: string): Map<string,
       throw new FormatError(`${source}: explanation ${i} is not {layer, index, description}`, HINT);
     }
     const key = `${parseNeuronpediaLayer(o.layer).submodule}/${index}`;
-    const label = o.description.trim();
+    const label = cleanLabel(o.description);
     if (label && !out.has(key)) out.set(key, label);
   });
   return out;
