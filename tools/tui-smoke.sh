@@ -160,7 +160,7 @@ wait_for "names model $ROOT/fixtures/models/gpt2-a"
 wait_for "was discovered on model small-a at $ROOT/fixtures/small-a (content hash"
 
 # Top contexts of the circuit's features over a text (the circuit's own model and SAEs).
-(cd "$ROOT" && $SFC dict top --circuit "$WORK/found.json" --corpus embedded/agreement/data/corpus-valid.txt \
+(cd "$ROOT" && $SFC dict top --circuit "$WORK/found.json" --corpus fixtures/small-a/corpus.txt \
   --top-contexts "$WORK/top" -k 3 --quiet > "$WORK/top.txt") || fail "sfc dict top failed: $(cat "$WORK/top.txt")"
 TOP_VALUE=$(node -e '
   const fs = require("fs"), dir = process.argv[1];

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
-  contentHash, dictionaryFolder, InputError, mergeTopContexts, modelContentHash, modelDisplayName, NotFoundError, parseCircuit, parseTopContexts,
+  contentHash, dictionaryFolder, InputError, mergeTopContexts, modelContentHash, modelDisplayName, NotFoundError, parseCircuit, parseTopContexts, sanitizeMessage,
   serializeTopContexts, topActivations, topContextsFileName, topContextsFiles, tryParseNodeId, type Model, type TopContextsFile,
 } from '@sfc/core';
 import { loadModelDictionaries } from '../dictionaries.js';
@@ -75,7 +75,8 @@ function formatSummary(files: readonly { file: TopContextsFile; path: string; ad
       lines.push(c ? `    ${file.submodule}/${f}  ${c.value.toPrecision(3)}  ${c.tokens.map((t, i) => (i === c.at ? `⟦${t}⟧` : t)).join('').replace(/\s+/g, ' ')}` : `    ${file.submodule}/${f}  (never active)`);
     }
   }
-  return `${lines.join('\n')}\n`;
+  // Contexts are corpus text: no terminal escapes, no megabyte lines (as `sfc dict info`).
+  return `${lines.map((l) => sanitizeMessage(l, 1000)).join('\n')}\n`;
 }
 
 async function run(argv: GlobalArgs, s: Session): Promise<void> {
