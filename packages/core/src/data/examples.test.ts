@@ -97,9 +97,9 @@ describe('example selection', () => {
   });
 });
 
-// feature-circuits' own datasets (not part of the repo): skip when ../shared is absent.
-const FC_DATA = join(fileURLToPath(new URL('../../../../', import.meta.url)), '..', 'shared', 'fc-data');
-describe.skipIf(!existsSync(join(FC_DATA, 'simple_train.json')))('selection on feature-circuits data files (seed 12; skipped when ../shared/fc-data, which is not in the repository, is absent)', () => {
+// feature-circuits' own datasets, copied with their MIT license (fixtures/fc-data/README.md).
+const FC_DATA = join(fileURLToPath(new URL('../../../../', import.meta.url)), 'fixtures', 'fc-data');
+describe('selection on feature-circuits data files (seed 12)', () => {
   // Expected 1-based line numbers from the Python oracle (CPython random + HEAD load_examples, same toy tokenizer).
   const cases: [string, number, number[]][] = [
     ['simple_train', 40, [316, 89, 439, 310, 325, 400, 470, 56, 353, 341, 85, 34, 41, 250, 417, 279, 387, 165, 132, 194, 456, 269, 202,
