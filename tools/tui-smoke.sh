@@ -101,7 +101,7 @@ absent "resid_1/97"
 keys Space
 wait_for "picks (1) resid_1/8"
 wait_for "showing 1 node scale ×2"
-wait_for "Result logit-diff"
+wait_for "Result logit diff"
 keys a
 wait_for "showing 1 node add +2·dec"
 wait_for "before …"
@@ -186,7 +186,7 @@ wait_for "$TOP_VALUE "
 save reopened
 keys Space
 wait_for "picks (1) attn_1/105"
-wait_for "Result logit-diff"
+wait_for "Result logit diff"
 keys q
 wait_for "sfc tui exited with 0"
 echo "tui-smoke: OK — $CHECKS checks passed"

@@ -14,8 +14,8 @@ export const tuiCommand: SfcCommand = {
     .option('model-id', { type: 'string', requiresArg: true, describe: 'Neuronpedia model id for feature links, e.g. pythia-70m-deduped' })
     .option('sae-set', { type: 'string', requiresArg: true, default: DEFAULT_SAE_SET, describe: 'Neuronpedia SAE set of the layers (e-res-SET, 3-res-SET, …)' })
     .option('prompt', { type: 'string', requiresArg: true, describe: 'Prompt to steer on (default: the first example of --data)' })
-    .option('answer', { type: 'string', requiresArg: true, describe: 'Expected next token of the prompt (one token, e.g. " are"): gives the metric' })
-    .option('patch-answer', { type: 'string', requiresArg: true, describe: 'Contrasting token (e.g. " is"): the metric becomes logit[patch] − logit[answer]' })
+    .option('answer', { type: 'string', requiresArg: true, describe: 'Expected next token of the prompt (one token, e.g. " are"): shows logit[answer]' })
+    .option('patch-answer', { type: 'string', requiresArg: true, describe: 'Contrasting token (e.g. " is"): shows the logit diff logit[answer] − logit[patch answer], as sfc steer' })
     .option('generate', { type: 'number', requiresArg: true, default: 8, describe: 'Continuation tokens generated before and after steering (0: none)' }),
   examples: [
     ['$0 tui circuit.json', 'Browse a circuit (no model needed)'],

@@ -1,6 +1,7 @@
 // The TUI against the fake session: every pane and every key, at 80×24 unless a test resizes.
-// The fake's steering numbers follow fakeMetricShift (after = metricClean + Σ effect × pull), so
-// the expected values on screen are computed here from the circuit fixture.
+// The fake's steering numbers follow fakeMetricShift (discovery's metric after = metricClean +
+// Σ effect × pull; the result pane shows the logit diff, its negative), so the expected values on
+// screen are computed here from the circuit fixture.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +22,8 @@ const CIRCUIT = join(DATA, 'small-a-circuit.json');
 const SMALLER = join(DATA, 'small-a-circuit-2.json');
 const PROMPT = { text: 'The parents that the guards know', answer: ' have', patchAnswer: ' has' };
 const ANNOTATIONS = parseAnnotations(readFileSync(join(DATA, 'annotations.jsonl'), 'utf8'));
-const METRIC_CLEAN = -0.3416;
+/** The fixture circuit's metricClean (logit[patch] − logit[answer]) is −0.3416: the logit diff logit[answer] − logit[patch answer] is its negative. */
+const LOGIT_DIFF_CLEAN = 0.3416;
 
 interface Started { readonly app: RenderedApp & { frames: string[] }; readonly session: FakeSession }
 
@@ -259,8 +261,8 @@ describe('steering panel and live result', () => {
     const { app, session } = await start();
     await press(app, 'j', ' ');
     const s = await waitFor(app, 'Δ');
-    const after = METRIC_CLEAN + 0.2976; // embed/105 scaled ×2: pull 1
-    expect(s).toContain(`logit-diff ${signed(METRIC_CLEAN)} → ${signed(after)}`);
+    const after = LOGIT_DIFF_CLEAN - 0.2976; // embed/105 (effect +0.2976 on discovery's metric) scaled ×2: pull 1
+    expect(s).toContain(`logit diff ${signed(LOGIT_DIFF_CLEAN)} → ${signed(after)}`);
     expect(s).toContain('showing 1 node scale ×2');
     for (const t of ['1 ·have', '2 ·has', '3 ·are', '4 ·is', '5 ·the']) expect(s).toContain(t);
     expect(s).toContain('before … the guards know have');
@@ -329,9 +331,9 @@ describe('steering panel and live result', () => {
     const { app, session } = await start();
     await press(app, 'j', ' ');
     await waitFor(app, 'Δ');
-    await press(app, '+', '+'); // scale ×3: after = −0.3416 + 2 × 0.2976 > 0
+    await press(app, '+', '+'); // scale ×3: logit diff after = 0.3416 − 2 × 0.2976 < 0
     let s = await waitFor(app, 'showing 1 node scale ×3');
-    expect(s).toContain(`→ ${signed(METRIC_CLEAN + 2 * 0.2976)}`);
+    expect(s).toContain(`→ ${signed(LOGIT_DIFF_CLEAN - 2 * 0.2976)}`);
     expect(right(s)).toMatch(/1 ·have .*│ 1 ·has/); // the preferred answer flipped after steering
     expect(session.steerRequests.at(-1)!.op).toEqual({ kind: 'scale', factor: 3 });
     await press(app, 'l');
@@ -360,7 +362,7 @@ describe('steering panel and live result', () => {
     session.finishSteer(); // the first, already cancelled
     session.finishSteer();
     s = await waitFor(app, 'showing 1 node scale ×2.5');
-    expect(s).toContain(`→ ${signed(METRIC_CLEAN + 1.5 * 0.2976)}`);
+    expect(s).toContain(`→ ${signed(LOGIT_DIFF_CLEAN - 1.5 * 0.2976)}`);
     await press(app, '+');
     await waitFor(app, 'running');
     session.failSteer(new InputError('the answer " hav" is 2 tokens, not one', 'answers are single tokens'));
@@ -435,11 +437,19 @@ describe('prompt pane', () => {
     expect(s).not.toContain('Discovery');
   });
 
-  it('shows a missing answer as no metric', async () => {
+  it('shows logit[answer] with an answer only, as sfc steer does', async () => {
+    const { app } = await start({ session: { prompt: { text: 'The parents', answer: ' have', patchAnswer: '' } } });
+    await press(app, 'j', ' ');
+    const s = await waitFor(app, 'Δ');
+    expect(s).toContain(`logit[answer] ${signed(LOGIT_DIFF_CLEAN)} → ${signed(LOGIT_DIFF_CLEAN - 0.2976)}`);
+    expect(s).not.toContain('logit diff');
+  });
+
+  it('shows a missing answer as no logit diff', async () => {
     const { app } = await start({ session: { prompt: { text: 'The parents', answer: '', patchAnswer: '' } } });
     await press(app, ' ');
-    const s = await waitFor(app, 'no metric (give an answer)');
-    expect(s).toContain('no answer: no metric');
+    const s = await waitFor(app, 'no logit diff (give an answer)');
+    expect(s).toContain('no answer: no logit diff');
   });
 });
 

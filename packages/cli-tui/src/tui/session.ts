@@ -6,12 +6,12 @@
 import { CancelledError, type Circuit, type ProgressEvent, type TopContext } from '@sfc/core';
 import type { SteerOp, TopToken } from '@sfc/steering';
 
-/** The prompt steering runs on; with answers the result has a metric. */
+/** The prompt steering runs on; with answers the result has a logit diff (or the answer's logit). */
 export interface PromptInput {
   readonly text: string;
   /** The expected next token (one token), e.g. " are". */
   readonly answer: string;
-  /** The contrasting token, e.g. " is": the metric is then logit[patch] − logit[answer]. */
+  /** The contrasting token, e.g. " is": the result then has the logit diff logit[answer] − logit[patch answer]. */
   readonly patchAnswer: string;
 }
 
@@ -28,17 +28,24 @@ export interface SteerRequest {
   readonly generate: number;
 }
 
+/**
+ * One side of a steer at the last prompt position. With both answers it has the logit diff
+ * logit[answer] − logit[patch answer], the one sign convention of `sfc steer` (positive: the
+ * model prefers the answer; docs/concepts.md, steering outcome); with an answer only, that
+ * answer's logit, as `sfc steer` prints it. Discovery's metric (logit[patch] − logit[answer], the
+ * circuit's effects) is its mirror image and is not part of a steering result.
+ */
 export interface SteerSide {
-  /** The metric at the last prompt position (when the prompt has answers). */
-  readonly metric?: number;
+  /** logit[answer] − logit[patch answer], when the prompt has both answers. */
+  readonly logitDiff?: number;
+  /** logit[answer], when the prompt has an answer. */
+  readonly answerLogit?: number;
   readonly top: readonly TopToken[];
   /** Greedy continuation of the prompt. */
   readonly continuation?: string;
 }
 
 export interface SteerResult {
-  /** Name of the metric (e.g. logit_diff), when there is one. */
-  readonly metricName?: string;
   readonly before: SteerSide;
   readonly after: SteerSide;
   /** KL(before ‖ after) of the next-token distributions, in nats. */

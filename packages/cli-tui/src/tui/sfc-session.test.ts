@@ -72,7 +72,7 @@ describe('what the session can do', () => {
       own.setCircuit(await own.loadCircuit(path, context()));
       const r = await own.steer(request({ generate: 0 }), context());
       const logits = REF.clean_logits[0]![5]!; // the reference model's logits of this prompt
-      expect(r.before.metric!).toBeCloseTo(logits[VOCAB.has!]! - logits[VOCAB.have!]!, 4);
+      expect(r.before.logitDiff!).toBeCloseTo(logits[VOCAB.have!]! - logits[VOCAB.has!]!, 4);
     } finally {
       await own.close();
     }
@@ -105,8 +105,9 @@ describe('steering', () => {
     // Reference logits of data line 0 (the same prompt) at its last position.
     expect(REF.clean_ids[0]).toEqual([3, 25, 5, 4, 9, 37]);
     const logits = REF.clean_logits[0]![5]!;
-    expect(r.metricName).toBe('logit-diff');
-    expect(r.before.metric!).toBeCloseTo(logits[VOCAB.has!]! - logits[VOCAB.have!]!, 4);
+    // sfc steer's sign convention: logit[answer] − logit[patch answer] (" have" − " has"), and the answer's logit.
+    expect(r.before.logitDiff!).toBeCloseTo(logits[VOCAB.have!]! - logits[VOCAB.has!]!, 4);
+    expect(r.before.answerLogit!).toBeCloseTo(logits[VOCAB.have!]!, 4);
     const max = Math.max(...logits);
     const lse = max + Math.log(logits.reduce((s, v) => s + Math.exp(v - max), 0));
     const top = logits.map((v, id) => ({ id, lp: v - lse })).sort((a, b) => b.lp - a.lp).slice(0, 5);
@@ -116,9 +117,9 @@ describe('steering', () => {
     expect(r.before.continuation).toBeDefined();
   });
 
-  it('changes nothing with scale ×1 and changes the metric when the nodes are ablated', async () => {
+  it('changes nothing with scale ×1 and changes the logit diff when the nodes are ablated', async () => {
     const same = await session.steer(request(), context());
-    expect(same.after.metric!).toBeCloseTo(same.before.metric!, 5);
+    expect(same.after.logitDiff!).toBeCloseTo(same.before.logitDiff!, 5);
     expect(same.after.top.map((t) => t.id)).toEqual(same.before.top.map((t) => t.id));
     expect(same.after.continuation).toBe(same.before.continuation);
     expect(same.kl!).toBeLessThan(1e-6);
@@ -127,15 +128,19 @@ describe('steering', () => {
     expect(same.fluency!.before).toBeLessThan(0);
     expect(same.fluency!.after).toBeCloseTo(same.fluency!.before!, 5);
     const ablated = await session.steer(request({ nodes: ['resid_1/err'], op: ablate('zero') }), context());
-    expect(ablated.before.metric!).toBeCloseTo(same.before.metric!, 6);
-    expect(Math.abs(ablated.after.metric! - ablated.before.metric!)).toBeGreaterThan(1e-3);
+    expect(ablated.before.logitDiff!).toBeCloseTo(same.before.logitDiff!, 6);
+    expect(Math.abs(ablated.after.logitDiff! - ablated.before.logitDiff!)).toBeGreaterThan(1e-3);
     expect(ablated.kl!).toBeGreaterThan(0);
   });
 
-  it('has no metric without an answer, and no continuation with generate 0', async () => {
+  it('has only logit[answer] with an answer only, nothing without one, and no continuation with generate 0', async () => {
+    const single = await session.steer(request({ prompt: { ...PROMPT, patchAnswer: '' }, generate: 0 }), context());
+    const logits = REF.clean_logits[0]![5]!;
+    expect(single.before.answerLogit!).toBeCloseTo(logits[VOCAB.have!]!, 4);
+    expect(single.before.logitDiff).toBeUndefined();
     const r = await session.steer(request({ prompt: { text: PROMPT.text, answer: '', patchAnswer: '' }, generate: 0 }), context());
-    expect(r.metricName).toBeUndefined();
-    expect(r.before.metric).toBeUndefined();
+    expect(r.before.logitDiff).toBeUndefined();
+    expect(r.before.answerLogit).toBeUndefined();
     expect(r.before.continuation).toBeUndefined();
     expect(r.after.top).toHaveLength(5);
   });

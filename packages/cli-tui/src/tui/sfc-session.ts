@@ -11,8 +11,8 @@ import {
   type Circuit, type Dictionary, type Model, type ProgressEvent,
 } from '@sfc/core';
 import {
-  ALL_POSITIONS, calibrate, checkCircuitDictionaries, featureId, compareBatch, continuationLogProbs, defaultScoreMetric, generate, interventionsFor, parseFeatureId,
-  readCircuitFile, Steering, type ScoreBatch,
+  ALL_POSITIONS, calibrate, checkCircuitDictionaries, featureId, compareBatch, continuationLogProbs, generate, interventionsFor, parseFeatureId,
+  readCircuitFile, Steering, type NextTokenView, type ScoreBatch,
 } from '@sfc/steering';
 import type { EffectiveConfig } from '../config/config.js';
 import { loadModelDictionaries } from '../dictionaries.js';
@@ -26,7 +26,7 @@ import { readTopContextsFor, topContextsDir } from '../top-contexts.js';
 import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import {
   EMPTY_PROMPT, throwIfAborted,
-  type CalibrationResult, type DiscoveryOutcome, type PromptInput, type RunContext, type SteerRequest, type SteerResult, type TopContextsView, type TuiSession,
+  type CalibrationResult, type DiscoveryOutcome, type PromptInput, type RunContext, type SteerRequest, type SteerResult, type SteerSide, type TopContextsView, type TuiSession,
 } from './session.js';
 
 /**
@@ -90,6 +90,11 @@ function oneToken(model: Model, text: string, what: string): Int32Array {
     throw new InputError(`the ${what} ${JSON.stringify(text)} is ${ids.length} tokens, not one`, 'answers are single tokens, usually with their leading space (e.g. " are")');
   }
   return Int32Array.of(ids[0]!);
+}
+
+/** A side's logit diff and answer logit as SteerSide defines them (`sfc steer`'s sign), not discovery's metric. */
+function answerLogits(v: NextTokenView): Pick<SteerSide, 'logitDiff' | 'answerLogit'> {
+  return { ...(v.logitDiff !== undefined ? { logitDiff: v.logitDiff } : {}), ...(v.cleanLogit !== undefined ? { answerLogit: v.cleanLogit } : {}) };
 }
 
 export class SfcTuiSession implements TuiSession {
@@ -259,11 +264,9 @@ export class SfcTuiSession implements TuiSession {
         const [fb, fa] = await continuationLogProbs(model, [{ promptIds: ids, ids: before.ids }, { promptIds: ids, ids: after.ids }]);
         fluency = { before: fb!, after: fa! };
       }
-      const metricName = defaultScoreMetric(batch)?.name;
       return {
-        ...(metricName !== undefined ? { metricName } : {}),
-        before: { ...(score.before.metric !== undefined ? { metric: score.before.metric } : {}), top: score.before.top, ...(before !== undefined ? { continuation: before.text } : {}) },
-        after: { ...(score.after.metric !== undefined ? { metric: score.after.metric } : {}), top: score.after.top, ...(after !== undefined ? { continuation: after.text } : {}) },
+        before: { ...answerLogits(score.before), top: score.before.top, ...(before !== undefined ? { continuation: before.text } : {}) },
+        after: { ...answerLogits(score.after), top: score.after.top, ...(after !== undefined ? { continuation: after.text } : {}) },
         kl: score.kl,
         ...(score.onTarget !== undefined ? { onTarget: score.onTarget } : {}),
         ...(fluency ? { fluency } : {}),

@@ -1,4 +1,4 @@
-// The prompt steering runs on, with its answer and contrasting answer (they give the metric). In
+// The prompt steering runs on, with its answer and contrasting answer (they give the logit diff). In
 // edit mode (`p`) it shows all three fields with a cursor on the one being typed.
 /* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
@@ -20,7 +20,7 @@ export interface PromptPaneProps {
 const LABELS: Record<PromptField, string> = { text: 'prompt ', answer: 'answer ', patchAnswer: 'vs     ' };
 
 function answers(p: PromptInput): string {
-  if (!p.answer) return 'no answer: no metric';
+  if (!p.answer) return 'no answer: no logit diff';
   return p.patchAnswer ? `"${showToken(p.answer)}" vs "${showToken(p.patchAnswer)}"` : `"${showToken(p.answer)}"`;
 }
 

@@ -1,5 +1,5 @@
-// The live result of steering: the metric before → after, the top next tokens on both sides
-// (tokens that changed rank are highlighted), and the greedy continuations. The last result stays
+// The live result of steering: the logit diff before → after (as `sfc steer` prints it), the top
+// next tokens on both sides (tokens that changed rank are highlighted), and the greedy continuations. The last result stays
 // on screen (dimmed) while a newer run is computing; a failed run shows its whole error instead.
 /* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
@@ -59,20 +59,21 @@ export function ResultPane(p: ResultPaneProps) {
   const topRows = Math.max(0, Math.min(Math.max(before.top.length, after.top.length), body - 1 - contRows));
   const klRow = body - 1 - contRows - topRows >= 1 && result.kl !== undefined;
   const col = Math.floor((width - 3) / 2);
-  const metric = before.metric !== undefined && after.metric !== undefined
+  const shown = measured(result);
+  const headline = shown
     ? <Text>
-        <Text dimColor>{`${result.metricName ?? 'metric'} `}</Text>
-        <Text>{signed(before.metric)}</Text>
+        <Text dimColor>{`${shown.name} `}</Text>
+        <Text>{signed(shown.before)}</Text>
         <Text> → </Text>
-        <Text bold>{signed(after.metric)}</Text>
-        <Text dimColor>{`  Δ${signed(after.metric - before.metric)}`}</Text>
+        <Text bold>{signed(shown.after)}</Text>
+        <Text dimColor>{`  Δ${signed(shown.after - shown.before)}`}</Text>
       </Text>
-    : <Text dimColor>no metric (give an answer)</Text>;
+    : <Text dimColor>no logit diff (give an answer)</Text>;
   return (
     <Box flexDirection="column" width={width} height={height} overflow="hidden">
       <Line width={width}>
         <Text bold color="yellow">Result </Text>
-        {metric}
+        {headline}
         {p.running ? <Text color="yellow"> …</Text> : null}
       </Line>
       <Line width={width}><Text dimColor>{`${cell('  before', col)} │ ${cell('  after', col)}`}</Text></Line>
@@ -97,6 +98,14 @@ export function ResultPane(p: ResultPaneProps) {
         : outcomeText(result)}</Text></Line> : null}
     </Box>
   );
+}
+
+/** The number `sfc steer` prints for one prompt, under its name (see SteerSide): the logit diff, else logit[answer]. */
+export function measured(r: SteerResult): { readonly name: string; readonly before: number; readonly after: number } | undefined {
+  const { before: b, after: a } = r;
+  if (b.logitDiff !== undefined && a.logitDiff !== undefined) return { name: 'logit diff', before: b.logitDiff, after: a.logitDiff };
+  if (b.answerLogit !== undefined && a.answerLogit !== undefined) return { name: 'logit[answer]', before: b.answerLogit, after: a.answerLogit };
+  return undefined;
 }
 
 /** KL, whether the steered top-1 is the contrasting answer, and the continuations' fluency (docs/concepts.md). */

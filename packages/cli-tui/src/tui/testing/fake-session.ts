@@ -42,7 +42,11 @@ export interface FakeSessionOptions {
 
 const BEFORE_TOP = [' have', ' has', ' are', ' is', ' the'];
 
-/** The fake's rule for the metric after steering: each picked node moves it by effect × the op's pull. */
+/**
+ * The fake's rule for discovery's metric after steering: each picked node moves it by effect ×
+ * the op's pull (effects are on discovery's metric). The result shows its mirror image, the logit
+ * diff (or logit[answer]) = −metric, as the real session does (docs/concepts.md, steering outcome).
+ */
 export function fakeMetricShift(circuit: Circuit | undefined, request: SteerRequest): number {
   const op = request.op;
   const pull = op.kind === 'scale' ? op.factor - 1 : op.kind === 'clamp' ? op.value - 1 : op.kind === 'add' ? op.alpha / 2 : -1;
@@ -108,23 +112,23 @@ export class FakeSession implements TuiSession {
       await wait.promise;
     }
     if (context.signal.aborted) throw new CancelledError('steering');
-    const hasMetric = request.prompt.answer !== '';
-    const before = this.circuit?.metricClean ?? -1;
-    const after = before + fakeMetricShift(this.circuit, request);
-    const flipped = hasMetric && (before > 0) !== (after > 0);
+    const { answer, patchAnswer } = request.prompt;
+    const metricBefore = this.circuit?.metricClean ?? -1;
+    const metricAfter = metricBefore + fakeMetricShift(this.circuit, request);
+    const flipped = answer !== '' && (metricBefore > 0) !== (metricAfter > 0);
     const afterWords = flipped ? [BEFORE_TOP[1]!, BEFORE_TOP[0]!, ...BEFORE_TOP.slice(2)] : BEFORE_TOP;
     const k = request.topK;
     const strength = opStrength(request.op);
+    const side = (metric: number) => (!answer ? {} : patchAnswer ? { logitDiff: -metric } : { answerLogit: -metric });
     return {
-      ...(hasMetric ? { metricName: request.prompt.patchAnswer ? 'logit-diff' : 'neg-answer-logit' } : {}),
-      before: { ...(hasMetric ? { metric: before } : {}), top: tokens(BEFORE_TOP.slice(0, k), -0.5), ...(request.generate ? { continuation: ' the guards know have' } : {}) },
+      before: { ...side(metricBefore), top: tokens(BEFORE_TOP.slice(0, k), -0.5), ...(request.generate ? { continuation: ' the guards know have' } : {}) },
       after: {
-        ...(hasMetric ? { metric: after } : {}), top: tokens(afterWords.slice(0, k), -0.7),
+        ...side(metricAfter), top: tokens(afterWords.slice(0, k), -0.7),
         ...(request.generate ? { continuation: ` ${request.op.kind}${strength === undefined ? '' : ` ${strength}`} has` } : {}),
       },
-      kl: Math.abs(after - before) / 10,
-      ...(request.prompt.patchAnswer ? { onTarget: flipped } : {}),
-      ...(request.generate ? { fluency: { before: -1.25, after: -1.25 - Math.abs(after - before) / 4 } } : {}),
+      kl: Math.abs(metricAfter - metricBefore) / 10,
+      ...(patchAnswer ? { onTarget: flipped } : {}),
+      ...(request.generate ? { fluency: { before: -1.25, after: -1.25 - Math.abs(metricAfter - metricBefore) / 4 } } : {}),
     };
   }
 
