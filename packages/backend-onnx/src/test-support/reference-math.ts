@@ -142,32 +142,83 @@ export function rotary(x: T64, cos: T64, sin: T64): T64 {
   return { shape: x.shape, data: out };
 }
 
-/** q [B, h, S, hd], k, v [B, h, T, hd] with T ≥ S: query i sits at key position T − S + i. */
-export function causalAttention(q: T64, k: T64, v: T64, scale: number): T64 {
+export interface AttentionOptions {
+  /** Gemma 2 attention-logit soft-capping: scores → cap·tanh(scores / cap). */
+  readonly softCap?: number;
+  /** Query at position P sees keys j with P − window < j ≤ P. */
+  readonly window?: number;
+}
+
+/**
+ * q [B, h, S, hd], k, v [B, kvh, T, hd] with T ≥ S and h a multiple of kvh: query i sits at key
+ * position T − S + i; query head hh attends with key head ⌊hh / (h / kvh)⌋.
+ */
+export function causalAttention(q: T64, k: T64, v: T64, scale: number, o: AttentionOptions = {}): T64 {
   const [B, h, S, hd] = q.shape as [number, number, number, number];
-  const T = k.shape[2]!;
+  const kvh = k.shape[1]!, T = k.shape[2]!;
   const out = new Float64Array(q.data.length);
   const p = new Float64Array(T);
-  for (let bh = 0; bh < B * h; bh++) {
+  for (let b = 0; b < B; b++) for (let hh = 0; hh < h; hh++) {
+    const bh = b * h + hh, bk = b * kvh + Math.floor(hh / (h / kvh));
     for (let i = 0; i < S; i++) {
       const last = T - S + i;
+      const first = o.window === undefined ? 0 : Math.max(0, last - o.window + 1);
       let mx = -Infinity;
-      for (let j = 0; j <= last; j++) {
+      for (let j = first; j <= last; j++) {
         let dot = 0;
-        for (let e = 0; e < hd; e++) dot += q.data[(bh * S + i) * hd + e]! * k.data[(bh * T + j) * hd + e]!;
-        p[j] = dot * scale;
+        for (let e = 0; e < hd; e++) dot += q.data[(bh * S + i) * hd + e]! * k.data[(bk * T + j) * hd + e]!;
+        p[j] = o.softCap === undefined ? dot * scale : o.softCap * Math.tanh((dot * scale) / o.softCap);
         mx = Math.max(mx, p[j]!);
       }
       let z = 0;
-      for (let j = 0; j <= last; j++) { p[j] = Math.exp(p[j]! - mx); z += p[j]!; }
+      for (let j = first; j <= last; j++) { p[j] = Math.exp(p[j]! - mx); z += p[j]!; }
       for (let e = 0; e < hd; e++) {
         let acc = 0;
-        for (let j = 0; j <= last; j++) acc += (p[j]! / z) * v.data[(bh * T + j) * hd + e]!;
+        for (let j = first; j <= last; j++) acc += (p[j]! / z) * v.data[(bk * T + j) * hd + e]!;
         out[(bh * S + i) * hd + e] = acc;
       }
     }
   }
   return { shape: q.shape, data: out };
+}
+
+/** RMSNorm over the last axis: x/√(mean(x²) + ε) ⊙ w, or ⊙ (1 + w) (Gemma). */
+export function rmsNorm(x: T64, w: ArrayLike<number>, eps: number, unitOffset = false): T64 {
+  const d = x.shape[x.shape.length - 1]!;
+  const out = new Float64Array(x.data.length);
+  for (let r = 0; r < x.data.length / d; r++) {
+    let ms = 0;
+    for (let j = 0; j < d; j++) ms += x.data[r * d + j]! ** 2;
+    const rs = 1 / Math.sqrt(ms / d + eps);
+    for (let j = 0; j < d; j++) out[r * d + j] = x.data[r * d + j]! * rs * ((unitOffset ? 1 : 0) + w[j]!);
+  }
+  return { shape: x.shape, data: out };
+}
+
+export const silu = (x: T64) => map(x, (v) => v / (1 + Math.exp(-v)));
+export const softCap = (x: T64, cap: number) => map(x, (v) => cap * Math.tanh(v / cap));
+
+export function mul(a: T64, b: T64): T64 {
+  return { shape: a.shape, data: a.data.map((v, i) => v * b.data[i]!) };
+}
+
+/** [B, S, n·hd] → [B, n, S, hd] */
+export function toHeads(x: T64, n: number, hd: number): T64 {
+  const [B, S] = x.shape as [number, number];
+  const out = new Float64Array(x.data.length);
+  for (let b = 0; b < B; b++) for (let s = 0; s < S; s++) for (let hh = 0; hh < n; hh++) for (let e = 0; e < hd; e++) {
+    out[((b * n + hh) * S + s) * hd + e] = x.data[(b * S + s) * n * hd + hh * hd + e]!;
+  }
+  return { shape: [B, n, S, hd], data: out };
+}
+
+/** Columns [from, from + width) of the last axis. */
+export function columns(x: T64, from: number, width: number): T64 {
+  const d = x.shape[x.shape.length - 1]!;
+  const rows = x.data.length / d;
+  const out = new Float64Array(rows * width);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) out[r * width + j] = x.data[r * d + from + j]!;
+  return { shape: [...x.shape.slice(0, -1), width], data: out };
 }
 
 /** x [d0, d1, d2, d3] → permuted by `perm`. */
