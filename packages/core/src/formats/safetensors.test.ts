@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeSafetensors, f16ToF32, SafetensorsFile } from './safetensors.js';
+import { bf16ToF32, encodeSafetensors, f16ToF32, f32ToBf16, SafetensorsFile } from './safetensors.js';
 import { FormatError } from '../errors.js';
 
 function file(header: Record<string, unknown>, dataBytes: number, headerLenOverride?: bigint): Uint8Array {
@@ -48,11 +48,27 @@ describe('SafetensorsFile', () => {
     expect([...SafetensorsFile.parse(bytes).getFloat32('x')]).toEqual([1, -3]);
   });
 
+  it('f32ToBf16 rounds to nearest even, as torch does; BF16/F16 tensors are written and read back', () => {
+    // 1 + 2^-8 is halfway between bf16 1 and 1 + 2^-7: ties go to the even mantissa (1).
+    const x = new Float32Array([1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, -2.5, Infinity, NaN, 3.0e38]);
+    const b = f32ToBf16(x);
+    expect([...b.slice(0, 5)]).toEqual([0x3f80, 0x3f80, 0x3f82, 0xc020, 0x7f80]);
+    expect(Number.isNaN(bf16ToF32(b)[5])).toBe(true);
+    expect(bf16ToF32(b)[6]).toBeCloseTo(3.0e38, -36);
+    const bytes = encodeSafetensors(new Map([['h', { shape: [2], dtype: 'BF16' as const, data: b.slice(0, 2) }],
+      ['g', { shape: [1], dtype: 'F16' as const, data: new Uint16Array([0x3c00]) }]]));
+    const f = SafetensorsFile.parse(bytes);
+    expect(f.entries.get('h')!.dtype).toBe('BF16');
+    expect([...f.getFloat32('h')]).toEqual([1, 1]);
+    expect([...f.getFloat32('g')]).toEqual([1]);
+  });
+
   const cases: [string, () => Uint8Array, RegExp][] = [
     ['too short', () => new Uint8Array(4), /shorter than the 8-byte/],
     ['header too large', () => file({}, 0, 200_000_000n), /exceeds/],
     ['header past end', () => file({}, 0, 1000n), /past the end/],
     ['not JSON', () => { const b = file({}, 0); b[8] = 0x7b; b[9] = 0x7b; return b; }, /not valid UTF-8 JSON/],
+    ['dtype named after an Object member', () => file({ x: { dtype: 'constructor', shape: [1], data_offsets: [0, 1] } }, 1), /unsupported dtype/],
     ['unknown dtype', () => file({ x: { dtype: 'Q8', shape: [1], data_offsets: [0, 1] } }, 1), /unsupported dtype/],
     ['wrong dtype size', () => file({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, 4), /needs 8 bytes/],
     ['overlap', () => file({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, y: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, 8), /overlaps/],

@@ -1,12 +1,13 @@
 // Strict safetensors reader: the 8-byte header length, the JSON header and every tensor's
 // dtype, shape and offsets are validated before any tensor buffer is allocated. Offsets must
 // tile the data area exactly (no gaps, no overlaps, no trailing bytes). F32/F16/BF16 → f32.
+// Header parsing is separate from the bytes, so checkpoint.ts reads huge files by offset.
 
 import { FormatError } from '../errors.js';
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
-const DTYPE_BYTES: Record<SafetensorsDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<SafetensorsDType, number>> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
 export interface SafetensorsEntry {
   readonly name: string;
@@ -38,63 +39,9 @@ export class SafetensorsFile {
   }
 
   static parse(bytes: Uint8Array, source = 'safetensors file', limits: SafetensorsLimits = {}): SafetensorsFile {
-    const maxHeader = limits.maxHeaderBytes ?? 100_000_000;
-    const maxElements = limits.maxElements ?? 2 ** 31 - 1;
-    const bad = (what: string) => new FormatError(`${source}: ${what}`,
-      'the file is not a valid safetensors file (truncated or corrupt?); re-export it with safetensors.torch.save_file');
-    if (bytes.byteLength < 8) throw bad(`file is ${bytes.byteLength} bytes, shorter than the 8-byte header length`);
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const headerLen = view.getBigUint64(0, true);
-    if (headerLen > BigInt(maxHeader)) throw bad(`header length ${headerLen} exceeds the ${maxHeader}-byte limit`);
-    const hl = Number(headerLen);
-    if (8 + hl > bytes.byteLength) throw bad(`header length ${hl} runs past the end of the file (${bytes.byteLength} bytes)`);
-    let header: unknown;
-    try {
-      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + hl)));
-    } catch (e) {
-      throw bad(`header is not valid UTF-8 JSON (${(e as Error).message})`);
-    }
-    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not a JSON object');
-    const dataArea = bytes.subarray(8 + hl);
-    const entries: SafetensorsEntry[] = [];
-    let metadata: Record<string, string> = {};
-    for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
-      if (name === '__metadata__') {
-        if (typeof raw !== 'object' || raw === null || Array.isArray(raw)
-          || Object.values(raw).some((v) => typeof v !== 'string')) throw bad('__metadata__ must map strings to strings');
-        metadata = raw as Record<string, string>;
-        continue;
-      }
-      if (typeof raw !== 'object' || raw === null) throw bad(`entry '${name}' is not an object`);
-      const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-      if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) throw bad(`tensor '${name}' has unsupported dtype ${JSON.stringify(dtype)}`);
-      if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw bad(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
-      if (!Array.isArray(offsets) || offsets.length !== 2 || offsets.some((o) => !Number.isSafeInteger(o) || o < 0)) {
-        throw bad(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offsets)}`);
-      }
-      const [begin, end] = offsets as [number, number];
-      let n = 1;
-      for (const d of shape as number[]) { n *= d; if (n > maxElements) throw bad(`tensor '${name}' declares ${JSON.stringify(shape)}, over the ${maxElements}-element limit`); }
-      const width = DTYPE_BYTES[dtype as SafetensorsDType];
-      if (end < begin) throw bad(`tensor '${name}' ends (${end}) before it begins (${begin})`);
-      if (end - begin !== n * width) {
-        throw bad(`tensor '${name}' (${dtype} ${JSON.stringify(shape)}) needs ${n * width} bytes but its offsets span ${end - begin}`);
-      }
-      if (end > dataArea.byteLength) throw bad(`tensor '${name}' ends at byte ${end}, past the data area (${dataArea.byteLength} bytes)`);
-      entries.push({ name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end });
-    }
-    // Offsets must tile [0, dataArea) exactly: no overlap, no hole, no trailing bytes.
-    const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
-    let cursor = 0;
-    for (const e of sorted) {
-      if (e.begin !== cursor) {
-        throw bad(e.begin < cursor ? `tensor '${e.name}' overlaps the previous tensor (starts at ${e.begin}, previous ends at ${cursor})`
-          : `gap of ${e.begin - cursor} bytes before tensor '${e.name}'`);
-      }
-      cursor = e.end;
-    }
-    if (cursor !== dataArea.byteLength) throw bad(`${dataArea.byteLength - cursor} trailing bytes after the last tensor`);
-    return new SafetensorsFile(new Map(entries.map((e) => [e.name, e])), metadata, dataArea, source);
+    const hl = safetensorsHeaderLength(bytes, bytes.byteLength, source, limits);
+    const { entries, metadata } = parseSafetensorsHeader(bytes.subarray(8, 8 + hl), bytes.byteLength - 8 - hl, source, limits);
+    return new SafetensorsFile(entries, metadata, bytes.subarray(8 + hl), source);
   }
 
   has(name: string): boolean {
@@ -122,6 +69,115 @@ export class SafetensorsFile {
   }
 }
 
+export interface SafetensorsHeader {
+  readonly entries: Map<string, SafetensorsEntry>;
+  readonly metadata: Record<string, string>;
+}
+
+function formatError(source: string, what: string): FormatError {
+  return new FormatError(`${source}: ${what}`,
+    'the file is not a valid safetensors file (truncated or corrupt?); re-export it with safetensors.torch.save_file');
+}
+
+/**
+ * The JSON header's length from a file's first 8 bytes (`start`), checked against the limit and
+ * the file's size. Files of any size: only these bytes need to be in memory.
+ */
+export function safetensorsHeaderLength(start: Uint8Array, fileBytes: number, source = 'safetensors file', limits: SafetensorsLimits = {}): number {
+  const maxHeader = limits.maxHeaderBytes ?? 100_000_000;
+  if (fileBytes < 8 || start.byteLength < 8) throw formatError(source, `file is ${fileBytes} bytes, shorter than the 8-byte header length`);
+  const headerLen = new DataView(start.buffer, start.byteOffset, 8).getBigUint64(0, true);
+  if (headerLen > BigInt(maxHeader)) throw formatError(source, `header length ${headerLen} exceeds the ${maxHeader}-byte limit`);
+  const hl = Number(headerLen);
+  if (8 + hl > fileBytes) throw formatError(source, `header length ${hl} runs past the end of the file (${fileBytes} bytes)`);
+  return hl;
+}
+
+/**
+ * Validates a JSON header (the bytes after the length) against a data area of `dataBytes` bytes:
+ * dtypes, shapes, offsets, and that the offsets tile the data area exactly. Nothing else is read.
+ */
+export function parseSafetensorsHeader(headerBytes: Uint8Array, dataBytes: number, source = 'safetensors file', limits: SafetensorsLimits = {}): SafetensorsHeader {
+  const maxElements = limits.maxElements ?? 2 ** 31 - 1;
+  const bad = (what: string) => formatError(source, what);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
+  } catch (e) {
+    throw bad(`header is not valid UTF-8 JSON (${(e as Error).message})`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not a JSON object');
+  const entries: SafetensorsEntry[] = [];
+  let metadata: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)
+        || Object.values(raw).some((v) => typeof v !== 'string')) throw bad('__metadata__ must map strings to strings');
+      metadata = raw as Record<string, string>;
+      continue;
+    }
+    entries.push(parseEntry(name, raw, dataBytes, maxElements, bad));
+  }
+  // Offsets must tile [0, dataArea) exactly: no overlap, no hole, no trailing bytes.
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let cursor = 0;
+  for (const e of sorted) {
+    if (e.begin !== cursor) {
+      throw bad(e.begin < cursor ? `tensor '${e.name}' overlaps the previous tensor (starts at ${e.begin}, previous ends at ${cursor})`
+        : `gap of ${e.begin - cursor} bytes before tensor '${e.name}'`);
+    }
+    cursor = e.end;
+  }
+  if (cursor !== dataBytes) throw bad(`${dataBytes - cursor} trailing bytes after the last tensor`);
+  return { entries: new Map(entries.map((e) => [e.name, e])), metadata };
+}
+
+function parseEntry(name: string, raw: unknown, dataBytes: number, maxElements: number, bad: (what: string) => FormatError): SafetensorsEntry {
+  if (typeof raw !== 'object' || raw === null) throw bad(`entry '${name}' is not an object`);
+  const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
+  if (typeof dtype !== 'string' || !Object.hasOwn(SAFETENSORS_DTYPE_BYTES, dtype)) throw bad(`tensor '${name}' has unsupported dtype ${JSON.stringify(dtype)}`);
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw bad(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
+  if (!Array.isArray(offsets) || offsets.length !== 2 || offsets.some((o) => !Number.isSafeInteger(o) || o < 0)) {
+    throw bad(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offsets)}`);
+  }
+  const [begin, end] = offsets as [number, number];
+  let n = 1;
+  for (const d of shape as number[]) { n *= d; if (n > maxElements) throw bad(`tensor '${name}' declares ${JSON.stringify(shape)}, over the ${maxElements}-element limit`); }
+  const width = SAFETENSORS_DTYPE_BYTES[dtype as SafetensorsDType];
+  if (end < begin) throw bad(`tensor '${name}' ends (${end}) before it begins (${begin})`);
+  if (end - begin !== n * width) {
+    throw bad(`tensor '${name}' (${dtype} ${JSON.stringify(shape)}) needs ${n * width} bytes but its offsets span ${end - begin}`);
+  }
+  if (end > dataBytes) throw bad(`tensor '${name}' ends at byte ${end}, past the data area (${dataBytes} bytes)`);
+  return { name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end };
+}
+
+/** The raw 16-bit words of an F16/BF16 tensor's bytes (little-endian, as safetensors stores them). */
+export function toUint16(bytes: Uint8Array): Uint16Array {
+  const out = new Uint16Array(bytes.byteLength / 2);
+  new Uint8Array(out.buffer).set(bytes);
+  return out;
+}
+
+/** bf16 bits → f32. */
+export function bf16ToF32(src: Uint16Array): Float32Array {
+  const out = new Uint32Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = src[i]! << 16;
+  return new Float32Array(out.buffer);
+}
+
+/** f32 → bf16 bits, rounding to nearest even (as torch's `.to(torch.bfloat16)`); NaN stays NaN. */
+export function f32ToBf16(src: Float32Array): Uint16Array {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const b = bits[i]!;
+    if ((b & 0x7fffffff) > 0x7f800000) { out[i] = (b >>> 16) | 0x40; continue; }
+    out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+  }
+  return out;
+}
+
 export function toFloat32(bytes: Uint8Array, dtype: string, what: string): Float32Array {
   const n = bytes.byteLength;
   switch (dtype) {
@@ -130,18 +186,10 @@ export function toFloat32(bytes: Uint8Array, dtype: string, what: string): Float
       new Uint8Array(out.buffer).set(bytes);
       return out;
     }
-    case 'F16': {
-      const src = new Uint16Array(n / 2);
-      new Uint8Array(src.buffer).set(bytes);
-      return f16ToF32(src);
-    }
-    case 'BF16': {
-      const src = new Uint16Array(n / 2);
-      new Uint8Array(src.buffer).set(bytes);
-      const out = new Uint32Array(src.length);
-      for (let i = 0; i < src.length; i++) out[i] = src[i]! << 16;
-      return new Float32Array(out.buffer);
-    }
+    case 'F16':
+      return f16ToF32(toUint16(bytes));
+    case 'BF16':
+      return bf16ToF32(toUint16(bytes));
     case 'F64': {
       const src = new Float64Array(n / 8);
       new Uint8Array(src.buffer).set(bytes);
@@ -170,8 +218,13 @@ export function f16ToF32(src: Uint16Array): Float32Array {
   return out;
 }
 
-/** Writes a safetensors file (F32 only); used by trainers and tests. Header padded to 8 bytes. */
-export function encodeSafetensors(tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>,
+/** A tensor to write: F32 data, or the raw 16-bit words of a BF16/F16 tensor. */
+export type EncodableTensor =
+  | { readonly shape: readonly number[]; readonly data: Float32Array; readonly dtype?: 'F32' }
+  | { readonly shape: readonly number[]; readonly data: Uint16Array; readonly dtype: 'BF16' | 'F16' };
+
+/** Writes a safetensors file (F32, BF16, F16); used by trainers, generators and tests. Header padded to 8 bytes. */
+export function encodeSafetensors(tensors: ReadonlyMap<string, EncodableTensor>,
   metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
@@ -179,7 +232,7 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, { shape: readonly
   const names = [...tensors.keys()].sort();
   for (const name of names) {
     const t = tensors.get(name)!;
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    header[name] = { dtype: t.dtype ?? 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }
   const raw = new TextEncoder().encode(JSON.stringify(header));

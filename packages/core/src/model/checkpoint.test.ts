@@ -1,0 +1,97 @@
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FormatError, NotFoundError, SecurityError } from '../errors.js';
+import { encodeSafetensors, f32ToBf16, type EncodableTensor } from '../formats/safetensors.js';
+import { checkpointBytes, INDEX_FILE, openCheckpoint, SINGLE_FILE } from './checkpoint.js';
+
+const root = mkdtempSync(join(tmpdir(), 'sfc-ckpt-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+function folder(files: Record<string, Uint8Array | string>): string {
+  const dir = join(root, `m${n++}`);
+  mkdirSync(dir);
+  for (const [f, data] of Object.entries(files)) writeFileSync(join(dir, f), data);
+  return dir;
+}
+
+const f32 = (...v: number[]): EncodableTensor => ({ shape: [v.length], data: new Float32Array(v) });
+const st = (t: Record<string, EncodableTensor>) => encodeSafetensors(new Map(Object.entries(t)));
+
+describe('openCheckpoint', () => {
+  it('reads a single model.safetensors by offset, F32 and BF16 (upcast by get, kept by getRaw)', async () => {
+    const bf = f32ToBf16(new Float32Array([1, -3, 0.5]));
+    const dir = folder({ [SINGLE_FILE]: st({ a: f32(1, 2), b: { shape: [3], dtype: 'BF16', data: bf } }) });
+    const c = await openCheckpoint(dir);
+    expect(c.names().sort()).toEqual(['a', 'b']);
+    expect([...c.get('a')]).toEqual([1, 2]);
+    expect([...c.get('b')]).toEqual([1, -3, 0.5]);
+    const raw = c.getRaw('b');
+    expect(raw.dtype).toBe('BF16');
+    expect([...raw.data]).toEqual([...bf]);
+    expect(c.dtype('b')).toBe('BF16');
+    expect(checkpointBytes(c, { widen: false })).toBe(8 + 6);
+    expect(checkpointBytes(c, { widen: true })).toBe(8 + 12);
+    c.close();
+    c.close(); // idempotent
+  });
+
+  it('reads sharded checkpoints through model.safetensors.index.json', async () => {
+    const index = { metadata: { total_size: 20 }, weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors', c: 'model-00002-of-00002.safetensors' } };
+    const dir = folder({
+      [INDEX_FILE]: JSON.stringify(index),
+      'model-00001-of-00002.safetensors': st({ a: f32(1, 2) }),
+      'model-00002-of-00002.safetensors': st({ b: f32(3), c: f32(4, 5) }),
+    });
+    const c = await openCheckpoint(dir);
+    expect(c.files.length).toBe(2);
+    expect(c.label).toBe(join(dir, INDEX_FILE));
+    expect([...c.get('a')]).toEqual([1, 2]);
+    expect([...c.get('c')]).toEqual([4, 5]);
+    expect(c.shape('c')).toEqual([2]);
+    c.close();
+  });
+
+  it('reads a tensor that sits past 2 GiB in a file larger than readFile accepts (sparse file)', async () => {
+    const dir = folder({});
+    const big = 2 ** 29 + 4; // F32 elements: 2^31 + 16 bytes
+    const header = { big: { dtype: 'F32', shape: [big], data_offsets: [0, big * 4] }, small: { dtype: 'F32', shape: [2], data_offsets: [big * 4, big * 4 + 8] } };
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    const path = join(dir, SINGLE_FILE);
+    const fd = openSync(path, 'w');
+    const len = new Uint8Array(8);
+    new DataView(len.buffer).setBigUint64(0, BigInt(json.length), true);
+    writeSync(fd, len, 0, 8, 0);
+    writeSync(fd, json, 0, json.length, 8);
+    const end = 8 + json.length + big * 4 + 8;
+    ftruncateSync(fd, end);
+    writeSync(fd, new Uint8Array(new Float32Array([7, -8]).buffer), 0, 8, end - 8);
+    closeSync(fd);
+    const c = await openCheckpoint(dir);
+    expect([...c.get('small')]).toEqual([7, -8]);
+    expect(c.byteSize('big')).toBe(2 ** 31 + 16);
+    c.close();
+  });
+
+  it('says what is missing: no weights, only pytorch_model.bin', async () => {
+    await expect(openCheckpoint(folder({}))).rejects.toThrow(NotFoundError);
+    await expect(openCheckpoint(folder({ 'pytorch_model.bin': 'x' }))).rejects.toMatchObject({ hint: expect.stringMatching(/safe_serialization/) });
+  });
+
+  it('refuses a broken index: bad JSON, a missing shard, a tensor not in its shard, a path outside the folder', async () => {
+    const shard = st({ a: f32(1) });
+    await expect(openCheckpoint(folder({ [INDEX_FILE]: '{' }))).rejects.toThrow(FormatError);
+    await expect(openCheckpoint(folder({ [INDEX_FILE]: JSON.stringify({ weight_map: {} }) }))).rejects.toThrow(/empty/);
+    await expect(openCheckpoint(folder({ [INDEX_FILE]: JSON.stringify({ weight_map: { a: 's1.safetensors' } }) })))
+      .rejects.toThrow(/names shard s1.safetensors, which is not in/);
+    await expect(openCheckpoint(folder({ [INDEX_FILE]: JSON.stringify({ weight_map: { a: 's1.safetensors', b: 's1.safetensors' } }), 's1.safetensors': shard })))
+      .rejects.toThrow(/tensor 'b' is listed in s1.safetensors, which does not hold it/);
+    await expect(openCheckpoint(folder({ [INDEX_FILE]: JSON.stringify({ weight_map: { a: '../x.safetensors' } }) }))).rejects.toThrow(SecurityError);
+  });
+
+  it('refuses a truncated shard before reading any tensor', async () => {
+    const bytes = st({ a: f32(1, 2, 3) });
+    await expect(openCheckpoint(folder({ [SINGLE_FILE]: bytes.subarray(0, bytes.length - 4) }))).rejects.toThrow(/past the data area/);
+  });
+});
