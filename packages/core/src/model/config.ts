@@ -53,7 +53,7 @@ export function parseModelConfig(cfg: unknown): ModelSpec {
 }
 
 function ln(prefix: string, eps: number): LayerNormSpec {
-  return { weight: `${prefix}.w`, bias: `${prefix}.b`, eps };
+  return { kind: 'layernorm', weight: `${prefix}.w`, bias: `${prefix}.b`, eps };
 }
 
 /** What differs between the architectures' attention segments. */
@@ -80,7 +80,7 @@ function buildSpec(arch: Architecture, dims: ModelDims, parallel: boolean, eps: 
       kind: 'attention', name: `attn_${l}`, layer: l, inputs: [prev], ln: ln(`${p}.ln1`, eps),
       qkv: { weight: `${p}.qkv.w`, ...(bias ? { bias: `${p}.qkv.b` } : {}) },
       out: { weight: `${p}.attn_out.w`, ...(bias ? { bias: `${p}.attn_out.b` } : {}) },
-      nHeads, headDim, rotaryDims, ...(rotary ? { rotary } : {}), scale: scaleForLayer(l),
+      nHeads, nKvHeads: nHeads, headDim, rotaryDims, ...(rotary ? { rotary } : {}), scale: scaleForLayer(l),
     });
     segments.push({
       kind: 'mlp', name: `mlp_${l}`, layer: l, inputs: parallel ? [prev] : [prev, `attn_${l}`], ln: ln(`${p}.ln2`, eps),
@@ -124,7 +124,7 @@ function neoxSpec(c: Json): ModelSpec {
       'transformers divides by (rotary dims − 2); use another rope type or a larger rotary_pct');
   }
   const dims: ModelDims = {
-    dModel: d, nLayers, nHeads, headDim,
+    dModel: d, nLayers, nHeads, nKvHeads: nHeads, headDim,
     dMlp: posInt(c, ['intermediate_size'], 'MLP width', 4 * d),
     vocabSize: posInt(c, ['vocab_size'], 'vocabulary size'),
     maxPositions: ropeContextLength(params, maxPositions),
@@ -228,7 +228,7 @@ function gpt2Spec(c: Json): ModelSpec {
   const scaleWeights = bool(c, 'scale_attn_weights', true);
   const byLayer = bool(c, 'scale_attn_by_inverse_layer_idx', false);
   const dims: ModelDims = {
-    dModel: d, nLayers: posInt(c, ['n_layer', 'num_hidden_layers'], 'layers'), nHeads, headDim,
+    dModel: d, nLayers: posInt(c, ['n_layer', 'num_hidden_layers'], 'layers'), nHeads, nKvHeads: nHeads, headDim,
     dMlp: posInt(c, ['n_inner'], 'MLP width', 4 * d),
     vocabSize: posInt(c, ['vocab_size'], 'vocabulary size'),
     maxPositions: posInt(c, ['n_positions', 'n_ctx', 'max_position_embeddings'], 'context length', 1024),

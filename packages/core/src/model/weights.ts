@@ -70,8 +70,8 @@ export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'm
         qkv.bias ? read(`${L}attention.query_key_value.bias`, [3 * d]) : undefined, nHeads, headDim);
       put(qkv.weight, w);
       if (qkv.bias) put(qkv.bias, b!);
-      put(out.weight, transpose(read(`${L}attention.dense.weight`, [d, d]), d, d));
-      if (out.bias) put(out.bias, read(`${L}attention.dense.bias`, [d]));
+      put(out!.weight, transpose(read(`${L}attention.dense.weight`, [d, d]), d, d));
+      if (out!.bias) put(out!.bias, read(`${L}attention.dense.bias`, [d]));
       put(`l${l}.fc_in.w`, transpose(read(`${L}mlp.dense_h_to_4h.weight`, [m, d]), m, d));
       put(`l${l}.fc_in.b`, read(`${L}mlp.dense_h_to_4h.bias`, [m]));
       put(`l${l}.fc_out.w`, transpose(read(`${L}mlp.dense_4h_to_h.weight`, [d, m]), d, m));
