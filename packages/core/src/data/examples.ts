@@ -35,9 +35,15 @@ export type SkipReason =
 export const SKIP_REASONS: readonly SkipReason[] = ['blank', 'unknown-token', 'answer-not-one-token', 'prefix-length-mismatch',
   'not-compositional', 'too-long', 'not-shortest'];
 
-/** The part of a tokenizer the loader needs: ids without special tokens. */
+/**
+ * The part of a tokenizer the loader needs. feature-circuits tokenizes with Hugging Face's default
+ * (`tokenizer(text)`: the post-processor's special tokens, e.g. Gemma's BOS) and strips a leading
+ * BOS from answers; a tokenizer without `encodeWithSpecialTokens` is used as is.
+ */
 export interface ExampleTokenizer {
   encode(text: string): number[];
+  encodeWithSpecialTokens?(text: string): number[];
+  readonly bosId?: number | undefined;
 }
 
 export interface SelectExamplesOptions {
@@ -126,13 +132,15 @@ type Tokenized = { ok: true; example: Example } | { ok: false; reason: SkipReaso
 
 function tokenizeLine(fields: Fields, line: number, tok: ExampleTokenizer, maxLength: number | undefined): Tokenized {
   let cleanIds: number[], patchIds: number[], cleanAns: number[], patchAns: number[], cleanFull: number[], patchFull: number[];
+  const ids = (text: string) => (tok.encodeWithSpecialTokens ? tok.encodeWithSpecialTokens(text) : tok.encode(text));
+  const answer = (text: string) => { const a = ids(text); return a.length > 0 && a[0] === tok.bosId ? a.slice(1) : a; };
   try {
-    cleanIds = tok.encode(fields.clean_prefix);
-    patchIds = tok.encode(fields.patch_prefix);
-    cleanAns = tok.encode(fields.clean_answer);
-    patchAns = tok.encode(fields.patch_answer);
-    cleanFull = tok.encode(fields.clean_prefix + fields.clean_answer);
-    patchFull = tok.encode(fields.patch_prefix + fields.patch_answer);
+    cleanIds = ids(fields.clean_prefix);
+    patchIds = ids(fields.patch_prefix);
+    cleanAns = answer(fields.clean_answer);
+    patchAns = answer(fields.patch_answer);
+    cleanFull = ids(fields.clean_prefix + fields.clean_answer);
+    patchFull = ids(fields.patch_prefix + fields.patch_answer);
   } catch (e) {
     if (e instanceof InputError) return { ok: false, reason: 'unknown-token' };
     throw e;

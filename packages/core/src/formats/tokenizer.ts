@@ -10,6 +10,17 @@ import { FormatError, InputError, NotFoundError } from '../errors.js';
 export interface Tokenizer {
   /** Token ids of `text` (no special tokens added). Throws InputError on unknown words when the vocabulary has no unk token. */
   encode(text: string): number[];
+  /**
+   * Token ids of `text` with the special tokens tokenizer.json's post-processor adds (Gemma's
+   * `<bos>`, Llama 3's `<|begin_of_text|>`; nothing for GPT-2, Pythia, Qwen): what Hugging Face's
+   * `tokenizer(text)` returns by default, so what feature-circuits runs the model on.
+   */
+  encodeWithSpecialTokens(text: string): number[];
+  /**
+   * The BOS id (tokenizer_config.json's `bos_token`, else the special token the post-processor
+   * puts first), or undefined. feature-circuits strips it from the front of answers.
+   */
+  readonly bosId: number | undefined;
   decode(ids: readonly number[]): string;
   /** The string of one token id (e.g. ' is'), or undefined. */
   idToToken(id: number): string | undefined;
@@ -58,23 +69,43 @@ export function tokenizerFromJson(json: Record<string, unknown>, config: Record<
     throw new FormatError(`${source}: cannot build the tokenizer (${(e as Error).message})`, 'supported models: BPE (byte-level, as GPT-2/Pythia), WordLevel, WordPiece, Unigram');
   }
   const unkId = unkToken !== undefined ? tok.token_to_id(unkToken) : undefined;
+  const idsOf = (text: string, addSpecialTokens: boolean): number[] => {
+    const enc = tok.encode(text, { add_special_tokens: addSpecialTokens });
+    const ids = enc.ids as (number | undefined)[];
+    const bad = ids.findIndex((id) => id === undefined || id === null);
+    if (bad >= 0) {
+      throw new InputError(`unknown token '${enc.tokens[bad]}' in ${JSON.stringify(text)}`,
+        'the tokenizer has no unknown-token id; use only words from the model\'s vocabulary');
+    }
+    return ids as number[];
+  };
+  const bosId = bosTokenId(config, (t) => tok.token_to_id(t), () => templatePrefix(idsOf('', false), idsOf('', true)));
   const addedCount = Array.isArray(json.added_tokens) ? json.added_tokens.length : 0;
   const vocabSize = Math.max(Array.isArray(vocab) ? vocab.length : Object.keys(vocab).length, addedCount);
   return {
-    encode(text: string): number[] {
-      const enc = tok.encode(text, { add_special_tokens: false });
-      const ids = enc.ids as (number | undefined)[];
-      const bad = ids.findIndex((id) => id === undefined || id === null);
-      if (bad >= 0) {
-        throw new InputError(`unknown token '${enc.tokens[bad]}' in ${JSON.stringify(text)}`,
-          'the tokenizer has no unknown-token id; use only words from the model\'s vocabulary');
-      }
-      return ids as number[];
-    },
-    decode: (ids) => tok.decode([...ids], { skip_special_tokens: false }),
+    encode: (text) => idsOf(text, false),
+    encodeWithSpecialTokens: (text) => idsOf(text, true),
+    bosId,
+    decode: (ids) => (ids.length === 0 ? '' : tok.decode([...ids], { skip_special_tokens: false })), // the library refuses []
     idToToken: (id) => tok.id_to_token(id),
     tokenToId: (t) => tok.token_to_id(t),
     vocabSize,
     unkId,
   };
+}
+
+/** tokenizer_config.json's `bos_token` (a string or an AddedToken object) as an id, else `fallback()`. */
+function bosTokenId(config: Record<string, unknown>, toId: (t: string) => number | undefined, fallback: () => number | undefined): number | undefined {
+  const raw = config.bos_token;
+  const name = typeof raw === 'string' ? raw
+    : typeof raw === 'object' && raw !== null && typeof (raw as { content?: unknown }).content === 'string' ? (raw as { content: string }).content
+      : undefined;
+  if (name !== undefined) return toId(name) ?? undefined;
+  if (raw === null) return undefined; // an explicit null: the model has no BOS (Qwen)
+  return fallback();
+}
+
+/** The id the post-processor puts before the text, when it adds exactly one in front. */
+function templatePrefix(plain: readonly number[], withSpecial: readonly number[]): number | undefined {
+  return withSpecial.length === plain.length + 1 ? withSpecial[0] : undefined;
 }
