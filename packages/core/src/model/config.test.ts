@@ -34,7 +34,8 @@ describe('parseModelConfig', () => {
     expect((s.segments[2] as MlpSegment).activation).toBe('gelu_new');
   });
   it('refuses unknown model types and bad values with typed errors', () => {
-    expect(() => parseModelConfig({ model_type: 'llama' })).toThrow(ConfigError);
+    expect(() => parseModelConfig({ model_type: 'falcon' })).toThrow(ConfigError);
+    expect(() => parseModelConfig({ model_type: 'falcon' })).toThrow(/gemma2, gemma3, gemma3_text, llama, mistral, qwen2, qwen3/);
     expect(() => parseModelConfig({ ...neox, hidden_size: 30 })).toThrow(FormatError);
     expect(() => parseModelConfig({ ...neox, num_hidden_layers: 'two' })).toThrow(/must be a number/);
     expect(() => parseModelConfig([])).toThrow(FormatError);

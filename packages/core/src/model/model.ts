@@ -7,14 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend, KvCache, KvCacheOptions, SegmentCallOptions, SegmentRuntime } from '../backend.js';
 import { CapabilityError, FormatError, InputError, NotFoundError, ShapeError } from '../errors.js';
-import { SafetensorsFile } from '../formats/safetensors.js';
 import { loadTokenizer, type Tokenizer } from '../formats/tokenizer.js';
-import { listSubmodules, requireSubmodule, type Submodule } from '../submodule.js';
+import { isGemma, listSubmodules, requireSubmodule, type Submodule } from '../submodule.js';
 import type { Tensor, TensorOps } from '../tensor.js';
 import { parseModelConfig } from './config.js';
 import { checkKvCacheCall, checkKvCacheOptions } from './kv-cache.js';
-import type { LogitSelection, ModelSpec, SegmentSpec } from './spec.js';
-import { canonicalWeights, safetensorsSource } from './weights.js';
+import { segmentWidth, type LogitSelection, type ModelSpec, type SegmentSpec } from './spec.js';
+import { openCheckpoint } from './checkpoint.js';
+import { canonicalWeights, type LoadedWeights } from './weights.js';
 
 /** Where the tensor handed to an edit sits in the sequence. */
 export interface EditCall {
@@ -64,9 +64,23 @@ export interface ModelLoadOptions {
   readonly warn?: (message: string) => void;
 }
 
+/**
+ * The submodules of a spec with their widths: attn_l is the concatenated heads when its segment
+ * has no output projection (Gemma), and `embed` is absent when the spec says so.
+ */
+export function submodulesOf(spec: ModelSpec): Submodule[] {
+  const attn = spec.segments.find((s) => s.kind === 'attention');
+  return listSubmodules(spec.dims.nLayers, spec.architecture, {
+    embed: spec.embedSubmodule ?? !isGemma(spec.architecture), dModel: spec.dims.dModel,
+    ...(attn ? { attnWidth: segmentWidth(spec, attn) } : {}),
+  });
+}
+
 export class Model {
   readonly submodules: readonly Submodule[];
+  /** Forward position of every value of the chain (submodules and intermediates such as `attn_l.out`). */
   private readonly order: Map<string, number>;
+  private readonly isSubmodule: Set<string>;
 
   private constructor(
     readonly spec: ModelSpec,
@@ -75,8 +89,9 @@ export class Model {
     readonly tokenizer: Tokenizer,
     readonly dir: string,
   ) {
-    this.submodules = listSubmodules(spec.dims.nLayers, spec.architecture);
-    this.order = new Map(this.submodules.map((s) => [s.name, s.order]));
+    this.submodules = submodulesOf(spec);
+    this.order = new Map(spec.segments.map((s, i) => [s.name, i]));
+    this.isSubmodule = new Set(this.submodules.map((s) => s.name));
   }
 
   get ops(): TensorOps {
@@ -93,16 +108,16 @@ export class Model {
       throw new FormatError(`${cfgPath} is not valid JSON: ${(e as Error).message}`);
     }
     const spec = parseModelConfig(cfg);
-    const wPath = join(dir, 'model.safetensors');
-    if (!existsSync(wPath)) {
-      const hint = existsSync(join(dir, 'pytorch_model.bin'))
-        ? 'only pytorch_model.bin is present; convert it to model.safetensors (transformers: model.save_pretrained(dir, safe_serialization=True))'
-        : 'put the model.safetensors that goes with config.json in the folder';
-      throw new NotFoundError(`no model.safetensors in ${dir}`, hint);
+    const ckpt = await openCheckpoint(dir);
+    let store: LoadedWeights['store'];
+    try {
+      const loaded = canonicalWeights(spec, ckpt, ckpt.label);
+      store = loaded.store;
+      const { unused } = loaded;
+      if (unused.length) options.warn?.(`${ckpt.label}: ignored ${unused.length} tensors not used by ${spec.architecture}: ${unused.slice(0, 5).join(', ')}`);
+    } finally {
+      ckpt.close();
     }
-    const file = SafetensorsFile.parse(await readFile(wPath), wPath);
-    const { store, unused } = canonicalWeights(spec, safetensorsSource(file), wPath);
-    if (unused.length) options.warn?.(`${wPath}: ignored ${unused.length} tensors not used by ${spec.architecture}: ${unused.slice(0, 5).join(', ')}`);
     const tokenizer = await loadTokenizer(dir);
     if (tokenizer.vocabSize > spec.dims.vocabSize) {
       throw new ShapeError(`tokenizer.json has ${tokenizer.vocabSize} tokens but the model's vocabulary has ${spec.dims.vocabSize}`,
@@ -219,8 +234,8 @@ export class Model {
       values.set(seg.name, out);
       dirty.add(seg.name);
     }
-    // Callers see every submodule: fill untouched ones from the cache.
-    for (const s of this.submodules) if (!values.has(s.name) && cached.has(s.name)) values.set(s.name, get(s.name));
+    // Callers see every value (submodules and intermediates): fill untouched ones from the cache.
+    for (const s of this.spec.segments) if (!values.has(s.name) && cached.has(s.name)) values.set(s.name, get(s.name));
     let logits: Tensor | undefined;
     if (options.logits !== false) {
       const un = this.spec.segments[this.spec.segments.length - 1]!;
@@ -295,7 +310,8 @@ export class Model {
   }
 
   /**
-   * Cotangent on x_U from a cotangent on x_D through the one segment that connects them (edges).
+   * Cotangent on x_U from a cotangent on x_D through the one segment that connects them (edges),
+   * composed with the VJPs of the intermediate values between them (Gemma's `attn_l.out`).
    * Row n of `cotangent` belongs to example `rows[n]` of `values` (default: row n), so many
    * downstream nodes of the same example go through one batched VJP. `positionOffset` is the
    * forward's (default 0).
@@ -304,18 +320,61 @@ export class Model {
     options: { readonly positionOffset?: number } = {}): Promise<Tensor> {
     const seg = this.spec.segments.find((s) => s.name === down);
     if (!seg) throw new Error(`internal: no segment ${down}`);
-    const k = (seg.inputs as readonly string[]).indexOf(up);
-    if (k < 0) throw new InputError(`${up} is not a direct input of ${down}`, `inputs of ${down}: ${seg.inputs.join(', ')}`);
-    if (seg.kind === 'sum') return cotangent;
+    if (!this.inputsOf(down).includes(up)) throw new InputError(`${up} is not a direct input of ${down}`, `inputs of ${down}: ${this.inputsOf(down).join(', ')}`);
     const idx = rows ? this.ops.intTensor(rows, [rows.length]) : undefined;
-    const inputs = seg.inputs.map((n) => (idx ? this.ops.gather(values.get(n)!, idx, 0) : values.get(n)!));
-    const gin = await this.runtime.vjp(seg.name, inputs, cotangent, { positionOffset: options.positionOffset });
-    return gin[k]!;
+    const g = await this.vjpTowards(seg, up, values, cotangent, idx, options.positionOffset);
+    if (!g) throw new Error(`internal: no path from ${up} to ${down}`);
+    return g;
   }
 
-  /** Direct inputs of the segment producing `name`. */
+  /** Sum over the paths from `up` into `seg` (directly, or through intermediates) of the cotangent reaching `up`. */
+  private async vjpTowards(seg: SegmentSpec, up: string, values: ReadonlyMap<string, Tensor>, cot: Tensor,
+    idx: Tensor | undefined, positionOffset: number | undefined): Promise<Tensor | undefined> {
+    const via = seg.inputs.map((n) => n === up || this.reaches(n, up));
+    if (!via.some(Boolean)) return undefined;
+    let gin: readonly Tensor[];
+    if (seg.kind === 'sum') {
+      gin = seg.inputs.map(() => cot);
+    } else {
+      const inputs = seg.inputs.map((n) => (idx ? this.ops.gather(values.get(n)!, idx, 0) : values.get(n)!));
+      gin = await this.runtime.vjp(seg.name, inputs, cot, { positionOffset });
+    }
+    let total: Tensor | undefined;
+    for (let k = 0; k < seg.inputs.length; k++) {
+      if (!via[k]) continue;
+      const name = seg.inputs[k]!;
+      const g = name === up ? gin[k]! : await this.vjpTowards(this.segmentOf(name), up, values, gin[k]!, idx, positionOffset);
+      if (g) total = total ? this.ops.add(total, g) : g;
+    }
+    return total;
+  }
+
+  /** Whether the value `name` is an intermediate (not a submodule) computed from `up`. */
+  private reaches(name: string, up: string): boolean {
+    if (this.isSubmodule.has(name)) return false;
+    return this.segmentOf(name).inputs.some((n) => n === up || this.reaches(n, up));
+  }
+
+  private segmentOf(name: string): SegmentSpec {
+    const s = this.spec.segments.find((x) => x.name === name);
+    if (!s) throw new Error(`internal: no segment ${name}`);
+    return s;
+  }
+
+  /**
+   * The submodules that feed the segment producing `name` directly, or through intermediates
+   * (Gemma: resid_l reads attn_l through `attn_l.out`; a non-submodule embed feeds nothing).
+   */
   inputsOf(name: string): readonly string[] {
-    return this.spec.segments.find((s) => s.name === name)?.inputs ?? [];
+    const seg = this.spec.segments.find((s) => s.name === name);
+    if (!seg) return [];
+    const out: string[] = [];
+    const visit = (n: string) => {
+      if (this.isSubmodule.has(n)) { if (!out.includes(n)) out.push(n); return; }
+      for (const i of this.segmentOf(n).inputs) visit(i);
+    };
+    for (const i of seg.inputs) visit(i);
+    return out;
   }
 
   dispose(): void {

@@ -185,6 +185,8 @@ export interface ModelSpec {
   readonly segments: readonly SegmentSpec[];
   /** Whether the embedding output is the `embed` submodule (false for Gemma: feature-circuits' include_embed=False). Absent: true. */
   readonly embedSubmodule?: boolean;
+  /** The checkpoint may omit the output head: `unembed.w` is the token embedding transposed (tie_word_embeddings). */
+  readonly tiedEmbeddings?: boolean;
   /** Canonical weight name → shape, for validation before anything is allocated on a backend. */
   readonly weightShapes: ReadonlyMap<string, readonly number[]>;
 }

@@ -28,8 +28,8 @@ const IGNORED = [/\.attention\.bias$/, /\.attention\.masked_bias$/, /\.rotary_em
 export interface LoadedWeights { readonly store: WeightStore; readonly unused: readonly string[] }
 
 export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'model.safetensors'): LoadedWeights {
-  const out = new Map<string, WeightTensor>();
-  const used = new Set<string>();
+  if (spec.architecture !== 'gpt_neox' && spec.architecture !== 'gpt2') return decoderWeights(spec, src, source);
+  const { read, put, used, done } = weightIo(spec, src, source);
   const { dModel: d, nHeads, headDim, nLayers } = spec.dims;
   const prefixes = spec.architecture === 'gpt2' ? ['transformer.', ''] : ['gpt_neox.', ''];
   const prefix = prefixes.find((p) => src.has(`${p}${spec.architecture === 'gpt2' ? 'wte' : 'embed_in'}.weight`));
@@ -37,21 +37,6 @@ export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'm
     throw new FormatError(`${source}: no token embedding (${spec.architecture === 'gpt2' ? 'transformer.wte.weight' : 'gpt_neox.embed_in.weight'})`,
       `is this a ${spec.architecture} checkpoint? tensors found: ${src.names().slice(0, 12).join(', ')}`);
   }
-  const read = (name: string, expect: readonly number[]): Float32Array => {
-    if (!src.has(name)) throw new FormatError(`${source}: missing tensor '${name}'`, 'the weights do not match config.json; use the model folder as saved by transformers');
-    const shape = src.shape(name);
-    if (shape.length !== expect.length || shape.some((x, i) => x !== expect[i])) {
-      throw new ShapeError(`${source}: tensor '${name}' has shape [${shape.join(', ')}] but config.json implies [${expect.join(', ')}]`,
-        'config.json and model.safetensors come from different models');
-    }
-    used.add(name);
-    return src.get(name);
-  };
-  const put = (name: string, data: Float32Array) => {
-    const shape = spec.weightShapes.get(name);
-    if (!shape) throw new Error(`internal: no canonical weight '${name}'`);
-    out.set(name, { shape, data });
-  };
   const { vocabSize: V, maxPositions: P, dMlp: m } = spec.dims;
 
   if (spec.architecture === 'gpt_neox') {
@@ -107,8 +92,101 @@ export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'm
     if (src.has('lm_head.weight')) used.add('lm_head.weight');
     put('unembed.w', transpose(wte, V, d));
   }
-  const unused = src.names().filter((n) => !used.has(n) && !IGNORED.some((re) => re.test(n)));
-  return { store: out, unused };
+  return done();
+}
+
+/** Reads checked tensors from a source and stores canonical ones checked against the spec. */
+function weightIo(spec: ModelSpec, src: TensorSource, source: string) {
+  const out = new Map<string, WeightTensor>();
+  const used = new Set<string>();
+  const read = (name: string, expect: readonly number[]): Float32Array => {
+    if (!src.has(name)) throw new FormatError(`${source}: missing tensor '${name}'`, 'the weights do not match config.json; use the model folder as saved by transformers');
+    const shape = src.shape(name);
+    if (shape.length !== expect.length || shape.some((x, i) => x !== expect[i])) {
+      throw new ShapeError(`${source}: tensor '${name}' has shape [${shape.join(', ')}] but config.json implies [${expect.join(', ')}]`,
+        'config.json and model.safetensors come from different models');
+    }
+    used.add(name);
+    return src.get(name);
+  };
+  const put = (name: string, data: Float32Array) => {
+    const shape = spec.weightShapes.get(name);
+    if (!shape) throw new Error(`internal: no canonical weight '${name}'`);
+    out.set(name, { shape, data });
+  };
+  const done = (): LoadedWeights => ({ store: out, unused: src.names().filter((n) => !used.has(n) && !IGNORED.some((re) => re.test(n))) });
+  return { read, put, used, done };
+}
+
+/**
+ * Where a decoder's modules sit: `model.` (…ForCausalLM), Gemma 3's multimodal
+ * `model.language_model.` (transformers ≥ 4.52) or `language_model.model.` (earlier), or no prefix
+ * (a bare …Model); the output head is `lm_head` or `language_model.lm_head`.
+ */
+const DECODER_PREFIXES = ['model.', 'model.language_model.', 'language_model.model.', ''];
+
+/** Llama family and Gemma: q/k/v fused into qkv, every linear transposed to [in, out]. */
+function decoderWeights(spec: ModelSpec, src: TensorSource, source: string): LoadedWeights {
+  const { read, put, used, done } = weightIo(spec, src, source);
+  const { dModel: d, nHeads: H, nKvHeads: Hkv, headDim: hd, nLayers, vocabSize: V, dMlp: m } = spec.dims;
+  const prefix = DECODER_PREFIXES.find((p) => src.has(`${p}embed_tokens.weight`));
+  if (prefix === undefined) {
+    throw new FormatError(`${source}: no token embedding (model.embed_tokens.weight)`,
+      `is this a ${spec.architecture} checkpoint? tensors found: ${src.names().slice(0, 12).join(', ')}`);
+  }
+  const gemma = spec.architecture === 'gemma2' || spec.architecture === 'gemma3';
+  const embed = read(`${prefix}embed_tokens.weight`, [V, d]);
+  put('embed.tok', embed);
+  const attention = spec.segments.filter((s): s is AttentionSegment => s.kind === 'attention');
+  const optional = (name: string | undefined, hf: string, shape: readonly number[]) => { if (name) put(name, read(hf, shape)); };
+  const linear = (w: string, b: string | undefined, hf: string, rows: number, cols: number) => {
+    put(w, transpose(read(`${hf}.weight`, [rows, cols]), rows, cols));
+    optional(b, `${hf}.bias`, [rows]);
+  };
+  for (let l = 0; l < nLayers; l++) {
+    const L = `${prefix}layers.${l}.`, p = `l${l}`;
+    const seg = attention[l]!;
+    put(`${p}.ln1.w`, read(`${L}input_layernorm.weight`, [d]));
+    const parts = [['q_proj', H], ['k_proj', Hkv], ['v_proj', Hkv]] as const;
+    const rows = parts.map(([n, heads]) => read(`${L}self_attn.${n}.weight`, [heads * hd, d]));
+    const stacked = new Float32Array((H + 2 * Hkv) * hd * d);
+    let at = 0;
+    for (const r of rows) { stacked.set(r, at); at += r.length; }
+    put(seg.qkv.weight, transpose(stacked, (H + 2 * Hkv) * hd, d));
+    if (seg.qkv.bias) {
+      const b = new Float32Array((H + 2 * Hkv) * hd);
+      let o = 0;
+      for (const [n, heads] of parts) { b.set(read(`${L}self_attn.${n}.bias`, [heads * hd]), o); o += heads * hd; }
+      put(seg.qkv.bias, b);
+    }
+    optional(seg.qNorm?.weight, `${L}self_attn.q_norm.weight`, [hd]);
+    optional(seg.kNorm?.weight, `${L}self_attn.k_norm.weight`, [hd]);
+    linear(`${p}.attn_out.w`, spec.weightShapes.has(`${p}.attn_out.b`) ? `${p}.attn_out.b` : undefined, `${L}self_attn.o_proj`, d, H * hd);
+    if (gemma) {
+      put(`${p}.ln_post_attn.w`, read(`${L}post_attention_layernorm.weight`, [d]));
+      put(`${p}.ln2.w`, read(`${L}pre_feedforward_layernorm.weight`, [d]));
+      put(`${p}.ln_post_mlp.w`, read(`${L}post_feedforward_layernorm.weight`, [d]));
+    } else {
+      put(`${p}.ln2.w`, read(`${L}post_attention_layernorm.weight`, [d]));
+    }
+    const bias = (n: string) => (spec.weightShapes.has(`${p}.${n}.b`) ? `${p}.${n}.b` : undefined);
+    linear(`${p}.gate.w`, bias('gate'), `${L}mlp.gate_proj`, m, d);
+    linear(`${p}.fc_in.w`, bias('fc_in'), `${L}mlp.up_proj`, m, d);
+    linear(`${p}.fc_out.w`, bias('fc_out'), `${L}mlp.down_proj`, d, m);
+  }
+  put('final_ln.w', read(`${prefix}norm.weight`, [d]));
+  const head = ['lm_head.weight', 'language_model.lm_head.weight'].find((n) => src.has(n));
+  if (spec.tiedEmbeddings) {
+    // Tied (tie_word_embeddings): transformers uses the embedding whatever lm_head holds.
+    if (head) used.add(head);
+    put('unembed.w', transpose(embed, V, d));
+  } else {
+    if (!head) {
+      throw new FormatError(`${source}: missing tensor 'lm_head.weight'`, 'config.json has tie_word_embeddings false, so the checkpoint must hold the output head');
+    }
+    put('unembed.w', transpose(read(head, [V, d]), V, d));
+  }
+  return done();
 }
 
 /** [rows, cols] → [cols, rows]. */
