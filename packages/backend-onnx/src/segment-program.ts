@@ -4,17 +4,19 @@
 // rotary tables `rope_cos`/`rope_sin` [seq, rotaryDims] (core's rotaryTables for the call's
 // positions: every rope type, dynamic NTK included, with no frequency math in the graph), and every
 // weight under its canonical name (weights are fed from tensors created once per model and shared
-// by all of its graphs). A cached attention graph also outputs `k_new`/`v_new`.
+// by all of its graphs). A cached attention graph also outputs `k_new`/`v_new`. The math of every
+// segment field is docs/architecture.md's "segment contract".
 
-import type { LinearSpec, ModelSpec, SegmentSpec } from '@sfc/core';
+import { segmentWidth, valueWidth, type LinearSpec, type ModelSpec, type NormSpec, type SegmentSpec } from '@sfc/core';
 import type { Dim } from './onnx-graph.js';
-import { activationOp } from './lowering/activation.js';
+import { activationOp, gatedActivation, softCap } from './lowering/activation.js';
 import { appendPast, causalAttention, mergeHeads, rotary, seqMajor, splitHeads } from './lowering/attention.js';
-import { embeddingLookup, positionRows, sum } from './lowering/embedding.js';
+import { embeddingLookup, positionRows, scaled, sum } from './lowering/embedding.js';
 import { layerNorm } from './lowering/layer-norm.js';
 import { linear } from './lowering/linear.js';
 import { lastPosition, selectColumns } from './lowering/logits.js';
 import { Program, type Value } from './lowering/op.js';
+import { rmsNorm } from './lowering/rms-norm.js';
 
 export interface SegmentVariant {
   /** Unembed only: keep the last position. */
@@ -22,8 +24,8 @@ export interface SegmentVariant {
   /** Unembed only: per-example vocabulary ids instead of the whole vocabulary. */
   readonly columns: boolean;
   /**
-   * Attention only (forward only): past keys/values `past_k`, `past_v` [past, b, h, hd] are
-   * prepended, and the new ones come out as `k_new`, `v_new` [s, b, h, hd].
+   * Attention only (forward only): past keys/values `past_k`, `past_v` [past, b, kvh, hd] are
+   * prepended, and the new ones come out as `k_new`, `v_new` [s, b, kvh, hd] (kvh = nKvHeads).
    */
   readonly kvCache?: boolean;
 }
@@ -43,9 +45,14 @@ export function variantKey(v: SegmentVariant): string {
 
 /** Output dims of a segment for a variant (symbolic batch, seq and k). */
 export function outputDims(spec: ModelSpec, seg: SegmentSpec, v: SegmentVariant): Dim[] {
-  if (seg.kind !== 'unembed') return [B, S, spec.dims.dModel];
+  if (seg.kind !== 'unembed') return [B, S, segmentWidth(spec, seg)];
   const last: Dim = v.columns ? 'k' : spec.dims.vocabSize;
   return v.lastOnly ? [B, last] : [B, S, last];
+}
+
+/** Width of input `i` of a non-embed segment: a project segment reads the concatenated heads, all others width d. */
+export function inputWidth(spec: ModelSpec, seg: SegmentSpec, i: number): number {
+  return seg.kind === 'project' ? valueWidth(spec, seg.inputs[i]!) : spec.dims.dModel;
 }
 
 export function segmentProgram(spec: ModelSpec, seg: SegmentSpec, v: SegmentVariant = FULL_VARIANT): Program {
@@ -67,14 +74,18 @@ export function segmentProgram(spec: ModelSpec, seg: SegmentSpec, v: SegmentVari
   const lin = (x: Value, l: LinearSpec, label: string): Value =>
     p.apply1(linear, l.bias ? [x, weight(l.weight), weight(l.bias)] : [x, weight(l.weight)], undefined, label);
   const activations = (): Value => {
-    const xs = seg.inputs.map((_, i) => p.input(`x${i}`, 'float32', [B, S, d], true));
+    const xs = seg.inputs.map((_, i) => p.input(`x${i}`, 'float32', [B, S, inputWidth(spec, seg, i)], true));
     return xs.length === 1 ? xs[0]! : p.apply1(sum, xs, { ranks: xs.map(() => 3) }, 'inputs');
   };
+  const norm = (x: Value, n: NormSpec, label: string): Value => n.kind === 'layernorm'
+    ? p.apply1(layerNorm, [x, weight(n.weight), weight(n.bias)], { eps: n.eps }, label)
+    : p.apply1(rmsNorm, [x, weight(n.weight)], { eps: n.eps, unitOffset: n.offset === 1 }, label);
 
   switch (seg.kind) {
     case 'embed': {
       const ids = p.input('ids', 'int32', [B, S], false);
       let y = p.apply1(embeddingLookup, [weight(seg.tokenEmbedding), ids], undefined, 'tokens');
+      if (seg.scale !== undefined) y = p.apply1(scaled, [y], { factor: seg.scale }, 'scale');
       if (seg.positionEmbedding) {
         const pos = p.apply1(positionRows, [weight(seg.positionEmbedding), offsetInput(), ids], { seqAxis: 1 }, 'positions');
         y = p.apply1(sum, [y, pos], { ranks: [3, 2] }, 'add');
@@ -84,10 +95,12 @@ export function segmentProgram(spec: ModelSpec, seg: SegmentSpec, v: SegmentVari
     }
     case 'attention': {
       const x = activations();
-      const h = p.apply1(layerNorm, [x, weight(seg.ln.weight), weight(seg.ln.bias)], { eps: seg.ln.eps }, 'ln');
+      const h = norm(x, seg.ln, 'ln');
       const qkv = lin(h, seg.qkv, 'qkv');
-      const heads = { nHeads: seg.nHeads, headDim: seg.headDim };
+      const heads = { nHeads: seg.nHeads, headDim: seg.headDim, nKvHeads: seg.nKvHeads };
       let [q, k, vv] = p.apply(splitHeads, [qkv], heads, 3, 'splitHeads') as [Value, Value, Value];
+      if (seg.qNorm) q = norm(q, seg.qNorm, 'qNorm');
+      if (seg.kNorm) k = norm(k, seg.kNorm, 'kNorm');
       if (seg.rotary) {
         const cos = p.input(ROPE_COS, 'float32', [S, seg.rotaryDims], false);
         const sin = p.input(ROPE_SIN, 'float32', [S, seg.rotaryDims], false);
@@ -97,23 +110,34 @@ export function segmentProgram(spec: ModelSpec, seg: SegmentSpec, v: SegmentVari
       }
       if (v.kvCache) {
         const kv = (name: 'k' | 'v', x: Value): Value => {
-          p.addOutput(p.apply1(seqMajor, [x], undefined, `cache.${name}`), `${name}_new`, 'float32', [S, B, seg.nHeads, seg.headDim]);
-          const past = p.input(`past_${name}`, 'float32', ['past', B, seg.nHeads, seg.headDim], false);
+          p.addOutput(p.apply1(seqMajor, [x], undefined, `cache.${name}`), `${name}_new`, 'float32', [S, B, seg.nKvHeads, seg.headDim]);
+          const past = p.input(`past_${name}`, 'float32', ['past', B, seg.nKvHeads, seg.headDim], false);
           return p.apply1(appendPast, [past, x], undefined, `past.${name}`);
         };
         k = kv('k', k);
         vv = kv('v', vv);
       }
-      const ctx = p.apply1(causalAttention, [q, k, vv], { scale: seg.scale }, 'attention');
+      const groups = seg.nHeads / seg.nKvHeads;
+      const ctx = p.apply1(causalAttention, [q, k, vv], {
+        scale: seg.scale, softCap: seg.softcap, window: seg.slidingWindow, ...(groups === 1 ? {} : { groups, nKvHeads: seg.nKvHeads }),
+      }, 'attention');
       const merged = p.apply1(mergeHeads, [ctx], heads, 'mergeHeads');
-      p.setOutput(lin(merged, seg.out, 'out'), 'float32', outputDims(spec, seg, v));
+      p.setOutput(seg.out ? lin(merged, seg.out, 'out') : merged, 'float32', outputDims(spec, seg, v));
       break;
     }
     case 'mlp': {
       const x = activations();
-      const h = p.apply1(layerNorm, [x, weight(seg.ln.weight), weight(seg.ln.bias)], { eps: seg.ln.eps }, 'ln');
-      const a = p.apply1(activationOp(seg.activation), [lin(h, seg.fcIn, 'fcIn')], undefined, seg.activation);
-      p.setOutput(lin(a, seg.fcOut, 'fcOut'), 'float32', outputDims(spec, seg, v));
+      const h = norm(x, seg.ln, 'ln');
+      const a = seg.gate
+        ? p.apply1(gatedActivation, [lin(h, seg.gate, 'gate'), lin(h, seg.fcIn, 'fcIn')], { activation: seg.activation }, `gated ${seg.activation}`)
+        : p.apply1(activationOp(seg.activation), [lin(h, seg.fcIn, 'fcIn')], undefined, seg.activation);
+      const y = lin(a, seg.fcOut, 'fcOut');
+      p.setOutput(seg.postNorm ? norm(y, seg.postNorm, 'postNorm') : y, 'float32', outputDims(spec, seg, v));
+      break;
+    }
+    case 'project': {
+      const y = lin(activations(), seg.linear, 'linear');
+      p.setOutput(seg.postNorm ? norm(y, seg.postNorm, 'postNorm') : y, 'float32', outputDims(spec, seg, v));
       break;
     }
     case 'sum': {
@@ -123,8 +147,8 @@ export function segmentProgram(spec: ModelSpec, seg: SegmentSpec, v: SegmentVari
     }
     case 'unembed': {
       const x = activations();
-      let h = p.apply1(layerNorm, [x, weight(seg.ln.weight), weight(seg.ln.bias)], { eps: seg.ln.eps }, 'ln');
-      // Layer norm is per position, so the last position can be taken before it or after; after
+      let h = norm(x, seg.ln, 'ln');
+      // The norm is per position, so the last position can be taken before it or after; after
       // keeps one op order for every variant, before would save (s−1)/s of a cheap op.
       if (v.lastOnly) h = p.apply1(lastPosition, [h], undefined, 'lastPosition');
       let y: Value;
@@ -136,6 +160,8 @@ export function segmentProgram(spec: ModelSpec, seg: SegmentSpec, v: SegmentVari
       } else {
         y = lin(h, seg.weight, 'unembed');
       }
+      // Element-wise, so capping only the selected logits equals selecting from capped ones.
+      if (seg.softcap !== undefined) y = p.apply1(softCap, [y], { cap: seg.softcap }, 'softcap');
       p.setOutput(y, 'float32', outputDims(spec, seg, v));
       break;
     }
