@@ -182,8 +182,8 @@ export class Model {
    * the cached batch, cached values are tiled k times along the batch axis (block-major).
    */
   async forwardFrom(from: string, x: Tensor, cached: ReadonlyMap<string, Tensor>, options: ForwardOptions = {}): Promise<ForwardResult> {
-    const fromSub = this.submodule(from).name;
     if (options.cache) throw new InputError('forwardFrom does not take a KV cache', 'recompute from a submodule with full sequences, without a cache');
+    const fromSub = this.submodule(from).name;
     return this.runSegments(cached, { name: fromSub, value: x }, undefined, options);
   }
 

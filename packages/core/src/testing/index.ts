@@ -6,3 +6,4 @@ export { runTensorOpsConformance, type ConformanceRunner, type ConformanceExpect
 export { maxAbsDiff, relMaxError } from './compare.js';
 export { runKvCacheConformance, type KvCacheConformanceOptions } from './kv-cache-conformance.js';
 export { runRopeScalingConformance, type RopeScalingConformanceOptions } from './rope-scaling-conformance.js';
+export { runDecoderConformance, DECODER_MODELS, type DecoderConformanceOptions } from './decoder-conformance.js';
