@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { checkOp, type OpCase } from '../test-support/op-harness.js';
 import * as R from '../test-support/reference-math.js';
 import { activationOp, gatedActivation, geluTanh, gelu, relu, silu, softCap } from './activation.js';
-import { appendPast, causalAttention, mergeHeads, rotary, seqMajor, splitHeads } from './attention.js';
+import { appendPast, causalAttention, type CausalAttentionAttrs, mergeHeads, rotary, seqMajor, splitHeads } from './attention.js';
 import { embeddingLookup, positionRows, sum } from './embedding.js';
 import { layerNorm } from './layer-norm.js';
 import { linear } from './linear.js';
@@ -139,7 +139,7 @@ const cases: OpCase[] = [
     ['sliding window 2', { window: 2 }, 4, 0],
     ['sliding window 3 over 3 cached positions, grouped, soft-capped', { window: 3, groups: 2, nKvHeads: 2, softCap: 2 }, 2, 3],
     ['window longer than the sequence', { window: 50 }, 4, 2],
-  ] as const).map(([label, attrs, kvh, past], i): OpCase => ({
+  ] as [string, Omit<CausalAttentionAttrs, 'scale'>, number, number][]).map(([label, attrs, kvh, past], i): OpCase => ({
     name: `causalAttention ${label}`,
     inputs: [f('q', [B, 4, S, HD], 50 + i, true, 2), f('k', [B, kvh, S + past, HD], 60 + i, true, 2), f('v', [B, kvh, S + past, HD], 70 + i)],
     outShape: [B, 4, S, HD],

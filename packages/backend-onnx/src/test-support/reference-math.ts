@@ -2,7 +2,7 @@
 // plus whole segments composed from them and central finite differences. Independent of the
 // lowering code on purpose (no shared helpers), so a test compares two separate derivations.
 
-import { rotaryInverseFrequencies, type ModelSpec, type SegmentSpec, type WeightStore } from '@sfc/core';
+import { rotaryInverseFrequencies, type LinearSpec, type ModelSpec, type NormSpec, type SegmentSpec, type WeightStore } from '@sfc/core';
 
 export interface T64 { readonly shape: readonly number[]; readonly data: Float64Array }
 
@@ -278,6 +278,11 @@ export function referenceSegment(spec: ModelSpec, weights: WeightStore, seg: Seg
   const d = spec.dims.dModel;
   const offset = o.positionOffset ?? 0;
   const summed = () => inputs.slice(1).reduce((a, x) => add(a, x), inputs[0]!);
+  const lin = (x: T64, l: LinearSpec) => {
+    const [inDim, outDim] = weights.get(l.weight)!.shape as [number, number];
+    return linear(x, W(l.weight), inDim, outDim, l.bias ? W(l.bias) : undefined);
+  };
+  const norm = (x: T64, n: NormSpec) => (n.kind === 'layernorm' ? layerNorm(x, W(n.weight), W(n.bias), n.eps) : rmsNorm(x, W(n.weight), n.eps, n.offset === 1));
   switch (seg.kind) {
     case 'embed': {
       const ids = inputs[0]!;
@@ -286,39 +291,48 @@ export function referenceSegment(spec: ModelSpec, weights: WeightStore, seg: Seg
       const tok = W(seg.tokenEmbedding);
       const pos = seg.positionEmbedding ? W(seg.positionEmbedding) : undefined;
       for (let b = 0; b < B; b++) for (let s = 0; s < S; s++) for (let j = 0; j < d; j++) {
-        out[(b * S + s) * d + j] = tok[ids.data[b * S + s]! * d + j]! + (pos ? pos[(offset + s) * d + j]! : 0);
+        out[(b * S + s) * d + j] = tok[ids.data[b * S + s]! * d + j]! * (seg.scale ?? 1) + (pos ? pos[(offset + s) * d + j]! : 0);
       }
       return { shape: [B, S, d], data: out };
     }
     case 'attention': {
-      const h = layerNorm(summed(), W(seg.ln.weight), W(seg.ln.bias), seg.ln.eps);
-      const qkv = linear(h, W(seg.qkv.weight), d, 3 * d, seg.qkv.bias ? W(seg.qkv.bias) : undefined);
-      let [q, k, v] = splitHeads(qkv, seg.nHeads, seg.headDim);
+      const { nHeads: H, nKvHeads: Hkv, headDim: hd } = seg;
+      const qkv = lin(norm(summed(), seg.ln), seg.qkv);
+      let q = toHeads(columns(qkv, 0, H * hd), H, hd);
+      let k = toHeads(columns(qkv, H * hd, Hkv * hd), Hkv, hd);
+      const v = toHeads(columns(qkv, (H + Hkv) * hd, Hkv * hd), Hkv, hd);
+      if (seg.qNorm) q = norm(q, seg.qNorm);
+      if (seg.kNorm) k = norm(k, seg.kNorm);
       if (seg.rotary) {
         const S = q.shape[2]!;
         const { cos, sin } = rotaryTables(rotaryInverseFrequencies(seg.rotary, offset + S), offset, S, seg.rotary.attentionFactor);
         q = rotary(q, cos, sin);
         k = rotary(k, cos, sin);
       }
-      const ctx = mergeHeads(causalAttention(q, k, v, seg.scale));
-      return linear(ctx, W(seg.out.weight), d, d, seg.out.bias ? W(seg.out.bias) : undefined);
+      const ctx = mergeHeads(causalAttention(q, k, v, seg.scale, { softCap: seg.softcap, window: seg.slidingWindow }));
+      return seg.out ? lin(ctx, seg.out) : ctx;
     }
     case 'mlp': {
-      const h = layerNorm(summed(), W(seg.ln.weight), W(seg.ln.bias), seg.ln.eps);
-      const m = spec.dims.dMlp;
-      const a = linear(h, W(seg.fcIn.weight), d, m, seg.fcIn.bias ? W(seg.fcIn.bias) : undefined);
-      const act = seg.activation === 'gelu' ? geluExact(a) : seg.activation === 'gelu_new' ? geluTanh(a) : relu(a);
-      return linear(act, W(seg.fcOut.weight), m, d, seg.fcOut.bias ? W(seg.fcOut.bias) : undefined);
+      const h = norm(summed(), seg.ln);
+      const act = (a: T64) => (seg.activation === 'gelu' ? geluExact(a) : seg.activation === 'gelu_new' ? geluTanh(a) : seg.activation === 'silu' ? silu(a) : relu(a));
+      const a = seg.gate ? mul(act(lin(h, seg.gate)), lin(h, seg.fcIn)) : act(lin(h, seg.fcIn));
+      const y = lin(a, seg.fcOut);
+      return seg.postNorm ? norm(y, seg.postNorm) : y;
+    }
+    case 'project': {
+      const y = lin(inputs[0]!, seg.linear);
+      return seg.postNorm ? norm(y, seg.postNorm) : y;
     }
     case 'sum':
       return summed();
     case 'unembed': {
-      let h = layerNorm(inputs[0]!, W(seg.ln.weight), W(seg.ln.bias), seg.ln.eps);
+      let h = norm(inputs[0]!, seg.ln);
       if (o.lastOnly) h = lastPosition(h);
       const V = spec.dims.vocabSize;
       const bias = seg.weight.bias ? W(seg.weight.bias) : undefined;
-      return o.columns ? selectColumns(h, W(seg.weight.weight), V, o.columns.data, o.columns.k, bias)
+      const y = o.columns ? selectColumns(h, W(seg.weight.weight), V, o.columns.data, o.columns.k, bias)
         : linear(h, W(seg.weight.weight), d, V, bias);
+      return seg.softcap === undefined ? y : softCap(y, seg.softcap);
     }
   }
 }
