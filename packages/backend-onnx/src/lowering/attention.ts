@@ -114,10 +114,11 @@ const MASKED = -3.4028234663852886e38;
  */
 function allowedKeys(g: GraphBuilder, q: string, k: string, window: number | undefined, groups: number): string {
   const s = seqLen(g, q, 2), t = seqLen(g, k, 2);
-  const keys = g.node('Unsqueeze', [g.node('Range', [g.constI64(0), t, g.constI64(1)]), g.constI64([0])]);
-  const queries = g.node('Unsqueeze', [g.node('Range', [g.node('Sub', [t, s]), t, g.constI64(1)]), g.constI64([1])]);
-  let allowed = g.node('LessOrEqual', [keys, queries]);
-  if (window !== undefined) allowed = g.node('And', [allowed, g.node('Greater', [keys, g.node('Sub', [queries, g.constI64(window)])])]);
+  const keys = g.node('Range', [g.constI64(0), t, g.constI64(1)]);
+  const queries = g.node('Range', [g.node('Sub', [t, s]), t, g.constI64(1)]);
+  const row = g.node('Unsqueeze', [keys, g.constI64([0])]), col = g.node('Unsqueeze', [queries, g.constI64([1])]);
+  let allowed = g.node('LessOrEqual', [row, col]);
+  if (window !== undefined) allowed = g.node('And', [allowed, g.node('Greater', [row, g.node('Sub', [col, g.constI64(window)])])]);
   if (groups === 1) return allowed;
   return g.node('Flatten', [g.node('Tile', [g.node('Unsqueeze', [allowed, g.constI64([0])]), g.constI64([groups, 1, 1])])], { axis: 2 });
 }
