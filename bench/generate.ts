@@ -20,30 +20,10 @@ import { Rng } from '../tools/embedded/rng.js';
 import { tokenizerConfigJson, tokenizerJson } from '../tools/embedded/tokenizer-json.js';
 import { GENERATOR_VERSION, NODE_THRESHOLD, scaleByName, SEQ_LEN, workloadDir, type Scale } from './scales.js';
 import { WORKLOAD_SCHEMA, workloadPaths, type Stats, type TokensFile, type Workload, type WorkloadManifest } from './workload.js';
+import { PAIRS, pairs, WORDS } from './generate-data.js';
+import { generateGemma2Workload } from './generate-gemma2.js';
 
 const SEED = 2024;
-/** Pairs written to data.jsonl; a run uses the first `--examples` of them. */
-export const PAIRS = 40;
-
-// ---------------------------------------------------------------- data and tokenizer
-
-const ADJ = ['old', 'young', 'tall', 'quiet', 'famous', 'busy', 'clever', 'kind', 'brave', 'shy'];
-const NOUNS: readonly (readonly [string, string])[] = [
-  ['author', 'authors'], ['guard', 'guards'], ['doctor', 'doctors'], ['teacher', 'teachers'], ['farmer', 'farmers'],
-  ['senator', 'senators'], ['pilot', 'pilots'], ['manager', 'managers'], ['dancer', 'dancers'], ['lawyer', 'lawyers'],
-];
-const VERBS = ['like', 'see', 'know', 'admire', 'hate', 'love', 'trust', 'meet'];
-const WORDS = ['The', 'the', 'that', 'is', 'are', ...ADJ, ...NOUNS.flat(), ...VERBS];
-
-/** "The old author that the busy pilots like" → is / are: 8 tokens, subject number flipped in the patch prompt. */
-function pairs(n: number): Record<string, string>[] {
-  return Array.from({ length: n }, (_, i) => {
-    const [sing, plur] = NOUNS[i % NOUNS.length]!;
-    const rest = `that the ${ADJ[(i + 3) % ADJ.length]} ${NOUNS[(i * 3 + 5) % NOUNS.length]![1]} ${VERBS[i % VERBS.length]}`;
-    const adj = ADJ[Math.floor(i / NOUNS.length + i) % ADJ.length];
-    return { clean_prefix: `The ${adj} ${sing} ${rest}`, patch_prefix: `The ${adj} ${plur} ${rest}`, clean_answer: ' is', patch_answer: ' are', case: 'bench' };
-  });
-}
 
 // ---------------------------------------------------------------- model
 
@@ -271,6 +251,8 @@ export async function generateWorkload(scale: Scale, log: (line: string) => void
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { scale: { type: 'string', default: 'small' } } });
-  const w = await generateWorkload(scaleByName(values.scale!), (l) => console.error(`[generate] ${l}`));
+  const scale = scaleByName(values.scale!);
+  const log = (l: string) => console.error(`[generate] ${l}`);
+  const w = scale.architecture === 'gemma2' ? await generateGemma2Workload(scale, log) : await generateWorkload(scale, log);
   console.log(JSON.stringify({ dir: w.dir }));
 }

@@ -18,7 +18,7 @@ import { formatTable, machine, RESULTS_SCHEMA, writeResults, type BenchResults }
 import { BENCH_DIR, scaleByName, SCALES, type Scale } from './scales.js';
 import { findWorkload, type Workload } from './workload.js';
 
-const USAGE = `usage: npm run bench -- [--backend tfjs-wasm,onnx] [--scale ${Object.keys(SCALES).join('|')}] [--examples N] [--runs N]
+const USAGE = `usage: npm run bench -- [--backend tfjs-wasm,onnx (gemma2-2b: onnx)] [--scale ${Object.keys(SCALES).join('|')}] [--examples N] [--runs N]
                      [--stages ${DEFAULT_STAGES.join(',')}[,edges-loop]] [--pytorch [--pytorch-runs N]] [--no-save]`;
 
 const PYTORCH_MISSING = 'pytorch: not installed (apt-get install python3-torch libopenblas0-pthread)';
@@ -71,7 +71,7 @@ function findTorchPython(): string | undefined {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      backend: { type: 'string', default: 'tfjs-wasm,onnx' }, scale: { type: 'string', default: 'pythia70m' },
+      backend: { type: 'string' }, scale: { type: 'string', default: 'pythia70m' },
       examples: { type: 'string' }, runs: { type: 'string', default: '3' }, stages: { type: 'string', default: DEFAULT_STAGES.join(',') },
       pytorch: { type: 'boolean', default: false }, 'pytorch-runs': { type: 'string' }, 'no-save': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
     },
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
     if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer\n${USAGE}`);
   }
   const stages: StageId[] = parseStages(values.stages!);
-  const backends = values.backend!.split(',').map((b) => b.trim()).filter(Boolean);
+  const backends = (values.backend ?? scale.defaultBackends ?? 'tfjs-wasm,onnx').split(',').map((b) => b.trim()).filter(Boolean);
   const mach = machine();
   const workload = await ensureWorkload(scale);
   if (examples > workload.manifest.data.pairs) throw new Error(`--examples ${examples}: the workload has ${workload.manifest.data.pairs} pairs`);

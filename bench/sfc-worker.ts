@@ -179,7 +179,9 @@ export async function runSfc(backendName: string, scale: Scale, examples: number
   const out: SideResult = { name: backendName, available: true, describe: backend.describe() + malloc, stages: {} };
   try {
     const model = await Model.load(w.modelDir, backend);
-    const dicts = await loadDictionarySet(w.saeDir, model.submodules, { ops: model.ops, dIn: model.spec.dims.dModel });
+    // gemma2 scales have SAEs on the resid_l only (the other submodules are not spliced).
+    const only = w.manifest.saes.submodules;
+    const dicts = await loadDictionarySet(w.saeDir, model.submodules, { ops: model.ops, dIn: model.spec.dims.dModel, only });
     const sel = await loadExamples(w.dataFile, model.tokenizer, { numExamples: examples, seed: null, minLengthOnly: false });
     if (sel.examples.length !== examples) throw new Error(`the workload has ${sel.examples.length} usable pairs, ${examples} asked for`);
     const env: Env = { scale, model, dicts, batches: batchExamples(sel.examples, examples) };

@@ -28,7 +28,11 @@ export interface WorkloadManifest {
   };
   readonly data: { readonly file: 'data.jsonl'; readonly tokens: 'tokens.json'; readonly pairs: number; readonly seq: number };
   /** The unembedding was scaled by `unembedScale` so that attrib gives `attribNodes` per-example nodes above `threshold`. */
-  readonly calibration: { readonly threshold: number; readonly attribNodes: number; readonly unembedScale: number; readonly seconds: number };
+  readonly calibration: {
+    readonly threshold: number; readonly attribNodes: number; readonly unembedScale: number; readonly seconds: number;
+    /** 'analytic' (gemma2 scales): SAE thresholds from the weights' statistics, not from activations; l0 is then the target. */
+    readonly method?: 'activations' | 'analytic';
+  };
 }
 
 /** Token ids of every pair, as sfc's tokenizer encodes data.jsonl (the PyTorch baseline has no tokenizer). */
