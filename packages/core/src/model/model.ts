@@ -14,6 +14,7 @@ import { parseModelConfig } from './config.js';
 import { checkKvCacheCall, checkKvCacheOptions } from './kv-cache.js';
 import { segmentWidth, type LogitSelection, type ModelSpec, type SegmentSpec } from './spec.js';
 import { openCheckpoint } from './checkpoint.js';
+import { checkMemory } from './memory-budget.js';
 import { canonicalWeights, type LoadedWeights } from './weights.js';
 
 /** Where the tensor handed to an edit sits in the sequence. */
@@ -111,6 +112,10 @@ export class Model {
     const ckpt = await openCheckpoint(dir);
     let store: LoadedWeights['store'];
     try {
+      // The canonical float32 weights, and the backend's copy of them while it uploads.
+      const bytes = 2 * 4 * [...spec.weightShapes.values()].reduce((n, shape) => n + shape.reduce((a, b) => a * b, 1), 0);
+      checkMemory([{ what: `${spec.architecture} weights (float32, canonical store + backend copy)`, bytes }],
+        { action: 'loading the model', hint: 'free memory (close other programs or runs), or load a smaller model' });
       const loaded = canonicalWeights(spec, ckpt, ckpt.label);
       store = loaded.store;
       const { unused } = loaded;
@@ -143,8 +148,9 @@ export class Model {
     return { ids, batch: rows.length, seq };
   }
 
+  /** Token ids of a prompt with the tokenizer's special tokens (Gemma's and Llama 3's BOS), as transformers encodes it. */
   encode(text: string): number[] {
-    const ids = this.tokenizer.encode(text);
+    const ids = this.tokenizer.encodeWithSpecialTokens(text);
     if (ids.length === 0) throw new InputError(`the text ${JSON.stringify(text)} has no tokens`, 'give a non-empty prompt');
     if (ids.length > this.spec.dims.maxPositions) {
       throw new InputError(`the text has ${ids.length} tokens, more than the model's ${this.spec.dims.maxPositions} positions`, 'shorten the prompt');
