@@ -97,13 +97,13 @@ const STAGE_FNS: Partial<Record<StageId, Stage>> = {
   },
 
   async attrib(env) {
-    const res = await attribute(env.model, env.dicts, env.batches, { method: { kind: 'attrib' } });
+    const res = await attribute(env.model, env.dicts, env.batches, { method: { kind: 'attrib' }, submodules: [...env.dicts.keys()] });
     env.effects ??= res.effects;
     return { check: effectMass(res) };
   },
 
   async ig(env) {
-    const res = await attribute(env.model, env.dicts, env.batches, { method: { kind: 'ig', steps: IG_STEPS } });
+    const res = await attribute(env.model, env.dicts, env.batches, { method: { kind: 'ig', steps: IG_STEPS }, submodules: [...env.dicts.keys()] });
     env.effects = res.effects;
     return { check: effectMass(res) };
   },
@@ -135,7 +135,7 @@ const STAGE_FNS: Partial<Record<StageId, Stage>> = {
     const subs = env.dicts.size;
     const t0 = performance.now();
     const res = await discover(env.model, env.dicts, env.batches, {
-      nodeThreshold: NODE_THRESHOLD, steps: IG_STEPS,
+      nodeThreshold: NODE_THRESHOLD, steps: IG_STEPS, submodules: [...env.dicts.keys()],
       onProgress: (e) => { if (e.stage === 'submodules' && e.done === subs) { igDone = performance.now(); igCpu = process.cpuUsage(); } },
     });
     const end = performance.now();
@@ -158,7 +158,7 @@ const STAGE_FNS: Partial<Record<StageId, Stage>> = {
 
   async eval(env) {
     if (!env.effects) {
-      env.effects = (await attribute(env.model, env.dicts, env.batches, { method: { kind: 'attrib' } })).effects;
+      env.effects = (await attribute(env.model, env.dicts, env.batches, { method: { kind: 'attrib' }, submodules: [...env.dicts.keys()] })).effects;
     }
     const res = await evaluate(env.model, env.dicts, env.batches, { effects: env.effects, thresholds: EVAL_THRESHOLDS, ablation: { kind: 'mean' } });
     const row = res.rows[0]!;
