@@ -58,3 +58,59 @@ describe('canonicalWeights: attention_bias false', () => {
     expect(Array.from(without.w)).toEqual(Array.from(withBias.w));
   });
 });
+
+const fixture = (name: string) => {
+  const dir = fileURLToPath(new URL(`../../../../fixtures/models/${name}`, import.meta.url));
+  return { spec: parseModelConfig(JSON.parse(readFileSync(`${dir}/config.json`, 'utf8'))), src: safetensorsSource(SafetensorsFile.parse(readFileSync(`${dir}/model.safetensors`))) };
+};
+
+/** `src` with every name mapped by `rename` (and only the names it keeps). */
+function renamed(src: TensorSource, rename: (n: string) => string | undefined): TensorSource {
+  const back = new Map(src.names().flatMap((n) => { const r = rename(n); return r === undefined ? [] : [[r, n] as const]; }));
+  return { has: (n) => back.has(n), shape: (n) => src.shape(back.get(n)!), get: (n) => src.get(back.get(n)!), names: () => [...back.keys()] };
+}
+
+describe('canonicalWeights: Gemma and the Llama family', () => {
+  it('fuses q | k | v (GQA widths) into [d, (H + 2·Hkv)·hd] and transposes every linear; every tensor is used', () => {
+    const { spec, src } = fixture('qwen2-a');
+    const { store, unused } = canonicalWeights(spec, src);
+    expect(unused).toEqual([]);
+    const { dModel: d, nHeads: H, nKvHeads: Hkv, headDim: hd } = spec.dims;
+    const qkv = store.get('l1.qkv.w')!.data, cols = (H + 2 * Hkv) * hd;
+    const k = src.get('model.layers.1.self_attn.k_proj.weight'); // [Hkv·hd, d]
+    // Column H·hd + r of the fused weight is row r of k_proj.
+    for (const [r, i] of [[0, 0], [5, 3], [Hkv * hd - 1, d - 1]] as const) expect(qkv[i * cols + H * hd + r]).toBe(k[r * d + i]);
+    const bias = store.get('l1.qkv.b')!.data;
+    expect(bias.slice(H * hd + Hkv * hd)).toEqual(src.get('model.layers.1.self_attn.v_proj.bias'));
+  });
+
+  it('Gemma 3 multimodal prefixes (model.language_model., language_model.model.) load the same weights; vision tensors are unused', () => {
+    const { spec, src } = fixture('gemma3-a');
+    const plain = canonicalWeights(spec, src).store;
+    for (const prefix of ['model.language_model.', 'language_model.model.']) {
+      const src2 = withExtra(renamed(src, (n) => n.replace(/^model\./, prefix)), { 'vision_tower.x.weight': { shape: [2], data: new Float32Array(2) } });
+      const { store, unused } = canonicalWeights(spec, src2);
+      expect(unused).toEqual(['vision_tower.x.weight']);
+      for (const [name, w] of plain) expect(store.get(name)!.data, name).toEqual(w.data);
+    }
+  });
+
+  it('untied heads need lm_head.weight; tied ones use the embedding even when lm_head is stored', () => {
+    const llama = fixture('llama-a');
+    expect(() => canonicalWeights(llama.spec, renamed(llama.src, (n) => (n === 'lm_head.weight' ? undefined : n)))).toThrow(/lm_head.weight/);
+    const gemma = fixture('gemma2-a');
+    const V = gemma.spec.dims.vocabSize, d = gemma.spec.dims.dModel;
+    const { store, unused } = canonicalWeights(gemma.spec, withExtra(gemma.src, { 'lm_head.weight': { shape: [V, d], data: new Float32Array(V * d) } }));
+    expect(unused).toEqual([]);
+    const emb = gemma.src.get('model.embed_tokens.weight');
+    expect(store.get('unembed.w')!.data[1 * V + 7]).toBe(emb[7 * d + 1]);
+  });
+
+  it('names the missing tensor (Gemma post-norms) and a wrong shape', () => {
+    const { spec, src } = fixture('gemma2-a');
+    expect(() => canonicalWeights(spec, renamed(src, (n) => (n.endsWith('layers.1.post_feedforward_layernorm.weight') ? undefined : n))))
+      .toThrow(/model.layers.1.post_feedforward_layernorm.weight/);
+    const other = fixture('llama-a');
+    expect(() => canonicalWeights(spec, other.src)).toThrow();
+  });
+});
