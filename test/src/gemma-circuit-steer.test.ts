@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Model, type Dictionary } from '@sfc/core';
 import { loadDictionarySet, readFcCircuitFile } from '@sfc/dictionaries';
-import { interventionsFor, scale, score, selectCircuitFeatures, Steering, type ScoreBatch } from '@sfc/steering';
+import { featureId, interventionsFor, scale, score, selectCircuitFeatures, Steering, type ScoreBatch } from '@sfc/steering';
 import { ALGORITHM_BACKENDS, type OpenBackend } from './backends.js';
 import { MODELS, REPO_ROOT } from './paths.js';
 
@@ -48,7 +48,7 @@ describe('feature-circuits Gemma circuits convert', () => {
       const ref = n.index === act.length ? IG.nodes[n.submodule]!.err : act[n.index]!; // index F is the error node
       expect(Math.abs(n.effect - ref), `${n.submodule}/${n.index}`).toBeLessThan(1e-6 * Math.max(1, Math.abs(ref)));
     }
-    expect(selectCircuitFeatures(circuit, { topK: 3 }).map((f) => `${f.submodule}/${f.index}`)).toEqual(REF.saes.features);
+    expect(selectCircuitFeatures(circuit, { topK: 3 }).map(featureId)).toEqual(REF.saes.features);
     expect(circuit.edges.length).toBeGreaterThan(0);
   });
 
@@ -56,7 +56,7 @@ describe('feature-circuits Gemma circuits convert', () => {
     const { circuit, fileName } = await readFcCircuitFile(NEURON_FILE);
     expect(fileName).toMatchObject({ neurons: true, nodesOnly: true, aggregation: 'sum' });
     expect(circuit.edges).toEqual([]);
-    expect(selectCircuitFeatures(circuit, { topK: 3 }).map((f) => `${f.submodule}/${f.index}`)).toEqual(REF.neurons.features);
+    expect(selectCircuitFeatures(circuit, { topK: 3 }).map(featureId)).toEqual(REF.neurons.features);
     const widest = new Map<string, number>();
     for (const n of circuit.nodes) if (typeof n.index === 'number') widest.set(n.submodule, Math.max(widest.get(n.submodule) ?? 0, n.index + 1));
     expect(Math.max(...[0, 1, 2].map((l) => widest.get(`attn_${l}`) ?? 0))).toBeGreaterThan(32); // z is 48 wide; d_model is 32
