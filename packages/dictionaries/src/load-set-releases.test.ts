@@ -1,12 +1,12 @@
 // Today's SAE releases in a dictionaries folder: Gemma Scope release layouts (nested run folders,
-// the site in the folder names), SAELens hook_z SAEs under any folder name, per-submodule widths,
-// and the memory check before loading.
+// the site in the folder names), SAELens hook_z SAEs under any folder name, jumprelu/topk SAEs on
+// the Llama family, per-submodule widths (also of identity dictionaries), the memory check.
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CapabilityError, encodeSafetensors, SafetensorsFile, ShapeError, type Submodule } from '@sfc/core';
+import { CapabilityError, encodeSafetensors, listSubmodules, SafetensorsFile, ShapeError, type Submodule } from '@sfc/core';
 import { referenceOps } from '@sfc/core/testing';
 import { loadDictionarySet } from './load-set.js';
 
@@ -111,5 +111,38 @@ describe('SAELens hook_z SAEs', () => {
     const x = ops.tensor(Float32Array.from({ length: 24 }, (_, i) => Math.sin(i) * 2), [3, 8]);
     expect(await heads.encode(x).data()).toEqual(await flat.encode(x).data());
     expect(await heads.decoderRows().data()).toEqual(await flat.decoderRows().data());
+  });
+});
+
+describe('SAELens jumprelu and topk SAEs on the Llama family', () => {
+  it('attach by hook_name whatever the folder is called (Llama Scope release names), on llama and qwen2', async () => {
+    for (const arch of ['llama', 'qwen2'] as const) {
+      const root = mkdtempSync(join(tmpdir(), 'sfc-llama-'));
+      const put = (folder: string, fixture: string, hook: string) => {
+        const dir = join(root, folder);
+        cpSync(join(ARCHS, fixture), dir, { recursive: true });
+        const cfg = JSON.parse(readFileSync(join(dir, 'cfg.json'), 'utf8'));
+        cfg.metadata.hook_name = hook;
+        writeFileSync(join(dir, 'cfg.json'), JSON.stringify(cfg));
+      };
+      put('Llama3_1-8B-Base-L1R-8x', 'saelens_jumprelu', 'blocks.1.hook_resid_post');
+      put('Llama3_1-8B-Base-L0M-8x', 'saelens_topk', 'blocks.0.hook_mlp_out');
+      put('L0A', 'saelens_jumprelu', 'blocks.0.hook_attn_out');
+      const subs = listSubmodules(2, arch, { embed: true, dModel: 8 });
+      const set = await loadDictionarySet(root, subs, { ops, dIn: 8, missing: 'skip' });
+      expect([...set.keys()], arch).toEqual(['attn_0', 'mlp_0', 'resid_1']);
+      expect(set.get('mlp_0')!.architecture).toBe('topk');
+      expect(set.get('resid_1')!.architecture).toBe('jumprelu');
+    }
+  });
+
+  it('identity dictionaries (--use_neurons) on every architecture take each submodule\'s width', async () => {
+    for (const arch of ['gpt_neox', 'gpt2', 'gemma2', 'gemma3', 'llama', 'mistral', 'qwen2', 'qwen3'] as const) {
+      const gemma = arch.startsWith('gemma');
+      const subs = listSubmodules(1, arch, { embed: !gemma, dModel: 12, attnWidth: gemma ? 16 : 12 });
+      const set = await loadDictionarySet('', subs, { ops, dIn: 12, loader: 'identity' });
+      expect([...set].map(([k, d]) => `${k}:${d.dIn}:${d.hook}`), arch).toEqual(subs.map((s) => `${s.name}:${s.width}:${s.hook}`));
+      for (const d of set.values()) d.dispose();
+    }
   });
 });
