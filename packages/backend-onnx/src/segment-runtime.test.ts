@@ -101,6 +101,26 @@ describe.each(Object.entries(TINY_CONFIGS))('segments of %s', (_label, config) =
   }
 });
 
+describe('segment runtime checks: widths other than d (Gemma\'s concatenated heads)', () => {
+  const { spec, weights } = randomModel(TINY_CONFIGS['gemma2, soft-caps, sliding window 3, z submodule']!, 5);
+  let rt: SegmentRuntime;
+  beforeAll(async () => { rt = await backend.loadModel(spec, weights); });
+  afterAll(() => rt.dispose());
+
+  it('attention outputs nHeads × headDim; the project segment takes that width and refuses d', async () => {
+    const o = backend.ops;
+    const z = spec.dims.nHeads * spec.dims.headDim, d = spec.dims.dModel;
+    expect(z).not.toBe(d);
+    await o.scope(async () => {
+      const y = await rt.forward('attn_0', [o.fill([1, 3, d], 0.2)]);
+      expect(y.shape).toEqual([1, 3, z]);
+      expect((await rt.forward('attn_0.out', [y])).shape).toEqual([1, 3, d]);
+      await expect(rt.forward('attn_0.out', [o.fill([1, 3, d], 0.2)])).rejects.toThrow(new RegExp(`\\[batch, seq, ${z}\\]`));
+      await expect(rt.vjp('attn_0', [o.fill([1, 3, d], 0.2)], o.zeros([1, 3, d]))).rejects.toThrow(ShapeError);
+    });
+  });
+});
+
 describe('segment runtime checks', () => {
   const { spec, weights } = randomModel(TINY_CONFIGS['gpt2, gelu_new, learned positions']!, 4);
   let rt: SegmentRuntime;
