@@ -10,7 +10,7 @@ export { canonicalWeights, safetensorsSource, transpose, neoxQkv, type TensorSou
 export { LayerKvCache } from './model/kv-cache.js';
 export { Model, type Edit, type EditCall, type ForwardOptions, type ForwardResult, type BackwardOptions, type ModelLoadOptions } from './model/model.js';
 export {
-  SafetensorsFile, encodeSafetensors, toFloat32, f16ToF32, bf16ToF32, f32ToBf16, safetensorsHeaderLength, parseSafetensorsHeader, SAFETENSORS_DTYPE_BYTES,
+  SafetensorsFile, encodeSafetensors, toFloat32, f16ToF32, bf16ToF32, f32ToBf16, bf16ToF16Exact, safetensorsHeaderLength, parseSafetensorsHeader, SAFETENSORS_DTYPE_BYTES,
   type SafetensorsEntry, type SafetensorsDType, type SafetensorsLimits, type SafetensorsHeader, type EncodableTensor,
 } from './formats/safetensors.js';
 export { openCheckpoint, checkpointBytes, SINGLE_FILE, INDEX_FILE, type Checkpoint, type RawTensor } from './model/checkpoint.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bf16ToF32, encodeSafetensors, f16ToF32, f32ToBf16, SafetensorsFile } from './safetensors.js';
+import { bf16ToF16Exact, bf16ToF32, encodeSafetensors, f16ToF32, f32ToBf16, SafetensorsFile } from './safetensors.js';
 import { FormatError } from '../errors.js';
 
 function file(header: Record<string, unknown>, dataBytes: number, headerLenOverride?: bigint): Uint8Array {
@@ -87,4 +87,38 @@ describe('SafetensorsFile', () => {
       expect((err as FormatError).hint).toBeTruthy();
     });
   }
+});
+
+describe('bf16ToF16Exact', () => {
+  it('is exact (same float value) for every bf16 whose value fp16 holds, and counts the others', () => {
+    const all = new Uint16Array(65536).map((_, i) => i);
+    const { f16, inexact } = bf16ToF16Exact(all);
+    const a = bf16ToF32(all), b = f16ToF32(f16);
+    let exact = 0, bad = 0;
+    for (let i = 0; i < 65536; i++) {
+      const x = a[i]!, y = b[i]!;
+      if (Number.isNaN(x)) { expect(Number.isNaN(y)).toBe(true); exact++; continue; }
+      if (x === y) exact++;
+      else {
+        bad++;
+        // Inexact only outside fp16's exact range: tiny (|x| < 2^-14) or huge (|x| > 65504).
+        expect(Math.abs(x) < 2 ** -14 || Math.abs(x) > 65504, `bf16 0x${i.toString(16)} = ${x}`).toBe(true);
+        // rounded to the nearest fp16 (half a subnormal step), or ±∞ past the largest
+        if (Math.abs(x) > 65504) expect(y).toBe(x > 0 ? Infinity : -Infinity);
+        else expect(Math.abs(y - x)).toBeLessThanOrEqual(2 ** -25);
+      }
+    }
+    expect(bad).toBe(inexact);
+    expect(exact + bad).toBe(65536);
+    // Every bf16 with an exponent in fp16's normal range is exact: 2 signs × 30 exponents × 128 mantissas.
+    expect(exact).toBeGreaterThanOrEqual(2 * 30 * 128);
+  });
+
+  it('maps typical weights exactly: N(0, 1/√d) drawn and rounded to bf16', () => {
+    const x = new Float32Array(4096).map((_, i) => Math.sin(i * 12.9898) * 0.02);
+    const { f16, inexact } = bf16ToF16Exact(f32ToBf16(x));
+    const small = [...x].filter((v) => v !== 0 && Math.abs(v) < 2 ** -14).length;
+    expect(inexact).toBeLessThanOrEqual(small);
+    expect(f16.length).toBe(4096);
+  });
 });

@@ -166,6 +166,38 @@ export function bf16ToF32(src: Uint16Array): Float32Array {
   return new Float32Array(out.buffer);
 }
 
+/**
+ * bf16 bits → fp16 bits where that is exact: bf16 has 7 mantissa bits and fp16 10, so a bf16
+ * value is an fp16 value whenever its exponent fits fp16's (normal |w| in [2^-14, 65504], plus
+ * the subnormals down to 2^-24 whose low bits are zero), and ±0, ±∞ and NaN map to themselves.
+ * `inexact` counts the values that do not fit (those are rounded to nearest even, or to ±0 / ±∞):
+ * keep a tensor 16-bit only when it is 0. Lets a backend without bf16 (onnxruntime's JS API)
+ * hold bf16 checkpoints in 16 bits and widen them exactly when computing.
+ */
+export function bf16ToF16Exact(src: Uint16Array): { f16: Uint16Array; inexact: number } {
+  const out = new Uint16Array(src.length);
+  let inexact = 0;
+  for (let i = 0; i < src.length; i++) {
+    const b = src[i]!;
+    const sign = (b & 0x8000);
+    const e = (b >> 7) & 0xff;
+    const m = b & 0x7f;
+    if (e === 0xff) { out[i] = sign | 0x7c00 | (m ? 0x200 | (m << 3) : 0); continue; } // ±∞, NaN (payload kept)
+    if (e === 0 && m === 0) { out[i] = sign; continue; } // ±0 (bf16 subnormals are below fp16's range)
+    const ue = e - 127; // unbiased exponent of 1.m · 2^ue (bf16 subnormals: e = 0, ue = -127)
+    if (e !== 0 && ue >= -14 && ue <= 15) { out[i] = sign | ((ue + 15) << 10) | (m << 3); continue; }
+    // Outside fp16's normal range: fp16 subnormal, overflow, or underflow. Round via float64.
+    const v = (e === 0 ? m / 128 * 2 ** -126 : (1 + m / 128) * 2 ** ue);
+    if (ue > 15) { out[i] = sign | 0x7c00; inexact++; continue; }
+    const q = v / 2 ** -24; // in units of the smallest fp16 subnormal
+    let r = Math.round(q);
+    if (Math.abs(q - Math.trunc(q) - 0.5) < 1e-12 && (Math.trunc(q) % 2 === 0)) r = Math.trunc(q); // ties to even
+    if (r !== q) inexact++;
+    out[i] = sign | (r >= 0x400 ? 0x400 : r); // r = 1024 rounds up to the smallest normal
+  }
+  return { f16: out, inexact };
+}
+
 /** f32 → bf16 bits, rounding to nearest even (as torch's `.to(torch.bfloat16)`); NaN stays NaN. */
 export function f32ToBf16(src: Float32Array): Uint16Array {
   const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
