@@ -1,8 +1,10 @@
-// Causal self-attention, as the ops it is made of: split the fused qkv projection into heads,
-// rotary position embedding (rotate-half on the first `rotaryDims` of each head, with cos/sin
-// tables that core computes per call and the runtime feeds), softmax attention under a causal
-// mask, and merging the heads back; for KV caches, prepending the cached keys/values and handing
-// the new ones out sequence-major. Each op's VJP sits beside it.
+// Causal self-attention, as the ops it is made of: split the fused qkv projection into heads
+// (fewer key/value heads for grouped-query attention), rotary position embedding (rotate-half on
+// the first `rotaryDims` of each head, with cos/sin tables that core computes per call and the
+// runtime feeds), softmax attention under a causal mask (optionally a sliding window, with
+// optionally soft-capped scores), and merging the heads back; for KV caches, prepending the cached
+// keys/values and handing the new ones out sequence-major. Each op's VJP sits beside it. The math
+// is docs/architecture.md's segment contract.
 
 import type { GraphBuilder } from '../onnx-graph.js';
 import { softCapForward, softCapVjp } from './activation.js';
