@@ -11,15 +11,15 @@
 // z·√(3 + 2l), z the (1 − activeFraction) normal quantile, makes ≈ activeFraction of features fire.
 // The manifest says so (calibration.method 'analytic'); the L0 of a run is what the run measures.
 
-import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeSafetensors, f32ToBf16, selectExamples, tokenizerFromJson, transpose } from '@sfc/core';
 import { Rng } from '../tools/embedded/rng.js';
 import { tokenizerConfigJson, tokenizerJson } from '../tools/embedded/tokenizer-json.js';
 import { PAIRS, pairs, WORDS } from './generate-data.js';
-import { GENERATOR_VERSION, SEQ_LEN, workloadDir, type Scale } from './scales.js';
+import { GENERATOR_VERSION, SEQ_LEN, type Scale } from './scales.js';
 import { writeCheckpoint, type StreamTensor } from './safetensors-stream.js';
-import { WORKLOAD_SCHEMA, workloadPaths, type TokensFile, type Workload, type WorkloadManifest } from './workload.js';
+import { finishWorkload, startWorkload, WORKLOAD_SCHEMA, type TokensFile, type Workload, type WorkloadManifest } from './workload.js';
 
 const SEED = 2026;
 /** transformers' default max_shard_size (5 GB) would make one 5.2 GB shard; 2 GB shards exercise the index and files past 2 GiB alike. */
@@ -121,11 +121,7 @@ function writeSae(dir: string, s: Scale, layer: number, rng: Rng): number {
 
 export async function generateGemma2Workload(scale: Scale, log: (line: string) => void = () => {}): Promise<Workload> {
   const t0 = performance.now();
-  const final = workloadDir(scale);
-  const tmp = `${final}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  const modelDir = join(tmp, 'model');
-  mkdirSync(modelDir, { recursive: true });
+  const { final, tmp, modelDir } = startWorkload(scale);
   const rng = new Rng(SEED);
 
   const tokJson = tokenizerJson(WORDS);
@@ -165,8 +161,5 @@ export async function generateGemma2Workload(scale: Scale, log: (line: string) =
     data: { file: 'data.jsonl', tokens: 'tokens.json', pairs: PAIRS, seq: SEQ_LEN },
     calibration: { threshold: 0.1, attribNodes: 0, unembedScale: 1, seconds: (performance.now() - t0) / 1000, method: 'analytic' },
   };
-  writeFileSync(join(tmp, 'workload.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  rmSync(final, { recursive: true, force: true });
-  renameSync(tmp, final);
-  return workloadPaths(final, manifest);
+  return finishWorkload(tmp, final, manifest);
 }

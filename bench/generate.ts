@@ -8,7 +8,7 @@
 //
 //   npx tsx --conditions=@sfc/source bench/generate.ts --scale small     (bench/run.ts calls it when needed)
 
-import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -18,8 +18,8 @@ import { tfjsBackend } from '@sfc/backend-tfjs';
 import { writeSaeLensFolder } from '@sfc/dictionaries';
 import { Rng } from '../tools/embedded/rng.js';
 import { tokenizerConfigJson, tokenizerJson } from '../tools/embedded/tokenizer-json.js';
-import { GENERATOR_VERSION, NODE_THRESHOLD, scaleByName, SEQ_LEN, workloadDir, type Scale } from './scales.js';
-import { WORKLOAD_SCHEMA, workloadPaths, type Stats, type TokensFile, type Workload, type WorkloadManifest } from './workload.js';
+import { GENERATOR_VERSION, NODE_THRESHOLD, scaleByName, SEQ_LEN, type Scale } from './scales.js';
+import { finishWorkload, startWorkload, WORKLOAD_SCHEMA, type Stats, type TokensFile, type Workload, type WorkloadManifest } from './workload.js';
 import { PAIRS, pairs, WORDS } from './generate-data.js';
 import { generateGemma2Workload } from './generate-gemma2.js';
 
@@ -158,11 +158,7 @@ function folderBytes(dir: string, files: readonly string[]): number {
 
 export async function generateWorkload(scale: Scale, log: (line: string) => void = () => {}): Promise<Workload> {
   const t0 = performance.now();
-  const final = workloadDir(scale);
-  const tmp = `${final}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  const modelDir = join(tmp, 'model');
-  mkdirSync(modelDir, { recursive: true });
+  const { final, tmp, modelDir } = startWorkload(scale);
   const rng = new Rng(SEED);
 
   writeFileSync(join(modelDir, 'config.json'), `${JSON.stringify(hfConfig(scale), null, 2)}\n`);
@@ -243,10 +239,7 @@ export async function generateWorkload(scale: Scale, log: (line: string) => void
     data: { file: 'data.jsonl', tokens: 'tokens.json', pairs: PAIRS, seq: SEQ_LEN },
     calibration,
   };
-  writeFileSync(join(tmp, 'workload.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  rmSync(final, { recursive: true, force: true });
-  renameSync(tmp, final);
-  return workloadPaths(final, manifest);
+  return finishWorkload(tmp, final, manifest);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
