@@ -1,4 +1,4 @@
-// The benchmark's contrastive pairs and their words (shared by every workload generator).
+// What every workload generator shares: the contrastive pairs and their words, random SAE decoders.
 
 /** Pairs written to data.jsonl; a run uses the first `--examples` of them. */
 export const PAIRS = 40;
@@ -21,3 +21,17 @@ export function pairs(n: number): Record<string, string>[] {
   });
 }
 
+
+/** [rows, d] random directions: entries from `draw`, each row scaled to unit norm (SAE decoder rows). */
+export function unitRows(rows: number, d: number, draw: () => number): Float32Array {
+  const w = new Float32Array(rows * d);
+  for (let i = 0; i < w.length; i++) w[i] = draw();
+  for (let r = 0; r < rows; r++) {
+    const row = w.subarray(r * d, (r + 1) * d);
+    let n = 0;
+    for (const v of row) n += v * v;
+    const k = 1 / Math.sqrt(n);
+    for (let i = 0; i < d; i++) row[i]! *= k;
+  }
+  return w;
+}

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { encodeSafetensors, f32ToBf16, selectExamples, tokenizerFromJson, transpose } from '@sfc/core';
 import { Rng } from '../tools/embedded/rng.js';
 import { tokenizerConfigJson, tokenizerJson } from '../tools/embedded/tokenizer-json.js';
-import { PAIRS, pairs, WORDS } from './generate-data.js';
+import { PAIRS, pairs, unitRows, WORDS } from './generate-data.js';
 import { GENERATOR_VERSION, SEQ_LEN, type Scale } from './scales.js';
 import { writeCheckpoint, type StreamTensor } from './safetensors-stream.js';
 import { finishWorkload, startWorkload, WORKLOAD_SCHEMA, type TokensFile, type Workload, type WorkloadManifest } from './workload.js';
@@ -95,15 +95,7 @@ export function normalQuantile(p: number): number {
 /** One JumpReLU SAE for resid_l in SAELens format: unit-norm random decoder rows, W_enc = W_decᵀ, b_enc = b_dec = 0. */
 function writeSae(dir: string, s: Scale, layer: number, rng: Rng): number {
   const { dModel: d, dSae: F } = s;
-  const wDec = new Float32Array(F * d);
-  for (let i = 0; i < wDec.length; i++) wDec[i] = rng.normal();
-  for (let r = 0; r < F; r++) {
-    const row = wDec.subarray(r * d, (r + 1) * d);
-    let n = 0;
-    for (const v of row) n += v * v;
-    const k = 1 / Math.sqrt(n);
-    for (let i = 0; i < d; i++) row[i]! *= k;
-  }
+  const wDec = unitRows(F, d, () => rng.normal());
   const threshold = normalQuantile(1 - s.activeFraction) * Math.sqrt(3 + 2 * layer);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'sae_weights.safetensors'), encodeSafetensors(new Map([

@@ -20,7 +20,7 @@ import { Rng } from '../tools/embedded/rng.js';
 import { tokenizerConfigJson, tokenizerJson } from '../tools/embedded/tokenizer-json.js';
 import { GENERATOR_VERSION, NODE_THRESHOLD, scaleByName, SEQ_LEN, type Scale } from './scales.js';
 import { finishWorkload, startWorkload, WORKLOAD_SCHEMA, type Stats, type TokensFile, type Workload, type WorkloadManifest } from './workload.js';
-import { PAIRS, pairs, WORDS } from './generate-data.js';
+import { PAIRS, pairs, unitRows, WORDS } from './generate-data.js';
 import { generateGemma2Workload } from './generate-gemma2.js';
 
 const SEED = 2024;
@@ -104,15 +104,7 @@ interface SaeCalibration {
  */
 async function makeSae(ops: TensorOps, s: Scale, rng: Rng, xc: Tensor, xp: Tensor, g: Tensor, dir: string, hook: string): Promise<SaeCalibration> {
   const { dModel: d, dSae: F } = s;
-  const wDec = new Float32Array(F * d);
-  for (let i = 0; i < wDec.length; i++) wDec[i] = rng.float() * 2 - 1;
-  for (let r = 0; r < F; r++) {
-    const row = wDec.subarray(r * d, (r + 1) * d);
-    let n = 0;
-    for (const v of row) n += v * v;
-    const k = 1 / Math.sqrt(n);
-    for (let i = 0; i < d; i++) row[i]! *= k;
-  }
+  const wDec = unitRows(F, d, () => rng.float() * 2 - 1);
   const wEnc = transposeHost(wDec, F, d);
   let out: SaeCalibration | undefined;
   await ops.scope(async () => {
