@@ -1,13 +1,14 @@
 // A submodule whose width is not the model width (Gemma 2's attn_l: o_proj's input, 4 heads × 12 =
 // 48 wide in fixtures/models/gemma2-a, d_model 32) through evaluation and the model chain, on
-// every algorithm backend: ablation semantics checked against direct runs with plain edits,
-// intermediate values (`attn_l.out`) recomputed by forwardFrom, segment VJPs composed through
-// them, and no `embed` node. Node effects (attrib, ig, exact) and edges on the same model are
+// every algorithm backend: ablation semantics and steering checked against direct runs with plain
+// edits, intermediate values (`attn_l.out`) recomputed by forwardFrom, segment VJPs composed
+// through them, and no `embed` node. Node effects (attrib, ig, exact) and edges on the same model are
 // checked against PyTorch in edges-parity-models.test.ts.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, Model, type Dictionary, type Edit, type NodeEffects, type PromptBatch, type Tensor } from '@sfc/core';
 import { loadDictionarySet } from '@sfc/dictionaries';
+import { add, interventionsFor, scale, Steering } from '@sfc/steering';
 import { ALGORITHM_BACKENDS, type OpenBackend } from './backends.js';
 import { MODELS } from './paths.js';
 import { type Json } from './small-a.js';
@@ -81,6 +82,24 @@ for (const which of ALGORITHM_BACKENDS) describe(`${which.name}: gemma2-a attn_l
     closeTo(all.mCircuit, all.mFull, 1e-5);
     closeTo(all.mComplement, all.mEmpty, 1e-5);
     closeTo(none.mCircuit, none.mEmpty, 1e-5);
+  });
+
+  it('steering a feature of attn_1 adds its 48-wide decoder row; scaling the error node scales the residual', async () => {
+    const ops = model.ops;
+    const d = dicts.get('attn_1')!;
+    const k = 7;
+    const steering = await Steering.create(model, dicts, [
+      ...interventionsFor([{ kind: 'feature', submodule: 'attn_1', index: k, pos: null }], add(3)),
+      ...interventionsFor([{ kind: 'error', submodule: 'attn_1', pos: null }], scale(0.5)),
+    ]);
+    const steered = await directMetric(steering.edits({ promptLength: batch.seq }));
+    const row = ops.gather(d.decoderRows(), ops.intTensor([k], [1]), 0); // [1, 48]
+    const want = await directMetric(new Map([['attn_1', (x: Tensor) => {
+      const r = ops.sub(x, d.decode(d.encode(x)));
+      return ops.add(ops.sub(x, ops.scale(r, 0.5)), ops.scale(row, 3));
+    }]]));
+    closeTo(steered, want);
+    expect(Math.abs(steered - await directMetric(new Map()))).toBeGreaterThan(1e-3);
   });
 
   it('forwardFrom attn_1 recomputes attn_1.out downstream; the segment VJP composes through it', async () => {
