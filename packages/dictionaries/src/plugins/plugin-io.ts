@@ -28,12 +28,13 @@ const MAX_ARRAY_BYTES = 2 ** 32;
 
 export async function readBytes(path: string, hint: string): Promise<Uint8Array> {
   if (!isFile(path)) throw new NotFoundError(`${path} does not exist`, hint);
-  if (statSync(path).size > READ_FILE_MAX) return readLarge(path);
+  if (statSync(path).size > READ_FILE_MAX) return readByPosition(path);
   const b = await readFile(path);
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength); // the Buffer's bytes, not a copy of them
 }
 
-function readLarge(path: string): Uint8Array {
+/** The whole file, read by position in chunks (for files readFile refuses); past 4 GiB a CapabilityError. */
+export function readByPosition(path: string, chunk = 2 ** 30): Uint8Array {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
@@ -43,7 +44,7 @@ function readLarge(path: string): Uint8Array {
     }
     const out = new Uint8Array(size);
     for (let done = 0; done < size;) {
-      const n = readSync(fd, out, done, Math.min(2 ** 30, size - done), done);
+      const n = readSync(fd, out, done, Math.min(chunk, size - done), done);
       if (n === 0) throw new FormatError(`${path}: file ended ${size - done} bytes early`, 'the file is truncated; copy it again');
       done += n;
     }
