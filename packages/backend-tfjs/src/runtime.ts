@@ -11,7 +11,7 @@ import {
 } from '@sfc/core';
 import { unwrap } from './handle.js';
 import type { TfjsOps } from './ops.js';
-import { attentionFn, attentionStepFn, embedForward, mlpFn, projectFn, unembedFn, type PastKeyValues, type SegmentFn } from './segments.js';
+import { attentionFn, attentionStepFn, embedForward, mlpFn, projectFn, transposedWeight, unembedFn, type PastKeyValues, type SegmentFn } from './segments.js';
 
 export class TfjsSegmentRuntime implements SegmentRuntime {
   private disposed = false;
@@ -40,6 +40,13 @@ export class TfjsSegmentRuntime implements SegmentRuntime {
         const data = store.get(name)!.data;
         // kept: loading inside a caller's scope must not free the weights when that scope ends.
         weights.set(name, tf.keep(tf.tensor(copy ? data.slice() : data, [...shape], 'float32')));
+      }
+      // A tied unembedding reads the embedding transposed: one [d, vocab] copy for plain matMuls.
+      for (const seg of spec.segments) {
+        if (seg.kind === 'unembed' && seg.transposed) {
+          const name = seg.weight.weight;
+          weights.set(transposedWeight(name), tf.keep(tf.transpose(weights.get(name)!)));
+        }
       }
     } catch (e) {
       for (const t of weights.values()) t.dispose();

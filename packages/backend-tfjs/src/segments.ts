@@ -110,6 +110,11 @@ export function projectFn(seg: ProjectSegment, w: WeightOf): SegmentFn {
   };
 }
 
+/** The name under which a runtime keeps the [in, out] copy of a weight stored [out, in] (tied unembedding). */
+export function transposedWeight(name: string): string {
+  return `${name}ᵀ`;
+}
+
 export interface UnembedCall {
   readonly lastOnly: boolean;
   /** int32 [b, k] vocabulary ids, or undefined for the whole vocabulary. */
@@ -121,7 +126,8 @@ export interface UnembedCall {
  * requested vocabulary columns per example, gathered from W up front (never the full vocab).
  */
 export function unembedFn(seg: UnembedSegment, w: WeightOf, call: UnembedCall): SegmentFn {
-  const W = w(seg.weight.weight);
+  // A transposed (tied) weight is read through the runtime's [d, vocab] copy (plain matMuls on wasm).
+  const W = w(seg.transposed ? transposedWeight(seg.weight.weight) : seg.weight.weight);
   const bias = seg.weight.bias ? w(seg.weight.bias) : undefined;
   let selected: tf.Tensor | undefined; // [b, d, k]
   let selectedBias: tf.Tensor | undefined; // [b, 1, k]

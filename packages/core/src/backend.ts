@@ -15,6 +15,12 @@ export interface BackendCapabilities {
   readonly kvCache?: boolean;
   readonly devices: readonly string[];
   readonly dtypes: readonly DType[];
+  /**
+   * Whether loadModel copies the canonical weights it is given (tfjs uploads them into its own
+   * memory; a backend that wraps the Float32Arrays says false). Model.load counts the copy in its
+   * memory check before reading the checkpoint. Absent means true.
+   */
+  readonly copiesWeights?: boolean;
 }
 
 /** Canonical weights (see model/spec.ts), fp32, row-major. */

@@ -135,9 +135,11 @@ function build(arch: DecoderArch, c: Json, def: Defaults): ModelSpec {
     segments.push({ kind: 'sum', name: `resid_${l}`, layer: l, inputs: [prev, attnOut, `mlp_${l}`] });
     prev = `resid_${l}`;
   }
-  shapes.set('unembed.w', [d, dims.vocabSize]);
+  // Tied: the unembedding reads the token embedding transposed (held once).
+  if (!tie) shapes.set('unembed.w', [d, dims.vocabSize]);
   segments.push({
-    kind: 'unembed', name: 'unembed', inputs: [prev], ln: rms('final_ln'), weight: { weight: 'unembed.w' },
+    kind: 'unembed', name: 'unembed', inputs: [prev], ln: rms('final_ln'),
+    ...(tie ? { weight: { weight: 'embed.tok' }, transposed: true } : { weight: { weight: 'unembed.w' } }),
     ...(finalSoftcap !== undefined ? { softcap: finalSoftcap } : {}),
   });
   return {

@@ -14,7 +14,7 @@ import { parseModelConfig } from './config.js';
 import { checkKvCacheCall, checkKvCacheOptions } from './kv-cache.js';
 import { segmentWidth, type LogitSelection, type ModelSpec, type SegmentSpec } from './spec.js';
 import { openCheckpoint } from './checkpoint.js';
-import { checkMemory } from './memory-budget.js';
+import { checkMemory, type MemoryNeed } from './memory-budget.js';
 import { canonicalWeights, type LoadedWeights } from './weights.js';
 
 /** Where the tensor handed to an edit sits in the sequence. */
@@ -77,6 +77,23 @@ export function submodulesOf(spec: ModelSpec): Submodule[] {
   });
 }
 
+/**
+ * The memory loading `spec` on `backend` takes: the canonical float32 weights, and the backend's
+ * copy of them when it makes one (then also the [d, vocab] copy of a tied embedding it reads
+ * transposed, as tfjs does).
+ */
+export function weightMemory(spec: ModelSpec, backend: Backend): MemoryNeed[] {
+  const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+  const store = 4 * [...spec.weightShapes.values()].reduce((n, shape) => n + size(shape), 0);
+  const needs: MemoryNeed[] = [{ what: `${spec.architecture} weights (float32)`, bytes: store }];
+  if (backend.capabilities.copiesWeights !== false) {
+    const un = spec.segments[spec.segments.length - 1]!;
+    const tied = un.kind === 'unembed' && un.transposed ? 4 * size(spec.weightShapes.get(un.weight.weight) ?? []) : 0;
+    needs.push({ what: `the ${backend.name} backend's copy of the weights`, bytes: store + tied });
+  }
+  return needs;
+}
+
 export class Model {
   readonly submodules: readonly Submodule[];
   /** Forward position of every value of the chain (submodules and intermediates such as `attn_l.out`). */
@@ -112,10 +129,7 @@ export class Model {
     const ckpt = await openCheckpoint(dir);
     let store: LoadedWeights['store'];
     try {
-      // The canonical float32 weights, and the backend's copy of them while it uploads.
-      const bytes = 2 * 4 * [...spec.weightShapes.values()].reduce((n, shape) => n + shape.reduce((a, b) => a * b, 1), 0);
-      checkMemory([{ what: `${spec.architecture} weights (float32, canonical store + backend copy)`, bytes }],
-        { action: 'loading the model', hint: 'free memory (close other programs or runs), or load a smaller model' });
+      checkMemory(weightMemory(spec, backend), { action: 'loading the model', hint: 'free memory (close other programs or runs), or load a smaller model' });
       const loaded = canonicalWeights(spec, ckpt, ckpt.label);
       store = loaded.store;
       const { unused } = loaded;

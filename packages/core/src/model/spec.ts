@@ -149,8 +149,13 @@ export interface UnembedSegment {
   readonly name: 'unembed';
   readonly inputs: readonly [string];
   readonly ln: NormSpec;
-  /** [d, vocab] */
+  /** [d, vocab]; with `transposed`, [vocab, d]. */
   readonly weight: LinearSpec;
+  /**
+   * The weight is stored [vocab, d] and read transposed: logits = h @ weightᵀ. Tied decoders
+   * (tie_word_embeddings) point it at `embed.tok`, so the embedding is held once, not copied.
+   */
+  readonly transposed?: boolean;
   /** Final-logit soft-cap (Gemma 2): logits = softcap · tanh(logits / softcap), on every computed logit. */
   readonly softcap?: number;
 }

@@ -102,8 +102,10 @@ describe('canonicalWeights: Gemma and the Llama family', () => {
     const V = gemma.spec.dims.vocabSize, d = gemma.spec.dims.dModel;
     const { store, unused } = canonicalWeights(gemma.spec, withExtra(gemma.src, { 'lm_head.weight': { shape: [V, d], data: new Float32Array(V * d) } }));
     expect(unused).toEqual([]);
-    const emb = gemma.src.get('model.embed_tokens.weight');
-    expect(store.get('unembed.w')!.data[1 * V + 7]).toBe(emb[7 * d + 1]);
+    // The unembedding reads embed.tok transposed: no copy of the embedding in the store.
+    expect(store.has('unembed.w')).toBe(false);
+    expect(gemma.spec.segments[gemma.spec.segments.length - 1]).toMatchObject({ weight: { weight: 'embed.tok' }, transposed: true });
+    expect(store.get('embed.tok')!.data).toEqual(gemma.src.get('model.embed_tokens.weight'));
   });
 
   it('names the missing tensor (Gemma post-norms) and a wrong shape', () => {
