@@ -12,7 +12,7 @@ describe('gemmaScopeHook', () => {
     ['gemma-scope-2-1b-pt/resid_post/layer_7_width_16k_l0_medium', 'blocks.7.hook_resid_post'],
     ['gemma-scope-2-1b-pt/resid_post_all/layer_7_width_16k_l0_big', 'blocks.7.hook_resid_post'],
     ['gemma-scope-2-1b-pt/mlp_out/layer_2_width_16k_l0_small', 'blocks.2.hook_mlp_out'],
-    ['gemma-scope-2-1b-pt/attn_out/layer_2_width_16k_l0_small', 'blocks.2.hook_attn_out'],
+    ['gemma-scope-2-1b-pt/attn_out/layer_2_width_16k_l0_small', 'blocks.2.attn.hook_z'],
     ['gemma-scope-2b-pt-res/embedding/width_4k/average_l0_6', 'hook_embed'],
   ])('%s → %s', (path, hook) => {
     expect(gemmaScopeHook(join('/data', path))).toBe(hook);

@@ -9,10 +9,14 @@ import { sep } from 'node:path';
 /** Only the innermost folders count, so an unrelated parent (e.g. /home/mlp/) changes nothing. */
 const DEPTH = 4;
 
-/** In order: the first that matches wins ('attn_out' before 'attn'). */
+/**
+ * In order: the first that matches wins. Attention SAEs of every release are placed on z (Gemma
+ * Scope's read z; where Gemma Scope 2's `attn_out` SAEs read is not stated in their files): one
+ * that reads o_proj's output instead has d_in = d_model ≠ heads × head_dim on every Gemma, so the
+ * width check stops it with both widths named.
+ */
 const SITES: readonly [RegExp, (l: number) => string][] = [
-  [/(?:^|[-_])attn_out(?:[-_]|$)/, (l) => `blocks.${l}.hook_attn_out`],
-  [/(?:^|[-_])(?:att|attn|hook_z)(?:[-_]|$)/, (l) => `blocks.${l}.attn.hook_z`],
+  [/(?:^|[-_])(?:att|attn|attn_out|hook_z)(?:[-_]|$)/, (l) => `blocks.${l}.attn.hook_z`],
   [/(?:^|[-_])mlp(?:_out)?(?:[-_]|$)/, (l) => `blocks.${l}.hook_mlp_out`],
   [/(?:^|[-_])(?:res|resid|resid_post)(?:[-_]|$)/, (l) => `blocks.${l}.hook_resid_post`],
 ];
