@@ -6,7 +6,7 @@
 import { ConfigError, FormatError } from '../errors.js';
 import { activation, bool, num, posInt, ropeConfig, ropeParams, type Json } from './config-fields.js';
 import { ropeContextLength, rotarySpec, type RopeParams } from './rope.js';
-import type { AttentionSegment, LinearSpec, ModelDims, ModelSpec, NormSpec, RmsNormSpec, RotarySpec, SegmentSpec } from './spec.js';
+import type { Activation, AttentionSegment, LinearSpec, ModelDims, ModelSpec, NormSpec, RmsNormSpec, RotarySpec, SegmentSpec } from './spec.js';
 
 export const DECODER_MODEL_TYPES = ['gemma2', 'gemma3', 'gemma3_text', 'llama', 'mistral', 'qwen2', 'qwen3'] as const;
 export type DecoderModelType = typeof DECODER_MODEL_TYPES[number];
@@ -53,7 +53,31 @@ export function decoderSpec(type: DecoderModelType, cfg: Json): ModelSpec {
 
 const isGemmaArch = (a: DecoderArch) => a === 'gemma2' || a === 'gemma3';
 
+/** Everything a decoder's chain depends on, read from config.json. */
+interface DecoderSettings {
+  readonly arch: DecoderArch;
+  readonly gemma: boolean;
+  readonly dims: ModelDims;
+  readonly eps: number;
+  readonly act: Activation;
+  readonly ropes: LayerRopes;
+  /** Per layer: does it use the sliding window. */
+  readonly sliding: readonly boolean[];
+  readonly window?: number;
+  readonly attnBias: 'none' | 'qkv' | 'all';
+  readonly mlpBias: boolean;
+  readonly scale: number;
+  readonly attnSoftcap?: number;
+  readonly finalSoftcap?: number;
+  readonly tie: boolean;
+  readonly qkNorm: boolean;
+}
+
 function build(arch: DecoderArch, c: Json, def: Defaults): ModelSpec {
+  return assemble(readSettings(arch, c, def));
+}
+
+function readSettings(arch: DecoderArch, c: Json, def: Defaults): DecoderSettings {
   const gemma = isGemmaArch(arch);
   const d = posInt(c, ['hidden_size'], 'model width', def.hidden);
   const nHeads = posInt(c, ['num_attention_heads'], 'attention heads', def.heads);
@@ -62,8 +86,6 @@ function build(arch: DecoderArch, c: Json, def: Defaults): ModelSpec {
   const headDim = posInt(c, ['head_dim'], 'head width', def.headDim ?? defaultHeadDim(d, nHeads));
   const nLayers = posInt(c, ['num_hidden_layers'], 'layers', def.layers);
   const maxPos = posInt(c, ['max_position_embeddings'], 'context length', def.maxPositions);
-  const eps = num(c, ['rms_norm_eps'], 'RMSNorm epsilon', 1e-6);
-  const act = activation(c[gemma ? 'hidden_activation' : 'hidden_act'] ?? c.hidden_act ?? def.act);
   const ropes = layerRopes(arch, c, def, headDim, maxPos);
   const dims: ModelDims = {
     dModel: d, nLayers, nHeads, nKvHeads, headDim,
@@ -71,81 +93,106 @@ function build(arch: DecoderArch, c: Json, def: Defaults): ModelSpec {
     vocabSize: posInt(c, ['vocab_size'], 'vocabulary size', def.vocab),
     maxPositions: ropeContextLength(ropes.global.params, maxPos),
   };
-  const sliding = slidingLayers(arch, c, nLayers);
-  const window = slidingWindow(arch, c, def);
-  const attnBias = arch === 'qwen2' ? 'qkv' : bool(c, 'attention_bias', false) ? 'all' : 'none';
-  const mlpBias = bool(c, 'mlp_bias', false);
-  const scale = gemma ? Math.pow(num(c, ['query_pre_attn_scalar'], 'query scale', 256), -0.5) : 1 / Math.sqrt(headDim);
   const softcap = (key: string, fallback: number | null): number | undefined => {
     const v = c[key] === undefined ? fallback : c[key];
     if (v === null || v === undefined) return undefined;
     if (typeof v !== 'number' || !(v > 0)) throw new FormatError(`config.json: '${key}' must be a positive number or null, got ${JSON.stringify(v)}`);
     return v;
   };
+  const window = slidingWindow(arch, c, def);
   const attnSoftcap = softcap('attn_logit_softcapping', arch === 'gemma2' ? 50 : null);
   const finalSoftcap = softcap('final_logit_softcapping', arch === 'gemma2' ? 30 : null);
-  const tie = bool(c, 'tie_word_embeddings', def.tie);
-  const qkNorm = arch === 'qwen3' || arch === 'gemma3';
+  return {
+    arch, gemma, dims, ropes,
+    eps: num(c, ['rms_norm_eps'], 'RMSNorm epsilon', 1e-6),
+    act: activation(c[gemma ? 'hidden_activation' : 'hidden_act'] ?? c.hidden_act ?? def.act),
+    sliding: slidingLayers(arch, c, nLayers),
+    ...(window !== undefined ? { window } : {}),
+    attnBias: arch === 'qwen2' ? 'qkv' : bool(c, 'attention_bias', false) ? 'all' : 'none',
+    mlpBias: bool(c, 'mlp_bias', false),
+    scale: gemma ? Math.pow(num(c, ['query_pre_attn_scalar'], 'query scale', 256), -0.5) : 1 / Math.sqrt(headDim),
+    ...(attnSoftcap !== undefined ? { attnSoftcap } : {}),
+    ...(finalSoftcap !== undefined ? { finalSoftcap } : {}),
+    tie: bool(c, 'tie_word_embeddings', def.tie),
+    qkNorm: arch === 'qwen3' || arch === 'gemma3',
+  };
+}
 
-  const shapes = new Map<string, number[]>([['embed.tok', [dims.vocabSize, d]]]);
-  const rms = (name: string, width = d): RmsNormSpec => {
-    shapes.set(`${name}.w`, [width]);
-    return { kind: 'rmsnorm', weight: `${name}.w`, eps, offset: gemma ? 1 : 0 };
-  };
-  const linear = (name: string, rows: number, cols: number, bias: boolean): LinearSpec => {
-    shapes.set(`${name}.w`, [rows, cols]);
-    if (bias) shapes.set(`${name}.b`, [cols]);
+/** Canonical weight names and shapes, recorded as the chain names them. */
+class ShapeBook {
+  readonly shapes = new Map<string, number[]>();
+  constructor(private readonly s: DecoderSettings) {}
+
+  rms(name: string, width = this.s.dims.dModel): RmsNormSpec {
+    this.shapes.set(`${name}.w`, [width]);
+    return { kind: 'rmsnorm', weight: `${name}.w`, eps: this.s.eps, offset: this.s.gemma ? 1 : 0 };
+  }
+
+  linear(name: string, rows: number, cols: number, bias: boolean): LinearSpec {
+    this.shapes.set(`${name}.w`, [rows, cols]);
+    if (bias) this.shapes.set(`${name}.b`, [cols]);
     return { weight: `${name}.w`, ...(bias ? { bias: `${name}.b` } : {}) };
-  };
+  }
+}
+
+function assemble(s: DecoderSettings): ModelSpec {
+  const { dims, gemma, tie } = s;
+  const book = new ShapeBook(s);
+  book.shapes.set('embed.tok', [dims.vocabSize, dims.dModel]);
   const segments: SegmentSpec[] = [{
     kind: 'embed', name: 'embed', inputs: [], tokenEmbedding: 'embed.tok',
     // transformers: hidden * torch.tensor(hidden_size ** 0.5, dtype=hidden.dtype), float32 here.
-    ...(gemma ? { scale: Math.fround(Math.sqrt(d)) } : {}),
+    ...(gemma ? { scale: Math.fround(Math.sqrt(dims.dModel)) } : {}),
   }];
-  const zWidth = nHeads * headDim;
   let prev = 'embed';
-  for (let l = 0; l < nLayers; l++) {
-    const p = `l${l}`;
-    const rope = sliding[l] && ropes.local ? ropes.local : ropes.global;
-    const out = linear(`${p}.attn_out`, zWidth, d, attnBias === 'all');
-    const attn: AttentionSegment = {
-      kind: 'attention', name: `attn_${l}`, layer: l, inputs: [prev], ln: rms(`${p}.ln1`),
-      qkv: linear(`${p}.qkv`, d, (nHeads + 2 * nKvHeads) * headDim, attnBias !== 'none'),
-      ...(gemma ? {} : { out }),
-      nHeads, nKvHeads, headDim,
-      ...(qkNorm ? { qNorm: rms(`${p}.q_norm`, headDim), kNorm: rms(`${p}.k_norm`, headDim) } : {}),
-      rotaryDims: ropes.rotaryDims, ...(rope.spec ? { rotary: rope.spec } : {}), scale,
-      ...(attnSoftcap !== undefined ? { softcap: attnSoftcap } : {}),
-      ...(sliding[l] && window !== undefined ? { slidingWindow: window } : {}),
-    };
-    segments.push(attn);
-    let attnOut = attn.name;
-    if (gemma) {
-      // attn_l is the concatenated heads (hook_z); o_proj and post_attention_layernorm follow.
-      attnOut = `${attn.name}.out`;
-      segments.push({ kind: 'project', name: attnOut, layer: l, inputs: [attn.name], linear: out, postNorm: rms(`${p}.ln_post_attn`) });
-    }
-    const m = dims.dMlp;
-    const postNorm: NormSpec | undefined = gemma ? rms(`${p}.ln_post_mlp`) : undefined;
-    segments.push({
-      kind: 'mlp', name: `mlp_${l}`, layer: l, inputs: [prev, attnOut], ln: rms(`${p}.ln2`),
-      gate: linear(`${p}.gate`, d, m, mlpBias), fcIn: linear(`${p}.fc_in`, d, m, mlpBias), fcOut: linear(`${p}.fc_out`, m, d, mlpBias),
-      activation: act, ...(postNorm ? { postNorm } : {}),
-    });
-    segments.push({ kind: 'sum', name: `resid_${l}`, layer: l, inputs: [prev, attnOut, `mlp_${l}`] });
+  for (let l = 0; l < dims.nLayers; l++) {
+    segments.push(...layerSegments(s, book, l, prev));
     prev = `resid_${l}`;
   }
   // Tied: the unembedding reads the token embedding transposed (held once).
-  if (!tie) shapes.set('unembed.w', [d, dims.vocabSize]);
+  if (!tie) book.shapes.set('unembed.w', [dims.dModel, dims.vocabSize]);
   segments.push({
-    kind: 'unembed', name: 'unembed', inputs: [prev], ln: rms('final_ln'),
+    kind: 'unembed', name: 'unembed', inputs: [prev], ln: book.rms('final_ln'),
     ...(tie ? { weight: { weight: 'embed.tok' }, transposed: true } : { weight: { weight: 'unembed.w' } }),
-    ...(finalSoftcap !== undefined ? { softcap: finalSoftcap } : {}),
+    ...(s.finalSoftcap !== undefined ? { softcap: s.finalSoftcap } : {}),
   });
   return {
-    architecture: arch, dims, parallelResidual: false, segments, weightShapes: shapes,
+    architecture: s.arch, dims, parallelResidual: false, segments, weightShapes: book.shapes,
     embedSubmodule: !gemma, tiedEmbeddings: tie,
   };
+}
+
+/** Layer l, reading `prev`: attention (+ Gemma's projection), MLP and the residual sum. */
+function layerSegments(s: DecoderSettings, book: ShapeBook, l: number, prev: string): SegmentSpec[] {
+  const { dModel: d, nHeads, nKvHeads, headDim, dMlp: m } = s.dims;
+  const p = `l${l}`;
+  const rope = s.sliding[l] && s.ropes.local ? s.ropes.local : s.ropes.global;
+  const out = book.linear(`${p}.attn_out`, nHeads * headDim, d, s.attnBias === 'all');
+  const attn: AttentionSegment = {
+    kind: 'attention', name: `attn_${l}`, layer: l, inputs: [prev], ln: book.rms(`${p}.ln1`),
+    qkv: book.linear(`${p}.qkv`, d, (nHeads + 2 * nKvHeads) * headDim, s.attnBias !== 'none'),
+    ...(s.gemma ? {} : { out }),
+    nHeads, nKvHeads, headDim,
+    ...(s.qkNorm ? { qNorm: book.rms(`${p}.q_norm`, headDim), kNorm: book.rms(`${p}.k_norm`, headDim) } : {}),
+    rotaryDims: s.ropes.rotaryDims, ...(rope.spec ? { rotary: rope.spec } : {}), scale: s.scale,
+    ...(s.attnSoftcap !== undefined ? { softcap: s.attnSoftcap } : {}),
+    ...(s.sliding[l] && s.window !== undefined ? { slidingWindow: s.window } : {}),
+  };
+  const segs: SegmentSpec[] = [attn];
+  let attnOut = attn.name;
+  if (s.gemma) {
+    // attn_l is the concatenated heads (hook_z); o_proj and post_attention_layernorm follow.
+    attnOut = `${attn.name}.out`;
+    segs.push({ kind: 'project', name: attnOut, layer: l, inputs: [attn.name], linear: out, postNorm: book.rms(`${p}.ln_post_attn`) });
+  }
+  const postNorm: NormSpec | undefined = s.gemma ? book.rms(`${p}.ln_post_mlp`) : undefined;
+  segs.push({
+    kind: 'mlp', name: `mlp_${l}`, layer: l, inputs: [prev, attnOut], ln: book.rms(`${p}.ln2`),
+    gate: book.linear(`${p}.gate`, d, m, s.mlpBias), fcIn: book.linear(`${p}.fc_in`, d, m, s.mlpBias), fcOut: book.linear(`${p}.fc_out`, m, d, s.mlpBias),
+    activation: s.act, ...(postNorm ? { postNorm } : {}),
+  });
+  segs.push({ kind: 'sum', name: `resid_${l}`, layer: l, inputs: [prev, attnOut, `mlp_${l}`] });
+  return segs;
 }
 
 function defaultHeadDim(d: number, nHeads: number): number {
@@ -194,8 +241,9 @@ interface LayerRope { readonly params: RopeParams; readonly spec?: RotarySpec }
  * sliding layers (default rope at rope_local_base_freq; transformers v5: rope_parameters keyed by
  * layer type).
  */
-function layerRopes(arch: DecoderArch, c: Json, def: Defaults, headDim: number, maxPos: number):
-  { readonly global: LayerRope; readonly local?: LayerRope; readonly rotaryDims: number } {
+interface LayerRopes { readonly global: LayerRope; readonly local?: LayerRope; readonly rotaryDims: number }
+
+function layerRopes(arch: DecoderArch, c: Json, def: Defaults, headDim: number, maxPos: number): LayerRopes {
   const byType = c.rope_parameters as Json | undefined;
   const perType = byType !== null && typeof byType === 'object' && !Array.isArray(byType)
     && (typeof byType.full_attention === 'object' || typeof byType.sliding_attention === 'object');
