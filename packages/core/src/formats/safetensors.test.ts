@@ -92,7 +92,7 @@ describe('SafetensorsFile', () => {
 describe('bf16ToF16Exact', () => {
   it('is exact (same float value) for every bf16 whose value fp16 holds, and counts the others', () => {
     const all = new Uint16Array(65536).map((_, i) => i);
-    const { f16, inexact } = bf16ToF16Exact(all);
+    const { f16, inexact, overflow } = bf16ToF16Exact(all);
     const a = bf16ToF32(all), b = f16ToF32(f16);
     let exact = 0, bad = 0;
     for (let i = 0; i < 65536; i++) {
@@ -109,6 +109,7 @@ describe('bf16ToF16Exact', () => {
       }
     }
     expect(bad).toBe(inexact);
+    expect(overflow).toBe([...a].filter((x) => Math.abs(x) > 65504 && Number.isFinite(x)).length);
     expect(exact + bad).toBe(65536);
     // Every bf16 with an exponent in fp16's normal range is exact: 2 signs × 30 exponents × 128 mantissas.
     expect(exact).toBeGreaterThanOrEqual(2 * 30 * 128);

@@ -170,13 +170,15 @@ export function bf16ToF32(src: Uint16Array): Float32Array {
  * bf16 bits → fp16 bits where that is exact: bf16 has 7 mantissa bits and fp16 10, so a bf16
  * value is an fp16 value whenever its exponent fits fp16's (normal |w| in [2^-14, 65504], plus
  * the subnormals down to 2^-24 whose low bits are zero), and ±0, ±∞ and NaN map to themselves.
- * `inexact` counts the values that do not fit (those are rounded to nearest even, or to ±0 / ±∞):
- * keep a tensor 16-bit only when it is 0. Lets a backend without bf16 (onnxruntime's JS API)
- * hold bf16 checkpoints in 16 bits and widen them exactly when computing.
+ * `inexact` counts the values that do not fit: those below 2^-14 are rounded to the nearest fp16
+ * subnormal (absolute error ≤ 2^-25), those above 65504 become ±∞ (`overflow` counts them).
+ * Trained weights have a few tiny values (a N(0, 1/√2304) matrix: ~0.02% below 2^-14), so a
+ * policy is "exact" (inexact 0) or "absolute error ≤ 2^-25" (overflow 0). Lets a backend without
+ * bf16 (onnxruntime's JS API) hold bf16 checkpoints in 16 bits and widen them when computing.
  */
-export function bf16ToF16Exact(src: Uint16Array): { f16: Uint16Array; inexact: number } {
+export function bf16ToF16Exact(src: Uint16Array): { f16: Uint16Array; inexact: number; overflow: number } {
   const out = new Uint16Array(src.length);
-  let inexact = 0;
+  let inexact = 0, overflow = 0;
   for (let i = 0; i < src.length; i++) {
     const b = src[i]!;
     const sign = (b & 0x8000);
@@ -188,14 +190,14 @@ export function bf16ToF16Exact(src: Uint16Array): { f16: Uint16Array; inexact: n
     if (e !== 0 && ue >= -14 && ue <= 15) { out[i] = sign | ((ue + 15) << 10) | (m << 3); continue; }
     // Outside fp16's normal range: fp16 subnormal, overflow, or underflow. Round via float64.
     const v = (e === 0 ? m / 128 * 2 ** -126 : (1 + m / 128) * 2 ** ue);
-    if (ue > 15) { out[i] = sign | 0x7c00; inexact++; continue; }
+    if (ue > 15) { out[i] = sign | 0x7c00; inexact++; overflow++; continue; }
     const q = v / 2 ** -24; // in units of the smallest fp16 subnormal
     let r = Math.round(q);
     if (Math.abs(q - Math.trunc(q) - 0.5) < 1e-12 && (Math.trunc(q) % 2 === 0)) r = Math.trunc(q); // ties to even
     if (r !== q) inexact++;
     out[i] = sign | (r >= 0x400 ? 0x400 : r); // r = 1024 rounds up to the smallest normal
   }
-  return { f16: out, inexact };
+  return { f16: out, inexact, overflow };
 }
 
 /** f32 → bf16 bits, rounding to nearest even (as torch's `.to(torch.bfloat16)`); NaN stays NaN. */
