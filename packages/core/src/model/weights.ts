@@ -127,8 +127,9 @@ const DECODER_PREFIXES = ['model.', 'model.language_model.', 'language_model.mod
 
 /** Llama family and Gemma: q/k/v fused into qkv, every linear transposed to [in, out]. */
 function decoderWeights(spec: ModelSpec, src: TensorSource, source: string): LoadedWeights {
-  const { read, put, used, done } = weightIo(spec, src, source);
-  const { dModel: d, nHeads: H, nKvHeads: Hkv, headDim: hd, nLayers, vocabSize: V, dMlp: m } = spec.dims;
+  const io = weightIo(spec, src, source);
+  const { read, put, used, done } = io;
+  const { dModel: d, nHeads: H, headDim: hd, nLayers, vocabSize: V, dMlp: m } = spec.dims;
   const prefix = DECODER_PREFIXES.find((p) => src.has(`${p}embed_tokens.weight`));
   if (prefix === undefined) {
     throw new FormatError(`${source}: no token embedding (model.embed_tokens.weight)`,
@@ -147,18 +148,7 @@ function decoderWeights(spec: ModelSpec, src: TensorSource, source: string): Loa
     const L = `${prefix}layers.${l}.`, p = `l${l}`;
     const seg = attention[l]!;
     put(`${p}.ln1.w`, read(`${L}input_layernorm.weight`, [d]));
-    const parts = [['q_proj', H], ['k_proj', Hkv], ['v_proj', Hkv]] as const;
-    const rows = parts.map(([n, heads]) => read(`${L}self_attn.${n}.weight`, [heads * hd, d]));
-    const stacked = new Float32Array((H + 2 * Hkv) * hd * d);
-    let at = 0;
-    for (const r of rows) { stacked.set(r, at); at += r.length; }
-    put(seg.qkv.weight, transpose(stacked, (H + 2 * Hkv) * hd, d));
-    if (seg.qkv.bias) {
-      const b = new Float32Array((H + 2 * Hkv) * hd);
-      let o = 0;
-      for (const [n, heads] of parts) { b.set(read(`${L}self_attn.${n}.bias`, [heads * hd]), o); o += heads * hd; }
-      put(seg.qkv.bias, b);
-    }
+    fusedQkv(io, seg, `${L}self_attn.`, spec.dims);
     optional(seg.qNorm?.weight, `${L}self_attn.q_norm.weight`, [hd]);
     optional(seg.kNorm?.weight, `${L}self_attn.k_norm.weight`, [hd]);
     linear(`${p}.attn_out.w`, spec.weightShapes.has(`${p}.attn_out.b`) ? `${p}.attn_out.b` : undefined, `${L}self_attn.o_proj`, d, H * hd);
@@ -188,6 +178,27 @@ function decoderWeights(spec: ModelSpec, src: TensorSource, source: string): Loa
   }
   return done();
 }
+
+/**
+ * q_proj | k_proj | v_proj ([heads·hd, d] each, HF rows = outputs) → the canonical fused qkv
+ * [d, (H + 2·Hkv)·hd] (columns q | k | v), and their biases concatenated the same way (Qwen 2).
+ */
+function fusedQkv(io: WeightIo, seg: AttentionSegment, at: string, dims: ModelSpec['dims']): void {
+  const { dModel: d, nHeads: H, nKvHeads: Hkv, headDim: hd } = dims;
+  const parts = [['q_proj', H], ['k_proj', Hkv], ['v_proj', Hkv]] as const;
+  const width = (H + 2 * Hkv) * hd;
+  const stacked = new Float32Array(width * d);
+  let o = 0;
+  for (const [n, heads] of parts) { stacked.set(io.read(`${at}${n}.weight`, [heads * hd, d]), o * d); o += heads * hd; }
+  io.put(seg.qkv.weight, transpose(stacked, width, d));
+  if (!seg.qkv.bias) return;
+  const b = new Float32Array(width);
+  o = 0;
+  for (const [n, heads] of parts) { b.set(io.read(`${at}${n}.bias`, [heads * hd]), o); o += heads * hd; }
+  io.put(seg.qkv.bias, b);
+}
+
+type WeightIo = ReturnType<typeof weightIo>;
 
 /** [rows, cols] → [cols, rows]. */
 export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
