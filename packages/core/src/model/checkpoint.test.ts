@@ -84,7 +84,8 @@ describe('openCheckpoint', () => {
     await expect(openCheckpoint(folder({ [INDEX_FILE]: '{' }))).rejects.toThrow(FormatError);
     await expect(openCheckpoint(folder({ [INDEX_FILE]: JSON.stringify({ weight_map: {} }) }))).rejects.toThrow(/empty/);
     await expect(openCheckpoint(folder({ [INDEX_FILE]: JSON.stringify({ weight_map: { a: 's1.safetensors' } }) })))
-      .rejects.toThrow(/names shard s1.safetensors, which is not in/);
+      .rejects.toThrow(/names shard s1.safetensors, which is not a file in/);
+    await expect(openCheckpoint(folder({ [INDEX_FILE]: JSON.stringify({ weight_map: { a: '' } }) }))).rejects.toThrow(/weight_map\['a'\] is not a file name/);
     await expect(openCheckpoint(folder({ [INDEX_FILE]: JSON.stringify({ weight_map: { a: 's1.safetensors', b: 's1.safetensors' } }), 's1.safetensors': shard })))
       .rejects.toThrow(/tensor 'b' is listed in s1.safetensors, which does not hold it/);
     await expect(openCheckpoint(folder({ [INDEX_FILE]: JSON.stringify({ weight_map: { a: '../x.safetensors' } }) }))).rejects.toThrow(SecurityError);

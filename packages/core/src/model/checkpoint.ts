@@ -3,7 +3,7 @@
 // position when it is asked for, so files of any size work (no whole-file read, which Node refuses
 // past 2 GiB) and a tensor nobody asks for is never read. See docs/formats.md (checkpoints).
 
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FormatError, NotFoundError, SecurityError } from '../errors.js';
@@ -125,7 +125,7 @@ async function openSharded(dir: string, indexPath: string, limits?: SafetensorsL
   if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) throw bad('no weight_map object');
   const shardOf = new Map<string, string>();
   for (const [name, file] of Object.entries(weightMap as Record<string, unknown>)) {
-    if (typeof file !== 'string') throw bad(`weight_map['${name}'] is not a file name`);
+    if (typeof file !== 'string' || file === '') throw bad(`weight_map['${name}'] is not a file name`);
     if (file !== basename(file) || file === '..' || file === '.' || file.includes('\\')) {
       throw new SecurityError(`${indexPath}: shard '${file}' is not a plain file name in the model folder`,
         'shards must sit next to the index; a path outside the folder is refused');
@@ -138,7 +138,7 @@ async function openSharded(dir: string, indexPath: string, limits?: SafetensorsL
   try {
     for (const f of files) {
       const path = join(dir, f);
-      if (!existsSync(path)) throw new NotFoundError(`${indexPath} names shard ${f}, which is not in ${dir}`, 'copy every shard the index lists into the model folder');
+      if (!existsSync(path) || !statSync(path).isFile()) throw new NotFoundError(`${indexPath} names shard ${f}, which is not a file in ${dir}`, 'copy every shard the index lists into the model folder');
       readers.push(ShardReader.open(path, limits));
     }
     const byFile = new Map(files.map((f, i) => [f, readers[i]!]));
