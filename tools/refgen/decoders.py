@@ -298,6 +298,10 @@ def random_weights(arch_cfg, gen, randn):
         P[pre + "mlp.gate_proj.weight"] = randn(gen, (I, d), 0.3)
         P[pre + "mlp.up_proj.weight"] = randn(gen, (I, d), 0.3)
         P[pre + "mlp.down_proj.weight"] = randn(gen, (d, I), 0.25)
+        if c.get("mlp_bias", False):
+            P[pre + "mlp.gate_proj.bias"] = randn(gen, (I,), 0.2)
+            P[pre + "mlp.up_proj.bias"] = randn(gen, (I,), 0.2)
+            P[pre + "mlp.down_proj.bias"] = randn(gen, (d,), 0.1)
     return P
 
 

@@ -889,13 +889,14 @@ MODELS = [
         "name": "gemma3-a",
         "seed": 202,
         # gemma3_text: q/k norms, MQA (1 kv head), head_dim 16 != 32/4, local layers 0, 1 (pattern 3)
-        # with their own rope base, global layer 2 with linear rope scaling, window 3 < prompt
+        # with their own rope base, global layer 2 with linear rope scaling, window 3 < prompt,
+        # attention_bias (q/k/v and o_proj biases: the projection segment's bias)
         "config": {"model_type": "gemma3_text", "architectures": ["Gemma3ForCausalLM"], "hidden_size": 32,
                    "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 16, "num_hidden_layers": 3,
                    "intermediate_size": 64, "vocab_size": 72, "max_position_embeddings": 64, "rms_norm_eps": 1e-06,
                    "query_pre_attn_scalar": 16, "sliding_window": 3, "sliding_window_pattern": 3,
                    "rope_theta": 1000000.0, "rope_local_base_freq": 100.0, "rope_scaling": {"rope_type": "linear", "factor": 4.0},
-                   "final_logit_softcapping": None, "attn_logit_softcapping": None,
+                   "final_logit_softcapping": None, "attn_logit_softcapping": None, "attention_bias": True,
                    "hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": True, "torch_dtype": "float32"},
         "dtype": "F32",
         "n_words": 61,
@@ -907,11 +908,11 @@ MODELS = [
         "name": "llama-a",
         "seed": 203,
         # Llama 3 rope scaling (all three wavelength bands at head_dim 16; head_dim given, != 32/4),
-        # GQA 4/2, untied head
+        # GQA 4/2, MLP biases (mlp_bias), untied head
         "config": {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 32,
                    "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "num_hidden_layers": 2,
                    "intermediate_size": 96, "vocab_size": 64, "max_position_embeddings": 2048, "rms_norm_eps": 1e-05,
-                   "hidden_act": "silu", "rope_theta": 500000.0, "attention_bias": False, "mlp_bias": False,
+                   "hidden_act": "silu", "rope_theta": 500000.0, "attention_bias": False, "mlp_bias": True,
                    "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                                     "original_max_position_embeddings": 256},
                    "tie_word_embeddings": False, "torch_dtype": "float32"},
