@@ -67,13 +67,13 @@ function subdirs(dir: string): string[] {
 const RUN_DEPTH = 3;
 
 /** Folders below `dir` (up to RUN_DEPTH levels) that hold a dictionary; a dictionary folder is not searched further. */
-async function findRuns(registry: DictionaryRegistry, dir: string, depth: number): Promise<{ dir: string; detected: Detected }[]> {
-  const out: { dir: string; detected: Detected }[] = [];
+async function findRunsBelow(registry: DictionaryRegistry, dir: string, depth: number): Promise<Run[]> {
+  const out: Run[] = [];
   for (const name of subdirs(dir)) {
     const child = join(dir, name);
     const found = (await registry.detectAll(child)).find((d) => d.detection.ok);
     if (found) out.push({ dir: child, detected: found });
-    else if (depth > 1) out.push(...await findRuns(registry, child, depth - 1));
+    else if (depth > 1) out.push(...await findRunsBelow(registry, child, depth - 1));
   }
   return out;
 }
@@ -85,18 +85,40 @@ function isRun(rel: string, runId: string): boolean {
   return want.length > 0 && want.length <= parts.length && want.every((p, i) => parts[parts.length - want.length + i] === p);
 }
 
-/** The dictionary folder inside a submodule folder: itself, or its single (or chosen) run folder. */
-async function findDictionaryDir(registry: DictionaryRegistry, dir: string, runId: string | undefined): Promise<{ dir: string; detected: Detected } | { reasons: string }> {
+type Run = { readonly dir: string; readonly detected: Detected };
+
+/** The dictionaries in a folder: itself, or the run folders below it (filtered by `runId`). */
+async function findRuns(registry: DictionaryRegistry, dir: string, runId: string | undefined): Promise<{ runs: Run[] } | { reasons: string }> {
   const here = await registry.detectAll(dir);
   const hit = here.find((d) => d.detection.ok);
-  if (hit) return { dir, detected: hit };
-  const runs = (await findRuns(registry, dir, RUN_DEPTH)).filter((r) => runId === undefined || isRun(relative(dir, r.dir), runId));
-  if (runs.length === 1) return runs[0]!;
-  if (runs.length > 1) {
-    throw new ConfigError(`${dir} holds several dictionaries (${runs.map((c) => relative(dir, c.dir).split(sep).join('/')).join(', ')})`,
-      'choose one with the runId option (--dict-run), e.g. its folder name or its last path parts');
-  }
+  if (hit) return { runs: [{ dir, detected: hit }] };
+  const runs = (await findRunsBelow(registry, dir, RUN_DEPTH)).filter((r) => runId === undefined || isRun(relative(dir, r.dir), runId));
+  if (runs.length > 0) return { runs };
   return { reasons: here.map((d) => `${d.plugin.meta.name}: ${d.detection.reason}`).join('; ') };
+}
+
+function severalError(dir: string, runs: readonly Run[]): ConfigError {
+  return new ConfigError(`${dir} holds several dictionaries (${runs.map((c) => relative(dir, c.dir).split(sep).join('/')).join(', ')})`,
+    'choose one with the runId option (--dict-run), e.g. its folder name or its last path parts');
+}
+
+/**
+ * The runs of one top-level folder, each with the submodule its hook names. A folder named after
+ * a submodule, or whose runs do not all declare distinct submodules, must hold one dictionary; a
+ * folder whose runs each declare another submodule (a Gemma Scope release: layer_0/…, layer_1/…)
+ * holds them all.
+ */
+function placeRuns(dir: string, runs: readonly Run[], byName: Submodule | undefined, submodules: readonly Submodule[]): { run: Run; byHook: Submodule | undefined }[] {
+  const placed = runs.map((run) => {
+    const hook = run.detected.detection.hook;
+    return { run, byHook: hook !== undefined ? resolveSubmoduleAlias(hook, submodules) : undefined };
+  });
+  if (placed.length === 1) return placed;
+  if (byName || placed.some((p) => !p.byHook)) throw severalError(dir, runs);
+  const groups = new Map<string, Run[]>();
+  for (const p of placed) groups.set(p.byHook!.name, [...(groups.get(p.byHook!.name) ?? []), p.run]);
+  for (const group of groups.values()) if (group.length > 1) throw severalError(dir, group);
+  return placed;
 }
 
 /** Bytes of the files directly in a dictionary folder: what loading it reads into memory. */
@@ -138,34 +160,35 @@ export async function loadDictionarySet(dir: string, submodules: readonly Submod
   for (const name of subdirs(dir)) {
     const path = join(dir, name);
     const byName = resolveSubmoduleAlias(name, submodules);
-    const found = await findDictionaryDir(registry, path, options.runId);
+    const found = await findRuns(registry, path, options.runId);
     if ('reasons' in found) {
       if (byName) options.warn?.(`${path}: no dictionary found for ${byName.name} (${found.reasons})`);
       else options.warn?.(`${path}: skipped (not a submodule name and no dictionary: ${found.reasons})`);
       continue;
     }
-    if (options.loader !== undefined && found.detected.plugin.meta.name !== options.loader) {
-      options.warn?.(`${path}: looks like ${found.detected.plugin.meta.name}, but loader '${options.loader}' was requested`);
+    for (const { run, byHook } of placeRuns(path, found.runs, byName, submodules)) {
+      if (options.loader !== undefined && run.detected.plugin.meta.name !== options.loader) {
+        options.warn?.(`${run.dir}: looks like ${run.detected.plugin.meta.name}, but loader '${options.loader}' was requested`);
+      }
+      const hook = run.detected.detection.hook;
+      if (byName && byHook && byName.name !== byHook.name) {
+        throw new ConfigError(`${path}: the folder name means ${byName.name} but its config says hook '${hook}' (${byHook.name})`,
+          'rename the folder or fix the hook in its config');
+      }
+      const submodule = byName ?? byHook;
+      if (!submodule) {
+        options.warn?.(`${path}: skipped (folder name '${name}'${hook ? ` and hook '${hook}'` : ''} match no submodule of this model)`);
+        continue;
+      }
+      if (byName && hook !== undefined && !byHook) {
+        options.warn?.(`${path}: hook '${hook}' is not a submodule of this model; attaching to ${submodule.name} by folder name`);
+      }
+      const previous = bySubmodule.get(submodule.name);
+      if (previous) {
+        throw new ConfigError(`two dictionaries for ${submodule.name}: ${previous.dir} and ${run.dir}`, 'keep one folder per submodule');
+      }
+      bySubmodule.set(submodule.name, { submodule, dir: run.dir, detected: run.detected, via: byName ? 'folder name' : `hook ${hook}` });
     }
-    const hook = found.detected.detection.hook;
-    const byHook = hook !== undefined ? resolveSubmoduleAlias(hook, submodules) : undefined;
-    if (byName && byHook && byName.name !== byHook.name) {
-      throw new ConfigError(`${path}: the folder name means ${byName.name} but its config says hook '${hook}' (${byHook.name})`,
-        'rename the folder or fix the hook in its config');
-    }
-    const submodule = byName ?? byHook;
-    if (!submodule) {
-      options.warn?.(`${path}: skipped (folder name '${name}'${hook ? ` and hook '${hook}'` : ''} match no submodule of this model)`);
-      continue;
-    }
-    if (byName && hook !== undefined && !byHook) {
-      options.warn?.(`${path}: hook '${hook}' is not a submodule of this model; attaching to ${submodule.name} by folder name`);
-    }
-    const previous = bySubmodule.get(submodule.name);
-    if (previous) {
-      throw new ConfigError(`two dictionaries for ${submodule.name}: ${previous.dir} and ${found.dir}`, 'keep one folder per submodule');
-    }
-    bySubmodule.set(submodule.name, { submodule, dir: found.dir, detected: found.detected, via: byName ? 'folder name' : `hook ${hook}` });
   }
 
   const missing = wanted.filter((s) => !bySubmodule.has(s.name));
