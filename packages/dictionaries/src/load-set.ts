@@ -5,6 +5,8 @@
 //   DIR/layer_{l}/width_16k/average_l0_71/params.npz                                         (a Gemma Scope release folder)
 // Each folder may hold the dictionary itself or, up to three levels down, one run folder (e.g.
 // `10_32768`, or Gemma Scope's `width_16k/average_l0_71`); `runId` picks one when there are several.
+// A folder whose dictionaries each declare a different submodule (a whole Gemma Scope release)
+// holds them all.
 // The bytes the chosen SAEs take are checked against free memory before any is read.
 
 import { readdirSync, statSync } from 'node:fs';
