@@ -2,7 +2,8 @@
 // between submodules, each a fixed op sequence over canonical weights.
 //
 // Canonical weight layout (set by weights.ts, whatever the checkpoint's layout):
-// every linear weight is [in, out] (y = x @ W + b, no transposed matmuls on the hot path);
+// every linear weight is [in, out] (y = x @ W + b, no transposed matmuls on the hot path; the one
+// exception is a tied unembedding read transposed from the token embedding, `transposed`);
 // the attention projection `qkv` is [d, (nHeads + 2·nKvHeads)·headDim] with columns q | k | v,
 // each head-major (head h occupies columns h*headDim … (h+1)*headDim − 1 inside its block).
 // Every segment computes in float32, whatever the checkpoint's storage dtype.
