@@ -80,6 +80,13 @@ DT = torch.float64
 MODELS_DIR = os.path.join(REPO, "fixtures", "models")
 FORMAT = "sfc.refgen.edges/v1"
 
+def decoder_fixture(name, seed, d_sae, sae_format, n_examples, seq_len, node_threshold, edge_threshold):
+    """A decoder fixture: ig with 10 steps, exact node effects too."""
+    return {"name": name, "seed": seed, "d_sae": d_sae, "sae_format": sae_format, "n_examples": n_examples,
+            "seq_len": seq_len, "steps": 10, "node_threshold": node_threshold, "edge_threshold": edge_threshold,
+            "exact": True}
+
+
 # Fixtures: which model folder, SAE width and on-disk format, prompts, thresholds (targets;
 # the written thresholds are moved to the widest nearby gap, see pick_threshold).
 FIXTURES = [
@@ -117,78 +124,15 @@ FIXTURES = [
         "edge_threshold": 0.01,
     },
     # Gemma 2/3 and the Llama family (decoders.py); exact node effects too
-    {
-        "name": "gemma2-a",           # Gemma 2: attn_l = o_proj input (48 wide), no embed node, soft-caps, window 4
-        "seed": 2201,
-        "d_sae": 40,
-        "sae_format": "saelens",
-        "n_examples": 5,
-        "seq_len": 6,
-        "steps": 10,
-        "node_threshold": 0.02,
-        "edge_threshold": 0.004,
-        "exact": True,
-    },
-    {
-        "name": "gemma3-a",           # Gemma 3: attn_l 64 wide, q/k norms, MQA, local/global rope, window 3
-        "seed": 2202,
-        "d_sae": 40,
-        "sae_format": "saelens",
-        "n_examples": 4,
-        "seq_len": 6,
-        "steps": 10,
-        "node_threshold": 0.02,
-        "edge_threshold": 0.004,
-        "exact": True,
-    },
-    {
-        "name": "llama-a",            # Llama: llama3 rope, GQA, untied head
-        "seed": 2203,
-        "d_sae": 40,
-        "sae_format": "dictionary_learning",
-        "n_examples": 5,
-        "seq_len": 6,
-        "steps": 10,
-        "node_threshold": 0.05,
-        "edge_threshold": 0.01,
-        "exact": True,
-    },
-    {
-        "name": "mistral-bf16",       # Mistral: BF16, window 4 on every layer, MQA, head_dim 16
-        "seed": 2204,
-        "d_sae": 32,
-        "sae_format": "saelens",
-        "n_examples": 4,
-        "seq_len": 6,
-        "steps": 10,
-        "node_threshold": 0.05,
-        "edge_threshold": 0.01,
-        "exact": True,
-    },
-    {
-        "name": "qwen2-a",            # Qwen 2: q/k/v biases, tied head
-        "seed": 2205,
-        "d_sae": 32,
-        "sae_format": "dictionary_learning",
-        "n_examples": 4,
-        "seq_len": 5,
-        "steps": 10,
-        "node_threshold": 0.05,
-        "edge_threshold": 0.01,
-        "exact": True,
-    },
-    {
-        "name": "qwen3-a",            # Qwen 3: per-head q/k norms, head_dim 16
-        "seed": 2206,
-        "d_sae": 32,
-        "sae_format": "saelens",
-        "n_examples": 4,
-        "seq_len": 5,
-        "steps": 10,
-        "node_threshold": 0.05,
-        "edge_threshold": 0.01,
-        "exact": True,
-    },
+    *[decoder_fixture(*row) for row in [
+        # name, seed, d_sae, SAE format, examples, tokens, node threshold, edge threshold
+        ("gemma2-a", 2201, 40, "saelens", 5, 6, 0.02, 0.004),     # attn_l = o_proj input (48 wide), no embed, soft-caps, window 4
+        ("gemma3-a", 2202, 40, "saelens", 4, 6, 0.02, 0.004),     # attn_l 64 wide, q/k norms, MQA, local/global rope, window 3
+        ("llama-a", 2203, 40, "dictionary_learning", 5, 6, 0.05, 0.01),   # llama3 rope, GQA, MLP biases, untied head
+        ("mistral-bf16", 2204, 32, "saelens", 4, 6, 0.05, 0.01),  # BF16, window 4 on every layer, MQA, head_dim 16
+        ("qwen2-a", 2205, 32, "dictionary_learning", 4, 5, 0.05, 0.01),   # q/k/v biases, tied head
+        ("qwen3-a", 2206, 32, "saelens", 4, 5, 0.05, 0.01),       # per-head q/k norms, head_dim 16
+    ]],
 ]
 
 # Edge entries stored per file are those with |w| > floor, the floor chosen (in a gap of the
