@@ -41,9 +41,9 @@ export const SKIP_REASONS: readonly SkipReason[] = ['blank', 'unknown-token', 'a
  * BOS from answers; a tokenizer without `encodeWithSpecialTokens` is used as is.
  */
 export interface ExampleTokenizer {
-  encode(text: string): number[];
   encodeWithSpecialTokens?(text: string): number[];
   readonly bosId?: number | undefined;
+  encode(text: string): number[];
 }
 
 export interface SelectExamplesOptions {

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { bosTokenId } from './special-tokens.js';
 import { FormatError, InputError, NotFoundError } from '../errors.js';
 
 export interface Tokenizer {
@@ -17,8 +18,8 @@ export interface Tokenizer {
    */
   encodeWithSpecialTokens(text: string): number[];
   /**
-   * The BOS id (tokenizer_config.json's `bos_token`, else the special token the post-processor
-   * puts first), or undefined. feature-circuits strips it from the front of answers.
+   * The BOS id (tokenizer_config.json's `bos_token`, else the one token the post-processor gives
+   * an empty text), or undefined. feature-circuits strips it from the front of answers.
    */
   readonly bosId: number | undefined;
   decode(ids: readonly number[]): string;
@@ -69,43 +70,28 @@ export function tokenizerFromJson(json: Record<string, unknown>, config: Record<
     throw new FormatError(`${source}: cannot build the tokenizer (${(e as Error).message})`, 'supported models: BPE (byte-level, as GPT-2/Pythia), WordLevel, WordPiece, Unigram');
   }
   const unkId = unkToken !== undefined ? tok.token_to_id(unkToken) : undefined;
-  const idsOf = (text: string, addSpecialTokens: boolean): number[] => {
-    const enc = tok.encode(text, { add_special_tokens: addSpecialTokens });
-    const ids = enc.ids as (number | undefined)[];
-    const bad = ids.findIndex((id) => id === undefined || id === null);
-    if (bad >= 0) {
-      throw new InputError(`unknown token '${enc.tokens[bad]}' in ${JSON.stringify(text)}`,
-        'the tokenizer has no unknown-token id; use only words from the model\'s vocabulary');
-    }
-    return ids as number[];
-  };
-  const bosId = bosTokenId(config, (t) => tok.token_to_id(t), () => templatePrefix(idsOf('', false), idsOf('', true)));
   const addedCount = Array.isArray(json.added_tokens) ? json.added_tokens.length : 0;
   const vocabSize = Math.max(Array.isArray(vocab) ? vocab.length : Object.keys(vocab).length, addedCount);
   return {
-    encode: (text) => idsOf(text, false),
-    encodeWithSpecialTokens: (text) => idsOf(text, true),
-    bosId,
+    encode(text: string): number[] {
+      const enc = tok.encode(text, { add_special_tokens: false });
+      const ids = enc.ids as (number | undefined)[];
+      const bad = ids.findIndex((id) => id === undefined || id === null);
+      if (bad >= 0) {
+        throw new InputError(`unknown token '${enc.tokens[bad]}' in ${JSON.stringify(text)}`,
+          'the tokenizer has no unknown-token id; use only words from the model\'s vocabulary');
+      }
+      return ids as number[];
+    },
+    encodeWithSpecialTokens(text: string): number[] {
+      this.encode(text); // checks every id of the text; the special tokens are in the vocabulary
+      return tok.encode(text, { add_special_tokens: true }).ids as number[];
+    },
+    bosId: bosTokenId(config, (t) => tok.token_to_id(t), () => tok.encode('', { add_special_tokens: true }).ids as number[]),
     decode: (ids) => (ids.length === 0 ? '' : tok.decode([...ids], { skip_special_tokens: false })), // the library refuses []
     idToToken: (id) => tok.id_to_token(id),
     tokenToId: (t) => tok.token_to_id(t),
     vocabSize,
     unkId,
   };
-}
-
-/** tokenizer_config.json's `bos_token` (a string or an AddedToken object) as an id, else `fallback()`. */
-function bosTokenId(config: Record<string, unknown>, toId: (t: string) => number | undefined, fallback: () => number | undefined): number | undefined {
-  const raw = config.bos_token;
-  const name = typeof raw === 'string' ? raw
-    : typeof raw === 'object' && raw !== null && typeof (raw as { content?: unknown }).content === 'string' ? (raw as { content: string }).content
-      : undefined;
-  if (name !== undefined) return toId(name) ?? undefined;
-  if (raw === null) return undefined; // an explicit null: the model has no BOS (Qwen)
-  return fallback();
-}
-
-/** The id the post-processor puts before the text, when it adds exactly one in front. */
-function templatePrefix(plain: readonly number[], withSpecial: readonly number[]): number | undefined {
-  return withSpecial.length === plain.length + 1 ? withSpecial[0] : undefined;
 }
