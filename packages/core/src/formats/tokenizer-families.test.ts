@@ -30,6 +30,12 @@ describe.each(Object.keys(BOS))('tokenizer.json family %s', (family) => {
     }
   });
 
+  it('reads merges saved as "a b" strings (older tokenizers releases, e.g. Gemma 2\'s and Llama 2\'s files) the same', () => {
+    const old = { ...json, model: { ...(json.model as Record<string, unknown>), merges: ((json.model as { merges: string[][] }).merges).map((m) => m.join(' ')) } };
+    const t = tokenizerFromJson(old);
+    for (const c of expected.cases) expect(t.encodeWithSpecialTokens(c.text), JSON.stringify(c.text)).toEqual(c.ids_with_special);
+  });
+
   it('finds the BOS the post-processor prepends (none for Qwen), and prefers tokenizer_config.json', () => {
     const bos = BOS[family];
     expect(tok.bosId).toBe(bos?.[1]);
