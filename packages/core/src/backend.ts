@@ -21,6 +21,12 @@ export interface BackendCapabilities {
    * memory check before reading the checkpoint. Absent means true.
    */
   readonly copiesWeights?: boolean;
+  /**
+   * The backend runs an unembed segment with `transposed` (a [vocab, d] weight read transposed,
+   * the tied decoders' token embedding). Without it Model.load gives the backend the spec with an
+   * explicit [d, vocab] copy instead (`untransposedUnembed`). Absent means false.
+   */
+  readonly transposedUnembed?: boolean;
 }
 
 /** Canonical weights (see model/spec.ts), fp32, row-major. */

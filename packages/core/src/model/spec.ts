@@ -205,6 +205,20 @@ export interface LogitSelection {
   readonly columns?: import('../tensor.js').Tensor;
 }
 
+/**
+ * The spec with a transposed (tied) unembedding turned into an explicit `unembed.w` [d, vocab]
+ * (weights.ts fills it with the transposed embedding), for backends without
+ * `capabilities.transposedUnembed`. Other specs are returned as they are.
+ */
+export function untransposedUnembed(spec: ModelSpec): ModelSpec {
+  const un = spec.segments[spec.segments.length - 1]!;
+  if (un.kind !== 'unembed' || !un.transposed) return spec;
+  const { transposed: _t, ...rest } = un;
+  const shapes = new Map(spec.weightShapes);
+  shapes.set('unembed.w', [spec.dims.dModel, spec.dims.vocabSize]);
+  return { ...spec, segments: [...spec.segments.slice(0, -1), { ...rest, weight: { weight: 'unembed.w' } }], weightShapes: shapes };
+}
+
 /** Width of a segment's output along its last axis (unembed: the vocabulary). */
 export function segmentWidth(spec: ModelSpec, seg: SegmentSpec): number {
   if (seg.kind === 'attention' && !seg.out) return seg.nHeads * seg.headDim;

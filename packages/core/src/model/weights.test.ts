@@ -9,6 +9,7 @@ import { FormatError } from '../errors.js';
 import { SafetensorsFile } from '../formats/safetensors.js';
 import { parseModelConfig } from './config.js';
 import { canonicalWeights, neoxQkv, safetensorsSource, type TensorSource } from './weights.js';
+import { untransposedUnembed } from './spec.js';
 
 const DIR = fileURLToPath(new URL('../../../../fixtures/models/neox-nobias', import.meta.url));
 const config = JSON.parse(readFileSync(`${DIR}/config.json`, 'utf8')) as Record<string, unknown>;
@@ -106,6 +107,22 @@ describe('canonicalWeights: Gemma and the Llama family', () => {
     expect(store.has('unembed.w')).toBe(false);
     expect(gemma.spec.segments[gemma.spec.segments.length - 1]).toMatchObject({ weight: { weight: 'embed.tok' }, transposed: true });
     expect(store.get('embed.tok')!.data).toEqual(gemma.src.get('model.embed_tokens.weight'));
+  });
+
+  it('for a backend without transposedUnembed, the spec gets an explicit unembed.w, filled with the transposed embedding', () => {
+    const { spec, src } = fixture('qwen2-a');
+    const plain = untransposedUnembed(spec);
+    const un = plain.segments[plain.segments.length - 1]!;
+    expect(un).toMatchObject({ kind: 'unembed', weight: { weight: 'unembed.w' } });
+    expect('transposed' in un).toBe(false);
+    const { dModel: d, vocabSize: V } = spec.dims;
+    expect(plain.weightShapes.get('unembed.w')).toEqual([d, V]);
+    expect(spec.weightShapes.has('unembed.w')).toBe(false); // the parsed spec is unchanged
+    const { store } = canonicalWeights(plain, src);
+    const emb = src.get('model.embed_tokens.weight');
+    expect(store.get('unembed.w')!.data[3 * V + 11]).toBe(emb[11 * d + 3]);
+    const llama = fixture('llama-a').spec; // untied: returned as it is
+    expect(untransposedUnembed(llama)).toBe(llama);
   });
 
   it('names the missing tensor (Gemma post-norms) and a wrong shape', () => {

@@ -168,8 +168,9 @@ function decoderWeights(spec: ModelSpec, src: TensorSource, source: string): Loa
   const head = ['lm_head.weight', 'language_model.lm_head.weight'].find((n) => src.has(n));
   if (spec.tiedEmbeddings) {
     // Tied (tie_word_embeddings): transformers uses the embedding whatever lm_head holds; the
-    // unembed segment reads embed.tok transposed.
+    // unembed segment reads embed.tok transposed, or (untransposedUnembed) an explicit copy.
     if (head) used.add(head);
+    if (spec.weightShapes.has('unembed.w')) put('unembed.w', transpose(embed, V, d));
   } else {
     if (!head) {
       throw new FormatError(`${source}: missing tensor 'lm_head.weight'`, 'config.json has tie_word_embeddings false, so the checkpoint must hold the output head');
