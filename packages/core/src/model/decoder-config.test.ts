@@ -130,4 +130,36 @@ describe('decoder configs', () => {
     expect(() => parseModelConfig({ model_type: 'llama', ...base, rope_scaling: { rope_type: 'longrope' } })).toThrow(ConfigError);
     expect(() => parseModelConfig({ model_type: 'gemma3', text_config: 3 })).toThrow(FormatError);
   });
+
+  const params = (s: ModelSpec) => [...s.weightShapes.values()].reduce((n, sh) => n + sh.reduce((a, b) => a * b, 1), 0);
+
+  it('google/gemma-2-2b config.json: 2,614,341,888 parameters, windows on even layers, caps 50 / 30, scale 1/16', () => {
+    const s = parseModelConfig({
+      architectures: ['Gemma2ForCausalLM'], attention_bias: false, attention_dropout: 0.0, attn_logit_softcapping: 50.0, bos_token_id: 2,
+      cache_implementation: 'hybrid', eos_token_id: 1, final_logit_softcapping: 30.0, head_dim: 256, hidden_act: 'gelu_pytorch_tanh',
+      hidden_activation: 'gelu_pytorch_tanh', hidden_size: 2304, initializer_range: 0.02, intermediate_size: 9216, max_position_embeddings: 8192,
+      model_type: 'gemma2', num_attention_heads: 8, num_hidden_layers: 26, num_key_value_heads: 4, pad_token_id: 0, query_pre_attn_scalar: 256,
+      rms_norm_eps: 1e-06, rope_theta: 10000.0, sliding_window: 4096, torch_dtype: 'float32', use_cache: true, vocab_size: 256000,
+    });
+    expect(params(s)).toBe(2_614_341_888);
+    expect(windows(s).slice(0, 4)).toEqual([4096, null, 4096, null]);
+    expect(attn(s)[0]).toMatchObject({ scale: 1 / 16, softcap: 50, nKvHeads: 4, headDim: 256 });
+    expect(unembed(s).softcap).toBe(30);
+    expect(s.dims.maxPositions).toBe(8192);
+  });
+
+  it('meta-llama/Llama-3.2-1B config.json: 1,235,814,400 parameters (tied), llama3 rope', () => {
+    const s = parseModelConfig({
+      architectures: ['LlamaForCausalLM'], attention_bias: false, attention_dropout: 0.0, bos_token_id: 128000, eos_token_id: 128001, head_dim: 64,
+      hidden_act: 'silu', hidden_size: 2048, initializer_range: 0.02, intermediate_size: 8192, max_position_embeddings: 131072, mlp_bias: false,
+      model_type: 'llama', num_attention_heads: 32, num_hidden_layers: 16, num_key_value_heads: 8, pretraining_tp: 1, rms_norm_eps: 1e-05,
+      rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+      rope_theta: 500000.0, tie_word_embeddings: true, torch_dtype: 'bfloat16', use_cache: true, vocab_size: 128256,
+    });
+    expect(params(s)).toBe(1_235_814_400);
+    expect(s.tiedEmbeddings).toBe(true);
+    expect(attn(s)[0]!.rotary!.type).toBe('llama3');
+    expect(windows(s).every((w) => w === null)).toBe(true);
+  });
 });
+
