@@ -22,9 +22,9 @@ export interface BackendCapabilities {
    */
   readonly copiesWeights?: boolean;
   /**
-   * The backend runs an unembed segment with `transposed` (a [vocab, d] weight read transposed,
-   * the tied decoders' token embedding). Without it Model.load gives the backend the spec with an
-   * explicit [d, vocab] copy instead (`untransposedUnembed`). Absent means false.
+   * The backend runs an unembed segment with `transposed` (a [vocab, d] weight read transposed):
+   * Model.load then points a tied decoder's unembedding at the token embedding instead of a
+   * [d, vocab] copy (`transposedTiedUnembed`). Absent means false.
    */
   readonly transposedUnembed?: boolean;
 }

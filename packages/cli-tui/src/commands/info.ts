@@ -22,7 +22,7 @@ export interface ModelInfo {
 export function modelInfo(model: Model): ModelInfo {
   const { spec, backend } = model;
   let parameters = 0;
-  // A tied unembedding copied for the backend (untransposedUnembed) is not a parameter of its own.
+  // A tied decoder's unembedding copy (unembed.w, the transposed embedding) is not a parameter of its own.
   for (const [name, shape] of spec.weightShapes) if (!(spec.tiedEmbeddings && name === 'unembed.w')) parameters += shape.reduce((a, b) => a * b, 1);
   const attn = spec.segments.find((s) => s.kind === 'attention');
   return {

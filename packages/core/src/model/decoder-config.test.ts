@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, FormatError } from '../errors.js';
 import { parseModelConfig } from './config.js';
+import { transposedTiedUnembed } from './spec.js';
 import type { AttentionSegment, EmbedSegment, MlpSegment, ModelSpec, ProjectSegment, UnembedSegment } from './spec.js';
 
 const base = { hidden_size: 32, num_attention_heads: 4, num_hidden_layers: 4, intermediate_size: 64, vocab_size: 100 };
@@ -131,7 +132,8 @@ describe('decoder configs', () => {
     expect(() => parseModelConfig({ model_type: 'gemma3', text_config: 3 })).toThrow(FormatError);
   });
 
-  const params = (s: ModelSpec) => [...s.weightShapes.values()].reduce((n, sh) => n + sh.reduce((a, b) => a * b, 1), 0);
+  // Parameters: a tied unembedding read from the embedding is not counted twice.
+  const params = (s: ModelSpec) => [...transposedTiedUnembed(s).weightShapes.values()].reduce((n, sh) => n + sh.reduce((a, b) => a * b, 1), 0);
 
   it('google/gemma-2-2b config.json: 2,614,341,888 parameters, windows on even layers, caps 50 / 30, scale 1/16', () => {
     const s = parseModelConfig({

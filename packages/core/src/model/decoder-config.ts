@@ -149,11 +149,11 @@ function assemble(s: DecoderSettings): ModelSpec {
     segments.push(...layerSegments(s, book, l, prev));
     prev = `resid_${l}`;
   }
-  // Tied: the unembedding reads the token embedding transposed (held once).
-  if (!tie) book.shapes.set('unembed.w', [dims.dModel, dims.vocabSize]);
+  // Tied: weights.ts fills unembed.w with the transposed embedding; backends that read it
+  // transposed get the spec without the copy (transposedTiedUnembed, applied by Model.load).
+  book.shapes.set('unembed.w', [dims.dModel, dims.vocabSize]);
   segments.push({
-    kind: 'unembed', name: 'unembed', inputs: [prev], ln: book.rms('final_ln'),
-    ...(tie ? { weight: { weight: 'embed.tok' }, transposed: true } : { weight: { weight: 'unembed.w' } }),
+    kind: 'unembed', name: 'unembed', inputs: [prev], ln: book.rms('final_ln'), weight: { weight: 'unembed.w' },
     ...(s.finalSoftcap !== undefined ? { softcap: s.finalSoftcap } : {}),
   });
   return {

@@ -12,6 +12,7 @@ import { referenceOps } from '../testing/reference-ops.js';
 import { LayerKvCache } from './kv-cache.js';
 import { Model, weightMemory, type EditCall } from './model.js';
 import { parseModelConfig } from './config.js';
+import { transposedTiedUnembed } from './spec.js';
 import type { ModelSpec } from './spec.js';
 
 const GPT2 = fileURLToPath(new URL('../../../../fixtures/models/gpt2-a', import.meta.url));
@@ -120,7 +121,7 @@ describe('Model ↔ SegmentRuntime', () => {
 
 describe('weightMemory', () => {
   const caps = (copiesWeights?: boolean) => ({ name: 'x', capabilities: { grad: true, devices: [], dtypes: [], ...(copiesWeights === undefined ? {} : { copiesWeights }) } }) as unknown as Backend;
-  const gemma = parseModelConfig({ model_type: 'gemma2', hidden_size: 8, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 4, num_hidden_layers: 1, intermediate_size: 16, vocab_size: 100 });
+  const gemma = transposedTiedUnembed(parseModelConfig({ model_type: 'gemma2', hidden_size: 8, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 4, num_hidden_layers: 1, intermediate_size: 16, vocab_size: 100 }));
   const total = 4 * [...gemma.weightShapes.values()].reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0);
 
   it('counts the float32 store once when the backend wraps it, and a tied embedding only once', () => {

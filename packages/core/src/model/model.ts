@@ -12,7 +12,7 @@ import { isGemma, listSubmodules, requireSubmodule, type Submodule } from '../su
 import type { Tensor, TensorOps } from '../tensor.js';
 import { parseModelConfig } from './config.js';
 import { checkKvCacheCall, checkKvCacheOptions } from './kv-cache.js';
-import { segmentWidth, untransposedUnembed, type LogitSelection, type ModelSpec, type SegmentSpec } from './spec.js';
+import { segmentWidth, transposedTiedUnembed, type LogitSelection, type ModelSpec, type SegmentSpec } from './spec.js';
 import { openCheckpoint } from './checkpoint.js';
 import { checkMemory, type MemoryNeed } from './memory-budget.js';
 import { canonicalWeights, type LoadedWeights } from './weights.js';
@@ -126,7 +126,7 @@ export class Model {
       throw new FormatError(`${cfgPath} is not valid JSON: ${(e as Error).message}`);
     }
     const parsed = parseModelConfig(cfg);
-    const spec = backend.capabilities.transposedUnembed ? parsed : untransposedUnembed(parsed);
+    const spec = backend.capabilities.transposedUnembed ? transposedTiedUnembed(parsed) : parsed;
     const ckpt = await openCheckpoint(dir);
     let store: LoadedWeights['store'];
     try {

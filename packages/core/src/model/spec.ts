@@ -153,8 +153,9 @@ export interface UnembedSegment {
   /** [d, vocab]; with `transposed`, [vocab, d]. */
   readonly weight: LinearSpec;
   /**
-   * The weight is stored [vocab, d] and read transposed: logits = h @ weightᵀ. Tied decoders
-   * (tie_word_embeddings) point it at `embed.tok`, so the embedding is held once, not copied.
+   * The weight is stored [vocab, d] and read transposed: logits = h @ weightᵀ. For backends with
+   * `capabilities.transposedUnembed`, Model.load points a tied decoder's unembedding at
+   * `embed.tok` this way (transposedTiedUnembed), so the embedding is held once, not copied.
    */
   readonly transposed?: boolean;
   /** Final-logit soft-cap (Gemma 2): logits = softcap · tanh(logits / softcap), on every computed logit. */
@@ -206,17 +207,17 @@ export interface LogitSelection {
 }
 
 /**
- * The spec with a transposed (tied) unembedding turned into an explicit `unembed.w` [d, vocab]
- * (weights.ts fills it with the transposed embedding), for backends without
- * `capabilities.transposedUnembed`. Other specs are returned as they are.
+ * A tied decoder's spec (tiedEmbeddings) whose unembedding reads `embed.tok` transposed instead
+ * of an explicit `unembed.w` [d, vocab] copy — for backends with `capabilities.transposedUnembed`
+ * (Model.load applies it). Other specs are returned as they are.
  */
-export function untransposedUnembed(spec: ModelSpec): ModelSpec {
+export function transposedTiedUnembed(spec: ModelSpec): ModelSpec {
   const un = spec.segments[spec.segments.length - 1]!;
-  if (un.kind !== 'unembed' || !un.transposed) return spec;
-  const { transposed: _t, ...rest } = un;
+  if (!spec.tiedEmbeddings || un.kind !== 'unembed' || un.transposed || un.weight.weight !== 'unembed.w' || un.weight.bias) return spec;
   const shapes = new Map(spec.weightShapes);
-  shapes.set('unembed.w', [spec.dims.dModel, spec.dims.vocabSize]);
-  return { ...spec, segments: [...spec.segments.slice(0, -1), { ...rest, weight: { weight: 'unembed.w' } }], weightShapes: shapes };
+  shapes.delete('unembed.w');
+  const tok = spec.segments[0]!.kind === 'embed' ? spec.segments[0].tokenEmbedding : 'embed.tok';
+  return { ...spec, segments: [...spec.segments.slice(0, -1), { ...un, weight: { weight: tok }, transposed: true }], weightShapes: shapes };
 }
 
 /** Width of a segment's output along its last axis (unembed: the vocabulary). */

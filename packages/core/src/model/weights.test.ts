@@ -9,7 +9,7 @@ import { FormatError } from '../errors.js';
 import { SafetensorsFile } from '../formats/safetensors.js';
 import { parseModelConfig } from './config.js';
 import { canonicalWeights, neoxQkv, safetensorsSource, type TensorSource } from './weights.js';
-import { untransposedUnembed } from './spec.js';
+import { transposedTiedUnembed } from './spec.js';
 
 const DIR = fileURLToPath(new URL('../../../../fixtures/models/neox-nobias', import.meta.url));
 const config = JSON.parse(readFileSync(`${DIR}/config.json`, 'utf8')) as Record<string, unknown>;
@@ -103,26 +103,21 @@ describe('canonicalWeights: Gemma and the Llama family', () => {
     const V = gemma.spec.dims.vocabSize, d = gemma.spec.dims.dModel;
     const { store, unused } = canonicalWeights(gemma.spec, withExtra(gemma.src, { 'lm_head.weight': { shape: [V, d], data: new Float32Array(V * d) } }));
     expect(unused).toEqual([]);
-    // The unembedding reads embed.tok transposed: no copy of the embedding in the store.
-    expect(store.has('unembed.w')).toBe(false);
-    expect(gemma.spec.segments[gemma.spec.segments.length - 1]).toMatchObject({ weight: { weight: 'embed.tok' }, transposed: true });
-    expect(store.get('embed.tok')!.data).toEqual(gemma.src.get('model.embed_tokens.weight'));
+    const emb = gemma.src.get('model.embed_tokens.weight');
+    expect(store.get('unembed.w')!.data[1 * V + 7]).toBe(emb[7 * d + 1]);
   });
 
-  it('for a backend without transposedUnembed, the spec gets an explicit unembed.w, filled with the transposed embedding', () => {
+  it('for a backend with transposedUnembed, a tied spec reads embed.tok transposed: no copy in the store', () => {
     const { spec, src } = fixture('qwen2-a');
-    const plain = untransposedUnembed(spec);
-    const un = plain.segments[plain.segments.length - 1]!;
-    expect(un).toMatchObject({ kind: 'unembed', weight: { weight: 'unembed.w' } });
-    expect('transposed' in un).toBe(false);
-    const { dModel: d, vocabSize: V } = spec.dims;
-    expect(plain.weightShapes.get('unembed.w')).toEqual([d, V]);
-    expect(spec.weightShapes.has('unembed.w')).toBe(false); // the parsed spec is unchanged
-    const { store } = canonicalWeights(plain, src);
-    const emb = src.get('model.embed_tokens.weight');
-    expect(store.get('unembed.w')!.data[3 * V + 11]).toBe(emb[11 * d + 3]);
+    const t = transposedTiedUnembed(spec);
+    expect(t.segments[t.segments.length - 1]).toMatchObject({ kind: 'unembed', weight: { weight: 'embed.tok' }, transposed: true });
+    expect(t.weightShapes.has('unembed.w')).toBe(false);
+    expect(spec.weightShapes.has('unembed.w')).toBe(true); // the parsed spec is unchanged
+    const { store, unused } = canonicalWeights(t, src);
+    expect(store.has('unembed.w')).toBe(false);
+    expect(unused).toEqual([]);
     const llama = fixture('llama-a').spec; // untied: returned as it is
-    expect(untransposedUnembed(llama)).toBe(llama);
+    expect(transposedTiedUnembed(llama)).toBe(llama);
   });
 
   it('names the missing tensor (Gemma post-norms) and a wrong shape', () => {

@@ -168,7 +168,7 @@ function decoderWeights(spec: ModelSpec, src: TensorSource, source: string): Loa
   const head = ['lm_head.weight', 'language_model.lm_head.weight'].find((n) => src.has(n));
   if (spec.tiedEmbeddings) {
     // Tied (tie_word_embeddings): transformers uses the embedding whatever lm_head holds; the
-    // unembed segment reads embed.tok transposed, or (untransposedUnembed) an explicit copy.
+    // unembedding is a transposed copy, or reads embed.tok transposed (transposedTiedUnembed).
     if (head) used.add(head);
     if (spec.weightShapes.has('unembed.w')) put('unembed.w', transpose(embed, V, d));
   } else {
