@@ -132,12 +132,14 @@ describe('sfc steer on fixtures/small-a', () => {
     const r = await sfc(args, { cwd: TMP });
     expect(r.code, r.stderr).toBe(0);
     const table = r.stdout.split('\n');
-    const head = table.findIndex((l) => /^strength +metric \(logit-diff\) +logit diff +flipped +top-1 changed +KL \(nats\)$/.test(l));
+    // One sign convention: the logit diff only (core's logit-diff metric is its negative).
+    const head = table.findIndex((l) => /^strength +logit diff +flipped +top-1 changed +KL \(nats\)$/.test(l));
     expect(head, r.stdout).toBeGreaterThan(0);
     expect(table.slice(head + 1, head + 4).map((l) => l.trim().split(/\s+/)[0])).toEqual(['-1', '0', '1']);
     expect(table[head + 3]).toMatch(/ 0\.0% +0\.0% +0\.0000$/); // strength 1 = no change
     expect(r.stderr).toMatch(/^score: /m); // progress
     expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[^>]*>/);
+    expect(readFileSync(svg, 'utf8')).toContain('logit diff (steered)'); // the table's quantity, same sign
     const rep = await steerJson(args.slice(1, -2));
     expect(rep.sweep!.map((x) => x.strength)).toEqual([-1, 0, 1]);
     expect(rep.sweep![1]!.metricAfter).toBeCloseTo(zero.summary!.metricAfter!, 4);

@@ -120,7 +120,7 @@ describe('steering a discovered circuit on the embedded model', () => {
   });
 });
 
-describe.skipIf(!existsSync(EMBEDDED_SAES))('with the embedded SAEs (issue 6)', () => {
+describe.skipIf(!existsSync(EMBEDDED_SAES))('with the embedded SAEs (issue 6; skipped when embedded/agreement/saes is missing)', () => {
   it(`scaling the top circuit features of the last resid flips the verb on ≥ 90% of test prompts; random features do not`, async () => {
     const saes = await loadDictionarySet(EMBEDDED_SAES, model.submodules, { ops: model.ops, dIn: model.spec.dims.dModel });
     // Number is carried into the verb prediction by the last residual stream: steer the circuit's

@@ -1,6 +1,6 @@
 // The forward math of each segment kind, exactly as Hugging Face computes GPT-NeoX, GPT-2,
-// Gemma 2/3 and the Llama family (docs/architecture.md, "The segment contract"), over canonical
-// weights. Each builder takes the constants of one call (shapes,
+// Gemma 2/3 and the Llama family (docs/architecture.md, “The segment chain” and “The segment
+// contract”), over canonical weights. Each builder takes the constants of one call (shapes,
 // position offset, logit selection), prepares them outside the differentiated path, and returns
 // a function of the segment's summed input — the function the runtime runs forward or hands to
 // tf.grads for the VJP. Nothing here may need a gradient kernel that wasm lacks (gather) or

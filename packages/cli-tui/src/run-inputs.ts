@@ -53,7 +53,7 @@ export async function loadDataBatches(s: Session, model: Model, options: Pick<Ru
   const selection = selectExamples(text, model.tokenizer, {
     // Unset means every usable example: ask for as many as there are lines.
     numExamples: asked ?? Math.max(1, splitLines(text).length),
-    seed, minLengthOnly, source: basename(dataPath),
+    seed, minLengthOnly, source: basename(dataPath), maxLength: model.spec.dims.maxPositions,
     ...(asked !== undefined ? { onWarning: s.warn } : {}),
   });
   const batchSize = s.config.get<number>(options.batchSizeKey)!;

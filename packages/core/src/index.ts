@@ -1,5 +1,6 @@
 // @sfc/core public surface.
 export * from './errors.js';
+export { quoteName, escapeControls, sanitizeMessage, showValue, MAX_QUOTED_CHARS } from './quote.js';
 export * from './tensor.js';
 export * from './backend.js';
 export * from './dictionary.js';
@@ -13,8 +14,12 @@ export {
   SafetensorsFile, encodeSafetensors, toFloat32, f16ToF32, bf16ToF32, f32ToBf16, bf16ToF16Exact, safetensorsHeaderLength, parseSafetensorsHeader, SAFETENSORS_DTYPE_BYTES,
   type SafetensorsEntry, type SafetensorsDType, type SafetensorsLimits, type SafetensorsHeader, type EncodableTensor,
 } from './formats/safetensors.js';
-export { openCheckpoint, checkpointBytes, SINGLE_FILE, INDEX_FILE, type Checkpoint, type RawTensor } from './model/checkpoint.js';
+export { openCheckpoint, checkpointBytes, SINGLE_FILE, INDEX_FILE, type Checkpoint } from './model/checkpoint.js';
 export { checkMemory, availableMemory, formatBytes, type MemoryNeed, type MemoryCheckOptions } from './model/memory-budget.js';
+export { writeFileAtomic, checkOutputPath, checkOutputFolder, removePendingTempFiles, type AtomicContent, type OutputKind } from './formats/write-atomic.js';
+export { SafetensorsReader, withSafetensors, type RawTensor } from './formats/safetensors-reader.js';
+export { checkFinite, checkFinite16 } from './formats/finite.js';
+export { readRange } from './formats/read-range.js';
 export { loadTokenizer, tokenizerFromJson, type Tokenizer } from './formats/tokenizer.js';
 // Data, algorithms and circuit files (issue 3).
 export { PythonRandom } from './data/python-random.js';
@@ -45,5 +50,6 @@ export {
   EFFECTS_SCHEMA, effectsToFile, serializeEffects, parseEffects, effectsFromFile,
   type EffectsFile, type SubmoduleEffectsJson, type RunMetadata,
 } from './circuit/effects-file.js';
+export { jsonSyntaxError } from './circuit/json-checks.js';
 export { EVAL_SCHEMA, evaluationToFile, serializeEvaluation, type EvalFile } from './circuit/eval-file.js';
 export { tidySync } from './tidy.js';

@@ -12,7 +12,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import {
-  checkMemory, ConfigError, NotFoundError, resolveSubmoduleAlias,
+  checkMemory, ConfigError, NotFoundError, quoteName, resolveSubmoduleAlias,
   type Dictionary, type DictionaryPlugin, type Submodule, type TensorOps,
 } from '@sfc/core';
 import { defaultDictionaryPlugins } from './defaults.js';
@@ -174,22 +174,22 @@ export async function loadDictionarySet(dir: string, submodules: readonly Submod
       }
       const hook = run.detected.detection.hook;
       if (byName && byHook && byName.name !== byHook.name) {
-        throw new ConfigError(`${path}: the folder name means ${byName.name} but its config says hook '${hook}' (${byHook.name})`,
+        throw new ConfigError(`${path}: the folder name means ${byName.name} but its config says hook ${quoteName(hook)} (${byHook.name})`,
           'rename the folder or fix the hook in its config');
       }
       const submodule = byName ?? byHook;
       if (!submodule) {
-        options.warn?.(`${path}: skipped (folder name '${name}'${hook ? ` and hook '${hook}'` : ''} match no submodule of this model)`);
+        options.warn?.(`${path}: skipped (folder name ${quoteName(name)}${hook ? ` and hook ${quoteName(hook)}` : ''} match no submodule of this model)`);
         continue;
       }
       if (byName && hook !== undefined && !byHook) {
-        options.warn?.(`${path}: hook '${hook}' is not a submodule of this model; attaching to ${submodule.name} by folder name`);
+        options.warn?.(`${path}: hook ${quoteName(hook)} is not a submodule of this model; attaching to ${submodule.name} by folder name`);
       }
       const previous = bySubmodule.get(submodule.name);
       if (previous) {
         throw new ConfigError(`two dictionaries for ${submodule.name}: ${previous.dir} and ${run.dir}`, 'keep one folder per submodule');
       }
-      bySubmodule.set(submodule.name, { submodule, dir: run.dir, detected: run.detected, via: byName ? 'folder name' : `hook ${hook}` });
+      bySubmodule.set(submodule.name, { submodule, dir: run.dir, detected: run.detected, via: byName ? 'folder name' : `hook ${quoteName(hook)}` });
     }
   }
 

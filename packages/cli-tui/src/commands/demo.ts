@@ -11,7 +11,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  batchExamples, buildCircuit, circuitNodeEffects, discover, evaluate, InputError, Model, NotFoundError, selectExamples,
+  batchExamples, buildCircuit, checkOutputFolder, circuitNodeEffects, discover, evaluate, InputError, Model, NotFoundError, selectExamples,
   serializeCircuit, type Circuit, type Dictionary, type PromptBatch,
 } from '@sfc/core';
 import { loadDictionarySet } from '@sfc/dictionaries';
@@ -23,6 +23,7 @@ import type { ProgressReporter } from '../progress.js';
 import { Session } from '../session.js';
 import { writeFileAtomic } from '../write-atomic.js';
 import type { GlobalArgs, SfcCommand } from './command.js';
+import { fixed } from '../number-format.js';
 
 export const DEMO_SCHEMA = 'sfc.demo/v1';
 
@@ -86,11 +87,11 @@ function settings(argv: GlobalArgs): DemoSettings {
 
 async function examples(model: Model, path: string, n: number, batchSize: number, warn: (m: string) => void): Promise<PromptBatch[]> {
   if (!existsSync(path)) throw new NotFoundError(`${path} does not exist`, 'the embedded default is part of the sfc repository (embedded/agreement); restore it with git or regenerate it (docs/embedded.md)');
-  const sel = selectExamples(await readFile(path, 'utf8'), model.tokenizer, { numExamples: n, seed: 12, source: path, onWarning: warn });
+  const sel = selectExamples(await readFile(path, 'utf8'), model.tokenizer, { numExamples: n, seed: 12, source: path, onWarning: warn, maxLength: model.spec.dims.maxPositions });
   return batchExamples(sel.examples, batchSize);
 }
 
-const fmt = (v: number | null, digits = 2) => (v === null ? 'undefined' : v.toFixed(digits));
+const fmt = (v: number | null, digits = 2) => (v === null ? 'undefined' : fixed(v, digits));
 
 export const demoCommand: SfcCommand = {
   command: 'demo',
@@ -115,6 +116,7 @@ export const demoCommand: SfcCommand = {
     const st = settings(argv);
     const outDir = resolve(io.cwd, String(argv.out ?? 'sfc-demo'));
     if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new InputError(`--out ${String(argv.out)} is a file`, 'give a folder (created if missing)');
+    checkOutputFolder(outDir); // a folder that cannot be written fails now, not after the run
     await Session.with(io, argv, ['backend'], async (s) => {
       const t0 = performance.now();
       const emb = EMBEDDED_AGREEMENT_DIR;

@@ -15,8 +15,9 @@ import { Session } from '../session.js';
 import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import type { OptionId } from '../options.js';
 import type { SfcCommand } from './command.js';
+import { fixed } from '../number-format.js';
 
-const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'evalNumExamples', 'evalBatchSize', 'ablation', 'handleErrors', 'startLayer', 'thresholds', 'seed', 'minLengthOnly', 'backend'];
+const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'evalNumExamples', 'evalBatchSize', 'ablation', 'handleErrors', 'startLayer', 'includeEmbed', 'thresholds', 'seed', 'minLengthOnly', 'backend'];
 
 async function readEffects(path: string, kind: 'circuit' | 'effects'): Promise<Map<string, NodeEffects>> {
   if (!existsSync(path)) throw new NotFoundError(`${kind} file ${path} does not exist`, kind === 'circuit' ? 'write one with `sfc discover --out FILE`' : 'write one with `sfc attribute --out FILE`');
@@ -24,13 +25,13 @@ async function readEffects(path: string, kind: 'circuit' | 'effects'): Promise<M
   return kind === 'circuit' ? circuitNodeEffects(parseCircuit(text, path)) : effectsFromFile(parseEffects(text, path));
 }
 
-const num = (x: number | null, w: number) => (x === null ? 'n/a' : x.toFixed(4)).padStart(w);
+const num = (x: number | null, w: number) => (x === null ? 'n/a' : fixed(x, 4)).padStart(w);
 
 export function formatEvaluationTable(rows: readonly EvaluationRow[]): string {
   const head = `${'threshold'.padStart(10)} ${'nodes'.padStart(7)} ${'faithfulness'.padStart(13)} ${'completeness'.padStart(13)} ${'m(C)'.padStart(10)} ${'m(M\\C)'.padStart(10)}`;
   const lines = rows.map((r) => `${String(r.threshold).padStart(10)} ${String(r.nodes).padStart(7)} ${num(r.faithfulness, 13)} ${num(r.completeness, 13)} ${num(r.mCircuit, 10)} ${num(r.mComplement, 10)}`);
   const r0 = rows[0];
-  const tail = r0 ? `m(M) full model ${r0.mFull.toFixed(4)}, m(∅) everything ablated ${r0.mEmpty.toFixed(4)}` : '';
+  const tail = r0 ? `m(M) full model ${fixed(r0.mFull, 4)}, m(∅) everything ablated ${fixed(r0.mEmpty, 4)}` : '';
   return `${head}\n${lines.join('\n')}\n${tail}\n`;
 }
 
@@ -62,6 +63,7 @@ export const evaluateCommand: SfcCommand = {
         effects, thresholds: s.config.get<number[]>('evaluate.thresholds')!, ablation,
         handleErrors: s.config.get<ErrorHandling>('evaluate.handleErrors')!,
         ...(startLayer !== undefined ? { startLayer } : {}),
+        includeEmbed: s.config.get<boolean>('evaluate.includeEmbed') === true,
         onProgress, signal,
       });
       const f = evaluationToFile(result, inputs.meta);

@@ -22,6 +22,7 @@ import { Session } from '../session.js';
 import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import type { GlobalArgs, SfcCommand } from './command.js';
 import { fcCircuitReader } from './convert.js';
+import { fixed } from '../number-format.js';
 
 const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'numExamples', 'batchSize', 'minLengthOnly', 'backend'];
 const DATA_KEYS = { numExamplesKey: 'circuit.numExamples', batchSizeKey: 'circuit.batchSize' } as const;
@@ -164,7 +165,7 @@ async function loadPrompts(argv: GlobalArgs, s: Session, model: Model): Promise<
   if (argv.prompt !== undefined) {
     const text = String(argv.prompt);
     const ids = model.encode(text);
-    if (argv['patch-answer'] !== undefined && argv.answer === undefined) throw new UsageError('--patch-answer needs --answer', 'the metric is logit[patch answer] − logit[answer]');
+    if (argv['patch-answer'] !== undefined && argv.answer === undefined) throw new UsageError('--patch-answer needs --answer', 'with both, sfc steer reports the logit diff logit[answer] − logit[patch answer]');
     const batch: ScoreBatch = {
       size: 1, seq: ids.length, clean: Int32Array.from(ids),
       ...(argv.answer !== undefined ? { cleanAnswer: oneToken(model, String(argv.answer), '--answer') } : {}),
@@ -184,7 +185,7 @@ async function loadPrompts(argv: GlobalArgs, s: Session, model: Model): Promise<
 
 // ---------------------------------------------------------------- text output
 
-const fmt = (x: number | undefined, digits = 4): string => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits));
+const fmt = (x: number | undefined, digits = 4): string => (x === undefined || !Number.isFinite(x) ? 'n/a' : fixed(x, digits));
 const pct = (x: number | undefined): string => (x === undefined ? 'n/a' : `${(x * 100).toFixed(1)}%`);
 const tokenText = (t: string): string => JSON.stringify(t);
 
@@ -206,29 +207,50 @@ function topLines(before: NextTokenView, after: NextTokenView): string[] {
   return lines;
 }
 
+// One sign convention everywhere sfc steer prints or plots: logit diff = logit[answer] −
+// logit[patch answer] (positive: the model prefers the answer; "flipped": the sign changed). The
+// default metrics are its mirror images (core's logit-diff is logit[patch answer] − logit[answer],
+// neg-answer-logit is −logit[answer]), so they are not printed beside it; --json and --out keep
+// every field under its own name.
+const LOGIT_DIFF = 'logit diff = logit[answer] − logit[patch answer]';
+
+/** The metric is the negative of a number already shown (the logit diff, or logit[answer]). */
+function mirrored(metricName: string | undefined, has: { logitDiff: boolean; cleanLogit: boolean }): boolean {
+  return (metricName === 'logit-diff' && has.logitDiff) || (metricName === 'neg-answer-logit' && has.cleanLogit);
+}
+
 export function formatPromptScore(p: PromptScore, text: string | undefined, metricName: string | undefined): string {
   const lines = [`prompt ${text !== undefined ? tokenText(text) : `#${p.index}`}`];
-  if (p.before.metric !== undefined) lines.push(`  metric (${metricName ?? 'metric'})  ${fmt(p.before.metric)} → ${fmt(p.after.metric)}`);
-  if (p.before.logitDiff !== undefined) lines.push(`  logit[answer] − logit[patch answer]  ${fmt(p.before.logitDiff)} → ${fmt(p.after.logitDiff)}${p.flipped ? '  (flipped)' : ''}`);
-  else if (p.before.cleanLogit !== undefined) lines.push(`  logit[answer]  ${fmt(p.before.cleanLogit)} → ${fmt(p.after.cleanLogit)}`);
+  const shown = { logitDiff: p.before.logitDiff !== undefined, cleanLogit: p.before.cleanLogit !== undefined };
+  if (p.before.metric !== undefined && !mirrored(metricName, shown)) lines.push(`  metric (${metricName ?? 'metric'})  ${fmt(p.before.metric)} → ${fmt(p.after.metric)}`);
+  if (shown.logitDiff) lines.push(`  logit[answer] − logit[patch answer]  ${fmt(p.before.logitDiff)} → ${fmt(p.after.logitDiff)}${p.flipped ? '  (flipped)' : ''}`);
+  else if (shown.cleanLogit) lines.push(`  logit[answer]  ${fmt(p.before.cleanLogit)} → ${fmt(p.after.cleanLogit)}`);
   lines.push(`  KL(before ‖ after)  ${fmt(p.kl)} nats`, ...topLines(p.before, p.after));
   return `${lines.join('\n')}\n`;
 }
 
 export function formatSummary(summary: ScoreSummary, prompts: readonly PromptScore[], texts: readonly string[]): string {
   const lines = [`${summary.prompts} prompts`];
-  if (summary.metricBefore !== undefined) lines.push(`  metric (${summary.metricName ?? 'metric'})  ${fmt(summary.metricBefore)} → ${fmt(summary.metricAfter)}`);
-  if (summary.logitDiffBefore !== undefined) lines.push(`  logit[answer] − logit[patch answer]  ${fmt(summary.logitDiffBefore)} → ${fmt(summary.logitDiffAfter)}`);
+  const hasDiff = summary.logitDiffBefore !== undefined;
+  if (summary.metricBefore !== undefined && !mirrored(summary.metricName, { logitDiff: hasDiff, cleanLogit: false })) {
+    lines.push(`  metric (${summary.metricName ?? 'metric'})  ${fmt(summary.metricBefore)} → ${fmt(summary.metricAfter)}`);
+  }
+  if (hasDiff) lines.push(`  logit[answer] − logit[patch answer]  ${fmt(summary.logitDiffBefore)} → ${fmt(summary.logitDiffAfter)}`);
   if (summary.flipRate !== undefined) lines.push(`  flipped  ${pct(summary.flipRate)}`);
   lines.push(`  top-1 token changed  ${pct(summary.top1ChangeRate)}`, `  mean KL(before ‖ after)  ${fmt(summary.klMean)} nats`);
   if (prompts.length <= MAX_PROMPT_LINES) {
-    lines.push(`    #  ${(prompts[0]?.before.metric !== undefined ? 'metric' : '').padEnd(17)}  ${'top token'.padEnd(24)}          prompt`);
+    // Per prompt: the logit diff when there is one, else the metric.
+    const useDiff = prompts[0]?.before.logitDiff !== undefined;
+    const head = useDiff ? 'logit diff' : prompts[0]?.before.metric !== undefined ? 'metric' : '';
+    lines.push(`    #  ${head.padEnd(17)}  ${'top token'.padEnd(24)}          prompt`);
     for (const p of prompts) {
       const text = texts[p.example ?? p.index];
-      const m = p.before.metric !== undefined ? `${fmt(p.before.metric, 3)} → ${fmt(p.after.metric, 3)}` : '';
+      const [b, a] = useDiff ? [p.before.logitDiff, p.after.logitDiff] : [p.before.metric, p.after.metric];
+      const m = b !== undefined ? `${fmt(b, 3)} → ${fmt(a, 3)}` : '';
       const top1 = `${tokenText(p.before.top[0]!.token)} → ${tokenText(p.after.top[0]!.token)}`;
       lines.push(`  ${String(p.index).padStart(3)}  ${m.padEnd(17)}  ${top1.padEnd(24)} ${p.flipped ? 'flipped' : '       '}  ${text !== undefined ? tokenText(text) : ''}`);
     }
+    if (useDiff) lines.push(`  ${LOGIT_DIFF}`);
   } else {
     lines.push(`  (per-prompt results: --json or --out FILE)`);
   }
@@ -237,18 +259,27 @@ export function formatSummary(summary: ScoreSummary, prompts: readonly PromptSco
 
 export function formatSweepTable(rows: readonly SweepRow[]): string {
   const r0 = rows[0];
+  const hasDiff = r0?.logitDiffAfter !== undefined;
   const cols: [string, (r: SweepRow) => string][] = [['strength', (r) => String(r.strength)]];
-  if (r0?.metricAfter !== undefined) cols.push([`metric (${r0.metricName ?? 'metric'})`, (r) => fmt(r.metricAfter)]);
-  if (r0?.logitDiffAfter !== undefined) cols.push(['logit diff', (r) => fmt(r.logitDiffAfter)]);
+  const showMetric = r0?.metricAfter !== undefined && !mirrored(r0.metricName, { logitDiff: hasDiff, cleanLogit: false });
+  if (showMetric) cols.push([`metric (${r0!.metricName ?? 'metric'})`, (r) => fmt(r.metricAfter)]);
+  if (hasDiff) cols.push(['logit diff', (r) => fmt(r.logitDiffAfter)]);
   if (r0?.flipRate !== undefined) cols.push(['flipped', (r) => pct(r.flipRate)]);
   cols.push(['top-1 changed', (r) => pct(r.top1ChangeRate)], ['KL (nats)', (r) => fmt(r.klMean)]);
   const cells = rows.map((r) => cols.map(([, f]) => f(r)));
   const widths = cols.map(([h], i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: readonly string[]) => c.map((x, i) => x.padStart(widths[i]!)).join('  ');
   const out = [line(cols.map(([h]) => h)), ...cells.map(line)];
-  if (r0?.metricBefore !== undefined) out.push(`unsteered: metric ${fmt(r0.metricBefore)}${r0.logitDiffBefore !== undefined ? `, logit diff ${fmt(r0.logitDiffBefore)}` : ''}`);
-  if (r0?.logitDiffAfter !== undefined) out.push('logit diff = logit[answer] − logit[patch answer]; flipped = the preferred answer changed');
+  const unsteered = [showMetric ? `metric ${fmt(r0!.metricBefore)}` : '', hasDiff ? `logit diff ${fmt(r0!.logitDiffBefore)}` : ''].filter(Boolean);
+  if (unsteered.length) out.push(`unsteered: ${unsteered.join(', ')}`);
+  if (hasDiff) out.push(`${LOGIT_DIFF}; flipped = the preferred answer changed`);
   return `${out.join('\n')}\n`;
+}
+
+/** The rows the sweep plot draws: the logit diff of the table under its name, when there is one. */
+export function sweepPlotRows(rows: readonly SweepRow[]): SweepRow[] {
+  if (!rows.every((r) => r.logitDiffAfter !== undefined && r.logitDiffBefore !== undefined)) return [...rows];
+  return rows.map((r) => ({ ...r, metricName: 'logit diff', metricBefore: r.logitDiffBefore, metricAfter: r.logitDiffAfter }));
 }
 
 export function formatGeneration(g: SideBySide, sampling: Sampling): string {
@@ -329,7 +360,7 @@ async function run(argv: GlobalArgs, s: Session): Promise<void> {
       progress.finish();
       text += `\nsweep of ${op.kind} strength over ${prompts.texts.length} prompt${prompts.texts.length === 1 ? '' : 's'}\n${formatSweepTable(rows)}`;
       if (p.plot) {
-        await writeFileAtomic(p.plot, sweepPlotSvg(rows, { title: `${op.kind} of ${features.length} feature${features.length === 1 ? '' : 's'}` }));
+        await writeFileAtomic(p.plot, sweepPlotSvg(sweepPlotRows(rows), { title: `${op.kind} of ${features.length} feature${features.length === 1 ? '' : 's'}` }));
         s.status(`wrote ${String(argv.plot)}`);
       }
     } else {
@@ -382,8 +413,8 @@ export const steerCommand: SfcCommand = {
     .option('value', { type: 'string', requiresArg: true, describe: 'The op\'s value: the factor, clamp value or α; for ablate zero (default) or mean' })
     .option('positions', { type: 'string', requiresArg: true, default: 'all', describe: 'Token positions: all, prompt, last, a list like 3,5,-1 (negative: from the prompt\'s end), or K: (K and every later one, generated tokens too)' })
     .option('prompt', { type: 'string', requiresArg: true, describe: 'Prompt to steer (instead of --data)' })
-    .option('answer', { type: 'string', requiresArg: true, describe: 'Expected next token of --prompt (one token, e.g. " are"): gives the metric −logit[answer]' })
-    .option('patch-answer', { type: 'string', requiresArg: true, describe: 'Contrasting token (e.g. " is"): the metric becomes logit[patch answer] − logit[answer]' })
+    .option('answer', { type: 'string', requiresArg: true, describe: 'Expected next token of --prompt (one token, e.g. " are"): reports logit[answer]' })
+    .option('patch-answer', { type: 'string', requiresArg: true, describe: 'Contrasting token (e.g. " is"): reports the logit diff logit[answer] − logit[patch answer]' })
     .option('patch-prompt', { type: 'string', requiresArg: true, describe: 'Prompt whose feature values --op patch copies (default with --data: each example\'s patch prefix)' })
     .option('top-tokens', { requiresArg: true, describe: 'Next tokens listed before and after (default 5)' })
     .option('generate', { requiresArg: true, describe: 'Also generate N tokens from each prompt, unsteered and steered' })

@@ -3,7 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { FormatError, NotFoundError } from '@sfc/core';
+import { FormatError, jsonSyntaxError, NotFoundError } from '@sfc/core';
 
 export async function readAnnotations(path: string): Promise<Map<string, string>> {
   if (!existsSync(path)) throw new NotFoundError(`annotations file ${path} does not exist`, 'give a JSON-lines file of {"Name": "resid_5/3036", "Annotation": "..."}');
@@ -16,7 +16,7 @@ export function parseAnnotations(text: string, source = 'annotations'): Map<stri
     if (!line.trim()) return;
     let r: unknown;
     try { r = JSON.parse(line); } catch (e) {
-      throw new FormatError(`${source}:${i + 1}: not valid JSON (${(e as Error).message})`, 'one JSON object per line: {"Name": "resid_5/3036", "Annotation": "..."}');
+      throw new FormatError(`${source}:${i + 1}: not valid JSON (${jsonSyntaxError(e, line)})`, 'one JSON object per line: {"Name": "resid_5/3036", "Annotation": "..."}');
     }
     const o = r as Record<string, unknown>;
     if (typeof o !== 'object' || o === null || typeof o.Name !== 'string' || typeof o.Annotation !== 'string') {

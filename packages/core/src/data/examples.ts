@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { FormatError, InputError, NotFoundError } from '../errors.js';
+import { jsonSyntaxError } from '../circuit/json-checks.js';
 import { PythonRandom } from './python-random.js';
 
 export interface Example {
@@ -44,7 +45,17 @@ export interface ExampleTokenizer {
   encodeWithSpecialTokens?(text: string): number[];
   readonly bosId?: number | undefined;
   encode(text: string): number[];
+  /** Longest token string: with maxLength, a prefix longer than maxLength × 4 × this is skipped as too-long without tokenizing it. */
+  readonly maxTokenChars?: number;
 }
+
+/**
+ * Characters one token can stand for, at most, relative to its string in the vocabulary: a
+ * normalizer may shrink the text (accents stripped, NFKC), never by 4× or more.
+ */
+const CHARS_PER_TOKEN_CHAR = 4;
+/** Used when the tokenizer does not say how long its tokens are. */
+const DEFAULT_MAX_TOKEN_CHARS = 256;
 
 export interface SelectExamplesOptions {
   readonly numExamples: number;
@@ -52,7 +63,7 @@ export interface SelectExamplesOptions {
   readonly seed?: number | null;
   /** Keep only the shortest prefix length found (the reference's use_min_length_only); default true. */
   readonly minLengthOnly?: boolean;
-  /** Skip prefixes longer than this many tokens. */
+  /** Skip prefixes longer than this many tokens (the model's context: longer prompts cannot run). */
   readonly maxLength?: number;
   /** Name used in messages (the file name). */
   readonly source?: string;
@@ -100,7 +111,7 @@ function parseFields(raw: RawLine, source: string): Fields | undefined {
   try {
     data = JSON.parse(raw.text);
   } catch (e) {
-    throw new FormatError(`${source} line ${raw.line} is not valid JSON: ${(e as Error).message}`,
+    throw new FormatError(`${source} line ${raw.line} is not valid JSON: ${jsonSyntaxError(e, raw.text)}`,
       'each line must be one JSON object like {"clean_prefix": …, "patch_prefix": …, "clean_answer": …, "patch_answer": …}');
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
@@ -131,6 +142,12 @@ function sameIds(a: readonly number[], b: readonly number[]): boolean {
 type Tokenized = { ok: true; example: Example } | { ok: false; reason: SkipReason };
 
 function tokenizeLine(fields: Fields, line: number, tok: ExampleTokenizer, maxLength: number | undefined): Tokenized {
+  if (maxLength !== undefined) {
+    // A prefix with more characters than maxLength tokens can cover is too long whatever its
+    // tokens: skip it before tokenizing (a 50 MB line would take seconds and gigabytes).
+    const maxChars = maxLength * CHARS_PER_TOKEN_CHAR * (tok.maxTokenChars ?? DEFAULT_MAX_TOKEN_CHARS);
+    if (fields.clean_prefix.length > maxChars || fields.patch_prefix.length > maxChars) return { ok: false, reason: 'too-long' };
+  }
   let cleanIds: number[], patchIds: number[], cleanAns: number[], patchAns: number[], cleanFull: number[], patchFull: number[];
   const ids = (text: string) => (tok.encodeWithSpecialTokens ? tok.encodeWithSpecialTokens(text) : tok.encode(text));
   const answer = (text: string) => { const a = ids(text); return a.length > 0 && a[0] === tok.bosId ? a.slice(1) : a; };
@@ -206,7 +223,9 @@ export function selectExamples(text: string, tokenizer: ExampleTokenizer, option
   }
   if (examples.length === 0) {
     throw new InputError(`${source}: no usable examples among ${raw.length} lines (${describeSkips(skipped)})`,
-      'examples need one-token answers and clean/patch prefixes of equal token length; check that the data matches the model\'s tokenizer');
+      skipped['too-long'] > 0 && options.maxLength !== undefined
+        ? `prefixes may have at most ${options.maxLength} tokens (the model's context); use shorter prompts or a model with a longer context`
+        : 'examples need one-token answers and clean/patch prefixes of equal token length; check that the data matches the model\'s tokenizer');
   }
   if (examples.length < n) {
     options.onWarning?.(`${source}: only ${examples.length} usable examples, fewer than the ${n} asked for (${describeSkips(skipped)}); continuing with ${examples.length}`);

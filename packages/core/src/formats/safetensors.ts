@@ -1,9 +1,11 @@
 // Strict safetensors reader: the 8-byte header length, the JSON header and every tensor's
 // dtype, shape and offsets are validated before any tensor buffer is allocated. Offsets must
 // tile the data area exactly (no gaps, no overlaps, no trailing bytes). F32/F16/BF16 → f32.
-// Header parsing is separate from the bytes, so checkpoint.ts reads huge files by offset.
+// Header parsing is separate from the bytes, so safetensors-reader.ts reads huge files by offset.
 
 import { FormatError } from '../errors.js';
+import { quoteName } from '../quote.js';
+import { checkFinite } from './finite.js';
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -31,7 +33,7 @@ export class SafetensorsFile {
   private readonly data: Uint8Array;
   private readonly source: string;
 
-  private constructor(entries: Map<string, SafetensorsEntry>, metadata: Record<string, string>, data: Uint8Array, source: string) {
+  private constructor(entries: ReadonlyMap<string, SafetensorsEntry>, metadata: Record<string, string>, data: Uint8Array, source: string) {
     this.entries = entries;
     this.metadata = metadata;
     this.data = data;
@@ -56,16 +58,21 @@ export class SafetensorsFile {
   getFloat32View(name: string): Float32Array {
     const e = this.entries.get(name);
     if (e && e.dtype === 'F32' && (this.data.byteOffset + e.begin) % 4 === 0) {
-      return new Float32Array(this.data.buffer, this.data.byteOffset + e.begin, (e.end - e.begin) / 4);
+      const view = new Float32Array(this.data.buffer, this.data.byteOffset + e.begin, (e.end - e.begin) / 4);
+      checkFinite(view, `${this.source}: tensor ${quoteName(name)}`);
+      return view;
     }
     return this.getFloat32(name);
   }
 
-  /** The tensor as float32 (F32 copied, F16/BF16/F64 converted). Integer dtypes are refused. */
+  /** The tensor as float32 (F32 copied, F16/BF16/F64 converted). Integer dtypes and NaN/±Inf values are refused. */
   getFloat32(name: string): Float32Array {
     const e = this.entries.get(name);
-    if (!e) throw new FormatError(`${this.source}: no tensor '${name}'`, `tensors in the file: ${[...this.entries.keys()].slice(0, 20).join(', ')}`);
-    return toFloat32(this.data.subarray(e.begin, e.end), e.dtype, `${this.source}: tensor '${name}'`);
+    if (!e) throw new FormatError(`${this.source}: no tensor ${quoteName(name)}`, `tensors in the file: ${[...this.entries.keys()].slice(0, 20).map((n) => quoteName(n)).join(', ')}`);
+    const what = `${this.source}: tensor ${quoteName(name)}`;
+    const data = toFloat32(this.data.subarray(e.begin, e.end), e.dtype, what);
+    checkFinite(data, what);
+    return data;
   }
 }
 
@@ -96,6 +103,7 @@ export function safetensorsHeaderLength(start: Uint8Array, fileBytes: number, so
 /**
  * Validates a JSON header (the bytes after the length) against a data area of `dataBytes` bytes:
  * dtypes, shapes, offsets, and that the offsets tile the data area exactly. Nothing else is read.
+ * Shared by SafetensorsFile.parse, SafetensorsReader (safetensors-reader.ts) and checkpoint.ts.
  */
 export function parseSafetensorsHeader(headerBytes: Uint8Array, dataBytes: number, source = 'safetensors file', limits: SafetensorsLimits = {}): SafetensorsHeader {
   const maxElements = limits.maxElements ?? 2 ** 31 - 1;
@@ -123,8 +131,8 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, dataBytes: numbe
   let cursor = 0;
   for (const e of sorted) {
     if (e.begin !== cursor) {
-      throw bad(e.begin < cursor ? `tensor '${e.name}' overlaps the previous tensor (starts at ${e.begin}, previous ends at ${cursor})`
-        : `gap of ${e.begin - cursor} bytes before tensor '${e.name}'`);
+      throw bad(e.begin < cursor ? `tensor ${quoteName(e.name)} overlaps the previous tensor (starts at ${e.begin}, previous ends at ${cursor})`
+        : `gap of ${e.begin - cursor} bytes before tensor ${quoteName(e.name)}`);
     }
     cursor = e.end;
   }
@@ -133,22 +141,22 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, dataBytes: numbe
 }
 
 function parseEntry(name: string, raw: unknown, dataBytes: number, maxElements: number, bad: (what: string) => FormatError): SafetensorsEntry {
-  if (typeof raw !== 'object' || raw === null) throw bad(`entry '${name}' is not an object`);
+  if (typeof raw !== 'object' || raw === null) throw bad(`entry ${quoteName(name)} is not an object`);
   const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-  if (typeof dtype !== 'string' || !Object.hasOwn(SAFETENSORS_DTYPE_BYTES, dtype)) throw bad(`tensor '${name}' has unsupported dtype ${JSON.stringify(dtype)}`);
-  if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw bad(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
+  if (typeof dtype !== 'string' || !Object.hasOwn(SAFETENSORS_DTYPE_BYTES, dtype)) throw bad(`tensor ${quoteName(name)} has unsupported dtype ${typeof dtype === 'string' ? quoteName(dtype) : JSON.stringify(dtype) ?? 'undefined'}`);
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw bad(`tensor ${quoteName(name)} has an invalid shape ${quoteName(JSON.stringify(shape) ?? 'undefined')}`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || offsets.some((o) => !Number.isSafeInteger(o) || o < 0)) {
-    throw bad(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offsets)}`);
+    throw bad(`tensor ${quoteName(name)} has invalid data_offsets ${quoteName(JSON.stringify(offsets) ?? 'undefined')}`);
   }
   const [begin, end] = offsets as [number, number];
   let n = 1;
-  for (const d of shape as number[]) { n *= d; if (n > maxElements) throw bad(`tensor '${name}' declares ${JSON.stringify(shape)}, over the ${maxElements}-element limit`); }
+  for (const d of shape as number[]) { n *= d; if (n > maxElements) throw bad(`tensor ${quoteName(name)} declares ${JSON.stringify(shape)}, over the ${maxElements}-element limit`); }
   const width = SAFETENSORS_DTYPE_BYTES[dtype as SafetensorsDType];
-  if (end < begin) throw bad(`tensor '${name}' ends (${end}) before it begins (${begin})`);
+  if (end < begin) throw bad(`tensor ${quoteName(name)} ends (${end}) before it begins (${begin})`);
   if (end - begin !== n * width) {
-    throw bad(`tensor '${name}' (${dtype} ${JSON.stringify(shape)}) needs ${n * width} bytes but its offsets span ${end - begin}`);
+    throw bad(`tensor ${quoteName(name)} (${dtype} ${JSON.stringify(shape)}) needs ${n * width} bytes but its offsets span ${end - begin}`);
   }
-  if (end > dataBytes) throw bad(`tensor '${name}' ends at byte ${end}, past the data area (${dataBytes} bytes)`);
+  if (end > dataBytes) throw bad(`tensor ${quoteName(name)} ends at byte ${end}, past the data area (${dataBytes} bytes)`);
   return { name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end };
 }
 

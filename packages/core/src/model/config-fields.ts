@@ -3,6 +3,7 @@
 // architecture's parser (config.ts, decoder-config.ts).
 
 import { ConfigError, FormatError } from '../errors.js';
+import { showValue } from '../quote.js';
 import { SUPPORTED_ROPE_TYPES, type RopeParams } from './rope.js';
 import type { Activation, RopeType } from './spec.js';
 
@@ -12,7 +13,7 @@ export function num(cfg: Json, keys: readonly string[], what: string, fallback?:
   for (const k of keys) {
     const v = cfg[k];
     if (v === undefined || v === null) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FormatError(`config.json: '${k}' must be a number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FormatError(`config.json: '${k}' must be a number, got ${showValue(v)}`);
     return v;
   }
   if (fallback !== undefined) return fallback;
@@ -69,7 +70,7 @@ export function ropeParams(rope: { readonly key: string; readonly dict: Json }, 
   const optionalNumber = (name: string): number | undefined => {
     const v = dict[name];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FormatError(`config.json: '${field(name)}' must be a number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FormatError(`config.json: '${field(name)}' must be a number, got ${showValue(v)}`);
     return v;
   };
   const required = (name: string): number => {

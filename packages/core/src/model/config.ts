@@ -2,6 +2,7 @@
 // (Gemma and the Llama family: decoder-config.ts).
 
 import { ConfigError, FormatError } from '../errors.js';
+import { checkConfigBounds } from './config-bounds.js';
 import type { Architecture } from '../submodule.js';
 import { activation, bool, num, posInt, ropeConfig, ropeParams, type Json } from './config-fields.js';
 import { DECODER_MODEL_TYPES, decoderSpec, isDecoderModelType } from './decoder-config.js';
@@ -36,6 +37,7 @@ interface AttentionOptions {
 
 function buildSpec(arch: Architecture, dims: ModelDims, parallel: boolean, eps: number, act: Activation,
   attention: AttentionOptions, positional: boolean): ModelSpec {
+  checkConfigBounds(dims, eps);
   const { dModel: d, nLayers, dMlp, vocabSize, maxPositions, nHeads, headDim } = dims;
   const segments: SegmentSpec[] = [{ kind: 'embed', name: 'embed', inputs: [], tokenEmbedding: 'embed.tok', ...(positional ? { positionEmbedding: 'embed.pos' } : {}) }];
   const shapes = new Map<string, number[]>([['embed.tok', [vocabSize, d]]]);
@@ -98,10 +100,13 @@ function neoxSpec(c: Json): ModelSpec {
     vocabSize: posInt(c, ['vocab_size'], 'vocabulary size'),
     maxPositions: ropeContextLength(params, maxPositions),
   };
+  const eps = num(c, ['layer_norm_eps'], 'layer norm epsilon', 1e-5);
+  checkConfigBounds(dims, eps); // before the rotary tables, whose size follows the head width
   const rotary = rotaryDims > 0 ? rotarySpec(params, rotaryDims, base, maxPositions) : undefined;
-  return buildSpec('gpt_neox', dims, bool(c, 'use_parallel_residual', true), num(c, ['layer_norm_eps'], 'layer norm epsilon', 1e-5),
+  const spec = buildSpec('gpt_neox', dims, bool(c, 'use_parallel_residual', true), eps,
     activation(c.hidden_act ?? 'gelu'),
     { rotaryDims, ...(rotary ? { rotary } : {}), bias: bool(c, 'attention_bias', true), scaleForLayer: () => 1 / Math.sqrt(headDim) }, false);
+  return { ...spec, tiedEmbeddings: bool(c, 'tie_word_embeddings', false) }; // transformers' GPTNeoXConfig default
 }
 
 function gpt2Spec(c: Json): ModelSpec {

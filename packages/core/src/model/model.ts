@@ -7,6 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend, KvCache, KvCacheOptions, SegmentCallOptions, SegmentRuntime } from '../backend.js';
 import { CapabilityError, FormatError, InputError, NotFoundError, ShapeError } from '../errors.js';
+import { quoteName } from '../quote.js';
+import { jsonSyntaxError } from '../circuit/json-checks.js';
 import { loadTokenizer, type Tokenizer } from '../formats/tokenizer.js';
 import { isGemma, listSubmodules, requireSubmodule, type Submodule } from '../submodule.js';
 import type { Tensor, TensorOps } from '../tensor.js';
@@ -122,8 +124,9 @@ export class Model {
     const cfgPath = join(dir, 'config.json');
     if (!existsSync(cfgPath)) throw new NotFoundError(`no config.json in ${dir}`, 'a Hugging Face model folder has config.json, model.safetensors and tokenizer.json');
     let cfg: unknown;
-    try { cfg = JSON.parse(await readFile(cfgPath, 'utf8')); } catch (e) {
-      throw new FormatError(`${cfgPath} is not valid JSON: ${(e as Error).message}`);
+    const cfgText = await readFile(cfgPath, 'utf8');
+    try { cfg = JSON.parse(cfgText); } catch (e) {
+      throw new FormatError(`${cfgPath} is not valid JSON: ${jsonSyntaxError(e, cfgText)}`);
     }
     const parsed = parseModelConfig(cfg);
     const spec = backend.capabilities.transposedUnembed ? transposedTiedUnembed(parsed) : parsed;
@@ -134,7 +137,7 @@ export class Model {
       const loaded = canonicalWeights(spec, ckpt, ckpt.label);
       store = loaded.store;
       const { unused } = loaded;
-      if (unused.length) options.warn?.(`${ckpt.label}: ignored ${unused.length} tensors not used by ${spec.architecture}: ${unused.slice(0, 5).join(', ')}`);
+      if (unused.length) options.warn?.(`${ckpt.label}: ignored ${unused.length} tensors not used by ${spec.architecture}: ${unused.slice(0, 5).map((n) => quoteName(n)).join(', ')}`);
     } finally {
       ckpt.close();
     }

@@ -192,7 +192,10 @@ export interface ModelSpec {
   readonly segments: readonly SegmentSpec[];
   /** Whether the embedding output is the `embed` submodule (false for Gemma: feature-circuits' include_embed=False). Absent: true. */
   readonly embedSubmodule?: boolean;
-  /** The checkpoint may omit the output head: `unembed.w` is the token embedding transposed (tie_word_embeddings). */
+  /**
+   * config.json's tie_word_embeddings: `unembed.w` is the token embedding transposed, and the
+   * checkpoint may omit the output head. Absent or false: the checkpoint must hold it.
+   */
   readonly tiedEmbeddings?: boolean;
   /** Canonical weight name → shape, for validation before anything is allocated on a backend. */
   readonly weightShapes: ReadonlyMap<string, readonly number[]>;

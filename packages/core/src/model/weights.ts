@@ -3,6 +3,7 @@
 
 import type { WeightStore, WeightTensor } from '../backend.js';
 import { FormatError, ShapeError } from '../errors.js';
+import { quoteName } from '../quote.js';
 import type { SafetensorsFile } from '../formats/safetensors.js';
 import type { AttentionSegment, ModelSpec } from './spec.js';
 
@@ -43,7 +44,8 @@ export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'm
     const g = (n: string) => `${prefix}${n}`;
     // attention_bias false (config.json): the spec has no q/k/v and dense biases, nor has the checkpoint.
     const attention = spec.segments.filter((s): s is AttentionSegment => s.kind === 'attention');
-    put('embed.tok', read(g('embed_in.weight'), [V, d]));
+    const embed = read(g('embed_in.weight'), [V, d]);
+    put('embed.tok', embed);
     for (let l = 0; l < nLayers; l++) {
       const L = g(`layers.${l}.`);
       put(`l${l}.ln1.w`, read(`${L}input_layernorm.weight`, [d]));
@@ -64,8 +66,7 @@ export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'm
     }
     put('final_ln.w', read(g('final_layer_norm.weight'), [d]));
     put('final_ln.b', read(g('final_layer_norm.bias'), [d]));
-    const head = src.has('embed_out.weight') ? 'embed_out.weight' : g('embed_in.weight');
-    put('unembed.w', transpose(read(head, [V, d]), V, d));
+    unembedding(spec, src, { read, put, used }, embed, ['embed_out.weight'], source);
   } else {
     const g = (n: string) => `${prefix}${n}`;
     const wte = read(g('wte.weight'), [V, d]);
@@ -128,7 +129,7 @@ const DECODER_PREFIXES = ['model.', 'model.language_model.', 'language_model.mod
 /** Llama family and Gemma: q/k/v fused into qkv, every linear transposed to [in, out]. */
 function decoderWeights(spec: ModelSpec, src: TensorSource, source: string): LoadedWeights {
   const io = weightIo(spec, src, source);
-  const { read, put, used, done } = io;
+  const { read, put, done } = io;
   const { dModel: d, nHeads: H, headDim: hd, nLayers, vocabSize: V, dMlp: m } = spec.dims;
   const prefix = DECODER_PREFIXES.find((p) => src.has(`${p}embed_tokens.weight`));
   if (prefix === undefined) {
@@ -165,19 +166,30 @@ function decoderWeights(spec: ModelSpec, src: TensorSource, source: string): Loa
     linear(`${p}.fc_out.w`, bias('fc_out'), `${L}mlp.down_proj`, d, m);
   }
   put('final_ln.w', read(`${prefix}norm.weight`, [d]));
-  const head = ['lm_head.weight', 'language_model.lm_head.weight'].find((n) => src.has(n));
-  if (spec.tiedEmbeddings) {
-    // Tied (tie_word_embeddings): transformers uses the embedding whatever lm_head holds; the
-    // unembedding is a transposed copy, or reads embed.tok transposed (transposedTiedUnembed).
-    if (head) used.add(head);
-    if (spec.weightShapes.has('unembed.w')) put('unembed.w', transpose(embed, V, d));
-  } else {
-    if (!head) {
-      throw new FormatError(`${source}: missing tensor 'lm_head.weight'`, 'config.json has tie_word_embeddings false, so the checkpoint must hold the output head');
-    }
-    put('unembed.w', transpose(read(head, [V, d]), V, d));
-  }
+  unembedding(spec, src, io, embed, ['lm_head.weight', 'language_model.lm_head.weight'], source);
   return done();
+}
+
+/**
+ * The output head `unembed.w` [d, V]. Tied (spec.tiedEmbeddings, config.json's
+ * tie_word_embeddings): transformers uses the token embedding whatever a stored head holds, so it
+ * is a transposed copy of `embed`, or nothing when the spec reads embed.tok transposed
+ * (transposedTiedUnembed). Untied: the checkpoint must hold the head (the first of `heads` found).
+ */
+function unembedding(spec: ModelSpec, src: TensorSource, io: Pick<ReturnType<typeof weightIo>, 'read' | 'put' | 'used'>,
+  embed: Float32Array, heads: readonly string[], source: string): void {
+  const { vocabSize: V, dModel: d } = spec.dims;
+  const head = heads.find((n) => src.has(n));
+  if (spec.tiedEmbeddings) {
+    if (head) io.used.add(head);
+    if (spec.weightShapes.has('unembed.w')) io.put('unembed.w', transpose(embed, V, d));
+    return;
+  }
+  if (!head) {
+    throw new FormatError(`${source}: missing tensor ${quoteName(heads[0])} (config.json has tie_word_embeddings false, so the unembedding is not the token embedding)`,
+      'use the weights saved with this config.json, or set "tie_word_embeddings": true if the model really shares them');
+  }
+  io.put('unembed.w', transpose(io.read(head, [V, d]), V, d));
 }
 
 /**

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Dictionary, DictionaryLoadContext, DictionaryPlugin } from '../dictionary.js';
 import type { Tensor, TensorOps } from '../tensor.js';
+import { rng } from './fuzz.js';
 
 export interface DictionaryConformanceOptions {
   /** A folder the plugin must recognise and load. */
@@ -56,14 +57,7 @@ function close(a: ArrayLike<number>, b: ArrayLike<number>, rel: number, abs: num
 }
 
 function gaussian(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = rng(seed >>> 0 || 1).next;
   return () => Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform());
 }
 

@@ -7,3 +7,4 @@ export { maxAbsDiff, relMaxError } from './compare.js';
 export { runKvCacheConformance, type KvCacheConformanceOptions } from './kv-cache-conformance.js';
 export { runRopeScalingConformance, type RopeScalingConformanceOptions } from './rope-scaling-conformance.js';
 export { runDecoderConformance, DECODER_MODELS, type DecoderConformanceOptions } from './decoder-conformance.js';
+export { fuzz, fuzzSummary, mutateBytes, mutateDigits, mutateJson, rng, INTERESTING_U32, type FuzzResult, type FuzzFailure, type Rng } from './fuzz.js';

@@ -5,14 +5,14 @@
 // SAELens' loader does. The files carry no hook: it comes from the folder names (gemma-scope-site.ts).
 
 import { join } from 'node:path';
-import { FormatError, SafetensorsFile, type DictionaryPlugin } from '@sfc/core';
+import { FormatError, quoteName, withSafetensors, type DictionaryPlugin } from '@sfc/core';
 import { JumpReluDictionary } from '../architectures/threshold.js';
 import { expectShape, type HostTensor } from '../host-weights.js';
 import { readNpz, toFloat32Data } from '../formats/index.js';
 import { VERSION } from '../version.js';
 import { gemmaScopeHook } from './gemma-scope-site.js';
-import { checkWidth, isFile, readBytes } from './plugin-io.js';
-import { weightMap } from './weight-map.js';
+import { checkWidth, isFile, readByOffset } from './plugin-io.js';
+import { checkFiniteWeights, weightMap } from './weight-map.js';
 
 const HINT = 'a Gemma Scope folder has params.npz (or Gemma Scope 2\'s params.safetensors) with W_enc, W_dec, b_enc, b_dec and threshold';
 const FILES = ['params.npz', 'params.safetensors'] as const;
@@ -22,13 +22,15 @@ function paramsFile(dir: string): string | undefined {
   return FILES.map((f) => join(dir, f)).find(isFile);
 }
 
-async function readParams(path: string): Promise<Map<string, HostTensor>> {
+/** The arrays of a params file, read by offset (files over 2 GiB work); NaN/±Inf are refused. */
+function readParams(path: string): Map<string, HostTensor> {
   const named = new Map<string, HostTensor>();
   const put = (k: string, t: HostTensor) => named.set(k.startsWith('w_') ? `W_${k.slice(2)}` : k, t);
   if (path.endsWith('.npz')) {
-    for (const [k, v] of readNpz(await readBytes(path, HINT), path)) put(k, { shape: v.shape, data: toFloat32Data(v.data) });
+    for (const [k, v] of readByOffset(path, HINT, (src) => readNpz(src, path))) put(k, { shape: v.shape, data: toFloat32Data(v.data) });
+    checkFiniteWeights(named, path);
   } else {
-    for (const [k, v] of weightMap(SafetensorsFile.parse(await readBytes(path, HINT), path))) put(k, v);
+    for (const [k, v] of withSafetensors(path, weightMap)) put(k, v); // the reader refuses NaN/±Inf
   }
   return named;
 }
@@ -44,10 +46,10 @@ export function gemmaScope(): DictionaryPlugin {
     },
     async load(dir, ctx) {
       const path = paramsFile(dir) ?? join(dir, FILES[0]);
-      const named = await readParams(path);
+      const named = readParams(path);
       const need = (n: string) => {
         const t = named.get(n);
-        if (!t) throw new FormatError(`${path}: no array '${n}'`, `arrays present: ${[...named.keys()].join(', ')}; ${HINT}`);
+        if (!t) throw new FormatError(`${path}: no array '${n}'`, `arrays present: ${[...named.keys()].slice(0, 20).map((k) => quoteName(k)).join(', ')}; ${HINT}`);
         return t;
       };
       const W_enc = need('W_enc');
