@@ -4,6 +4,8 @@
 // ("The segment contract") and docs/models.md.
 
 import { ConfigError, FormatError } from '../errors.js';
+import { showValue } from '../quote.js';
+import { checkConfigBounds } from './config-bounds.js';
 import { activation, bool, num, posInt, ropeConfig, ropeParams, type Json } from './config-fields.js';
 import { ropeContextLength, rotarySpec, type RopeParams } from './rope.js';
 import type { Activation, AttentionSegment, LinearSpec, ModelDims, ModelSpec, NormSpec, RmsNormSpec, RotarySpec, SegmentSpec } from './spec.js';
@@ -41,7 +43,7 @@ export function decoderSpec(type: DecoderModelType, cfg: Json): ModelSpec {
     // The multimodal config: the text model's keys sit in text_config (sfc runs the text model).
     const t = cfg.text_config;
     if (t !== undefined && t !== null) {
-      if (typeof t !== 'object' || Array.isArray(t)) throw new FormatError(`config.json: 'text_config' must be an object, got ${JSON.stringify(t)}`);
+      if (typeof t !== 'object' || Array.isArray(t)) throw new FormatError(`config.json: 'text_config' must be an object, got ${showValue(t)}`);
       c = t as Json;
     }
     // The top-level tie_word_embeddings of a gemma3 config applies to the language model.
@@ -86,7 +88,7 @@ function readSettings(arch: DecoderArch, c: Json, def: Defaults): DecoderSetting
   const headDim = posInt(c, ['head_dim'], 'head width', def.headDim ?? defaultHeadDim(d, nHeads));
   const nLayers = posInt(c, ['num_hidden_layers'], 'layers', def.layers);
   const maxPos = posInt(c, ['max_position_embeddings'], 'context length', def.maxPositions);
-  const ropes = layerRopes(arch, c, def, headDim, maxPos);
+  const ropes = layerRopes(arch, c, def, headDim, maxPos); // the parameters; no tables yet
   const dims: ModelDims = {
     dModel: d, nLayers, nHeads, nKvHeads, headDim,
     dMlp: posInt(c, ['intermediate_size'], 'MLP width', def.intermediate),
@@ -96,15 +98,16 @@ function readSettings(arch: DecoderArch, c: Json, def: Defaults): DecoderSetting
   const softcap = (key: string, fallback: number | null): number | undefined => {
     const v = c[key] === undefined ? fallback : c[key];
     if (v === null || v === undefined) return undefined;
-    if (typeof v !== 'number' || !(v > 0)) throw new FormatError(`config.json: '${key}' must be a positive number or null, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !(v > 0)) throw new FormatError(`config.json: '${key}' must be a positive number or null, got ${showValue(v)}`);
     return v;
   };
   const window = slidingWindow(arch, c, def);
   const attnSoftcap = softcap('attn_logit_softcapping', arch === 'gemma2' ? 50 : null);
   const finalSoftcap = softcap('final_logit_softcapping', arch === 'gemma2' ? 30 : null);
+  const eps = num(c, ['rms_norm_eps'], 'RMSNorm epsilon', 1e-6);
+  checkConfigBounds(dims, eps); // before the rotary tables and the layer lists, whose sizes follow it
   return {
-    arch, gemma, dims, ropes,
-    eps: num(c, ['rms_norm_eps'], 'RMSNorm epsilon', 1e-6),
+    arch, gemma, dims, ropes: withRotaryTables(ropes, maxPos), eps,
     act: activation(c[gemma ? 'hidden_activation' : 'hidden_act'] ?? c.hidden_act ?? def.act),
     sliding: slidingLayers(arch, c, nLayers),
     ...(window !== undefined ? { window } : {}),
@@ -230,11 +233,11 @@ function slidingWindow(arch: DecoderArch, c: Json, def: Defaults): number | unde
   if ((arch === 'qwen2' || arch === 'qwen3') && !bool(c, 'use_sliding_window', false)) return undefined;
   const v = c.sliding_window === undefined ? def.slidingWindow : c.sliding_window;
   if (v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new FormatError(`config.json: 'sliding_window' must be a positive integer or null, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new FormatError(`config.json: 'sliding_window' must be a positive integer or null, got ${showValue(v)}`);
   return v;
 }
 
-interface LayerRope { readonly params: RopeParams; readonly spec?: RotarySpec }
+interface LayerRope { readonly params: RopeParams; readonly base: number; readonly spec?: RotarySpec }
 
 /**
  * The rotary of global layers (rope_scaling / rope_parameters, rope_theta) and, for Gemma 3, of
@@ -264,11 +267,17 @@ function layerRopes(arch: DecoderArch, c: Json, def: Defaults, headDim: number, 
     if (params.type === 'dynamic' && rotaryDims <= 2) {
       throw new ConfigError(`config.json: dynamic rope scaling needs more than 2 rotary dims per head, got ${rotaryDims}`, 'use another rope type');
     }
-    return { params, spec: rotarySpec(params, rotaryDims, base, maxPos) };
+    return { params, base };
   };
   const global = make(globalRope, num(globalRope.dict, ['rope_theta'], 'rotary base', num(c, ['rope_theta'], 'rotary base', def.ropeTheta)));
   if (arch !== 'gemma3') return { global, rotaryDims };
   const localRope = perType ? { key: 'rope_parameters.sliding_attention', dict: dictOf('sliding_attention') } : { key: 'rope_local_base_freq', dict: {} };
   const localBase = num(localRope.dict, ['rope_theta'], 'local rotary base', num(c, ['rope_local_base_freq'], 'local rotary base', 10000));
   return { global, local: make(localRope, localBase), rotaryDims };
+}
+
+/** `ropes` with their rotary tables (sized by the head width: built after checkConfigBounds). */
+function withRotaryTables(ropes: LayerRopes, maxPos: number): LayerRopes {
+  const tables = (r: LayerRope): LayerRope => ({ ...r, spec: rotarySpec(r.params, ropes.rotaryDims, r.base, maxPos) });
+  return { ...ropes, global: tables(ropes.global), ...(ropes.local ? { local: tables(ropes.local) } : {}) };
 }
