@@ -84,11 +84,38 @@ describe('openCheckpoint', () => {
     await expect(openCheckpoint(folder({ [INDEX_FILE]: '{' }))).rejects.toThrow(FormatError);
     await expect(openCheckpoint(folder({ [INDEX_FILE]: JSON.stringify({ weight_map: {} }) }))).rejects.toThrow(/empty/);
     await expect(openCheckpoint(folder({ [INDEX_FILE]: JSON.stringify({ weight_map: { a: 's1.safetensors' } }) })))
-      .rejects.toThrow(/names shard s1.safetensors, which is not a file in/);
+      .rejects.toThrow(/names shard 's1.safetensors', which is not a file in/);
     await expect(openCheckpoint(folder({ [INDEX_FILE]: JSON.stringify({ weight_map: { a: '' } }) }))).rejects.toThrow(/weight_map\['a'\] is not a file name/);
     await expect(openCheckpoint(folder({ [INDEX_FILE]: JSON.stringify({ weight_map: { a: 's1.safetensors', b: 's1.safetensors' } }), 's1.safetensors': shard })))
-      .rejects.toThrow(/tensor 'b' is listed in s1.safetensors, which does not hold it/);
+      .rejects.toThrow(/tensor 'b' is listed in 's1.safetensors', which does not hold it/);
     await expect(openCheckpoint(folder({ [INDEX_FILE]: JSON.stringify({ weight_map: { a: '../x.safetensors' } }) }))).rejects.toThrow(SecurityError);
+  });
+
+  it('refuses NaN/±Inf weights when a tensor is read (get and getRaw, F32, BF16 and F16), naming the shard and tensor', async () => {
+    const bf = f32ToBf16(new Float32Array([1, NaN, -Infinity]));
+    const f16 = new Uint16Array([0x3c00, 0x7c00, 0x0001]); // 1, +Inf, the smallest subnormal
+    const dir = folder({
+      [INDEX_FILE]: JSON.stringify({ weight_map: { a: 's1.safetensors', b: 's1.safetensors', h: 's2.safetensors', ok: 's2.safetensors' } }),
+      's1.safetensors': st({ a: f32(1, Infinity), b: { shape: [3], dtype: 'BF16', data: bf } }),
+      's2.safetensors': st({ h: { shape: [3], dtype: 'F16', data: f16 }, ok: { shape: [2], dtype: 'BF16', data: f32ToBf16(new Float32Array([0, -2])) } }),
+    });
+    const c = await openCheckpoint(dir);
+    expect(() => c.get('a')).toThrow(/s1\.safetensors: tensor 'a' holds 1 non-finite value \(the first, Infinity, at flat index 1\)/);
+    expect(() => c.getRaw('a')).toThrow(FormatError);
+    expect(() => c.get('b')).toThrow(/tensor 'b' holds 2 non-finite values \(the first, NaN, at flat index 1\)/);
+    expect(() => c.getRaw('b')).toThrow(/tensor 'b' holds 2 non-finite values \(the first, NaN, at flat index 1\)/);
+    expect(() => c.getRaw('h')).toThrow(/s2\.safetensors: tensor 'h' holds 1 non-finite value \(the first, Infinity, at flat index 1\)/);
+    expect([...c.getRaw('ok').data]).toEqual([0, 0xc000]);
+    c.close();
+  });
+
+  it('quotes file-derived names in its messages (control characters escaped)', async () => {
+    const evil = 'x\x1b]0;owned\x07.safetensors';
+    let err: unknown;
+    try { await openCheckpoint(folder({ [INDEX_FILE]: JSON.stringify({ weight_map: { a: evil } }) })); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect((err as Error).message).toContain("shard 'x\\x1b]0;owned\\x07.safetensors'");
+    expect((err as Error).message).not.toMatch(/[\x00-\x1f]/);
   });
 
   it('refuses a truncated shard before reading any tensor', async () => {

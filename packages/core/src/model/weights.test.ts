@@ -153,4 +153,17 @@ describe('canonicalWeights: tied and untied unembedding (issue 16)', () => {
     const emb = src.get('gpt_neox.embed_in.weight');
     expect(store.get('unembed.w')!.data[1 * V + 3]).toBe(emb[3 * d + 1]);
   });
+
+  it('tied: a stored embed_out is ignored (transformers ties it to embed_in), and not reported unused', () => {
+    const src = safetensorsSource(file);
+    expect(src.has('embed_out.weight')).toBe(true);
+    const spec = parseModelConfig({ ...config, tie_word_embeddings: true });
+    expect(spec.tiedEmbeddings).toBe(true);
+    const { store, unused } = canonicalWeights(spec, src);
+    const [V, d] = src.shape('gpt_neox.embed_in.weight') as [number, number];
+    expect(store.get('unembed.w')!.data[2 * V + 5]).toBe(src.get('gpt_neox.embed_in.weight')[5 * d + 2]);
+    expect(unused).not.toContain('embed_out.weight');
+    // A backend reading the embedding transposed gets no copy (the same path as the tied decoders).
+    expect(canonicalWeights(transposedTiedUnembed(spec), src).store.has('unembed.w')).toBe(false);
+  });
 });
