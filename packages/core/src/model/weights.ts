@@ -36,7 +36,7 @@ export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'm
   const prefix = prefixes.find((p) => src.has(`${p}${spec.architecture === 'gpt2' ? 'wte' : 'embed_in'}.weight`));
   if (prefix === undefined) {
     throw new FormatError(`${source}: no token embedding (${spec.architecture === 'gpt2' ? 'transformer.wte.weight' : 'gpt_neox.embed_in.weight'})`,
-      `is this a ${spec.architecture} checkpoint? tensors found: ${src.names().slice(0, 12).join(', ')}`);
+      `is this a ${spec.architecture} checkpoint? tensors found: ${src.names().slice(0, 12).map((n) => quoteName(n)).join(', ')}`);
   }
   const { vocabSize: V, maxPositions: P, dMlp: m } = spec.dims;
 
@@ -134,7 +134,7 @@ function decoderWeights(spec: ModelSpec, src: TensorSource, source: string): Loa
   const prefix = DECODER_PREFIXES.find((p) => src.has(`${p}embed_tokens.weight`));
   if (prefix === undefined) {
     throw new FormatError(`${source}: no token embedding (model.embed_tokens.weight)`,
-      `is this a ${spec.architecture} checkpoint? tensors found: ${src.names().slice(0, 12).join(', ')}`);
+      `is this a ${spec.architecture} checkpoint? tensors found: ${src.names().slice(0, 12).map((n) => quoteName(n)).join(', ')}`);
   }
   const gemma = spec.architecture === 'gemma2' || spec.architecture === 'gemma3';
   const embed = read(`${prefix}embed_tokens.weight`, [V, d]);
