@@ -54,7 +54,7 @@ describe('loadDictionarySet on Gemma Scope releases', () => {
 
   it('a folder holding several releases (res, att, mlp side by side) loads every site at once', async () => {
     const root = gemmaScopeRelease(['res', 'att', 'mlp'], ['width_16k/average_l0_71', 'width_16k/average_l0_140']);
-    await expect(loadDictionarySet(root, gemmaSubmodules(), { ops, dIn: 8 })).rejects.toThrow(/several dictionaries \(layer_0\/width_16k\/average_l0_140, layer_0\/width_16k\/average_l0_71\)/);
+    await expect(loadDictionarySet(root, gemmaSubmodules(), { ops, dIn: 8 })).rejects.toThrow(/several dictionaries \('layer_0\/width_16k\/average_l0_140', 'layer_0\/width_16k\/average_l0_71'\)/);
     const set = await loadDictionarySet(root, gemmaSubmodules(), { ops, dIn: 8, runId: 'average_l0_71' });
     expect([...set.keys()]).toEqual(['attn_0', 'mlp_0', 'resid_0', 'attn_1', 'mlp_1', 'resid_1']);
     expect(set.get('attn_1')!.source).toMatch(/gemma-scope-2b-pt-att\/layer_1\/width_16k\/average_l0_71\/params.npz$/);
@@ -63,7 +63,7 @@ describe('loadDictionarySet on Gemma Scope releases', () => {
   it('asks which run when a layer has several L0s, and takes the last path parts as the run id', async () => {
     const root = join(gemmaScopeRelease(['res'], ['width_16k/average_l0_71', 'width_16k/average_l0_140']), 'gemma-scope-2b-pt-res');
     await expect(loadDictionarySet(root, gemmaSubmodules(), { ops, dIn: 8, missing: 'skip' }))
-      .rejects.toThrow(/several dictionaries \(width_16k\/average_l0_140, width_16k\/average_l0_71\)/);
+      .rejects.toThrow(/several dictionaries \('width_16k\/average_l0_140', 'width_16k\/average_l0_71'\)/);
     for (const runId of ['average_l0_71', 'width_16k/average_l0_71']) {
       const set = await loadDictionarySet(root, gemmaSubmodules(), { ops, dIn: 8, missing: 'skip', runId });
       expect(set.get('resid_0')!.source).toMatch(/layer_0\/width_16k\/average_l0_71\/params.npz$/);

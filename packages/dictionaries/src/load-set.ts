@@ -100,7 +100,7 @@ async function findRuns(registry: DictionaryRegistry, dir: string, runId: string
 }
 
 function severalError(dir: string, runs: readonly Run[]): ConfigError {
-  return new ConfigError(`${dir} holds several dictionaries (${runs.map((c) => relative(dir, c.dir).split(sep).join('/')).join(', ')})`,
+  return new ConfigError(`${dir} holds several dictionaries (${runs.map((c) => quoteName(relative(dir, c.dir).split(sep).join('/'))).join(', ')})`,
     'choose one with the runId option (--dict-run), e.g. its folder name or its last path parts');
 }
 
