@@ -8,7 +8,7 @@
 //
 //   npx tsx --conditions=@sfc/source bench/generate.ts --scale small     (bench/run.ts calls it when needed)
 
-import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -18,32 +18,12 @@ import { tfjsBackend } from '@sfc/backend-tfjs';
 import { writeSaeLensFolder } from '@sfc/dictionaries';
 import { Rng } from '../tools/embedded/rng.js';
 import { tokenizerConfigJson, tokenizerJson } from '../tools/embedded/tokenizer-json.js';
-import { GENERATOR_VERSION, NODE_THRESHOLD, scaleByName, SEQ_LEN, workloadDir, type Scale } from './scales.js';
-import { WORKLOAD_SCHEMA, workloadPaths, type Stats, type TokensFile, type Workload, type WorkloadManifest } from './workload.js';
+import { GENERATOR_VERSION, NODE_THRESHOLD, scaleByName, SEQ_LEN, type Scale } from './scales.js';
+import { finishWorkload, startWorkload, WORKLOAD_SCHEMA, type Stats, type TokensFile, type Workload, type WorkloadManifest } from './workload.js';
+import { PAIRS, pairs, unitRows, WORDS } from './generate-data.js';
+import { generateGemma2Workload } from './generate-gemma2.js';
 
 const SEED = 2024;
-/** Pairs written to data.jsonl; a run uses the first `--examples` of them. */
-export const PAIRS = 40;
-
-// ---------------------------------------------------------------- data and tokenizer
-
-const ADJ = ['old', 'young', 'tall', 'quiet', 'famous', 'busy', 'clever', 'kind', 'brave', 'shy'];
-const NOUNS: readonly (readonly [string, string])[] = [
-  ['author', 'authors'], ['guard', 'guards'], ['doctor', 'doctors'], ['teacher', 'teachers'], ['farmer', 'farmers'],
-  ['senator', 'senators'], ['pilot', 'pilots'], ['manager', 'managers'], ['dancer', 'dancers'], ['lawyer', 'lawyers'],
-];
-const VERBS = ['like', 'see', 'know', 'admire', 'hate', 'love', 'trust', 'meet'];
-const WORDS = ['The', 'the', 'that', 'is', 'are', ...ADJ, ...NOUNS.flat(), ...VERBS];
-
-/** "The old author that the busy pilots like" → is / are: 8 tokens, subject number flipped in the patch prompt. */
-function pairs(n: number): Record<string, string>[] {
-  return Array.from({ length: n }, (_, i) => {
-    const [sing, plur] = NOUNS[i % NOUNS.length]!;
-    const rest = `that the ${ADJ[(i + 3) % ADJ.length]} ${NOUNS[(i * 3 + 5) % NOUNS.length]![1]} ${VERBS[i % VERBS.length]}`;
-    const adj = ADJ[Math.floor(i / NOUNS.length + i) % ADJ.length];
-    return { clean_prefix: `The ${adj} ${sing} ${rest}`, patch_prefix: `The ${adj} ${plur} ${rest}`, clean_answer: ' is', patch_answer: ' are', case: 'bench' };
-  });
-}
 
 // ---------------------------------------------------------------- model
 
@@ -124,15 +104,7 @@ interface SaeCalibration {
  */
 async function makeSae(ops: TensorOps, s: Scale, rng: Rng, xc: Tensor, xp: Tensor, g: Tensor, dir: string, hook: string): Promise<SaeCalibration> {
   const { dModel: d, dSae: F } = s;
-  const wDec = new Float32Array(F * d);
-  for (let i = 0; i < wDec.length; i++) wDec[i] = rng.float() * 2 - 1;
-  for (let r = 0; r < F; r++) {
-    const row = wDec.subarray(r * d, (r + 1) * d);
-    let n = 0;
-    for (const v of row) n += v * v;
-    const k = 1 / Math.sqrt(n);
-    for (let i = 0; i < d; i++) row[i]! *= k;
-  }
+  const wDec = unitRows(F, d, () => rng.float() * 2 - 1);
   const wEnc = transposeHost(wDec, F, d);
   let out: SaeCalibration | undefined;
   await ops.scope(async () => {
@@ -178,11 +150,7 @@ function folderBytes(dir: string, files: readonly string[]): number {
 
 export async function generateWorkload(scale: Scale, log: (line: string) => void = () => {}): Promise<Workload> {
   const t0 = performance.now();
-  const final = workloadDir(scale);
-  const tmp = `${final}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  const modelDir = join(tmp, 'model');
-  mkdirSync(modelDir, { recursive: true });
+  const { final, tmp, modelDir } = startWorkload(scale);
   const rng = new Rng(SEED);
 
   writeFileSync(join(modelDir, 'config.json'), `${JSON.stringify(hfConfig(scale), null, 2)}\n`);
@@ -263,14 +231,13 @@ export async function generateWorkload(scale: Scale, log: (line: string) => void
     data: { file: 'data.jsonl', tokens: 'tokens.json', pairs: PAIRS, seq: SEQ_LEN },
     calibration,
   };
-  writeFileSync(join(tmp, 'workload.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  rmSync(final, { recursive: true, force: true });
-  renameSync(tmp, final);
-  return workloadPaths(final, manifest);
+  return finishWorkload(tmp, final, manifest);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { scale: { type: 'string', default: 'small' } } });
-  const w = await generateWorkload(scaleByName(values.scale!), (l) => console.error(`[generate] ${l}`));
+  const scale = scaleByName(values.scale!);
+  const log = (l: string) => console.error(`[generate] ${l}`);
+  const w = scale.architecture === 'gemma2' ? await generateGemma2Workload(scale, log) : await generateWorkload(scale, log);
   console.log(JSON.stringify({ dir: w.dir }));
 }

@@ -40,7 +40,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "refgen"))
-from make_models import activation, causal_softmax, layer_norm, read_safetensors, rotate_half  # noqa: E402
+from make_models import activation, causal_softmax, layer_norm, read_safetensors, rope_init, rotate_half  # noqa: E402
+import decoders  # noqa: E402
 
 NODE_THRESHOLD = 0.1
 IG_STEPS = 10
@@ -145,15 +146,56 @@ class NeoX:
         return [prev, f"attn_{l}", f"mlp_{l}"] if role == "resid" else [prev]
 
 
+class Gemma:
+    """Gemma 2 (tools/refgen/decoders.py, transformers' math) with the same hook(name, x) interface:
+    attn_l is z (o_proj's input), mlp_l the post-feedforward-norm output, resid_l the layer output."""
+
+    def __init__(self, cfg, P):
+        self.dec = decoders.Decoder(cfg, P, torch.float32, rope_init)
+        self.submodules = self.dec.submodules
+
+    def forward(self, ids, hook=None):
+        hooks = {n: (lambda x, n=n: hook(n, x)) for n in self.submodules} if hook else None
+        return self.dec.run(ids, hooks)[0]
+
+    def inputs_of(self, name):
+        """Direct inputs of a submodule's segment as sfc chains Gemma (attn_l stands for its o_proj output)."""
+        role, l = name.split("_")
+        l = int(l)
+        prev = [f"resid_{l - 1}"] if l > 0 else []
+        return {"attn": prev, "mlp": prev + [f"attn_{l}"], "resid": prev + [f"attn_{l}", f"mlp_{l}"]}[role]
+
+
+def read_checkpoint(mdir):
+    """model.safetensors, or the shards model.safetensors.index.json names (upcast to fp32)."""
+    index = os.path.join(mdir, "model.safetensors.index.json")
+    if not os.path.exists(index):
+        return read_safetensors(os.path.join(mdir, "model.safetensors"))
+    with open(index) as f:
+        files = sorted(set(json.load(f)["weight_map"].values()))
+    P = {}
+    for name in files:
+        P.update(read_safetensors(os.path.join(mdir, name)))
+    return P
+
+
 class SAE:
-    """SAELens `standard` with apply_b_dec_to_input: f = relu((x − b_dec) W_enc + b_enc), x̂ = f W_dec + b_dec."""
+    """SAELens `standard` with apply_b_dec_to_input: f = relu((x − b_dec) W_enc + b_enc), x̂ = f W_dec + b_dec;
+    `jumprelu` (Gemma Scope, no input centring): f = pre · 1[pre > threshold], pre = x W_enc + b_enc."""
 
     def __init__(self, path):
         w = read_safetensors(os.path.join(path, "sae_weights.safetensors"))
+        with open(os.path.join(path, "cfg.json")) as f:
+            cfg = json.load(f)
         self.W_enc, self.b_enc, self.W_dec, self.b_dec = w["W_enc"], w["b_enc"], w["W_dec"], w["b_dec"]
+        self.threshold = w["threshold"] if cfg.get("architecture") == "jumprelu" else None
+        self.centre = cfg.get("apply_b_dec_to_input", True)
 
     def encode(self, x):
-        return torch.relu((x - self.b_dec) @ self.W_enc + self.b_enc)
+        pre = ((x - self.b_dec) if self.centre else x) @ self.W_enc + self.b_enc
+        if self.threshold is not None:
+            return torch.relu(pre) * (pre > self.threshold)
+        return torch.relu(pre)
 
     def decode(self, f):
         return f @ self.W_dec + self.b_dec
@@ -177,9 +219,13 @@ class Bench:
         mdir = os.path.join(workload, self.manifest["model"]["dir"])
         with open(os.path.join(mdir, "config.json")) as f:
             cfg = json.load(f)
-        self.model = NeoX(cfg, read_safetensors(os.path.join(mdir, "model.safetensors")))
+        P = read_checkpoint(mdir)
+        self.model = Gemma(cfg, P) if cfg["model_type"] == "gemma2" else NeoX(cfg, P)
+        del P
         sdir = os.path.join(workload, self.manifest["saes"]["dir"])
-        self.saes = {name: SAE(os.path.join(sdir, name)) for name in self.model.submodules}
+        # The submodules with SAEs (gemma2 scales: the resid_l only); the others are not spliced.
+        self.subs = [n for n in self.model.submodules if n in self.manifest["saes"]["submodules"]]
+        self.saes = {name: SAE(os.path.join(sdir, name)) for name in self.subs}
         with open(os.path.join(workload, self.manifest["data"]["tokens"])) as f:
             tok = json.load(f)
         self.clean = torch.tensor(tok["clean"][:examples])
@@ -219,6 +265,8 @@ class Bench:
 
     def sae_forward(self):
         def hook(name, x):
+            if name not in self.saes:
+                return x
             sae = self.saes[name]
             x_hat = sae.decode(sae.encode(x))
             return x_hat + (x - x_hat)
@@ -234,12 +282,14 @@ class Bench:
         leaves = {}
 
         def hook(name, x):
+            if name not in self.saes:
+                return x
             spliced, f, res = self.saes[name].splice(x)
             leaves[name] = (f, res)
             return spliced + (x - x.detach())  # value x; the true gradient flows on upstream
         m_clean = self.metric(self.model.forward(self.clean, hook))
         m_clean.sum().backward()
-        patch, m_patch = self.states(self.patch, set(self.model.submodules))
+        patch, m_patch = self.states(self.patch, set(self.subs))
         effects = {}
         for name, (f, res) in leaves.items():
             fp, rp = patch[name]
@@ -248,7 +298,7 @@ class Bench:
                           "totalEffect": (m_patch - m_clean.detach()).mean().item()}}
 
     def run_ig(self):
-        subs = self.model.submodules
+        subs = self.subs
         clean, m_clean = self.states(self.clean, set(subs))
         patch, m_patch = self.states(self.patch, set(subs))
         effects, grads, deltas = {}, {}, {}
@@ -303,7 +353,8 @@ class Bench:
 
     def pairs(self):
         """sfc's edge pairs: every direct input U of each submodule D, last layer first."""
-        return [(u, d, [m for m in self.model.inputs_of(d) if m != u]) for d in reversed(self.model.submodules[1:]) for u in self.model.inputs_of(d)]
+        return [(u, d, [m for m in self.model.inputs_of(d) if m != u]) for d in reversed(self.subs) if d != "embed"
+                for u in self.model.inputs_of(d) if u in self.saes]
 
     def jvp(self, up, down, mid, nodes, grads, deltas, per_node):
         """Edge rows of U → D (aggregation sum) for the selected downstream nodes (b, s, k)."""
@@ -368,13 +419,15 @@ class Bench:
     def eval(self):
         if self.ig is None:
             self.run_ig()
-        subs = self.model.submodules
+        subs = self.subs
         patch, _ = self.states(self.patch, set(subs))
         means = {n: (f.mean(0), r.mean(0)) for n, (f, r) in patch.items()}
         agg = {n: (a.sum(1).mean(0), r.sum(1).mean(0)) for n, (a, r) in self.ig[0].items()}
 
         def run(keep):
             def hook(name, x):
+                if name not in self.saes:
+                    return x
                 sae = self.saes[name]
                 f = sae.encode(x)
                 res = x - sae.decode(f)

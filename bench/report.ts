@@ -41,7 +41,7 @@ export interface BenchResults {
   readonly command: string;
   readonly machine: Machine;
   readonly workload: Pick<WorkloadManifest, 'scale' | 'saes' | 'calibration' | 'model'>;
-  readonly options: { readonly examples: number; readonly runs: number; readonly pytorchRuns?: number; readonly stages: readonly StageId[] };
+  readonly options: { readonly examples: number; readonly runs: number; readonly pytorchRuns?: number; readonly stages: readonly StageId[]; readonly pytorchStages?: readonly StageId[] };
   readonly sides: readonly SideResult[];
 }
 
@@ -106,8 +106,10 @@ export function formatTable(res: BenchResults): string {
   const { scale, saes } = res.workload;
   const lines = [
     `scale ${scale.name}: d ${scale.dModel}, ${scale.nLayers} layers, ${scale.nHeads} heads, MLP ${scale.dMlp}, vocab ${scale.vocabSize}; `
-      + `${saes.submodules.length} SAEs × ${scale.dSae} features (${(saes.bytes / 2 ** 30).toFixed(2)} GiB, L0 mean ${saes.l0.mean.toFixed(0)}, `
-      + `range ${saes.l0.min}–${saes.l0.max}); ${res.options.examples} examples × 8 tokens; median (min–max) of ${res.options.runs} run(s)${res.options.pytorchRuns ? ` (PyTorch ${res.options.pytorchRuns})` : ''}, at least ${FAST_RUNS} for stages under ${FAST_SECONDS} s`,
+      + `${saes.submodules.length} SAEs × ${scale.dSae} features (${(saes.bytes / 2 ** 30).toFixed(2)} GiB, `
+      + (res.workload.calibration.method === 'analytic' ? `L0 target ${saes.l0.mean.toFixed(0)}, thresholds set analytically); `
+        : `L0 mean ${saes.l0.mean.toFixed(0)}, range ${saes.l0.min}–${saes.l0.max}); `)
+      + `${res.options.examples} examples × 8 tokens; median (min–max) of ${res.options.runs} run(s)${res.options.pytorchRuns ? ` (PyTorch ${res.options.pytorchRuns})` : ''}, at least ${FAST_RUNS} for stages under ${FAST_SECONDS} s${res.options.pytorchStages ? `; PyTorch ran only ${res.options.pytorchStages.join(', ')}` : ''}`,
     `machine: ${res.machine.cpu}, ${res.machine.cores} cores, ${res.machine.memoryGiB.toFixed(0)} GiB, node ${res.machine.node}; `
       + `load average ${res.machine.loadStart.toFixed(1)} at start${res.machine.loadEnd !== undefined ? `, ${res.machine.loadEnd.toFixed(1)} at end` : ''}`,
     '',

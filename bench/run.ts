@@ -18,8 +18,8 @@ import { formatTable, machine, RESULTS_SCHEMA, writeResults, type BenchResults }
 import { BENCH_DIR, scaleByName, SCALES, type Scale } from './scales.js';
 import { findWorkload, type Workload } from './workload.js';
 
-const USAGE = `usage: npm run bench -- [--backend tfjs-wasm,onnx] [--scale ${Object.keys(SCALES).join('|')}] [--examples N] [--runs N]
-                     [--stages ${DEFAULT_STAGES.join(',')}[,edges-loop]] [--pytorch [--pytorch-runs N]] [--no-save]`;
+const USAGE = `usage: npm run bench -- [--backend tfjs-wasm,onnx (gemma2-2b: onnx)] [--scale ${Object.keys(SCALES).join('|')}] [--examples N] [--runs N]
+                     [--stages ${DEFAULT_STAGES.join(',')}[,edges-loop]] [--pytorch [--pytorch-runs N] [--pytorch-stages S]] [--no-fresh] [--no-save]`;
 
 const PYTORCH_MISSING = 'pytorch: not installed (apt-get install python3-torch libopenblas0-pthread)';
 
@@ -71,9 +71,10 @@ function findTorchPython(): string | undefined {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      backend: { type: 'string', default: 'tfjs-wasm,onnx' }, scale: { type: 'string', default: 'pythia70m' },
+      backend: { type: 'string' }, scale: { type: 'string', default: 'pythia70m' },
       examples: { type: 'string' }, runs: { type: 'string', default: '3' }, stages: { type: 'string', default: DEFAULT_STAGES.join(',') },
-      pytorch: { type: 'boolean', default: false }, 'pytorch-runs': { type: 'string' }, 'no-save': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+      pytorch: { type: 'boolean', default: false }, 'pytorch-runs': { type: 'string' }, 'pytorch-stages': { type: 'string' },
+      'no-fresh': { type: 'boolean', default: false }, 'no-save': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
     },
   });
   if (values.help) { console.log(USAGE); return; }
@@ -85,7 +86,9 @@ async function main(): Promise<void> {
     if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer\n${USAGE}`);
   }
   const stages: StageId[] = parseStages(values.stages!);
-  const backends = values.backend!.split(',').map((b) => b.trim()).filter(Boolean);
+  // PyTorch may run fewer stages where its IG or edges would take hours (say which in docs/performance.md).
+  const ptStages: StageId[] = values['pytorch-stages'] !== undefined ? parseStages(values['pytorch-stages']) : stages;
+  const backends = (values.backend ?? scale.defaultBackends ?? 'tfjs-wasm,onnx').split(',').map((b) => b.trim()).filter(Boolean);
   const mach = machine();
   const workload = await ensureWorkload(scale);
   if (examples > workload.manifest.data.pairs) throw new Error(`--examples ${examples}: the workload has ${workload.manifest.data.pairs} pairs`);
@@ -93,7 +96,8 @@ async function main(): Promise<void> {
 
   // With the edges stage, each side also runs one discovery in a fresh process: its peak RSS is what
   // one `sfc discover` needs (the main process's RSS only ratchets up over all stages and runs).
-  const fresh = stages.includes('edges') ? ['--examples', String(examples), '--runs', '1', '--stages', 'edges'] : undefined;
+  // --no-fresh skips it (at gemma2-2b one discovery takes long enough to do once).
+  const fresh = stages.includes('edges') && !values['no-fresh'] ? ['--examples', String(examples), '--runs', '1', '--stages', 'edges'] : undefined;
   const withFresh = async (side: SideResult, run: (args: readonly string[], out: string) => Promise<number | string>): Promise<SideResult> => {
     if (!fresh || !side.available || side.stages.edges?.error) return side;
     console.error(`[bench] ${side.name}: one discovery in a fresh process (peak RSS)`);
@@ -116,7 +120,7 @@ async function main(): Promise<void> {
       console.error('[bench] pytorch');
       const worker = (args: readonly string[], out: string) => child(py, [join(BENCH_DIR, 'pytorch_baseline.py'), '--workload', workload.dir,
         ...args, '--threads', '2', '--out', out]);
-      const ptArgs = ['--examples', String(examples), '--runs', String(ptRuns), '--stages', stages.join(',')];
+      const ptArgs = ['--examples', String(examples), '--runs', String(ptRuns), '--stages', ptStages.join(',')];
       sides.push(await withFresh(await runSide('pytorch', (out) => worker(ptArgs, out)), worker));
     }
   }
@@ -124,7 +128,8 @@ async function main(): Promise<void> {
   const { scale: sc, saes, calibration, model } = workload.manifest;
   const res: BenchResults = {
     schema: RESULTS_SCHEMA, created: new Date().toISOString(), command: process.argv.slice(2).join(' '), machine: mach,
-    workload: { scale: sc, saes, calibration, model }, options: { examples, runs, ...(values.pytorch && ptRuns !== runs ? { pytorchRuns: ptRuns } : {}), stages }, sides,
+    workload: { scale: sc, saes, calibration, model },
+    options: { examples, runs, ...(values.pytorch && ptRuns !== runs ? { pytorchRuns: ptRuns } : {}), stages, ...(values.pytorch && ptStages.join() !== stages.join() ? { pytorchStages: ptStages } : {}) }, sides,
   };
   console.log(formatTable(res));
   if (!values.pytorch) console.log('\npytorch: not run (add --pytorch for the baseline column)');

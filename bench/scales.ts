@@ -1,6 +1,8 @@
 // The benchmark's workload shapes: `pythia70m` (the issue's Pythia-70m-sized model with 19
-// SAEs of 32768 features) and `small` (a tiny version for checking the harness quickly), plus
-// where each workload is cached. Everything else in bench/ reads sizes from here.
+// SAEs of 32768 features), `small` (a tiny version for checking the harness quickly),
+// `gemma2-2b` (Gemma-2-2B's shapes in bf16 with Gemma-Scope-shaped JumpReLU SAEs on the 26
+// resid_l) and `gemma2-small` (its tiny version), plus where each workload is cached.
+// Everything else in bench/ reads sizes from here.
 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +24,12 @@ export interface Scale {
   readonly targetNodes: number;
   /** `exact` patches features 0 … exactFeatures − 1 of one middle submodule (plus its error nodes). */
   readonly exactFeatures: number;
+  /** The model family; default gpt_neox (ReLU SAEs on every submodule, f32 weights). */
+  readonly architecture?: 'gpt_neox' | 'gemma2';
+  /** gemma2: key/value heads, head width, and the backends a default run uses (tfjs-wasm cannot hold 10 GB). */
+  readonly nKvHeads?: number;
+  readonly headDim?: number;
+  readonly defaultBackends?: string;
 }
 
 export const SCALES: Readonly<Record<string, Scale>> = {
@@ -32,6 +40,16 @@ export const SCALES: Readonly<Record<string, Scale>> = {
   small: {
     name: 'small', dModel: 64, nLayers: 2, nHeads: 4, dMlp: 256, vocabSize: 512, dSae: 2048,
     examples: 10, activeFraction: 0.01, targetNodes: 150, exactFeatures: 256,
+  },
+  // Gemma-2-2B (config.json of google/gemma-2-2b) with Gemma Scope 16k-wide JumpReLU SAEs on every
+  // resid_l; L0 ≈ 80 of 16384 as the canonical Gemma Scope SAEs. 4 pairs of 8 tokens.
+  'gemma2-2b': {
+    name: 'gemma2-2b', architecture: 'gemma2', dModel: 2304, nLayers: 26, nHeads: 8, nKvHeads: 4, headDim: 256, dMlp: 9216,
+    vocabSize: 256000, dSae: 16384, examples: 4, activeFraction: 0.005, targetNodes: 400, exactFeatures: 64, defaultBackends: 'onnx',
+  },
+  'gemma2-small': {
+    name: 'gemma2-small', architecture: 'gemma2', dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 32, dMlp: 256,
+    vocabSize: 512, dSae: 1024, examples: 4, activeFraction: 0.01, targetNodes: 100, exactFeatures: 64,
   },
 };
 

@@ -97,13 +97,13 @@ const STAGE_FNS: Partial<Record<StageId, Stage>> = {
   },
 
   async attrib(env) {
-    const res = await attribute(env.model, env.dicts, env.batches, { method: { kind: 'attrib' } });
+    const res = await attribute(env.model, env.dicts, env.batches, { method: { kind: 'attrib' }, submodules: [...env.dicts.keys()] });
     env.effects ??= res.effects;
     return { check: effectMass(res) };
   },
 
   async ig(env) {
-    const res = await attribute(env.model, env.dicts, env.batches, { method: { kind: 'ig', steps: IG_STEPS } });
+    const res = await attribute(env.model, env.dicts, env.batches, { method: { kind: 'ig', steps: IG_STEPS }, submodules: [...env.dicts.keys()] });
     env.effects = res.effects;
     return { check: effectMass(res) };
   },
@@ -135,7 +135,7 @@ const STAGE_FNS: Partial<Record<StageId, Stage>> = {
     const subs = env.dicts.size;
     const t0 = performance.now();
     const res = await discover(env.model, env.dicts, env.batches, {
-      nodeThreshold: NODE_THRESHOLD, steps: IG_STEPS,
+      nodeThreshold: NODE_THRESHOLD, steps: IG_STEPS, submodules: [...env.dicts.keys()],
       onProgress: (e) => { if (e.stage === 'submodules' && e.done === subs) { igDone = performance.now(); igCpu = process.cpuUsage(); } },
     });
     const end = performance.now();
@@ -160,7 +160,7 @@ const STAGE_FNS: Partial<Record<StageId, Stage>> = {
 
   async eval(env) {
     if (!env.effects) {
-      env.effects = (await attribute(env.model, env.dicts, env.batches, { method: { kind: 'attrib' } })).effects;
+      env.effects = (await attribute(env.model, env.dicts, env.batches, { method: { kind: 'attrib' }, submodules: [...env.dicts.keys()] })).effects;
     }
     const res = await evaluate(env.model, env.dicts, env.batches, { effects: env.effects, thresholds: EVAL_THRESHOLDS, ablation: { kind: 'mean' } });
     const row = res.rows[0]!;
@@ -215,7 +215,9 @@ export async function runSfc(backendName: string, scale: Scale, examples: number
   const out: SideResult = { name: backendName, available: true, describe: backend.describe() + malloc, stages: {} };
   try {
     const model = await Model.load(w.modelDir, backend);
-    const dicts = await loadDictionarySet(w.saeDir, model.submodules, { ops: model.ops, dIn: model.spec.dims.dModel });
+    // gemma2 scales have SAEs on the resid_l only (the other submodules are not spliced).
+    const only = w.manifest.saes.submodules;
+    const dicts = await loadDictionarySet(w.saeDir, model.submodules, { ops: model.ops, dIn: model.spec.dims.dModel, only });
     const sel = await loadExamples(w.dataFile, model.tokenizer, { numExamples: examples, seed: null, minLengthOnly: false });
     if (sel.examples.length !== examples) throw new Error(`the workload has ${sel.examples.length} usable pairs, ${examples} asked for`);
     const env: Env = { scale, model, dicts, batches: batchExamples(sel.examples, examples) };

@@ -3,7 +3,7 @@
 // (data.jsonl) and their token ids for the PyTorch baseline (tokens.json). `workload.json` is
 // written last, so a folder without it (or with an older generator version) is rebuilt.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GENERATOR_VERSION, workloadDir, type Scale } from './scales.js';
 
@@ -28,7 +28,11 @@ export interface WorkloadManifest {
   };
   readonly data: { readonly file: 'data.jsonl'; readonly tokens: 'tokens.json'; readonly pairs: number; readonly seq: number };
   /** The unembedding was scaled by `unembedScale` so that attrib gives `attribNodes` per-example nodes above `threshold`. */
-  readonly calibration: { readonly threshold: number; readonly attribNodes: number; readonly unembedScale: number; readonly seconds: number };
+  readonly calibration: {
+    readonly threshold: number; readonly attribNodes: number; readonly unembedScale: number; readonly seconds: number;
+    /** 'analytic' (gemma2 scales): SAE thresholds from the weights' statistics, not from activations; l0 is then the target. */
+    readonly method?: 'activations' | 'analytic';
+  };
 }
 
 /** Token ids of every pair, as sfc's tokenizer encodes data.jsonl (the PyTorch baseline has no tokenizer). */
@@ -67,4 +71,22 @@ export function findWorkload(scale: Scale): Workload | undefined {
   try { m = JSON.parse(readFileSync(path, 'utf8')) as WorkloadManifest; } catch { return undefined; }
   if (m.schema !== WORKLOAD_SCHEMA || m.generatorVersion !== GENERATOR_VERSION || JSON.stringify(m.scale) !== JSON.stringify(scale)) return undefined;
   return workloadPaths(dir, m);
+}
+
+/** A fresh temporary folder next to the scale's cache folder, with its `model/` folder: generators write there. */
+export function startWorkload(scale: Scale): { readonly final: string; readonly tmp: string; readonly modelDir: string } {
+  const final = workloadDir(scale);
+  const tmp = `${final}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  const modelDir = join(tmp, 'model');
+  mkdirSync(modelDir, { recursive: true });
+  return { final, tmp, modelDir };
+}
+
+/** Writes the manifest last and moves the finished workload into place (replacing an older one). */
+export function finishWorkload(tmp: string, final: string, manifest: WorkloadManifest): Workload {
+  writeFileSync(join(tmp, 'workload.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  rmSync(final, { recursive: true, force: true });
+  renameSync(tmp, final);
+  return workloadPaths(final, manifest);
 }

@@ -69,8 +69,8 @@ const cases: Case[] = [
     code: EXIT_CODES.NOT_FOUND, message: /no tokenizer\.json in/ },
   { name: 'config.json is not JSON', model: (n) => brokenModel(n, (d) => writeFileSync(join(d, 'config.json'), '{"model_type": "gpt_neox",')),
     args: (m) => ['info', '--model', m], code: EXIT_CODES.FORMAT, message: /config\.json is not valid JSON/ },
-  { name: 'unknown model_type', model: (n) => brokenModel(n, (d) => editJson(join(d, 'config.json'), (j) => { j.model_type = 'llama'; })),
-    args: (m) => ['info', '--model', m], code: EXIT_CODES.CONFIG, message: /unsupported model_type "llama"/, hint: /gpt_neox/ },
+  { name: 'unknown model_type', model: (n) => brokenModel(n, (d) => editJson(join(d, 'config.json'), (j) => { j.model_type = 'falcon'; })),
+    args: (m) => ['info', '--model', m], code: EXIT_CODES.CONFIG, message: /unsupported model_type "falcon".*gpt_neox, gpt2, gemma2, gemma3, gemma3_text, llama, mistral, qwen2, qwen3/, hint: /Gemma/ },
   { name: 'config and weights disagree on a shape', model: (n) => brokenModel(n, (d) => editJson(join(d, 'config.json'), (j) => { j.intermediate_size = 96; })),
     args: (m) => ['info', '--model', m], code: EXIT_CODES.SHAPE, message: /has shape \[.*\] but config\.json implies/ },
   { name: 'truncated safetensors', model: (n) => brokenModel(n, (d) => {

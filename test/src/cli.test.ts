@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sfc, STACK_LINE } from './cli-run.js';
-import { REPO_ROOT, SMALL_A } from './paths.js';
+import { FIXTURES, REPO_ROOT, SMALL_A } from './paths.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'sfc-cli-'));
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
@@ -28,8 +28,18 @@ describe('sfc info', () => {
     expect(r.stdout).toMatch(/^layers\s+2$/m);
     expect(r.stdout).toMatch(/^d_model\s+32 {2}\(4 heads × 8\)$/m);
     expect(r.stdout).toMatch(/^backend\s+tfjs-\w+: /m);
-    expect(r.stdout).toMatch(/^ {2}embed\s+hook_embed$/m);
-    expect(r.stdout).toMatch(/^ {2}resid_1\s+blocks\.1\.hook_resid_post$/m);
+    expect(r.stdout).toMatch(/^ {2}embed\s+32 {2}hook_embed$/m);
+    expect(r.stdout).toMatch(/^ {2}resid_1\s+32 {2}blocks\.1\.hook_resid_post$/m);
+  });
+
+  it('lists Gemma 2\'s submodules with their widths: attn_l is o_proj\'s input (heads × head_dim), no embed', async () => {
+    const r = await sfc(['info', '--model', join(FIXTURES, 'models', 'gemma2-a'), '--backend', 'tfjs-cpu']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^architecture\s+gemma2 \(sequential residual, rotary on 12 of 12 head dims\)$/m);
+    expect(r.stdout).toMatch(/^d_model\s+32 {2}\(4 heads × 12, 2 key\/value heads\)$/m);
+    expect(r.stdout).toMatch(/^ {2}attn_0\s+48 {2}blocks\.0\.attn\.hook_z$/m);
+    expect(r.stdout).toMatch(/^ {2}mlp_2\s+32 {2}blocks\.2\.hook_mlp_out$/m);
+    expect(r.stdout).not.toMatch(/^ {2}embed/m);
   });
 
   it('--json gives the same as data, with every submodule in forward order', async () => {

@@ -2,16 +2,18 @@
 // (fixtures/models/<name>/edges/, written by tools/refgen/make_edge_refs.py: full-model autograd
 // in float64, one backward per downstream node — not sfc's segment chain): sequential-residual
 // GPT-NeoX neox-seq-r100 and GPT-2 gpt2-a (so attn_l → mlp_l edges are included) and the
-// parallel BF16 GPT-NeoX neox-par-r50-bf16; SAELens and dictionary_learning SAEs.
+// parallel BF16 GPT-NeoX neox-par-r50-bf16; SAELens and dictionary_learning SAEs; and the
+// RMSNorm decoders gemma2-a, gemma3-a (no embed node; attn_l = o_proj's input, narrower or wider
+// than d_model, with SAELens hook_z SAEs), llama-a, mistral-bf16, qwen2-a, qwen3-a.
 // For every backend of backends.ts:
-//   attrib node effects (sum, none) and metrics;
+//   attrib node effects (sum, none) and metrics; exact node effects where the fixture has them;
 //   discover (ig, sum and none): the pairs, the downstream nodes selected per example and
 //   position, the ig node effects, every stored edge entry (|a − r| ≤ 1e-3·|r| + 1e-5 and
 //   max|Δ|/max|ref| ≤ 1e-3 per pair, no unexpected entry above the stored floor), row and
 //   nonzero counts, sums, resid_last → y, and the thresholded circuit.
 // The models are tiny, so even tfjs-cpu (not in ALGORITHM_BACKENDS) runs everything (~16 s of ~25 s).
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -25,7 +27,7 @@ import { checkCircuit, checkDownstreamNodes, checkEdgePairs, checkEdgeSets, chec
 import { MODELS } from './paths.js';
 import { ourNodeVector, refNodeVector, type Json } from './small-a.js';
 
-const FIXTURES = ['neox-seq-r100', 'gpt2-a', 'neox-par-r50-bf16'] as const;
+const FIXTURES = ['neox-seq-r100', 'gpt2-a', 'neox-par-r50-bf16', 'gemma2-a', 'gemma3-a', 'llama-a', 'mistral-bf16', 'qwen2-a', 'qwen3-a'] as const;
 
 /** Worst measured max|Δ|/max|ref| per check, printed at the end with SFC_PARITY_REPORT=1. */
 const measured = new Map<string, number>();
@@ -96,6 +98,15 @@ for (const which of BACKENDS) describe(which.name, () => {
         checkNodes(result, expected, `${which.name} ${name}`);
       });
 
+      if (existsSync(join(MODELS, name, 'edges', `exact_${aggregation}.json`))) {
+        it(`exact node effects, aggregation ${aggregation}`, async () => {
+          const expected = readRef(name, `exact_${aggregation}`);
+          const result = await attribute(model, dictionaries, batches, { method: { kind: 'exact' }, aggregation });
+          checkMetrics(result, expected);
+          checkNodes(result, expected, `${which.name} ${name}`);
+        });
+      }
+
       describe(`discover (ig), aggregation ${aggregation}`, () => {
         const expected = readRef(name, `ig_${aggregation}`);
         let result: DiscoveryResult;
@@ -106,7 +117,9 @@ for (const which of BACKENDS) describe(which.name, () => {
         it('has the pairs of get_circuit (attn_l → mlp_l for sequential models)', () => {
           expect(expected.parallel_residual).toBe(model.spec.parallelResidual);
           const pairs = checkEdgePairs(model, result, expected);
-          expect(pairs).toHaveLength((expected.parallel_residual ? 5 : 6) * model.spec.dims.nLayers);
+          // Without an embed node (Gemma) layer 0 has no upstream resid: 3 pairs fewer.
+          const noEmbed = !model.submodules.some((s) => s.name === 'embed');
+          expect(pairs).toHaveLength((expected.parallel_residual ? 5 : 6) * model.spec.dims.nLayers - (noEmbed ? 3 : 0));
         });
 
         it('ig node effects, metrics and the downstream nodes selected per example and position', () => {

@@ -4,14 +4,16 @@
 // submodule output, and the total gradients dm/dx_sub of m = logit[plus] − logit[minus] at one
 // position, through Model.backward, with full logits and with a 2-column logit selection).
 // Then onnx against tfjs-wasm segment by segment: onnx's compiled VJPs against tfjs autodiff on
-// real fixture models (GPT-NeoX parallel and sequential, GPT-2), forward and VJP, with a position
-// offset and every logit selection, on the same inputs and cotangents. Together the segments use
-// every lowered op (layer norm, linear, heads, rotary, causal attention, GELUs, sums, selections).
+// real fixture models (GPT-NeoX parallel and sequential, GPT-2, Gemma 2/3, Llama, Mistral, Qwen 2/3),
+// forward and VJP, with a position offset and every logit selection, on the same inputs and
+// cotangents. Together the segments use every lowered op (layer norm, RMSNorm, linear, heads, GQA,
+// q/k norms, rotary, causal and sliding-window attention, soft-caps, GELUs, SiLU, gated MLPs,
+// projections, sums, selections).
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Model, type Backend, type LogitSelection, type Tensor } from '@sfc/core';
+import { Model, segmentWidth, valueWidth, type Backend, type LogitSelection, type Tensor } from '@sfc/core';
 import { maxAbsDiff, relMaxError } from '@sfc/core/testing';
 import { PARITY_BACKENDS, testBackend, type OpenBackend } from './backends.js';
 import { FIXTURES, SMALL_A } from './paths.js';
@@ -176,6 +178,12 @@ const segmentModels: [string, string][] = [
   ['gpt2-b (gelu_new, positions)', join(FIXTURES, 'models', 'gpt2-b')],
   ['neox-rope-yarn (yarn: scaled cos/sin)', join(FIXTURES, 'models', 'neox-rope-yarn')],
   ['neox-nobias (attention_bias false)', join(FIXTURES, 'models', 'neox-nobias')],
+  ['gemma2-a (soft-caps, window, z output, project segments)', join(FIXTURES, 'models', 'gemma2-a')],
+  ['gemma3-a (q/k norms, MQA, local/global rope)', join(FIXTURES, 'models', 'gemma3-a')],
+  ['llama-a (GQA, llama3 rope, untied)', join(FIXTURES, 'models', 'llama-a')],
+  ['mistral-bf16 (sliding window, MQA, BF16)', join(FIXTURES, 'models', 'mistral-bf16')],
+  ['qwen2-a (q/k/v bias, tied)', join(FIXTURES, 'models', 'qwen2-a')],
+  ['qwen3-a (q/k norms)', join(FIXTURES, 'models', 'qwen3-a')],
 ];
 
 describe('onnx vs tfjs-wasm, segment by segment', () => {
@@ -202,9 +210,9 @@ describe('onnx vs tfjs-wasm, segment by segment', () => {
     const B = 3, S = 5, OFFSET = 2;
 
     it('every segment: forward and VJP agree', async () => {
-      const d = mo.spec.dims.dModel;
+      const spec = mo.spec;
       await onnx.ops.scope(() => tfjs.ops.scope(async () => {
-        for (const seg of mo.spec.segments) {
+        for (const seg of spec.segments) {
           if (seg.kind === 'unembed') continue;
           const opts = { positionOffset: OFFSET };
           if (seg.kind === 'embed') {
@@ -214,15 +222,17 @@ describe('onnx vs tfjs-wasm, segment by segment', () => {
             expect(relMaxError(await yo.data(), await yt.data()), 'embed forward').toBeLessThanOrEqual(SEGMENT_TOL);
             continue;
           }
-          const xs = seg.inputs.map((_, i) => noise(11 + i, B * S * d, 2));
-          const cot = noise(97, B * S * d);
-          const io = xs.map((x) => onnx.ops.tensor(x, [B, S, d]));
-          const itf = xs.map((x) => tfjs.ops.tensor(x, [B, S, d]));
+          // Widths: d, except Gemma's attention output and its projection's input (heads × head_dim).
+          const wi = valueWidth(spec, seg.inputs[0]!), wo = segmentWidth(spec, seg);
+          const xs = seg.inputs.map((_, i) => noise(11 + i, B * S * wi, 2));
+          const cot = noise(97, B * S * wo);
+          const io = xs.map((x) => onnx.ops.tensor(x, [B, S, wi]));
+          const itf = xs.map((x) => tfjs.ops.tensor(x, [B, S, wi]));
           const yo = await mo.runtime.forward(seg.name, io, opts);
           const yt = await mt.runtime.forward(seg.name, itf, opts);
           expect(relMaxError(await yo.data(), await yt.data()), `${seg.name} forward`).toBeLessThanOrEqual(SEGMENT_TOL);
-          const go = await mo.runtime.vjp(seg.name, io, onnx.ops.tensor(cot, [B, S, d]), opts);
-          const gt = await mt.runtime.vjp(seg.name, itf, tfjs.ops.tensor(cot, [B, S, d]), opts);
+          const go = await mo.runtime.vjp(seg.name, io, onnx.ops.tensor(cot, [B, S, wo]), opts);
+          const gt = await mt.runtime.vjp(seg.name, itf, tfjs.ops.tensor(cot, [B, S, wo]), opts);
           expect(go.length).toBe(gt.length);
           for (let k = 0; k < go.length; k++) {
             expect(relMaxError(await go[k]!.data(), await gt[k]!.data()), `${seg.name} VJP, input ${k}`).toBeLessThanOrEqual(SEGMENT_TOL);

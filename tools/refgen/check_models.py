@@ -294,6 +294,8 @@ def unsupported(folder):
     """What this second implementation does not model (rope scaling, bias-free attention), or None."""
     with open(os.path.join(folder, "config.json")) as f:
         cfg = json.load(f)
+    if cfg["model_type"] not in ("gpt_neox", "gpt2"):
+        return f"model_type {cfg['model_type']}: no second (numpy) implementation here; make_edge_refs re-runs it in float64"
     rope = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
     kind = rope.get("rope_type", rope.get("type", "default"))
     if kind != "default":

@@ -80,6 +80,13 @@ DT = torch.float64
 MODELS_DIR = os.path.join(REPO, "fixtures", "models")
 FORMAT = "sfc.refgen.edges/v1"
 
+def decoder_fixture(name, seed, d_sae, sae_format, n_examples, seq_len, node_threshold, edge_threshold):
+    """A decoder fixture: ig with 10 steps, exact node effects too."""
+    return {"name": name, "seed": seed, "d_sae": d_sae, "sae_format": sae_format, "n_examples": n_examples,
+            "seq_len": seq_len, "steps": 10, "node_threshold": node_threshold, "edge_threshold": edge_threshold,
+            "exact": True}
+
+
 # Fixtures: which model folder, SAE width and on-disk format, prompts, thresholds (targets;
 # the written thresholds are moved to the widest nearby gap, see pick_threshold).
 FIXTURES = [
@@ -116,6 +123,16 @@ FIXTURES = [
         "node_threshold": 0.05,
         "edge_threshold": 0.01,
     },
+    # Gemma 2/3 and the Llama family (decoders.py); exact node effects too
+    *[decoder_fixture(*row) for row in [
+        # name, seed, d_sae, SAE format, examples, tokens, node threshold, edge threshold
+        ("gemma2-a", 2201, 40, "saelens", 5, 6, 0.02, 0.004),     # attn_l = o_proj input (48 wide), no embed, soft-caps, window 4
+        ("gemma3-a", 2202, 40, "saelens", 4, 6, 0.02, 0.004),     # attn_l 64 wide, q/k norms, MQA, local/global rope, window 3
+        ("llama-a", 2203, 40, "dictionary_learning", 5, 6, 0.05, 0.01),   # llama3 rope, GQA, MLP biases, untied head
+        ("mistral-bf16", 2204, 32, "saelens", 4, 6, 0.05, 0.01),  # BF16, window 4 on every layer, MQA, head_dim 16
+        ("qwen2-a", 2205, 32, "dictionary_learning", 4, 5, 0.05, 0.01),   # q/k/v biases, tied head
+        ("qwen3-a", 2206, 32, "saelens", 4, 5, 0.05, 0.01),       # per-head q/k norms, head_dim 16
+    ]],
 ]
 
 # Edge entries stored per file are those with |w| > floor, the floor chosen (in a gap of the
@@ -140,6 +157,7 @@ Model: {model_desc}. {pairs_desc}
 | `data.json` | {n_examples} prompt pairs of {seq_len} tokens as token ids (`clean_ids`, `patch_ids` [B][S], `clean_answer`, `patch_answer` [B]) and their text; the patch prompt differs at one position (1 … S−1). All pairs run as one batch. `model_safetensors_sha256`: the weights these references belong to (re-run the script when make_models.py rewrites the model). |
 | `attrib_{{sum,none}}.json` | node effects, method attrib |
 | `ig_{{sum,none}}.json` | node effects, method ig (10 steps), edges and circuit of discovery |
+| `exact_{{sum,none}}.json` | node effects, method exact (decoder fixtures): per `(b, s, i)` with Δf ≠ 0 the metric change when only that feature takes its patch value (`x := x_clean + Δf_i·W_dec[i]` at `s`), per `(b, s)` the change when the error takes its patch value; aggregated like the others |
 
 ## Fields
 
@@ -171,7 +189,8 @@ Model: {model_desc}. {pairs_desc}
   nnsight 0.3's `jvp`).
 - Pairs per layer l (get_circuit): `mlp_l→resid_l`, `attn_l→resid_l` (stop mlp_l),
   `attn_l→mlp_l` (sequential models only), `prev→mlp_l` (stop attn_l), `prev→attn_l`,
-  `prev→resid_l` (stop mlp_l, attn_l); prev = `resid_{{l−1}}` or `embed`.
+  `prev→resid_l` (stop mlp_l, attn_l); prev = `resid_{{l−1}}` or `embed` (none at layer 0 for
+  Gemma, which has no `embed` node). The RMSNorm decoders are sequential, so they have `attn_l→mlp_l`.
 
 Tolerances used by the test: node effects and edges per submodule/pair max|Δ|/max|ref| ≤ 1e-3,
 each stored entry |a − r| ≤ 1e-3·|r| + 1e-5, counts exact, metrics 1e-5 relative.
@@ -181,6 +200,12 @@ MODEL_DESC = {
     "neox-seq-r100": "GPT-NeoX, sequential residual (`use_parallel_residual` false), rotary_pct 1.0, 3 layers, d 48, 6 heads, F16 weights (computed in float64 from the stored values); `embed` = `embed_in` output",
     "neox-par-r50-bf16": "GPT-NeoX, parallel residual, rotary_pct 0.5 with rotary_emb_base 500, 2 layers, d 32, 2 heads, BF16 weights (computed in float64 from the stored values), config vocab 64 > 56 tokenizer entries; `embed` = `embed_in` output",
     "gpt2-a": "GPT-2, 2 layers, d 32, 4 heads, learned positions, tied unembedding; `embed` = wte + wpe (`blocks.0.hook_resid_pre`)",
+    "gemma2-a": "Gemma 2, 3 layers, d 32, 4 heads of 12 (2 kv heads), query_pre_attn_scalar 16, attention soft-cap 2, final soft-cap 4, sliding window 4 on layers 0 and 2, tied unembedding; no `embed` submodule (feature-circuits' include_embed=False); `attn_l` = o_proj's input, 48 wide (`blocks.l.attn.hook_z`); `mlp_l` = post_feedforward_layernorm output",
+    "gemma3-a": "Gemma 3 (gemma3_text), 3 layers, d 32, 4 heads of 16 (1 kv head), q/k norms, local layers 0 and 1 (window 3, rope base 100), global layer 2 (rope 1e6, linear ×4); no `embed` submodule; `attn_l` = o_proj's input, 64 wide (`blocks.l.attn.hook_z`)",
+    "llama-a": "Llama, 2 layers, d 32, 4 heads of 16 (2 kv heads), llama3 rope scaling, SwiGLU, untied head; `embed` = embed_tokens output (`hook_embed`)",
+    "mistral-bf16": "Mistral, 2 layers, d 32, 4 heads of 16 (1 kv head), sliding window 4 on every layer, BF16 weights (computed in float64 from the stored values); `embed` = embed_tokens output",
+    "qwen2-a": "Qwen 2, 2 layers, d 32, 4 heads of 8 (2 kv heads), q/k/v biases, tied head; `embed` = embed_tokens output",
+    "qwen3-a": "Qwen 3, 2 layers, d 32, 4 heads of 16 (2 kv heads), per-head q/k RMSNorm, untied head; `embed` = embed_tokens output",
 }
 SAE_DESC = {
     "saelens": "SAELens standard format (`cfg.json` + `sae_weights.safetensors`: W_enc [d,F], b_enc, W_dec [F,d], b_dec; apply_b_dec_to_input; `hook_name` = TransformerLens hook)",
@@ -210,7 +235,58 @@ class StopForward(Exception):
     """Raised by a hook that has what it needs (the rest of the forward is not computed)."""
 
 
-class Transformer:
+class Hooked:
+    """What the reference needs of a model besides run(ids, hooks): every submodule's clean value,
+    and each submodule's width (an SAE's d_in)."""
+
+    def width(self, sub):
+        return self.d
+
+    def activations(self, ids):
+        acts = {}
+
+        def grab(name):
+            def f(x):
+                acts[name] = x.detach()
+                return x
+            return f
+        with torch.no_grad():
+            logits = self.run(ids, {n: grab(n) for n in self.submodules})
+        return logits, acts
+
+
+class DecoderModel(Hooked):
+    """Gemma 2/3 or a Llama-family model from a HF folder (make_models' decoders.py, float64).
+    Gemma: attn_l is o_proj's input (width heads x head_dim) and there is no embed submodule."""
+
+    def __init__(self, folder):
+        with open(os.path.join(folder, "config.json")) as f:
+            self.cfg = json.load(f)
+        W = read_safetensors(os.path.join(folder, "model.safetensors"))
+        self.m = make_models.decoders.Decoder(self.cfg, W, DT, make_models.rope_init)
+        self.kind, self.d, self.L, self.parallel = self.m.arch, self.m.d, self.m.L, False
+        self.submodules = self.m.submodules
+
+    def width(self, sub):
+        return self.m.width(sub)
+
+    def hook_name(self, sub):
+        return self.m.hook_name(sub)
+
+    def run(self, ids, hooks=None):
+        return self.m.run(ids, hooks)[0]
+
+    def edge_pairs(self):
+        return self.m.edge_pairs()
+
+
+def load_model(folder):
+    with open(os.path.join(folder, "config.json")) as f:
+        kind = json.load(f)["model_type"]
+    return Transformer(folder) if kind in ("gpt_neox", "gpt2") else DecoderModel(folder)
+
+
+class Transformer(Hooked):
     """GPT-NeoX or GPT-2 from a HF folder.  run(ids, hooks) calls hooks[name](x) -> x' at each
     submodule in forward order (embed, attn_l, mlp_l, resid_l) and returns the logits."""
 
@@ -329,18 +405,6 @@ class Transformer:
             return x @ W["embed_out.weight"].T
         x = self._ln(x, W["ln_f.weight"], W["ln_f.bias"])
         return x @ W["wte.weight"].T
-
-    def activations(self, ids):
-        acts = {}
-
-        def grab(name):
-            def f(x):
-                acts[name] = x.detach()
-                return x
-            return f
-        with torch.no_grad():
-            logits = self.run(ids, {n: grab(n) for n in self.submodules})
-        return logits, acts
 
     def edge_pairs(self):
         """feature-circuits get_circuit's pairs, last layer first: (upstream, downstream, midstream)."""
@@ -503,6 +567,36 @@ def node_effects(model, saes, ids, ca, pa, clean, patch, steps):
     return effects, grads
 
 
+def exact_effects(model, saes, ids, ca, pa, clean, patch, m_clean, chunk=256):
+    """{sub: (act [B,S,F], err [B,S])}: for each (b, s, i) with df != 0 the metric change when only
+    that feature takes its patch value (x := x_clean + df_i W_dec[i] at position s), for each (b, s)
+    the change when the error takes its patch value (x := x_clean + dr at s); zero elsewhere."""
+    out = {}
+    for sub in model.submodules:
+        (fc, rc), (fp, rp) = clean[sub], patch[sub]
+        df, dr = fp - fc, rp - rc
+        xc = saes[sub].decode(fc) + rc
+        B, S, Fn = df.shape
+        act, err = torch.zeros_like(df), torch.zeros(B, S, dtype=DT)
+        jobs = [("f", b, s, i) for b, s, i in df.nonzero().tolist()] + [("r", b, s, None) for b in range(B) for s in range(S)
+                                                                        if dr[b, s].abs().max() > 0]
+        for c0 in range(0, len(jobs), chunk):
+            part = jobs[c0:c0 + chunk]
+            rows = torch.tensor([b for _, b, _, _ in part])
+            x = xc[rows].clone()
+            for n, (kind, b, s, i) in enumerate(part):
+                x[n, s] += df[b, s, i] * saes[sub].W_dec[i] if kind == "f" else dr[b, s]
+            with torch.no_grad():
+                m = metric_fn(model.run(ids[rows], {sub: lambda _x, x=x: x}), ca[rows], pa[rows]) - m_clean[rows]
+            for n, (kind, b, s, i) in enumerate(part):
+                if kind == "f":
+                    act[b, s, i] = m[n]
+                else:
+                    err[b, s] = m[n]
+        out[sub] = (act, err)
+    return out
+
+
 def selected_nodes(effect, threshold):
     """(b, s, k) with |effect| > threshold; k = F is the error node (feature-circuits' features_by_submod)."""
     act, err = effect
@@ -635,7 +729,7 @@ def build_fixture(spec, out_root):
     t0 = time.time()
     name = spec["name"]
     folder = os.path.join(MODELS_DIR, name)
-    model = Transformer(folder)
+    model = load_model(folder)
     with open(os.path.join(folder, "model.safetensors"), "rb") as f:
         model_sha256 = hashlib.sha256(f.read()).hexdigest()   # the test refuses a regenerated model
     d, L = model.d, model.L
@@ -685,7 +779,8 @@ def build_fixture(spec, out_root):
     saes, kink = {}, {}
     Fn = spec["d_sae"]
     for sub in model.submodules:
-        W_enc, b_enc, W_dec, b_dec = random_sae(gen, d, Fn, calib[sub].reshape(-1, d))
+        w = model.width(sub)   # Gemma's attn_l: heads x head_dim
+        W_enc, b_enc, W_dec, b_dec = random_sae(gen, w, Fn, calib[sub].reshape(-1, w))
         # no pre-activation of the prompts within 2e-3 (relative to its spread) of the ReLU kink
         for _ in range(50):
             probe = SAE(W_enc, b_enc, W_dec, b_dec)
@@ -700,10 +795,10 @@ def build_fixture(spec, out_root):
         kink[sub] = float((pre.abs() / pre.std(0)).min())
         sub_dir = os.path.join(sae_root, fc_dir(sub))
         if spec["sae_format"] == "saelens":
-            write_saelens(sub_dir, name, model.hook_name(sub), d, Fn, W_enc, b_enc, W_dec, b_dec)
+            write_saelens(sub_dir, name, model.hook_name(sub), w, Fn, W_enc, b_enc, W_dec, b_dec)
             saes[sub] = read_saelens(sub_dir)
         else:
-            write_dictionary_learning(sub_dir, name, sub, d, Fn, spec["seed"], W_enc, b_enc, W_dec, b_dec)
+            write_dictionary_learning(sub_dir, name, sub, w, Fn, spec["seed"], W_enc, b_enc, W_dec, b_dec)
             saes[sub] = read_dictionary_learning(sub_dir)
         assert torch.equal(saes[sub].W_enc, W_enc.to(DT)) and torch.equal(saes[sub].b_enc, b_enc.to(DT))
 
@@ -748,6 +843,19 @@ def build_fixture(spec, out_root):
         path = os.path.join(out_root, f"attrib_{agg}.json")
         dump_json(path, out, compact=True)
         sizes[os.path.basename(path)] = os.path.getsize(path)
+
+    # 4b. exact node effects (spec["exact"]): the metric change of each single patch
+    if spec.get("exact"):
+        exact = exact_effects(model, saes, ids_c, ca_t, pa_t, clean, patch, m_clean)
+        for agg in ("sum", "none"):
+            out = dict(common, method="exact", aggregation=agg)
+            out["nodes"] = {}
+            for sub in model.submodules:
+                a, e = aggregate_nodes(exact[sub], agg)
+                out["nodes"][sub] = {"act": r7(a), "err": r7(e)}
+            path = os.path.join(out_root, f"exact_{agg}.json")
+            dump_json(path, out, compact=True)
+            sizes[os.path.basename(path)] = os.path.getsize(path)
 
     # 5. thresholds away from every per-example and aggregated value
     per_example = [v for sub in model.submodules for v in torch.cat([ig[sub][0].reshape(-1), ig[sub][1].reshape(-1)]).tolist()]

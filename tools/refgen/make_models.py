@@ -80,6 +80,9 @@ import struct
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import decoders  # noqa: E402
+
 torch.set_num_threads(1)
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -510,7 +513,32 @@ def gpt2_forward(cfg, P, ids, dtype=torch.float32):
     return logits, subs
 
 
+def is_decoder(cfg):
+    return cfg["model_type"] in decoders.DEFAULTS or cfg["model_type"] in ("gemma3_text",)
+
+
+def decoder(cfg, P, dtype=torch.float32):
+    return decoders.Decoder(cfg, P, dtype, rope_init)
+
+
+def decoder_forward(cfg, P, ids, dtype=torch.float32, past=None):
+    """(logits, {submodule: tensor}, present) of a Gemma / Llama-family model; the embedding is a
+    leaf with requires_grad so every submodule can retain its gradient."""
+    m = decoder(cfg, P, dtype)
+    subs = {}
+
+    def grab(name):
+        def f(x):
+            subs[name] = x
+            return x
+        return f
+    logits, present = m.run(ids, {n: grab(n) for n in m.submodules}, past=past, leaf=True)
+    return logits, subs, present
+
+
 def forward(cfg, P, ids, dtype=torch.float32):
+    if is_decoder(cfg):
+        return decoder_forward(cfg, P, ids, dtype)[:2]
     if cfg["model_type"] == "gpt_neox":
         return neox_forward(cfg, P, ids, dtype)[:2]
     if cfg["model_type"] == "gpt2":
@@ -519,10 +547,14 @@ def forward(cfg, P, ids, dtype=torch.float32):
 
 
 def n_layers(cfg):
+    if is_decoder(cfg):
+        return decoders.text_config(cfg)[1]["num_hidden_layers"]
     return cfg["num_hidden_layers"] if cfg["model_type"] == "gpt_neox" else cfg["n_layer"]
 
 
 def submodule_names(cfg):
+    if is_decoder(cfg):
+        return decoder(cfg, {}).submodules
     names = ["embed"]
     for l in range(n_layers(cfg)):
         names += [f"attn_{l}", f"mlp_{l}", f"resid_{l}"]
@@ -530,6 +562,9 @@ def submodule_names(cfg):
 
 
 def hook_names(cfg):
+    if is_decoder(cfg):
+        m = decoder(cfg, {})
+        return {s: m.hook_name(s) for s in m.submodules}
     hooks = {"embed": "hook_embed" if cfg["model_type"] == "gpt_neox" else "blocks.0.hook_resid_pre"}
     for l in range(n_layers(cfg)):
         hooks[f"attn_{l}"] = f"blocks.{l}.hook_attn_out"
@@ -829,6 +864,105 @@ MODELS = [
         "lengths": [7, 5, 3],
         "prefix": "",
     },
+    # Gemma 2 / 3 and the Llama family (decoders.py): every option that changes the math is on,
+    # and "effects" records how much switching each off changes the logits of text 0.
+    {
+        "name": "gemma2-a",
+        "seed": 201,
+        # GQA 4/2, head_dim 12 != 32/4 (attn_l width 48), query_pre_attn_scalar 16 != head_dim,
+        # soft-caps small enough to bite, sliding window 4 < prompt on layers 0 and 2
+        "config": {"model_type": "gemma2", "architectures": ["Gemma2ForCausalLM"], "hidden_size": 32,
+                   "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 12, "num_hidden_layers": 3,
+                   "intermediate_size": 64, "vocab_size": 72, "max_position_embeddings": 64, "rms_norm_eps": 1e-06,
+                   "query_pre_attn_scalar": 16, "sliding_window": 4, "attn_logit_softcapping": 2.0,
+                   "final_logit_softcapping": 4.0, "hidden_activation": "gelu_pytorch_tanh", "rope_theta": 10000.0,
+                   "tie_word_embeddings": True, "torch_dtype": "float32"},
+        "dtype": "F32",
+        "n_words": 61,
+        "lengths": [9, 6, 3],
+        "cache_pieces": [3, 1, 1, 2, 1, 1],
+        "effects": {"attn_logit_softcapping": {"attn_logit_softcapping": None},
+                    "final_logit_softcapping": {"final_logit_softcapping": None},
+                    "sliding_window": {"sliding_window": 64}},
+    },
+    {
+        "name": "gemma3-a",
+        "seed": 202,
+        # gemma3_text: q/k norms, MQA (1 kv head), head_dim 16 != 32/4, local layers 0, 1 (pattern 3)
+        # with their own rope base, global layer 2 with linear rope scaling, window 3 < prompt,
+        # attention_bias (q/k/v and o_proj biases: the projection segment's bias)
+        "config": {"model_type": "gemma3_text", "architectures": ["Gemma3ForCausalLM"], "hidden_size": 32,
+                   "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 16, "num_hidden_layers": 3,
+                   "intermediate_size": 64, "vocab_size": 72, "max_position_embeddings": 64, "rms_norm_eps": 1e-06,
+                   "query_pre_attn_scalar": 16, "sliding_window": 3, "sliding_window_pattern": 3,
+                   "rope_theta": 1000000.0, "rope_local_base_freq": 100.0, "rope_scaling": {"rope_type": "linear", "factor": 4.0},
+                   "final_logit_softcapping": None, "attn_logit_softcapping": None, "attention_bias": True,
+                   "hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": True, "torch_dtype": "float32"},
+        "dtype": "F32",
+        "n_words": 61,
+        "lengths": [9, 6, 3],
+        "cache_pieces": [4, 1, 2, 1, 1],
+        "effects": {"sliding_window": {"sliding_window": 64}, "rope_local_base_freq": {"rope_local_base_freq": 1000000.0}},
+    },
+    {
+        "name": "llama-a",
+        "seed": 203,
+        # Llama 3 rope scaling (all three wavelength bands at head_dim 16; head_dim given, != 32/4),
+        # GQA 4/2, MLP biases (mlp_bias), untied head
+        "config": {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 32,
+                   "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "num_hidden_layers": 2,
+                   "intermediate_size": 96, "vocab_size": 64, "max_position_embeddings": 2048, "rms_norm_eps": 1e-05,
+                   "hidden_act": "silu", "rope_theta": 500000.0, "attention_bias": False, "mlp_bias": True,
+                   "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                    "original_max_position_embeddings": 256},
+                   "tie_word_embeddings": False, "torch_dtype": "float32"},
+        "dtype": "F32",
+        "n_words": 61,
+        "lengths": [10, 7, 4],
+        "cache_pieces": [4, 1, 1, 3, 1],
+        "effects": {"rope_scaling": {"rope_scaling": None}},
+    },
+    {
+        "name": "mistral-bf16",
+        "seed": 204,
+        # BF16 storage, sliding window 4 < prompt on every layer, head_dim 16 != 32/4, MQA
+        "config": {"model_type": "mistral", "architectures": ["MistralForCausalLM"], "hidden_size": 32,
+                   "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 16, "num_hidden_layers": 2,
+                   "intermediate_size": 64, "vocab_size": 64, "max_position_embeddings": 128, "rms_norm_eps": 1e-05,
+                   "hidden_act": "silu", "rope_theta": 1000000.0, "sliding_window": 4,
+                   "tie_word_embeddings": False, "torch_dtype": "bfloat16"},
+        "dtype": "BF16",
+        "n_words": 61,
+        "lengths": [9, 6, 3],
+        "cache_pieces": [3, 1, 1, 3, 1],
+        "effects": {"sliding_window": {"sliding_window": None}},
+    },
+    {
+        "name": "qwen2-a",
+        "seed": 205,
+        # q/k/v biases (o_proj none), GQA 4/2, tied head (Qwen2-0.5B style)
+        "config": {"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "hidden_size": 32,
+                   "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2,
+                   "intermediate_size": 80, "vocab_size": 64, "max_position_embeddings": 128, "rms_norm_eps": 1e-06,
+                   "hidden_act": "silu", "rope_theta": 1000000.0, "use_sliding_window": False, "sliding_window": 4,
+                   "max_window_layers": 1, "tie_word_embeddings": True, "torch_dtype": "float32"},
+        "dtype": "F32",
+        "n_words": 61,
+        "lengths": [9, 6, 3],
+    },
+    {
+        "name": "qwen3-a",
+        "seed": 206,
+        # per-head q/k RMSNorm, head_dim 16 != 32/4, GQA 4/2, untied head
+        "config": {"model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"], "hidden_size": 32,
+                   "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "num_hidden_layers": 2,
+                   "intermediate_size": 64, "vocab_size": 64, "max_position_embeddings": 128, "rms_norm_eps": 1e-06,
+                   "hidden_act": "silu", "rope_theta": 1000000.0, "attention_bias": False, "use_sliding_window": False,
+                   "tie_word_embeddings": False, "torch_dtype": "float32"},
+        "dtype": "F32",
+        "n_words": 61,
+        "lengths": [9, 6, 3],
+    },
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -885,6 +1019,8 @@ def build_ref(spec, cfg, P, texts, vocab, gen):
     extra = {}
     if spec.get("cache_pieces"):
         extra["cache_check"] = cache_check(cfg, P, tokens[0], spec["cache_pieces"])
+    if spec.get("effects"):
+        extra["option_effects"] = option_effects(spec, cfg, P, tokens[0])
     if cfg["model_type"] == "gpt_neox" and rope_settings(cfg)[0] != "default":
         extra["rope"] = rope_record(cfg, P, tokens[0])
 
@@ -922,12 +1058,30 @@ def cache_check(cfg, P, ids, pieces):
     the call that wrote them.  "logits" holds every position's logits, in order."""
     assert sum(pieces) == len(ids)
     rows, past, at = [], None, 0
+    run = decoder_forward if is_decoder(cfg) else neox_forward
     with torch.no_grad():
         for n in pieces:
-            logits, _, past = neox_forward(cfg, P, torch.tensor([ids[at:at + n]]), past=past)
+            logits, _, past = run(cfg, P, torch.tensor([ids[at:at + n]]), past=past)
             rows.append(logits[0])
             at += n
     return {"text": 0, "pieces": pieces, "logits": r7(torch.cat(rows))}
+
+
+def option_effects(spec, cfg, P, ids):
+    """For each config change in spec["effects"] (an option switched off), max |delta logits| of
+    text 0: how far a loader that ignored the option would be from the reference."""
+    with torch.no_grad():
+        base = forward(cfg, P, torch.tensor([ids]))[0]
+        out = {}
+        for label, change in spec["effects"].items():
+            other = json.loads(json.dumps(cfg))
+            target = other.get("text_config", other)
+            target.update(change)
+            P2 = P
+            if "tie_word_embeddings" in change:
+                P2 = dict(P)
+            out[label] = r7((forward(other, P2, torch.tensor([ids]))[0] - base).abs().max().item())
+    return out
 
 
 def rope_record(cfg, P, ids):
@@ -965,7 +1119,10 @@ def make_model(spec, out_dir):
     cfg = spec["config"]
     gen = torch.Generator().manual_seed(spec["seed"])
     st = spec["dtype"]
-    if cfg["model_type"] == "gpt_neox":
+    if is_decoder(cfg):
+        P = {("" if k.startswith("lm_head") else spec.get("prefix", "model.")) + k: v
+             for k, v in decoders.random_weights(cfg, gen, randn).items()}
+    elif cfg["model_type"] == "gpt_neox":
         P = neox_weights(cfg, gen)
     else:
         P = gpt2_weights(cfg, gen)
@@ -980,7 +1137,7 @@ def make_model(spec, out_dir):
 
     # tensors as stored (names, extra buffers)
     stored = {}
-    if cfg["model_type"] == "gpt_neox":
+    if is_decoder(cfg) or cfg["model_type"] == "gpt_neox":
         for k, v in P.items():
             stored[k] = (v, st)
         if spec.get("neox_buffers"):
@@ -1020,7 +1177,7 @@ def make_model(spec, out_dir):
     # reference from the weights as re-read from disk (catches writer bugs)
     P_disk = read_safetensors(os.path.join(folder, "model.safetensors"))
     for k, v in P.items():
-        key = k if cfg["model_type"] == "gpt_neox" else spec["prefix"] + k
+        key = k if cfg["model_type"] == "gpt_neox" or is_decoder(cfg) else spec["prefix"] + k
         assert torch.equal(P_disk[key], v), key
     ref = build_ref(spec, cfg, P_disk, texts, vocab, gen)
     dump_json(os.path.join(folder, "ref.json"), ref, compact=True)

@@ -2,25 +2,13 @@
 // of every fixtures/models/neox-rope-* model against transformers' cached generation, and the
 // KV-cache suite on the scaled and bias-free models).
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Model, type Backend } from '@sfc/core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Model } from '@sfc/core';
 import { runRopeScalingConformance } from '@sfc/core/testing';
-import { onnxBackend } from './index.js';
+import { tempBackend } from './test-support/temp-backend.js';
 
-let backend: Backend | undefined;
-let cacheDir: string;
-beforeAll(async () => {
-  cacheDir = mkdtempSync(join(tmpdir(), 'sfc-onnx-rope-'));
-  backend = await onnxBackend({ intraOpNumThreads: 1, cacheDir });
-});
-afterAll(async () => {
-  await backend?.dispose();
-  rmSync(cacheDir, { recursive: true, force: true });
-});
+const backend = tempBackend('rope');
 
-runRopeScalingConformance({ load: (dir) => Model.load(dir, backend!), modelsDir: fileURLToPath(new URL('../../../fixtures/models', import.meta.url)) },
+runRopeScalingConformance({ load: (dir) => Model.load(dir, backend()), modelsDir: fileURLToPath(new URL('../../../fixtures/models', import.meta.url)) },
   { describe, it, expect, afterAll }, 'RoPE scaling (onnx)');

@@ -4,17 +4,22 @@
 // rotary tables `rope_cos`/`rope_sin` [seq, rotaryDims] (core's rotaryTables for the call's
 // positions: every rope type, dynamic NTK included, with no frequency math in the graph), and every
 // weight under its canonical name (weights are fed from tensors created once per model and shared
-// by all of its graphs). A cached attention graph also outputs `k_new`/`v_new`.
+// by all of its graphs). A cached attention graph also outputs `k_new`/`v_new`. The math of every
+// segment field is docs/architecture.md's "segment contract".
 
-import type { LinearSpec, ModelSpec, SegmentSpec } from '@sfc/core';
+import {
+  segmentWidth, valueWidth,
+  type AttentionSegment, type EmbedSegment, type LinearSpec, type MlpSegment, type ModelSpec, type NormSpec, type SegmentSpec, type UnembedSegment,
+} from '@sfc/core';
 import type { Dim } from './onnx-graph.js';
-import { activationOp } from './lowering/activation.js';
+import { activationOp, gatedActivation, softCap } from './lowering/activation.js';
 import { appendPast, causalAttention, mergeHeads, rotary, seqMajor, splitHeads } from './lowering/attention.js';
-import { embeddingLookup, positionRows, sum } from './lowering/embedding.js';
+import { embeddingLookup, positionRows, scaled, sum } from './lowering/embedding.js';
 import { layerNorm } from './lowering/layer-norm.js';
 import { linear } from './lowering/linear.js';
 import { lastPosition, selectColumns } from './lowering/logits.js';
 import { Program, type Value } from './lowering/op.js';
+import { rmsNorm } from './lowering/rms-norm.js';
 
 export interface SegmentVariant {
   /** Unembed only: keep the last position. */
@@ -22,8 +27,8 @@ export interface SegmentVariant {
   /** Unembed only: per-example vocabulary ids instead of the whole vocabulary. */
   readonly columns: boolean;
   /**
-   * Attention only (forward only): past keys/values `past_k`, `past_v` [past, b, h, hd] are
-   * prepended, and the new ones come out as `k_new`, `v_new` [s, b, h, hd].
+   * Attention only (forward only): past keys/values `past_k`, `past_v` [past, b, kvh, hd] are
+   * prepended, and the new ones come out as `k_new`, `v_new` [s, b, kvh, hd] (kvh = nKvHeads).
    */
   readonly kvCache?: boolean;
 }
@@ -43,102 +48,149 @@ export function variantKey(v: SegmentVariant): string {
 
 /** Output dims of a segment for a variant (symbolic batch, seq and k). */
 export function outputDims(spec: ModelSpec, seg: SegmentSpec, v: SegmentVariant): Dim[] {
-  if (seg.kind !== 'unembed') return [B, S, spec.dims.dModel];
+  if (seg.kind !== 'unembed') return [B, S, segmentWidth(spec, seg)];
   const last: Dim = v.columns ? 'k' : spec.dims.vocabSize;
   return v.lastOnly ? [B, last] : [B, S, last];
 }
 
-export function segmentProgram(spec: ModelSpec, seg: SegmentSpec, v: SegmentVariant = FULL_VARIANT): Program {
-  const p = new Program(seg.name);
-  const d = spec.dims.dModel;
-  const shape = (name: string): number[] => {
-    const s = spec.weightShapes.get(name);
-    if (!s) throw new Error(`internal: no weight shape for ${name}`);
-    return [...s];
-  };
-  const weights = new Map<string, Value>();
-  const weight = (name: string): Value => {
-    let w = weights.get(name);
-    if (!w) { w = p.input(name, 'float32', shape(name), false); weights.set(name, w); }
-    return w;
-  };
-  let offset: Value | undefined;
-  const offsetInput = (): Value => (offset ??= p.input('offset', 'int64', [], false));
-  const lin = (x: Value, l: LinearSpec, label: string): Value =>
-    p.apply1(linear, l.bias ? [x, weight(l.weight), weight(l.bias)] : [x, weight(l.weight)], undefined, label);
-  const activations = (): Value => {
-    const xs = seg.inputs.map((_, i) => p.input(`x${i}`, 'float32', [B, S, d], true));
-    return xs.length === 1 ? xs[0]! : p.apply1(sum, xs, { ranks: xs.map(() => 3) }, 'inputs');
-  };
+/** Width of input `i` of a non-embed segment: a project segment reads the concatenated heads, all others width d. */
+export function inputWidth(spec: ModelSpec, seg: SegmentSpec, i: number): number {
+  return seg.kind === 'project' ? valueWidth(spec, seg.inputs[i]!) : spec.dims.dModel;
+}
 
-  switch (seg.kind) {
-    case 'embed': {
-      const ids = p.input('ids', 'int32', [B, S], false);
-      let y = p.apply1(embeddingLookup, [weight(seg.tokenEmbedding), ids], undefined, 'tokens');
-      if (seg.positionEmbedding) {
-        const pos = p.apply1(positionRows, [weight(seg.positionEmbedding), offsetInput(), ids], { seqAxis: 1 }, 'positions');
-        y = p.apply1(sum, [y, pos], { ranks: [3, 2] }, 'add');
-      }
-      p.setOutput(y, 'float32', outputDims(spec, seg, v));
-      break;
-    }
-    case 'attention': {
-      const x = activations();
-      const h = p.apply1(layerNorm, [x, weight(seg.ln.weight), weight(seg.ln.bias)], { eps: seg.ln.eps }, 'ln');
-      const qkv = lin(h, seg.qkv, 'qkv');
-      const heads = { nHeads: seg.nHeads, headDim: seg.headDim };
-      let [q, k, vv] = p.apply(splitHeads, [qkv], heads, 3, 'splitHeads') as [Value, Value, Value];
-      if (seg.rotary) {
-        const cos = p.input(ROPE_COS, 'float32', [S, seg.rotaryDims], false);
-        const sin = p.input(ROPE_SIN, 'float32', [S, seg.rotaryDims], false);
-        const r = { rotaryDims: seg.rotaryDims, headDim: seg.headDim };
-        q = p.apply1(rotary, [q, cos, sin], r, 'rotary.q');
-        k = p.apply1(rotary, [k, cos, sin], r, 'rotary.k');
-      }
-      if (v.kvCache) {
-        const kv = (name: 'k' | 'v', x: Value): Value => {
-          p.addOutput(p.apply1(seqMajor, [x], undefined, `cache.${name}`), `${name}_new`, 'float32', [S, B, seg.nHeads, seg.headDim]);
-          const past = p.input(`past_${name}`, 'float32', ['past', B, seg.nHeads, seg.headDim], false);
-          return p.apply1(appendPast, [past, x], undefined, `past.${name}`);
-        };
-        k = kv('k', k);
-        vv = kv('v', vv);
-      }
-      const ctx = p.apply1(causalAttention, [q, k, vv], { scale: seg.scale }, 'attention');
-      const merged = p.apply1(mergeHeads, [ctx], heads, 'mergeHeads');
-      p.setOutput(lin(merged, seg.out, 'out'), 'float32', outputDims(spec, seg, v));
-      break;
-    }
-    case 'mlp': {
-      const x = activations();
-      const h = p.apply1(layerNorm, [x, weight(seg.ln.weight), weight(seg.ln.bias)], { eps: seg.ln.eps }, 'ln');
-      const a = p.apply1(activationOp(seg.activation), [lin(h, seg.fcIn, 'fcIn')], undefined, seg.activation);
-      p.setOutput(lin(a, seg.fcOut, 'fcOut'), 'float32', outputDims(spec, seg, v));
-      break;
-    }
-    case 'sum': {
-      const xs = seg.inputs.map((_, i) => p.input(`x${i}`, 'float32', [B, S, d], true));
-      p.setOutput(p.apply1(sum, xs, { ranks: xs.map(() => 3) }, 'sum'), 'float32', outputDims(spec, seg, v));
-      break;
-    }
-    case 'unembed': {
-      const x = activations();
-      let h = p.apply1(layerNorm, [x, weight(seg.ln.weight), weight(seg.ln.bias)], { eps: seg.ln.eps }, 'ln');
-      // Layer norm is per position, so the last position can be taken before it or after; after
-      // keeps one op order for every variant, before would save (s−1)/s of a cheap op.
-      if (v.lastOnly) h = p.apply1(lastPosition, [h], undefined, 'lastPosition');
-      let y: Value;
-      if (v.columns) {
-        const cols = p.input('columns', 'int32', [B, 'k'], false);
-        const ins = [h, weight(seg.weight.weight), cols];
-        if (seg.weight.bias) ins.push(weight(seg.weight.bias));
-        y = p.apply1(selectColumns, ins, { hasSeq: !v.lastOnly }, 'columns');
-      } else {
-        y = lin(h, seg.weight, 'unembed');
-      }
-      p.setOutput(y, 'float32', outputDims(spec, seg, v));
-      break;
-    }
+/** What every segment builder uses: the program, weights as graph inputs (one each), and the shared ops. */
+class SegmentBuilder {
+  readonly p: Program;
+  private readonly weights = new Map<string, Value>();
+  private offsetValue?: Value;
+
+  constructor(readonly spec: ModelSpec, readonly seg: SegmentSpec, readonly v: SegmentVariant) {
+    this.p = new Program(seg.name);
   }
-  return p;
+
+  weight(name: string): Value {
+    let w = this.weights.get(name);
+    if (!w) {
+      const shape = this.spec.weightShapes.get(name);
+      if (!shape) throw new Error(`internal: no weight shape for ${name}`);
+      w = this.p.input(name, 'float32', [...shape], false);
+      this.weights.set(name, w);
+    }
+    return w;
+  }
+
+  offset(): Value {
+    return (this.offsetValue ??= this.p.input('offset', 'int64', [], false));
+  }
+
+  /** The differentiable inputs `x0…`, summed when there are several. */
+  activations(): Value {
+    const xs = this.seg.inputs.map((_, i) => this.p.input(`x${i}`, 'float32', [B, S, inputWidth(this.spec, this.seg, i)], true));
+    return xs.length === 1 ? xs[0]! : this.p.apply1(sum, xs, { ranks: xs.map(() => 3) }, 'inputs');
+  }
+
+  lin(x: Value, l: LinearSpec, label: string): Value {
+    return this.p.apply1(linear, l.bias ? [x, this.weight(l.weight), this.weight(l.bias)] : [x, this.weight(l.weight)], undefined, label);
+  }
+
+  norm(x: Value, n: NormSpec, label: string): Value {
+    return n.kind === 'layernorm'
+      ? this.p.apply1(layerNorm, [x, this.weight(n.weight), this.weight(n.bias)], { eps: n.eps }, label)
+      : this.p.apply1(rmsNorm, [x, this.weight(n.weight)], { eps: n.eps, unitOffset: n.offset === 1 }, label);
+  }
+
+  /** `y`, or postNorm(y) when the segment has one. */
+  post(y: Value, n: NormSpec | undefined): Value {
+    return n ? this.norm(y, n, 'postNorm') : y;
+  }
+}
+
+function embed(b: SegmentBuilder, seg: EmbedSegment): Value {
+  const { p } = b;
+  const ids = p.input('ids', 'int32', [B, S], false);
+  let y = p.apply1(embeddingLookup, [b.weight(seg.tokenEmbedding), ids], undefined, 'tokens');
+  if (seg.scale !== undefined) y = p.apply1(scaled, [y], { factor: seg.scale }, 'scale');
+  if (seg.positionEmbedding) {
+    const pos = p.apply1(positionRows, [b.weight(seg.positionEmbedding), b.offset(), ids], { seqAxis: 1 }, 'positions');
+    y = p.apply1(sum, [y, pos], { ranks: [3, 2] }, 'add');
+  }
+  return y;
+}
+
+function attention(b: SegmentBuilder, seg: AttentionSegment): Value {
+  const { p } = b;
+  const h = b.norm(b.activations(), seg.ln, 'ln');
+  const qkv = b.lin(h, seg.qkv, 'qkv');
+  const heads = { nHeads: seg.nHeads, headDim: seg.headDim, nKvHeads: seg.nKvHeads };
+  let [q, k, v] = p.apply(splitHeads, [qkv], heads, 3, 'splitHeads') as [Value, Value, Value];
+  if (seg.qNorm) q = b.norm(q, seg.qNorm, 'qNorm');
+  if (seg.kNorm) k = b.norm(k, seg.kNorm, 'kNorm');
+  if (seg.rotary) {
+    const cos = p.input(ROPE_COS, 'float32', [S, seg.rotaryDims], false);
+    const sin = p.input(ROPE_SIN, 'float32', [S, seg.rotaryDims], false);
+    const r = { rotaryDims: seg.rotaryDims, headDim: seg.headDim };
+    q = p.apply1(rotary, [q, cos, sin], r, 'rotary.q');
+    k = p.apply1(rotary, [k, cos, sin], r, 'rotary.k');
+  }
+  if (b.v.kvCache) {
+    const kv = (name: 'k' | 'v', x: Value): Value => {
+      p.addOutput(p.apply1(seqMajor, [x], undefined, `cache.${name}`), `${name}_new`, 'float32', [S, B, seg.nKvHeads, seg.headDim]);
+      const past = p.input(`past_${name}`, 'float32', ['past', B, seg.nKvHeads, seg.headDim], false);
+      return p.apply1(appendPast, [past, x], undefined, `past.${name}`);
+    };
+    k = kv('k', k);
+    v = kv('v', v);
+  }
+  const groups = seg.nHeads / seg.nKvHeads;
+  const ctx = p.apply1(causalAttention, [q, k, v], {
+    scale: seg.scale, softCap: seg.softcap, window: seg.slidingWindow, ...(groups === 1 ? {} : { groups, nKvHeads: seg.nKvHeads }),
+  }, 'attention');
+  const merged = p.apply1(mergeHeads, [ctx], heads, 'mergeHeads');
+  return seg.out ? b.lin(merged, seg.out, 'out') : merged;
+}
+
+function mlp(b: SegmentBuilder, seg: MlpSegment): Value {
+  const h = b.norm(b.activations(), seg.ln, 'ln');
+  const a = seg.gate
+    ? b.p.apply1(gatedActivation, [b.lin(h, seg.gate, 'gate'), b.lin(h, seg.fcIn, 'fcIn')], { activation: seg.activation }, `gated ${seg.activation}`)
+    : b.p.apply1(activationOp(seg.activation), [b.lin(h, seg.fcIn, 'fcIn')], undefined, seg.activation);
+  return b.post(b.lin(a, seg.fcOut, 'fcOut'), seg.postNorm);
+}
+
+function unembed(b: SegmentBuilder, seg: UnembedSegment): Value {
+  const { p, v } = b;
+  let h = b.norm(b.activations(), seg.ln, 'ln');
+  // The norm is per position, so the last position can be taken before it or after; after
+  // keeps one op order for every variant, before would save (s−1)/s of a cheap op.
+  if (v.lastOnly) h = p.apply1(lastPosition, [h], undefined, 'lastPosition');
+  let y: Value;
+  if (v.columns) {
+    const cols = p.input('columns', 'int32', [B, 'k'], false);
+    const ins = [h, b.weight(seg.weight.weight), cols];
+    if (seg.weight.bias) ins.push(b.weight(seg.weight.bias));
+    y = p.apply1(selectColumns, ins, { hasSeq: !v.lastOnly }, 'columns');
+  } else {
+    y = b.lin(h, seg.weight, 'unembed');
+  }
+  // Element-wise, so capping only the selected logits equals selecting from capped ones.
+  return seg.softcap === undefined ? y : p.apply1(softCap, [y], { cap: seg.softcap }, 'softcap');
+}
+
+export function segmentProgram(spec: ModelSpec, seg: SegmentSpec, v: SegmentVariant = FULL_VARIANT): Program {
+  const b = new SegmentBuilder(spec, seg, v);
+  let y: Value;
+  switch (seg.kind) {
+    case 'embed': y = embed(b, seg); break;
+    case 'attention': y = attention(b, seg); break;
+    case 'mlp': y = mlp(b, seg); break;
+    case 'project': y = b.post(b.lin(b.activations(), seg.linear, 'linear'), seg.postNorm); break;
+    case 'sum': {
+      const xs = seg.inputs.map((_, i) => b.p.input(`x${i}`, 'float32', [B, S, spec.dims.dModel], true));
+      y = b.p.apply1(sum, xs, { ranks: xs.map(() => 3) }, 'sum');
+      break;
+    }
+    case 'unembed': y = unembed(b, seg); break;
+  }
+  b.p.setOutput(y, 'float32', outputDims(spec, seg, v));
+  return b.p;
 }

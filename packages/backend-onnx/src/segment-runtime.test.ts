@@ -1,4 +1,5 @@
-// Segment forward and VJP for every segment kind of small random GPT-NeoX and GPT-2 models:
+// Segment forward and VJP for every segment kind of small random GPT-NeoX, GPT-2, Llama,
+// Mistral, Qwen 2/3 and Gemma 2/3 models (random-model.ts):
 // forward against the float64 JS reference, VJP against float64 finite differences of it,
 // logit selections, input checks and typed errors.
 
@@ -6,8 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackendError, InputError, NotFoundError, ShapeError, type Backend, type SegmentRuntime, type Tensor } from '@sfc/core';
+import { BackendError, InputError, NotFoundError, ShapeError, segmentWidth, type Backend, type SegmentRuntime, type Tensor } from '@sfc/core';
 import { onnxBackend } from './index.js';
+import { inputWidth } from './segment-program.js';
 import { weightTensors } from './segment-runtime.js';
 import { randomModel, TINY_CONFIGS } from './test-support/random-model.js';
 import { numericalVjp, randn, referenceSegment, relErr, t64, type SegmentOptions, type T64 } from './test-support/reference-math.js';
@@ -34,7 +36,7 @@ describe.each(Object.entries(TINY_CONFIGS))('segments of %s', (_label, config) =
   afterAll(() => rt.dispose());
 
   const ops = () => backend.ops;
-  const activation = (seed: number) => f32(randn(seed, B * S * d, 1.5));
+  const activation = (seed: number, width = d) => f32(randn(seed, B * S * width, 1.5));
 
   for (const seg of spec.segments) {
     it(`${seg.name}: forward and VJP (position offset 3)`, async () => {
@@ -50,19 +52,21 @@ describe.each(Object.entries(TINY_CONFIGS))('segments of %s', (_label, config) =
           expect(await rt.vjp(seg.name, [o.intTensor(ids, [B, S])], o.zeros([B, S, d]), options)).toEqual([]);
           return;
         }
-        const xs = seg.inputs.map((_, i) => t64([B, S, d], activation(10 + i)));
-        const inputs = xs.map((x) => o.tensor(Float32Array.from(x.data), [B, S, d]));
+        const widths = seg.inputs.map((_, i) => inputWidth(spec, seg, i));
+        const xs = widths.map((w, i) => t64([B, S, w], activation(10 + i, w)));
+        const inputs = xs.map((x) => o.tensor(Float32Array.from(x.data), [...x.shape]));
         const y = await rt.forward(seg.name, inputs, options);
         if (seg.kind === 'unembed') return; // unembed has its own tests below
         const want = referenceSegment(spec, weights, seg, xs, options);
-        expect(y.shape).toEqual([B, S, d]);
+        const out = [B, S, segmentWidth(spec, seg)];
+        expect(y.shape).toEqual(out);
         expect(relErr(await y.data(), want.data)).toBeLessThan(2e-6);
-        const cot = f32(randn(99, B * S * d));
-        const grads = await rt.vjp(seg.name, inputs, o.tensor(Float32Array.from(cot), [B, S, d]), options);
+        const cot = f32(randn(99, want.data.length));
+        const grads = await rt.vjp(seg.name, inputs, o.tensor(Float32Array.from(cot), out), options);
         const numeric = numericalVjp((a) => referenceSegment(spec, weights, seg, a, options), xs, cot, xs.map((_, i) => i));
         expect(grads.length).toBe(xs.length);
         for (let i = 0; i < grads.length; i++) {
-          expect(grads[i]!.shape).toEqual([B, S, d]);
+          expect(grads[i]!.shape).toEqual([...xs[i]!.shape]);
           expect(relErr(await grads[i]!.data(), numeric[i]!)).toBeLessThan(1e-5);
         }
       });
@@ -95,6 +99,26 @@ describe.each(Object.entries(TINY_CONFIGS))('segments of %s', (_label, config) =
       });
     });
   }
+});
+
+describe('segment runtime checks: widths other than d (Gemma\'s concatenated heads)', () => {
+  const { spec, weights } = randomModel(TINY_CONFIGS['gemma2, soft-caps, sliding window 3, z submodule']!, 5);
+  let rt: SegmentRuntime;
+  beforeAll(async () => { rt = await backend.loadModel(spec, weights); });
+  afterAll(() => rt.dispose());
+
+  it('attention outputs nHeads × headDim; the project segment takes that width and refuses d', async () => {
+    const o = backend.ops;
+    const z = spec.dims.nHeads * spec.dims.headDim, d = spec.dims.dModel;
+    expect(z).not.toBe(d);
+    await o.scope(async () => {
+      const y = await rt.forward('attn_0', [o.fill([1, 3, d], 0.2)]);
+      expect(y.shape).toEqual([1, 3, z]);
+      expect((await rt.forward('attn_0.out', [y])).shape).toEqual([1, 3, d]);
+      await expect(rt.forward('attn_0.out', [o.fill([1, 3, d], 0.2)])).rejects.toThrow(new RegExp(`\\[batch, seq, ${z}\\]`));
+      await expect(rt.vjp('attn_0', [o.fill([1, 3, d], 0.2)], o.zeros([1, 3, d]))).rejects.toThrow(ShapeError);
+    });
+  });
 });
 
 describe('segment runtime checks', () => {

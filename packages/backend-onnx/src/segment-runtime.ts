@@ -3,12 +3,12 @@
 // (segment, forward|vjp, logit selection) is created on first use and kept for the model's life.
 // Weights are ORT tensors over the WeightStore's own Float32Arrays, created once and fed to every
 // session: forward and VJP graphs share them and no weight is copied.
-// KV caches are host buffers per attention segment, sequence-major [maxLength, b, h, hd]: the
+// KV caches are host buffers per attention segment, sequence-major [maxLength, b, kvh, hd]: the
 // positions held so far are a prefix, fed to the cached graph as `past_k`/`past_v` without a
 // copy, and the graph's `k_new`/`v_new` are written after them.
 
 import {
-  BackendError, InputError, LayerKvCache, NotFoundError, ShapeError, rotaryTables, shapeToString,
+  BackendError, InputError, LayerKvCache, NotFoundError, ShapeError, rotaryTables, segmentWidth, shapeToString,
   type AttentionSegment, type KvCache, type KvCacheOptions, type ModelSpec, type SegmentCallOptions, type SegmentRuntime,
   type SegmentSpec, type Tensor, type WeightStore,
 } from '@sfc/core';
@@ -16,7 +16,7 @@ import type * as ort from 'onnxruntime-node';
 import type { GraphCache } from './graph-cache.js';
 import type { OnnxTensorOps } from './lazy/tensor-ops.js';
 import { ortTensor, runSession } from './ort-session.js';
-import { FULL_VARIANT, ROPE_COS, ROPE_SIN, segmentProgram, variantKey, type SegmentVariant } from './segment-program.js';
+import { FULL_VARIANT, inputWidth, ROPE_COS, ROPE_SIN, segmentProgram, variantKey, type SegmentVariant } from './segment-program.js';
 
 interface CompiledSegment {
   readonly session: ort.InferenceSession;
@@ -26,7 +26,7 @@ interface CompiledSegment {
   readonly outputs: readonly string[];
 }
 
-/** One attention segment's cached keys and values: [maxLength, b, h, hd] each, positions first. */
+/** One attention segment's cached keys and values: [maxLength, b, nKvHeads, hd] each, positions first. */
 interface HostKeyValues { readonly k: Float32Array; readonly v: Float32Array }
 
 /** Checks every canonical weight against the spec and wraps it for ORT (no copy). */
@@ -96,13 +96,14 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
       if (t.dtype !== 'int32' || t.shape.length !== 2) throw new ShapeError(`${what}: token ids must be int32 [batch, seq], got ${t.dtype} ${shapeToString(t.shape)}`);
       return [t.shape[0]!, t.shape[1]!];
     }
-    const d = this.spec.dims.dModel;
     const first = inputs[0]!.shape;
-    for (const t of inputs) {
-      if (t.dtype !== 'float32' || t.shape.length !== 3 || t.shape[2] !== d || t.shape[0] !== first[0] || t.shape[1] !== first[1]) {
-        throw new ShapeError(`${what}: inputs must be float32 [batch, seq, ${d}] of one shape, got ${inputs.map((x) => `${x.dtype} ${shapeToString(x.shape)}`).join(', ')}`);
+    const widths = inputs.map((_, i) => inputWidth(this.spec, seg, i));
+    inputs.forEach((t, i) => {
+      if (t.dtype !== 'float32' || t.shape.length !== 3 || t.shape[2] !== widths[i] || t.shape[0] !== first[0] || t.shape[1] !== first[1]) {
+        const want = [...new Set(widths)].join(' or ');
+        throw new ShapeError(`${what}: inputs must be float32 [batch, seq, ${want}] of one batch and length, got ${inputs.map((x) => `${x.dtype} ${shapeToString(x.shape)}`).join(', ')}`);
       }
-    }
+    });
     return [first[0]!, first[1]!];
   }
 
@@ -120,7 +121,7 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
   }
 
   private expectedOutput(seg: SegmentSpec, v: SegmentVariant, batch: number, seq: number, options: SegmentCallOptions | undefined): number[] {
-    if (seg.kind !== 'unembed') return [batch, seq, this.spec.dims.dModel];
+    if (seg.kind !== 'unembed') return [batch, seq, segmentWidth(this.spec, seg)];
     const last = v.columns ? options!.logits!.columns!.shape[1]! : this.spec.dims.vocabSize;
     return v.lastOnly ? [batch, last] : [batch, seq, last];
   }
@@ -186,8 +187,8 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
   private async cachedAttention(seg: AttentionSegment, inputs: readonly Tensor[], kv: KvCache, batch: number, seq: number, offset: number): Promise<Tensor> {
     const cache = LayerKvCache.of<HostKeyValues>(kv, this);
     const { entry } = cache.begin(seg.name, batch, offset, seq);
-    const dims = [batch, seg.nHeads, seg.headDim];
-    const row = batch * seg.nHeads * seg.headDim; // one position, every row and head
+    const dims = [batch, seg.nKvHeads, seg.headDim];
+    const row = batch * seg.nKvHeads * seg.headDim; // one position, every row and key/value head
     const past = (b: Float32Array | undefined) => ortTensor('float32', b ? b.subarray(0, offset * row) : new Float32Array(0), [offset, ...dims]);
     const tensors = new Map<string, Tensor>(inputs.map((t, i) => [`x${i}`, t]));
     const [y, kNew, vNew] = await this.run(seg, 'forward', { ...FULL_VARIANT, kvCache: true }, tensors, offset,

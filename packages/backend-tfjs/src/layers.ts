@@ -6,7 +6,7 @@
 // forward (measured on wasm: 1.0 ms vs 9.9 ms with the flag at [16,2048]·[2048,512]ᵀ).
 
 import * as tf from '@tensorflow/tfjs';
-import type { Activation } from '@sfc/core';
+import type { Activation, NormSpec, RmsNormSpec } from '@sfc/core';
 
 type CustomGradientFunc = Parameters<typeof tf.customGrad>[0];
 type Grad2 = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
@@ -60,6 +60,29 @@ export function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number)
   return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, tf.scalar(eps)))), w), b);
 }
 
+/**
+ * RMSNorm over the last axis as transformers computes it in float32: x / √(mean(x²) + eps), then
+ * ⊙ w (offset 0) or ⊙ (1 + w) (offset 1, Gemma).
+ */
+export function rmsNorm(x: tf.Tensor, w: tf.Tensor, eps: number, offset: 0 | 1): tf.Tensor {
+  const xhat = tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), tf.scalar(eps))));
+  return tf.mul(xhat, offset === 1 ? tf.add(tf.scalar(1), w) : w);
+}
+
+/** A spec's norm (layer norm or RMSNorm) over the last axis of x. */
+export function norm(x: tf.Tensor, n: NormSpec, weight: (name: string) => tf.Tensor): tf.Tensor {
+  return n.kind === 'layernorm' ? layerNorm(x, weight(n.weight), weight(n.bias), n.eps) : rmsNormOf(x, n, weight);
+}
+
+export function rmsNormOf(x: tf.Tensor, n: RmsNormSpec, weight: (name: string) => tf.Tensor): tf.Tensor {
+  return rmsNorm(x, weight(n.weight), n.eps, n.offset);
+}
+
+/** Gemma's soft-cap: cap · tanh(x / cap), in transformers' op order. */
+export function softcap(x: tf.Tensor, cap: number): tf.Tensor {
+  return tf.mul(tf.tanh(tf.div(x, tf.scalar(cap))), tf.scalar(cap));
+}
+
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 export function activate(x: tf.Tensor, kind: Activation): tf.Tensor {
@@ -71,6 +94,8 @@ export function activate(x: tf.Tensor, kind: Activation): tf.Tensor {
         tf.add(tf.scalar(1), tf.tanh(tf.mul(tf.scalar(SQRT_2_OVER_PI), tf.add(x, tf.mul(tf.scalar(0.044715), tf.mul(x, tf.square(x))))))));
     case 'relu':
       return tf.relu(x);
+    case 'silu': // x·σ(x)
+      return tf.mul(x, tf.sigmoid(x));
   }
 }
 
@@ -92,11 +117,15 @@ export function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, rot: n
 
 /**
  * Additive causal mask [seq, past + seq] for `seq` new positions after `past` cached ones: new
- * position i sees keys 0…past+i. 0 where allowed, −1e9 elsewhere (softmax gives exact zeros).
+ * position i sees keys 0…past+i, and with a sliding window W only keys j > past + i − W.
+ * 0 where allowed, −1e9 elsewhere (softmax gives exact zeros).
  */
-export function causalMask(seq: number, past = 0): Float32Array {
+export function causalMask(seq: number, past = 0, window?: number): Float32Array {
   const width = past + seq;
   const m = new Float32Array(seq * width);
-  for (let i = 0; i < seq; i++) for (let j = past + i + 1; j < width; j++) m[i * width + j] = -1e9;
+  for (let i = 0; i < seq; i++) {
+    const q = past + i;
+    for (let j = 0; j < width; j++) if (j > q || (window !== undefined && j <= q - window)) m[i * width + j] = -1e9;
+  }
   return m;
 }

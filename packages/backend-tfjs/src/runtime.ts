@@ -7,11 +7,11 @@ import * as tf from '@tensorflow/tfjs';
 import {
   BackendError, InputError, LayerKvCache, NotFoundError, ShapeError, SfcError, shapeToString, sizeOf,
   type AttentionSegment, type KvCache, type KvCacheOptions, type ModelSpec, type SegmentCallOptions, type SegmentRuntime,
-  type SegmentSpec, type Tensor, type WeightStore,
+  type SegmentSpec, type Tensor, type WeightStore, segmentWidth, valueWidth,
 } from '@sfc/core';
 import { unwrap } from './handle.js';
 import type { TfjsOps } from './ops.js';
-import { attentionFn, attentionStepFn, embedForward, mlpFn, unembedFn, type PastKeyValues, type SegmentFn } from './segments.js';
+import { attentionFn, attentionStepFn, embedForward, mlpFn, projectFn, transposedWeight, unembedFn, type PastKeyValues, type SegmentFn } from './segments.js';
 
 export class TfjsSegmentRuntime implements SegmentRuntime {
   private disposed = false;
@@ -40,6 +40,13 @@ export class TfjsSegmentRuntime implements SegmentRuntime {
         const data = store.get(name)!.data;
         // kept: loading inside a caller's scope must not free the weights when that scope ends.
         weights.set(name, tf.keep(tf.tensor(copy ? data.slice() : data, [...shape], 'float32')));
+      }
+      // A tied unembedding reads the embedding transposed: one [d, vocab] copy for plain matMuls.
+      for (const seg of spec.segments) {
+        if (seg.kind === 'unembed' && seg.transposed) {
+          const name = seg.weight.weight;
+          weights.set(transposedWeight(name), tf.keep(tf.transpose(weights.get(name)!)));
+        }
       }
     } catch (e) {
       for (const t of weights.values()) t.dispose();
@@ -76,7 +83,8 @@ export class TfjsSegmentRuntime implements SegmentRuntime {
     if (inputs.length !== n) throw new InputError(`${what} takes ${n} input${n === 1 ? '' : 's'} (${seg.inputs.join(', ')}), got ${inputs.length}`);
     const xs = inputs.map((t) => unwrap(t, what));
     const first = xs[0]!;
-    const d = this.spec.dims.dModel;
+    // Width d, except a projection's input (the concatenated heads of its attention segment).
+    const d = valueWidth(this.spec, seg.inputs[0]!);
     for (const x of xs) {
       if (x.dtype !== 'float32' || x.rank !== 3 || x.shape[2] !== d || x.shape.some((v, i) => v !== first.shape[i])) {
         throw new ShapeError(`${what}: inputs must be float32 [batch, seq, ${d}] of one shape, got ${xs.map((t) => `${t.dtype} ${shapeToString(t.shape)}`).join(', ')}`);
@@ -101,6 +109,7 @@ export class TfjsSegmentRuntime implements SegmentRuntime {
     switch (seg.kind) {
       case 'attention': return attentionFn(seg, this.weight, xShape[1]!, this.offset(xShape[1]!, options));
       case 'mlp': return mlpFn(seg, this.weight);
+      case 'project': return projectFn(seg, this.weight);
       case 'unembed': {
         const sel = options?.logits;
         let columns: tf.Tensor | undefined;
@@ -191,7 +200,7 @@ export class TfjsSegmentRuntime implements SegmentRuntime {
   }
 
   private outputShape(seg: SegmentSpec, x: readonly number[], options: SegmentCallOptions | undefined): number[] {
-    if (seg.kind !== 'unembed') return [...x];
+    if (seg.kind !== 'unembed') return [x[0]!, x[1]!, segmentWidth(this.spec, seg)];
     const sel = options?.logits;
     const width = sel?.columns ? sel.columns.shape[1]! : this.spec.dims.vocabSize;
     return sel?.lastOnly ? [x[0]!, width] : [x[0]!, x[1]!, width];

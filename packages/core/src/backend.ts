@@ -15,6 +15,18 @@ export interface BackendCapabilities {
   readonly kvCache?: boolean;
   readonly devices: readonly string[];
   readonly dtypes: readonly DType[];
+  /**
+   * Whether loadModel copies the canonical weights it is given (tfjs uploads them into its own
+   * memory; a backend that wraps the Float32Arrays says false). Model.load counts the copy in its
+   * memory check before reading the checkpoint. Absent means true.
+   */
+  readonly copiesWeights?: boolean;
+  /**
+   * The backend runs an unembed segment with `transposed` (a [vocab, d] weight read transposed):
+   * Model.load then points a tied decoder's unembedding at the token embedding instead of a
+   * [d, vocab] copy (`transposedTiedUnembed`). Absent means false.
+   */
+  readonly transposedUnembed?: boolean;
 }
 
 /** Canonical weights (see model/spec.ts), fp32, row-major. */

@@ -10,10 +10,15 @@ export { parseModelConfig, SUPPORTED_MODEL_TYPES } from './model/config.js';
 export { canonicalWeights, safetensorsSource, transpose, neoxQkv, type TensorSource, type LoadedWeights } from './model/weights.js';
 export { LayerKvCache } from './model/kv-cache.js';
 export { Model, type Edit, type EditCall, type ForwardOptions, type ForwardResult, type BackwardOptions, type ModelLoadOptions } from './model/model.js';
-export { SafetensorsFile, encodeSafetensors, toFloat32, f16ToF32, type SafetensorsEntry, type SafetensorsDType, type SafetensorsLimits } from './formats/safetensors.js';
+export {
+  SafetensorsFile, encodeSafetensors, toFloat32, f16ToF32, bf16ToF32, f32ToBf16, bf16ToF16Exact, safetensorsHeaderLength, parseSafetensorsHeader, SAFETENSORS_DTYPE_BYTES,
+  type SafetensorsEntry, type SafetensorsDType, type SafetensorsLimits, type SafetensorsHeader, type EncodableTensor,
+} from './formats/safetensors.js';
+export { openCheckpoint, checkpointBytes, SINGLE_FILE, INDEX_FILE, type Checkpoint } from './model/checkpoint.js';
+export { checkMemory, availableMemory, formatBytes, type MemoryNeed, type MemoryCheckOptions } from './model/memory-budget.js';
 export { writeFileAtomic, checkOutputPath, checkOutputFolder, removePendingTempFiles, type AtomicContent, type OutputKind } from './formats/write-atomic.js';
-export { SafetensorsReader, withSafetensors } from './formats/safetensors-reader.js';
-export { checkFinite } from './formats/finite.js';
+export { SafetensorsReader, withSafetensors, type RawTensor } from './formats/safetensors-reader.js';
+export { checkFinite, checkFinite16 } from './formats/finite.js';
 export { readRange } from './formats/read-range.js';
 export { loadTokenizer, tokenizerFromJson, type Tokenizer } from './formats/tokenizer.js';
 // Data, algorithms and circuit files (issue 3).

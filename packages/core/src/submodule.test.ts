@@ -30,4 +30,39 @@ describe('submodules', () => {
     expect(() => requireSubmodule('resid_9', subs)).toThrow(NotFoundError);
     try { requireSubmodule('resid_9', subs); } catch (e) { expect((e as NotFoundError).hint).toContain('resid_1'); }
   });
+  it('Gemma: no embed, attn_l is hook_z (its own width), HF paths of o_proj and post_feedforward_layernorm', () => {
+    const g = listSubmodules(2, 'gemma2', { embed: false, dModel: 32, attnWidth: 48 });
+    expect(g.map((s) => s.name)).toEqual(['attn_0', 'mlp_0', 'resid_0', 'attn_1', 'mlp_1', 'resid_1']);
+    expect(g.map((s) => s.width)).toEqual([48, 32, 32, 48, 32, 32]);
+    expect(g[0]!.order).toBe(0);
+    const r = (a: string) => resolveSubmoduleAlias(a, g)?.name;
+    expect(r('blocks.1.attn.hook_z')).toBe('attn_1');
+    expect(r('blocks.1.hook_attn_out')).toBeUndefined(); // after o_proj and the post-norm: not attn_l
+    expect(r('blocks.1.hook_mlp_out')).toBe('mlp_1');
+    expect(r('blocks.0.hook_resid_post')).toBe('resid_0');
+    expect(r('blocks.1.hook_resid_pre')).toBe('resid_0');
+    expect(r('blocks.0.hook_resid_pre')).toBeUndefined();
+    expect(r('model.layers.1.self_attn.o_proj')).toBe('attn_1');
+    expect(r('model.layers.1.self_attn')).toBeUndefined();
+    expect(r('model.layers.0.post_feedforward_layernorm')).toBe('mlp_0');
+    expect(r('model.layers.1')).toBe('resid_1');
+    expect(r('attn_out_layer1')).toBe('attn_1');
+    expect(r('embed')).toBeUndefined();
+    expect(r('gpt_neox.layers.1')).toBeUndefined();
+    const g3 = listSubmodules(1, 'gemma3', { embed: false });
+    expect(resolveSubmoduleAlias('model.language_model.layers.0.self_attn.o_proj', g3)?.name).toBe('attn_0');
+  });
+
+  it('Llama family: TransformerLens placement and model.layers paths', () => {
+    const l = listSubmodules(2, 'qwen3', { embed: true, dModel: 32 });
+    expect(l.map((s) => s.hook).slice(0, 4)).toEqual(['hook_embed', 'blocks.0.hook_attn_out', 'blocks.0.hook_mlp_out', 'blocks.0.hook_resid_post']);
+    const r = (a: string) => resolveSubmoduleAlias(a, l)?.name;
+    expect(r('model.embed_tokens')).toBe('embed');
+    expect(r('model.layers.1.self_attn')).toBe('attn_1');
+    expect(r('model.layers.1.mlp')).toBe('mlp_1');
+    expect(r('model.layers.0')).toBe('resid_0');
+    expect(r('blocks.0.hook_resid_pre')).toBe('embed');
+    expect(l.every((s) => s.width === 32)).toBe(true);
+  });
 });
+

@@ -12,13 +12,26 @@ export interface Submodule {
   readonly role: SubmoduleRole;
   /** Layer index; -1 for embed. */
   readonly layer: number;
-  /** TransformerLens hook name, e.g. `blocks.3.hook_resid_post`. */
+  /** TransformerLens / SAELens hook name, e.g. `blocks.3.hook_resid_post`, `blocks.3.attn.hook_z` (Gemma). */
   readonly hook: string;
-  /** Position in forward order (0 = embed). */
+  /** Position in forward order (0 = the first submodule). */
   readonly order: number;
+  /**
+   * Width of the submodule's output (its dictionaries' d_in): the model width, except Gemma's
+   * attn_l (the concatenated heads, nHeads × headDim). Absent when listed without a model spec.
+   */
+  readonly width?: number;
+  /** Other names that resolve to this submodule exactly (Hugging Face module paths). */
+  readonly aliases: readonly string[];
 }
 
-export type Architecture = 'gpt_neox' | 'gpt2';
+/** The `model_type`s sfc runs (`gemma3` stands for gemma3 and gemma3_text). */
+export type Architecture = 'gpt_neox' | 'gpt2' | 'gemma2' | 'gemma3' | 'llama' | 'mistral' | 'qwen2' | 'qwen3';
+
+/** Gemma places attn_l before o_proj (feature-circuits, Gemma Scope): the concatenated heads, SAELens `hook_z`. */
+export function isGemma(arch: Architecture): boolean {
+  return arch === 'gemma2' || arch === 'gemma3';
+}
 
 export function submoduleName(role: SubmoduleRole, layer: number): string {
   return role === 'embed' ? 'embed' : `${role}_${layer}`;
@@ -27,20 +40,48 @@ export function submoduleName(role: SubmoduleRole, layer: number): string {
 export function hookName(role: SubmoduleRole, layer: number, arch: Architecture): string {
   switch (role) {
     case 'embed': return arch === 'gpt2' ? 'blocks.0.hook_resid_pre' : 'hook_embed';
-    case 'attn': return `blocks.${layer}.hook_attn_out`;
+    case 'attn': return isGemma(arch) ? `blocks.${layer}.attn.hook_z` : `blocks.${layer}.hook_attn_out`;
     case 'mlp': return `blocks.${layer}.hook_mlp_out`;
     case 'resid': return `blocks.${layer}.hook_resid_post`;
   }
 }
 
-/** Submodules in forward order: embed, attn_0, mlp_0, resid_0, attn_1, … */
-export function listSubmodules(nLayers: number, arch: Architecture): Submodule[] {
-  const out: Submodule[] = [{ name: 'embed', role: 'embed', layer: -1, hook: hookName('embed', -1, arch), order: 0 }];
-  for (let l = 0; l < nLayers; l++) {
-    for (const role of ['attn', 'mlp', 'resid'] as const) {
-      out.push({ name: submoduleName(role, l), role, layer: l, hook: hookName(role, l, arch), order: out.length });
-    }
-  }
+/**
+ * Hugging Face module paths of a submodule for the architectures whose modules are
+ * `model.layers.{l}…` (Llama family, Gemma): the module whose output (or, for Gemma's attn_l, whose
+ * input: o_proj) the submodule is. NeoX and GPT-2 paths are resolved by pattern (resolveSubmoduleAlias).
+ */
+function hfPaths(role: SubmoduleRole, layer: number, arch: Architecture): string[] {
+  if (arch === 'gpt_neox' || arch === 'gpt2') return [];
+  const prefixes = arch === 'gemma3' ? ['model.', 'model.language_model.', 'language_model.model.'] : ['model.'];
+  const tail = role === 'embed' ? 'embed_tokens'
+    : role === 'resid' ? `layers.${layer}`
+      : role === 'attn' ? (isGemma(arch) ? `layers.${layer}.self_attn.o_proj` : `layers.${layer}.self_attn`)
+        : (isGemma(arch) ? `layers.${layer}.post_feedforward_layernorm` : `layers.${layer}.mlp`);
+  return prefixes.map((p) => `${p}${tail}`);
+}
+
+export interface SubmoduleLayout {
+  /** Whether the embedding output is a submodule (false for Gemma: feature-circuits' include_embed=False). */
+  readonly embed: boolean;
+  /** Width of every submodule but attn_l. */
+  readonly dModel?: number;
+  /** Width of attn_l (Gemma: nHeads × headDim). */
+  readonly attnWidth?: number;
+}
+
+/** Submodules in forward order: (embed,) attn_0, mlp_0, resid_0, attn_1, … */
+export function listSubmodules(nLayers: number, arch: Architecture, layout: SubmoduleLayout = { embed: true }): Submodule[] {
+  const out: Submodule[] = [];
+  const add = (role: SubmoduleRole, layer: number) => {
+    const width = role === 'attn' ? layout.attnWidth ?? layout.dModel : layout.dModel;
+    out.push({
+      name: submoduleName(role, layer), role, layer, hook: hookName(role, layer, arch), order: out.length,
+      ...(width !== undefined ? { width } : {}), aliases: hfPaths(role, layer, arch),
+    });
+  };
+  if (layout.embed) add('embed', -1);
+  for (let l = 0; l < nLayers; l++) for (const role of ['attn', 'mlp', 'resid'] as const) add(role, l);
   return out;
 }
 
@@ -54,27 +95,28 @@ export function parseSubmoduleName(name: string): { role: SubmoduleRole; layer: 
 }
 
 /**
- * Resolves any alias to a submodule: sfc names (`resid_3`), TransformerLens hooks
- * (`blocks.3.hook_resid_post`, `hook_embed`, `blocks.0.hook_resid_pre`), Hugging Face module
- * paths (`gpt_neox.layers.3`, `gpt_neox.layers.3.attention`, `transformer.h.3.mlp`, `gpt_neox.embed_in`)
- * and feature-circuits dictionary folders (`resid_out_layer3`, `attn_out_layer3`, `embed`).
+ * Resolves any alias to a submodule: sfc names (`resid_3`), TransformerLens/SAELens hooks as the
+ * submodule declares them (`blocks.3.hook_resid_post`, `hook_embed`, `blocks.3.attn.hook_z` on
+ * Gemma) and `blocks.{l}.hook_resid_pre`, Hugging Face module paths (`gpt_neox.layers.3`,
+ * `gpt_neox.layers.3.attention`, `transformer.h.3.mlp`, `gpt_neox.embed_in`, `model.layers.3`,
+ * `model.layers.3.self_attn`, Gemma's `model.layers.3.self_attn.o_proj`) and feature-circuits
+ * dictionary folders (`resid_out_layer3`, `attn_out_layer3`, `embed`). A hook that names another
+ * point of the model (Gemma's `hook_attn_out`, which is after o_proj) resolves to nothing.
  */
 export function resolveSubmoduleAlias(alias: string, submodules: readonly Submodule[]): Submodule | undefined {
   const byName = (n: string) => submodules.find((s) => s.name === n);
-  const direct = byName(alias) ?? submodules.find((s) => s.hook === alias);
+  const direct = byName(alias) ?? submodules.find((s) => s.hook === alias || s.aliases.includes(alias));
   if (direct) return direct;
   let m: RegExpExecArray | null;
-  if (alias === 'hook_embed' || alias === 'blocks.0.hook_resid_pre' || alias === 'gpt_neox.embed_in'
-    || alias === 'transformer.wte' || alias === 'embed_in') return byName('embed');
+  if (alias === 'hook_embed') return byName('embed');
   if ((m = /^(attn|mlp|resid)_out_layer(\d+)$/.exec(alias))) return byName(`${m[1]}_${m[2]}`);
-  if ((m = /^blocks\.(\d+)\.hook_(attn_out|mlp_out|resid_post)$/.exec(alias))) {
-    const role = m[2] === 'attn_out' ? 'attn' : m[2] === 'mlp_out' ? 'mlp' : 'resid';
-    return byName(`${role}_${m[1]}`);
-  }
   if ((m = /^blocks\.(\d+)\.hook_resid_pre$/.exec(alias))) {
     const l = Number(m[1]);
     return l === 0 ? byName('embed') : byName(`resid_${l - 1}`);
   }
+  // NeoX and GPT-2 module paths (their submodules carry no alias list).
+  if (submodules.some((s) => s.aliases.length > 0)) return undefined;
+  if (alias === 'gpt_neox.embed_in' || alias === 'transformer.wte' || alias === 'embed_in') return byName('embed');
   if ((m = /^(?:gpt_neox\.layers|transformer\.h|h|layers)\.(\d+)(?:\.(attention|attn|mlp))?$/.exec(alias))) {
     const role = m[2] === undefined ? 'resid' : m[2] === 'mlp' ? 'mlp' : 'attn';
     return byName(`${role}_${m[1]}`);

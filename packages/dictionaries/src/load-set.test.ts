@@ -59,7 +59,7 @@ describe('loadDictionarySet', () => {
   it('asks for a run id when a folder has several, and uses the one given', async () => {
     const dir = layout((s) => join(FC_DIR[s]!, '10_32768'));
     cpSync(join(SAELENS, 'resid_out_layer0'), join(dir, 'resid_out_layer0', '5_16384'), { recursive: true });
-    await expect(loadDictionarySet(dir, SUBS, base())).rejects.toThrow(/several dictionaries \(10_32768, 5_16384\)/);
+    await expect(loadDictionarySet(dir, SUBS, base())).rejects.toThrow(/several dictionaries \('10_32768', '5_16384'\)/);
     const set = await loadDictionarySet(dir, SUBS, { ...base(), runId: '10_32768' });
     expect(set.size).toBe(7);
   });

@@ -8,10 +8,12 @@ import { featureId, featureRef, type FeatureRef } from './feature-ref.js';
 /** Dictionaries keyed by canonical submodule name (keys may be any alias core resolves). */
 export function dictionaryTable(model: Model, dictionaries: ReadonlyMap<string, Dictionary>): Map<string, Dictionary> {
   const table = new Map<string, Dictionary>();
-  const dModel = model.spec.dims.dModel;
   for (const [key, d] of dictionaries) {
-    const sub = model.submodule(key).name;
-    if (d.dIn !== dModel) throw new ShapeError(`the dictionary for ${sub} has d_in ${d.dIn} but the model's width is ${dModel}`, 'load the dictionaries trained on this model');
+    const s = model.submodule(key);
+    const sub = s.name;
+    // The submodule's own width: Gemma's attn_l is the concatenated heads (nHeads × headDim).
+    const width = s.width ?? model.spec.dims.dModel;
+    if (d.dIn !== width) throw new ShapeError(`the dictionary for ${sub} has d_in ${d.dIn} but ${sub} is ${width} wide`, 'load the dictionaries trained on this model');
     table.set(sub, d);
   }
   return table;

@@ -1,4 +1,4 @@
-// Embedding lookups and residual sums. The lookups read constant tables with integer ids, so
+// Embedding lookups, their scaling and residual sums. The lookups read constant tables with integer ids, so
 // they pass no cotangent anywhere (the embed segment's VJP is empty); `sum` passes its cotangent
 // unchanged to every input, reduced over leading axes an input was broadcast along.
 
@@ -59,5 +59,18 @@ export const sum: OpLowering<SumAttrs> = {
       const lead = out - ranks[i]!;
       return lead === 0 ? dy! : g.node('ReduceSum', [dy!, g.constI64([...Array(lead).keys()])], { keepdims: 0 });
     });
+  },
+};
+
+export interface ScaledAttrs { readonly factor: number }
+
+/** inputs: x → x·factor (Gemma's embedding normalizer, a float32 constant). VJP: dy·factor. */
+export const scaled: OpLowering<ScaledAttrs> = {
+  name: 'scaled',
+  forward(g, [x], { factor }) {
+    return { outputs: [g.node('Mul', [x!, g.constF(factor)])] };
+  },
+  vjp(g, { attrs: { factor } }, [dy]) {
+    return [g.node('Mul', [dy!, g.constF(factor)])];
   },
 };

@@ -3,11 +3,12 @@
 import { describe, expect, it } from 'vitest';
 import { checkOp, type OpCase } from '../test-support/op-harness.js';
 import * as R from '../test-support/reference-math.js';
-import { geluTanh, gelu, relu } from './activation.js';
-import { appendPast, causalAttention, mergeHeads, rotary, seqMajor, splitHeads } from './attention.js';
+import { activationOp, gatedActivation, geluTanh, gelu, relu, silu, softCap } from './activation.js';
+import { appendPast, causalAttention, type CausalAttentionAttrs, mergeHeads, rotary, seqMajor, splitHeads } from './attention.js';
 import { embeddingLookup, positionRows, sum } from './embedding.js';
 import { layerNorm } from './layer-norm.js';
 import { linear } from './linear.js';
+import { rmsNorm } from './rms-norm.js';
 import { lastPosition, selectColumns } from './logits.js';
 import type { Value } from './op.js';
 
@@ -90,6 +91,61 @@ const cases: OpCase[] = [
     build: (p, [q, k, v]) => p.apply1(causalAttention, [q!, k!, v!], { scale: 0.7 }),
     reference: ([q, k, v]) => R.causalAttention(q!, k!, v!, 0.7),
   },
+  ...[false, true].map((unitOffset): OpCase => ({
+    name: `rmsNorm (${unitOffset ? '(1 + w), Gemma' : 'w, Llama'})`, inputs: [f('x', [B, S, D], 40, true, 2), f('w', [D], 41, false)], outShape: [B, S, D],
+    build: (p, [x, w]) => p.apply1(rmsNorm, [x!, w!], { eps: 1e-6, unitOffset }),
+    reference: ([x, w]) => R.rmsNorm(x!, w!.data, 1e-6, unitOffset),
+  })),
+  {
+    name: 'rmsNorm per head (q/k norm, [b, h, s, hd] with w [hd])', inputs: [f('x', [B, H, S, HD], 42, true, 2), f('w', [HD], 43, false)], outShape: [B, H, S, HD],
+    build: (p, [x, w]) => p.apply1(rmsNorm, [x!, w!], { eps: 1e-6, unitOffset: true }),
+    reference: ([x, w]) => R.rmsNorm(x!, w!.data, 1e-6, true),
+  },
+  {
+    name: 'silu', inputs: [f('x', [B, S, D], 44, true, 4)], outShape: [B, S, D],
+    build: (p, [x]) => p.apply1(silu, [x!], undefined), reference: ([x]) => R.silu(x!),
+  },
+  {
+    name: 'gelu_pytorch_tanh', inputs: [f('x', [B, S, D], 45, true, 3)], outShape: [B, S, D],
+    build: (p, [x]) => p.apply1(activationOp('gelu_pytorch_tanh' as never), [x!], undefined), reference: ([x]) => R.geluTanh(x!),
+  },
+  ...(['silu', 'gelu_pytorch_tanh'] as const).map((activation): OpCase => ({
+    name: `gatedActivation (${activation})`, inputs: [f('gate', [B, S, D], 46, true, 3), f('up', [B, S, D], 47)], outShape: [B, S, D],
+    build: (p, [gate, up]) => p.apply1(gatedActivation, [gate!, up!], { activation }),
+    reference: ([gate, up]) => R.mul(activation === 'silu' ? R.silu(gate!) : R.geluTanh(gate!), up!),
+  })),
+  {
+    name: 'softCap (cap 2)', inputs: [f('x', [B, S, D], 48, true, 5)], outShape: [B, S, D],
+    build: (p, [x]) => p.apply1(softCap, [x!], { cap: 2 }), reference: ([x]) => R.softCap(x!, 2),
+  },
+  {
+    name: 'splitHeads, grouped (4 query heads, 2 key/value heads, bias-free widths)', inputs: [f('qkv', [B, S, (4 + 2 * 2) * 3], 49)],
+    outShape: [B, S, 4 * 3],
+    build: (p, [qkv]) => {
+      const [q, k, v] = p.apply(splitHeads, [qkv!], { nHeads: 4, headDim: 3, nKvHeads: 2 }, 3) as [Value, Value, Value];
+      // k and v differ in shape from q: use them through a grouped attention so all three get cotangents.
+      const ctx = p.apply1(causalAttention, [q, k, v], { scale: 0.6, groups: 2, nKvHeads: 2 });
+      return p.apply1(mergeHeads, [ctx], { nHeads: 4, headDim: 3 });
+    },
+    reference: ([qkv]) => {
+      const heads = (from: number, n: number) => R.toHeads(R.columns(qkv!, from * 3, n * 3), n, 3);
+      return R.mergeHeads(R.causalAttention(heads(0, 4), heads(4, 2), heads(6, 2), 0.6));
+    },
+  },
+  ...([
+    ['grouped, 2 per key head', { groups: 2, nKvHeads: 2 }, 2, 0],
+    ['multi-query, 4 per key head', { groups: 4, nKvHeads: 1 }, 1, 0],
+    ['soft-capped (cap 1.5)', { softCap: 1.5 }, 4, 0],
+    ['sliding window 2', { window: 2 }, 4, 0],
+    ['sliding window 3 over 3 cached positions, grouped, soft-capped', { window: 3, groups: 2, nKvHeads: 2, softCap: 2 }, 2, 3],
+    ['window longer than the sequence', { window: 50 }, 4, 2],
+  ] as [string, Omit<CausalAttentionAttrs, 'scale'>, number, number][]).map(([label, attrs, kvh, past], i): OpCase => ({
+    name: `causalAttention ${label}`,
+    inputs: [f('q', [B, 4, S, HD], 50 + i, true, 2), f('k', [B, kvh, S + past, HD], 60 + i, true, 2), f('v', [B, kvh, S + past, HD], 70 + i)],
+    outShape: [B, 4, S, HD],
+    build: (p, [q, k, v]) => p.apply1(causalAttention, [q!, k!, v!], { scale: 0.7, ...attrs }),
+    reference: ([q, k, v]) => R.causalAttention(q!, k!, v!, 0.7, attrs),
+  })),
   {
     name: 'seqMajor', inputs: [f('x', [B, H, S, HD], 29)], outShape: [S, B, H, HD],
     build: (p, [x]) => p.apply1(seqMajor, [x!], undefined), reference: ([x]) => R.transpose4(x!, [2, 0, 1, 3]),

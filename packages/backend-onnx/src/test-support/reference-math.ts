@@ -2,7 +2,7 @@
 // plus whole segments composed from them and central finite differences. Independent of the
 // lowering code on purpose (no shared helpers), so a test compares two separate derivations.
 
-import { rotaryInverseFrequencies, type ModelSpec, type SegmentSpec, type WeightStore } from '@sfc/core';
+import { rotaryInverseFrequencies, type LinearSpec, type ModelSpec, type NormSpec, type SegmentSpec, type WeightStore } from '@sfc/core';
 
 export interface T64 { readonly shape: readonly number[]; readonly data: Float64Array }
 
@@ -142,32 +142,83 @@ export function rotary(x: T64, cos: T64, sin: T64): T64 {
   return { shape: x.shape, data: out };
 }
 
-/** q [B, h, S, hd], k, v [B, h, T, hd] with T ≥ S: query i sits at key position T − S + i. */
-export function causalAttention(q: T64, k: T64, v: T64, scale: number): T64 {
+export interface AttentionOptions {
+  /** Gemma 2 attention-logit soft-capping: scores → cap·tanh(scores / cap). */
+  readonly softCap?: number;
+  /** Query at position P sees keys j with P − window < j ≤ P. */
+  readonly window?: number;
+}
+
+/**
+ * q [B, h, S, hd], k, v [B, kvh, T, hd] with T ≥ S and h a multiple of kvh: query i sits at key
+ * position T − S + i; query head hh attends with key head ⌊hh / (h / kvh)⌋.
+ */
+export function causalAttention(q: T64, k: T64, v: T64, scale: number, o: AttentionOptions = {}): T64 {
   const [B, h, S, hd] = q.shape as [number, number, number, number];
-  const T = k.shape[2]!;
+  const kvh = k.shape[1]!, T = k.shape[2]!;
   const out = new Float64Array(q.data.length);
   const p = new Float64Array(T);
-  for (let bh = 0; bh < B * h; bh++) {
+  for (let b = 0; b < B; b++) for (let hh = 0; hh < h; hh++) {
+    const bh = b * h + hh, bk = b * kvh + Math.floor(hh / (h / kvh));
     for (let i = 0; i < S; i++) {
       const last = T - S + i;
+      const first = o.window === undefined ? 0 : Math.max(0, last - o.window + 1);
       let mx = -Infinity;
-      for (let j = 0; j <= last; j++) {
+      for (let j = first; j <= last; j++) {
         let dot = 0;
-        for (let e = 0; e < hd; e++) dot += q.data[(bh * S + i) * hd + e]! * k.data[(bh * T + j) * hd + e]!;
-        p[j] = dot * scale;
+        for (let e = 0; e < hd; e++) dot += q.data[(bh * S + i) * hd + e]! * k.data[(bk * T + j) * hd + e]!;
+        p[j] = o.softCap === undefined ? dot * scale : o.softCap * Math.tanh((dot * scale) / o.softCap);
         mx = Math.max(mx, p[j]!);
       }
       let z = 0;
-      for (let j = 0; j <= last; j++) { p[j] = Math.exp(p[j]! - mx); z += p[j]!; }
+      for (let j = first; j <= last; j++) { p[j] = Math.exp(p[j]! - mx); z += p[j]!; }
       for (let e = 0; e < hd; e++) {
         let acc = 0;
-        for (let j = 0; j <= last; j++) acc += (p[j]! / z) * v.data[(bh * T + j) * hd + e]!;
+        for (let j = first; j <= last; j++) acc += (p[j]! / z) * v.data[(bk * T + j) * hd + e]!;
         out[(bh * S + i) * hd + e] = acc;
       }
     }
   }
   return { shape: q.shape, data: out };
+}
+
+/** RMSNorm over the last axis: x/√(mean(x²) + ε) ⊙ w, or ⊙ (1 + w) (Gemma). */
+export function rmsNorm(x: T64, w: ArrayLike<number>, eps: number, unitOffset = false): T64 {
+  const d = x.shape[x.shape.length - 1]!;
+  const out = new Float64Array(x.data.length);
+  for (let r = 0; r < x.data.length / d; r++) {
+    let ms = 0;
+    for (let j = 0; j < d; j++) ms += x.data[r * d + j]! ** 2;
+    const rs = 1 / Math.sqrt(ms / d + eps);
+    for (let j = 0; j < d; j++) out[r * d + j] = x.data[r * d + j]! * rs * ((unitOffset ? 1 : 0) + w[j]!);
+  }
+  return { shape: x.shape, data: out };
+}
+
+export const silu = (x: T64) => map(x, (v) => v / (1 + Math.exp(-v)));
+export const softCap = (x: T64, cap: number) => map(x, (v) => cap * Math.tanh(v / cap));
+
+export function mul(a: T64, b: T64): T64 {
+  return { shape: a.shape, data: a.data.map((v, i) => v * b.data[i]!) };
+}
+
+/** [B, S, n·hd] → [B, n, S, hd] */
+export function toHeads(x: T64, n: number, hd: number): T64 {
+  const [B, S] = x.shape as [number, number];
+  const out = new Float64Array(x.data.length);
+  for (let b = 0; b < B; b++) for (let s = 0; s < S; s++) for (let hh = 0; hh < n; hh++) for (let e = 0; e < hd; e++) {
+    out[((b * n + hh) * S + s) * hd + e] = x.data[(b * S + s) * n * hd + hh * hd + e]!;
+  }
+  return { shape: [B, n, S, hd], data: out };
+}
+
+/** Columns [from, from + width) of the last axis. */
+export function columns(x: T64, from: number, width: number): T64 {
+  const d = x.shape[x.shape.length - 1]!;
+  const rows = x.data.length / d;
+  const out = new Float64Array(rows * width);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) out[r * width + j] = x.data[r * d + from + j]!;
+  return { shape: [...x.shape.slice(0, -1), width], data: out };
 }
 
 /** x [d0, d1, d2, d3] → permuted by `perm`. */
@@ -227,6 +278,11 @@ export function referenceSegment(spec: ModelSpec, weights: WeightStore, seg: Seg
   const d = spec.dims.dModel;
   const offset = o.positionOffset ?? 0;
   const summed = () => inputs.slice(1).reduce((a, x) => add(a, x), inputs[0]!);
+  const lin = (x: T64, l: LinearSpec) => {
+    const [inDim, outDim] = weights.get(l.weight)!.shape as [number, number];
+    return linear(x, W(l.weight), inDim, outDim, l.bias ? W(l.bias) : undefined);
+  };
+  const norm = (x: T64, n: NormSpec) => (n.kind === 'layernorm' ? layerNorm(x, W(n.weight), W(n.bias), n.eps) : rmsNorm(x, W(n.weight), n.eps, n.offset === 1));
   switch (seg.kind) {
     case 'embed': {
       const ids = inputs[0]!;
@@ -235,39 +291,48 @@ export function referenceSegment(spec: ModelSpec, weights: WeightStore, seg: Seg
       const tok = W(seg.tokenEmbedding);
       const pos = seg.positionEmbedding ? W(seg.positionEmbedding) : undefined;
       for (let b = 0; b < B; b++) for (let s = 0; s < S; s++) for (let j = 0; j < d; j++) {
-        out[(b * S + s) * d + j] = tok[ids.data[b * S + s]! * d + j]! + (pos ? pos[(offset + s) * d + j]! : 0);
+        out[(b * S + s) * d + j] = tok[ids.data[b * S + s]! * d + j]! * (seg.scale ?? 1) + (pos ? pos[(offset + s) * d + j]! : 0);
       }
       return { shape: [B, S, d], data: out };
     }
     case 'attention': {
-      const h = layerNorm(summed(), W(seg.ln.weight), W(seg.ln.bias), seg.ln.eps);
-      const qkv = linear(h, W(seg.qkv.weight), d, 3 * d, seg.qkv.bias ? W(seg.qkv.bias) : undefined);
-      let [q, k, v] = splitHeads(qkv, seg.nHeads, seg.headDim);
+      const { nHeads: H, nKvHeads: Hkv, headDim: hd } = seg;
+      const qkv = lin(norm(summed(), seg.ln), seg.qkv);
+      let q = toHeads(columns(qkv, 0, H * hd), H, hd);
+      let k = toHeads(columns(qkv, H * hd, Hkv * hd), Hkv, hd);
+      const v = toHeads(columns(qkv, (H + Hkv) * hd, Hkv * hd), Hkv, hd);
+      if (seg.qNorm) q = norm(q, seg.qNorm);
+      if (seg.kNorm) k = norm(k, seg.kNorm);
       if (seg.rotary) {
         const S = q.shape[2]!;
         const { cos, sin } = rotaryTables(rotaryInverseFrequencies(seg.rotary, offset + S), offset, S, seg.rotary.attentionFactor);
         q = rotary(q, cos, sin);
         k = rotary(k, cos, sin);
       }
-      const ctx = mergeHeads(causalAttention(q, k, v, seg.scale));
-      return linear(ctx, W(seg.out.weight), d, d, seg.out.bias ? W(seg.out.bias) : undefined);
+      const ctx = mergeHeads(causalAttention(q, k, v, seg.scale, { softCap: seg.softcap, window: seg.slidingWindow }));
+      return seg.out ? lin(ctx, seg.out) : ctx;
     }
     case 'mlp': {
-      const h = layerNorm(summed(), W(seg.ln.weight), W(seg.ln.bias), seg.ln.eps);
-      const m = spec.dims.dMlp;
-      const a = linear(h, W(seg.fcIn.weight), d, m, seg.fcIn.bias ? W(seg.fcIn.bias) : undefined);
-      const act = seg.activation === 'gelu' ? geluExact(a) : seg.activation === 'gelu_new' ? geluTanh(a) : relu(a);
-      return linear(act, W(seg.fcOut.weight), m, d, seg.fcOut.bias ? W(seg.fcOut.bias) : undefined);
+      const h = norm(summed(), seg.ln);
+      const act = (a: T64) => (seg.activation === 'gelu' ? geluExact(a) : seg.activation === 'gelu_new' ? geluTanh(a) : seg.activation === 'silu' ? silu(a) : relu(a));
+      const a = seg.gate ? mul(act(lin(h, seg.gate)), lin(h, seg.fcIn)) : act(lin(h, seg.fcIn));
+      const y = lin(a, seg.fcOut);
+      return seg.postNorm ? norm(y, seg.postNorm) : y;
+    }
+    case 'project': {
+      const y = lin(inputs[0]!, seg.linear);
+      return seg.postNorm ? norm(y, seg.postNorm) : y;
     }
     case 'sum':
       return summed();
     case 'unembed': {
-      let h = layerNorm(inputs[0]!, W(seg.ln.weight), W(seg.ln.bias), seg.ln.eps);
+      let h = norm(inputs[0]!, seg.ln);
       if (o.lastOnly) h = lastPosition(h);
       const V = spec.dims.vocabSize;
       const bias = seg.weight.bias ? W(seg.weight.bias) : undefined;
-      return o.columns ? selectColumns(h, W(seg.weight.weight), V, o.columns.data, o.columns.k, bias)
+      const y = o.columns ? selectColumns(h, W(seg.weight.weight), V, o.columns.data, o.columns.k, bias)
         : linear(h, W(seg.weight.weight), d, V, bias);
+      return seg.softcap === undefined ? y : softCap(y, seg.softcap);
     }
   }
 }

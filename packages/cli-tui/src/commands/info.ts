@@ -14,14 +14,16 @@ export interface ModelInfo {
   readonly rotaryDims: number;
   readonly parameters: number;
   readonly tokenizerVocab: number;
-  readonly submodules: { name: string; role: string; layer: number; hook: string }[];
+  /** Every submodule with its width (Gemma's attn_l: heads × head_dim) and hook name. */
+  readonly submodules: { name: string; role: string; layer: number; width: number; hook: string }[];
   readonly backend: { name: string; description: string; grad: boolean; devices: readonly string[] };
 }
 
 export function modelInfo(model: Model): ModelInfo {
   const { spec, backend } = model;
   let parameters = 0;
-  for (const shape of spec.weightShapes.values()) parameters += shape.reduce((a, b) => a * b, 1);
+  // A tied decoder's unembedding copy (unembed.w, the transposed embedding) is not a parameter of its own.
+  for (const [name, shape] of spec.weightShapes) if (!(spec.tiedEmbeddings && name === 'unembed.w')) parameters += shape.reduce((a, b) => a * b, 1);
   const attn = spec.segments.find((s) => s.kind === 'attention');
   return {
     schema: 'sfc.info/v1',
@@ -32,7 +34,7 @@ export function modelInfo(model: Model): ModelInfo {
     rotaryDims: attn && attn.kind === 'attention' ? attn.rotaryDims : 0,
     parameters,
     tokenizerVocab: model.tokenizer.vocabSize,
-    submodules: model.submodules.map((s) => ({ name: s.name, role: s.role, layer: s.layer, hook: s.hook })),
+    submodules: model.submodules.map((s) => ({ name: s.name, role: s.role, layer: s.layer, width: s.width ?? spec.dims.dModel, hook: s.hook })),
     backend: { name: backend.name, description: backend.describe(), grad: backend.capabilities.grad, devices: backend.capabilities.devices },
   };
 }
@@ -40,25 +42,27 @@ export function modelInfo(model: Model): ModelInfo {
 export function formatInfo(i: ModelInfo): string {
   const d = i.dims;
   const width = Math.max(...i.submodules.map((s) => s.name.length));
+  const digits = Math.max(...i.submodules.map((s) => String(s.width).length));
+  const kv = d.nKvHeads !== undefined && d.nKvHeads !== d.nHeads ? `, ${d.nKvHeads} key/value heads` : '';
   const lines = [
     `model         ${i.model}`,
     `architecture  ${i.architecture} (${i.parallelResidual ? 'parallel' : 'sequential'} residual${i.rotaryDims ? `, rotary on ${i.rotaryDims} of ${d.headDim} head dims` : ''})`,
     `layers        ${d.nLayers}`,
-    `d_model       ${d.dModel}  (${d.nHeads} heads × ${d.headDim})`,
+    `d_model       ${d.dModel}  (${d.nHeads} heads × ${d.headDim}${kv})`,
     `d_mlp         ${d.dMlp}`,
     `vocabulary    ${d.vocabSize} (tokenizer: ${i.tokenizerVocab})`,
     `positions     ${d.maxPositions}`,
     `parameters    ${i.parameters.toLocaleString('en-US')}`,
     `backend       ${i.backend.name}: ${i.backend.description}${i.backend.grad ? '' : ' (no gradients)'}`,
-    `submodules    ${i.submodules.length} (name → TransformerLens hook)`,
-    ...i.submodules.map((s) => `  ${s.name.padEnd(width)}  ${s.hook}`),
+    `submodules    ${i.submodules.length} (name, width → TransformerLens hook)`,
+    ...i.submodules.map((s) => `  ${s.name.padEnd(width)}  ${String(s.width).padStart(digits)}  ${s.hook}`),
   ];
   return lines.join('\n') + '\n';
 }
 
 export const infoCommand: SfcCommand = {
   command: 'info',
-  describe: 'Show a model\'s architecture, sizes, submodules (with hook names) and the backend in use',
+  describe: 'Show a model\'s architecture, sizes, submodules (with widths and hook names) and the backend in use',
   options: ['model', 'backend', 'json'],
   examples: [
     ['$0 info --model fixtures/small-a', 'Describe the bundled test model'],

@@ -132,7 +132,7 @@ export const trainSaeCommand: SfcCommand = {
         dict.dispose();
         const record = {
           schema: TRAIN_SAE_SCHEMA, submodule: sub.name, hook: sub.hook, model: model.dir, textFile: st.textFile,
-          dIn: model.spec.dims.dModel, dSae: st.dictSize,
+          dIn: sub.width ?? model.spec.dims.dModel, dSae: st.dictSize,
           settings: { l1: st.l1, steps: st.steps, lr: st.lr, batchSize: st.batchSize, seed: st.seed, maxTokens: st.maxTokens, resampleEvery: st.resampleEvery },
           recipe: 'Anthropic April 2024 update (dictionary_learning StandardTrainerAprilUpdate)',
           trainingTokens: acts.tokens, heldOutTokens: held.length ? heldActs.tokens : 0,

@@ -206,9 +206,11 @@ export async function accumulatePairEdges(model: Model, input: PairEdgeInputs, a
   const FU = up.dict.dSae;
   const xD = ctx.values.get(down.name)!;
   const d = xD.shape[2]!;
+  // The upstream width may differ from the downstream one (Gemma's attn_l: heads × head_dim).
+  const dU = ctx.values.get(up.name)!.shape[2]!;
   const sum = input.aggregation === 'sum';
   const total = nodes.k.length;
-  const widest = Math.max(d, ...upSupport.map((j) => j.length));
+  const widest = Math.max(d, dU, ...upSupport.map((j) => j.length));
   const chunk = Math.max(1, Math.min(input.maxRows, Math.floor(EDGE_ELEMENT_BUDGET / (S * (widest + 1)))));
   for (let c0 = 0; c0 < total; c0 += chunk) {
     await input.cancel?.();
@@ -252,7 +254,7 @@ export async function accumulatePairEdges(model: Model, input: PairEdgeInputs, a
       const hf = projected.map(([b, rows]) => tidySync((t) => {
         const m = upSupport[b]!.length;
         const J = t(ops.intTensor(upSupport[b]!, [m]));
-        const hb = t(ops.reshape(t(ops.gather(h, t(ops.intTensor(rows, [rows.length])), 0)), [rows.length * S, d]));
+        const hb = t(ops.reshape(t(ops.gather(h, t(ops.intTensor(rows, [rows.length])), 0)), [rows.length * S, dU]));
         const proj = t(ops.matMulTransposed(hb, t(ops.gather(up.dict.decoderRows(), J, 0))));
         const dfb = upstream.values[b]!;
         const v = t(ops.mul(t(ops.reshape(proj, [rows.length, S, m])), dfb));

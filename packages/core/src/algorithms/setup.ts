@@ -1,4 +1,4 @@
-// Checks done before any algorithm runs: every submodule has a dictionary of the model's width,
+// Checks done before any algorithm runs: every submodule has a dictionary of its width,
 // the backend can do what the method needs, batches fit the aggregation. Failing here costs
 // nothing; failing after an hour of IG costs an hour.
 
@@ -23,15 +23,16 @@ export function resolveDictionaries(model: Model, dictionaries: DictionarySet, s
   const wanted = submodules ? submodules.map((s) => model.submodule(s).name) : model.submodules.map((s) => s.name);
   const order = new Map(model.submodules.map((s) => [s.name, s.order]));
   const names = [...new Set(wanted)].sort((a, b) => order.get(a)! - order.get(b)!);
-  const d = model.spec.dims.dModel;
   return names.map((name) => {
+    // The submodule's own width: Gemma's attn_l is the concatenated heads (nHeads × headDim).
+    const d = model.submodule(name).width ?? model.spec.dims.dModel;
     const dict = byName.get(name);
     if (!dict) {
       throw new NotFoundError(`no dictionary for submodule ${name}`,
         `dictionaries were given for: ${[...byName.keys()].join(', ') || 'none'}; add one for ${name} or restrict the submodules`);
     }
     if (dict.dIn !== d) {
-      throw new ShapeError(`the dictionary for ${name} has input width ${dict.dIn}, but the model's width is ${d}`,
+      throw new ShapeError(`the dictionary for ${name} has input width ${dict.dIn}, but ${name} is ${d} wide`,
         'the dictionaries were trained on another model; use SAEs for this model');
     }
     return { name, dict };

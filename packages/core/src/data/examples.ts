@@ -36,8 +36,14 @@ export type SkipReason =
 export const SKIP_REASONS: readonly SkipReason[] = ['blank', 'unknown-token', 'answer-not-one-token', 'prefix-length-mismatch',
   'not-compositional', 'too-long', 'not-shortest'];
 
-/** The part of a tokenizer the loader needs: ids without special tokens. */
+/**
+ * The part of a tokenizer the loader needs. feature-circuits tokenizes with Hugging Face's default
+ * (`tokenizer(text)`: the post-processor's special tokens, e.g. Gemma's BOS) and strips a leading
+ * BOS from answers; a tokenizer without `encodeWithSpecialTokens` is used as is.
+ */
 export interface ExampleTokenizer {
+  encodeWithSpecialTokens?(text: string): number[];
+  readonly bosId?: number | undefined;
   encode(text: string): number[];
   /** Longest token string: with maxLength, a prefix longer than maxLength × 4 × this is skipped as too-long without tokenizing it. */
   readonly maxTokenChars?: number;
@@ -143,13 +149,15 @@ function tokenizeLine(fields: Fields, line: number, tok: ExampleTokenizer, maxLe
     if (fields.clean_prefix.length > maxChars || fields.patch_prefix.length > maxChars) return { ok: false, reason: 'too-long' };
   }
   let cleanIds: number[], patchIds: number[], cleanAns: number[], patchAns: number[], cleanFull: number[], patchFull: number[];
+  const ids = (text: string) => (tok.encodeWithSpecialTokens ? tok.encodeWithSpecialTokens(text) : tok.encode(text));
+  const answer = (text: string) => { const a = ids(text); return a.length > 0 && a[0] === tok.bosId ? a.slice(1) : a; };
   try {
-    cleanIds = tok.encode(fields.clean_prefix);
-    patchIds = tok.encode(fields.patch_prefix);
-    cleanAns = tok.encode(fields.clean_answer);
-    patchAns = tok.encode(fields.patch_answer);
-    cleanFull = tok.encode(fields.clean_prefix + fields.clean_answer);
-    patchFull = tok.encode(fields.patch_prefix + fields.patch_answer);
+    cleanIds = ids(fields.clean_prefix);
+    patchIds = ids(fields.patch_prefix);
+    cleanAns = answer(fields.clean_answer);
+    patchAns = answer(fields.patch_answer);
+    cleanFull = ids(fields.clean_prefix + fields.clean_answer);
+    patchFull = ids(fields.patch_prefix + fields.patch_answer);
   } catch (e) {
     if (e instanceof InputError) return { ok: false, reason: 'unknown-token' };
     throw e;

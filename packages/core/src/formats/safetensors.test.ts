@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeSafetensors, f16ToF32, SafetensorsFile } from './safetensors.js';
+import { bf16ToF16Exact, bf16ToF32, encodeSafetensors, f16ToF32, f32ToBf16, SafetensorsFile } from './safetensors.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,11 +52,27 @@ describe('SafetensorsFile', () => {
     expect([...SafetensorsFile.parse(bytes).getFloat32('x')]).toEqual([1, -3]);
   });
 
+  it('f32ToBf16 rounds to nearest even, as torch does; BF16/F16 tensors are written and read back', () => {
+    // 1 + 2^-8 is halfway between bf16 1 and 1 + 2^-7: ties go to the even mantissa (1).
+    const x = new Float32Array([1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, -2.5, Infinity, NaN, 3.0e38]);
+    const b = f32ToBf16(x);
+    expect([...b.slice(0, 5)]).toEqual([0x3f80, 0x3f80, 0x3f82, 0xc020, 0x7f80]);
+    expect(Number.isNaN(bf16ToF32(b)[5])).toBe(true);
+    expect(bf16ToF32(b)[6]).toBeCloseTo(3.0e38, -36);
+    const bytes = encodeSafetensors(new Map([['h', { shape: [2], dtype: 'BF16' as const, data: b.slice(0, 2) }],
+      ['g', { shape: [1], dtype: 'F16' as const, data: new Uint16Array([0x3c00]) }]]));
+    const f = SafetensorsFile.parse(bytes);
+    expect(f.entries.get('h')!.dtype).toBe('BF16');
+    expect([...f.getFloat32('h')]).toEqual([1, 1]);
+    expect([...f.getFloat32('g')]).toEqual([1]);
+  });
+
   const cases: [string, () => Uint8Array, RegExp][] = [
     ['too short', () => new Uint8Array(4), /shorter than the 8-byte/],
     ['header too large', () => file({}, 0, 200_000_000n), /exceeds/],
     ['header past end', () => file({}, 0, 1000n), /past the end/],
     ['not JSON', () => { const b = file({}, 0); b[8] = 0x7b; b[9] = 0x7b; return b; }, /not valid UTF-8 JSON/],
+    ['dtype named after an Object member', () => file({ x: { dtype: 'constructor', shape: [1], data_offsets: [0, 1] } }, 1), /unsupported dtype/],
     ['unknown dtype', () => file({ x: { dtype: 'Q8', shape: [1], data_offsets: [0, 1] } }, 1), /unsupported dtype/],
     ['wrong dtype size', () => file({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, 4), /needs 8 bytes/],
     ['overlap', () => file({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, y: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, 8), /overlaps/],
@@ -75,6 +91,41 @@ describe('SafetensorsFile', () => {
       expect((err as FormatError).hint).toBeTruthy();
     });
   }
+});
+
+describe('bf16ToF16Exact', () => {
+  it('is exact (same float value) for every bf16 whose value fp16 holds, and counts the others', () => {
+    const all = new Uint16Array(65536).map((_, i) => i);
+    const { f16, inexact, overflow } = bf16ToF16Exact(all);
+    const a = bf16ToF32(all), b = f16ToF32(f16);
+    let exact = 0, bad = 0;
+    for (let i = 0; i < 65536; i++) {
+      const x = a[i]!, y = b[i]!;
+      if (Number.isNaN(x)) { expect(Number.isNaN(y)).toBe(true); exact++; continue; }
+      if (x === y) exact++;
+      else {
+        bad++;
+        // Inexact only outside fp16's exact range: tiny (|x| < 2^-14) or huge (|x| > 65504).
+        expect(Math.abs(x) < 2 ** -14 || Math.abs(x) > 65504, `bf16 0x${i.toString(16)} = ${x}`).toBe(true);
+        // rounded to the nearest fp16 (half a subnormal step), or ±∞ past the largest
+        if (Math.abs(x) > 65504) expect(y).toBe(x > 0 ? Infinity : -Infinity);
+        else expect(Math.abs(y - x)).toBeLessThanOrEqual(2 ** -25);
+      }
+    }
+    expect(bad).toBe(inexact);
+    expect(overflow).toBe([...a].filter((x) => Math.abs(x) > 65504 && Number.isFinite(x)).length);
+    expect(exact + bad).toBe(65536);
+    // Every bf16 with an exponent in fp16's normal range is exact: 2 signs × 30 exponents × 128 mantissas.
+    expect(exact).toBeGreaterThanOrEqual(2 * 30 * 128);
+  });
+
+  it('maps typical weights exactly: N(0, 1/√d) drawn and rounded to bf16', () => {
+    const x = new Float32Array(4096).map((_, i) => Math.sin(i * 12.9898) * 0.02);
+    const { f16, inexact } = bf16ToF16Exact(f32ToBf16(x));
+    const small = [...x].filter((v) => v !== 0 && Math.abs(v) < 2 ** -14).length;
+    expect(inexact).toBeLessThanOrEqual(small);
+    expect(f16.length).toBe(4096);
+  });
 });
 
 describe('SafetensorsFile: crafted headers and values (issue 16)', () => {

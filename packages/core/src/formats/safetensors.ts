@@ -1,6 +1,7 @@
 // Strict safetensors reader: the 8-byte header length, the JSON header and every tensor's
 // dtype, shape and offsets are validated before any tensor buffer is allocated. Offsets must
 // tile the data area exactly (no gaps, no overlaps, no trailing bytes). F32/F16/BF16 → f32.
+// Header parsing is separate from the bytes, so safetensors-reader.ts reads huge files by offset.
 
 import { FormatError } from '../errors.js';
 import { quoteName } from '../quote.js';
@@ -8,7 +9,7 @@ import { checkFinite } from './finite.js';
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
-const DTYPE_BYTES: Record<SafetensorsDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<SafetensorsDType, number>> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
 export interface SafetensorsEntry {
   readonly name: string;
@@ -40,25 +41,9 @@ export class SafetensorsFile {
   }
 
   static parse(bytes: Uint8Array, source = 'safetensors file', limits: SafetensorsLimits = {}): SafetensorsFile {
-    const maxHeader = limits.maxHeaderBytes ?? 100_000_000;
-    const maxElements = limits.maxElements ?? 2 ** 31 - 1;
-    const bad = (what: string) => new FormatError(`${source}: ${what}`,
-      'the file is not a valid safetensors file (truncated or corrupt?); re-export it with safetensors.torch.save_file');
-    if (bytes.byteLength < 8) throw bad(`file is ${bytes.byteLength} bytes, shorter than the 8-byte header length`);
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const headerLen = view.getBigUint64(0, true);
-    if (headerLen > BigInt(maxHeader)) throw bad(`header length ${headerLen} exceeds the ${maxHeader}-byte limit`);
-    const hl = Number(headerLen);
-    if (8 + hl > bytes.byteLength) throw bad(`header length ${hl} runs past the end of the file (${bytes.byteLength} bytes)`);
-    let header: unknown;
-    try {
-      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + hl)));
-    } catch (e) {
-      throw bad(`header is not valid UTF-8 JSON (${(e as Error).message})`);
-    }
-    const dataArea = bytes.subarray(8 + hl);
-    const { entries, metadata } = checkSafetensorsHeader(header, dataArea.byteLength, bad, maxElements);
-    return new SafetensorsFile(entries, metadata, dataArea, source);
+    const hl = safetensorsHeaderLength(bytes, bytes.byteLength, source, limits);
+    const { entries, metadata } = parseSafetensorsHeader(bytes.subarray(8, 8 + hl), bytes.byteLength - 8 - hl, source, limits);
+    return new SafetensorsFile(entries, metadata, bytes.subarray(8 + hl), source);
   }
 
   has(name: string): boolean {
@@ -91,13 +76,44 @@ export class SafetensorsFile {
   }
 }
 
+export interface SafetensorsHeader {
+  readonly entries: Map<string, SafetensorsEntry>;
+  readonly metadata: Record<string, string>;
+}
+
+function formatError(source: string, what: string): FormatError {
+  return new FormatError(`${source}: ${what}`,
+    'the file is not a valid safetensors file (truncated or corrupt?); re-export it with safetensors.torch.save_file');
+}
+
 /**
- * Validates a parsed safetensors header against a data area of `dataLength` bytes: every entry's
- * dtype, shape (at most `maxElements` elements) and offsets, which must tile the data area
- * exactly. Shared by SafetensorsFile.parse and the by-offset reader (safetensors-reader.ts).
+ * The JSON header's length from a file's first 8 bytes (`start`), checked against the limit and
+ * the file's size. Files of any size: only these bytes need to be in memory.
  */
-export function checkSafetensorsHeader(header: unknown, dataLength: number, bad: (what: string) => Error, maxElements: number):
-{ entries: Map<string, SafetensorsEntry>; metadata: Record<string, string> } {
+export function safetensorsHeaderLength(start: Uint8Array, fileBytes: number, source = 'safetensors file', limits: SafetensorsLimits = {}): number {
+  const maxHeader = limits.maxHeaderBytes ?? 100_000_000;
+  if (fileBytes < 8 || start.byteLength < 8) throw formatError(source, `file is ${fileBytes} bytes, shorter than the 8-byte header length`);
+  const headerLen = new DataView(start.buffer, start.byteOffset, 8).getBigUint64(0, true);
+  if (headerLen > BigInt(maxHeader)) throw formatError(source, `header length ${headerLen} exceeds the ${maxHeader}-byte limit`);
+  const hl = Number(headerLen);
+  if (8 + hl > fileBytes) throw formatError(source, `header length ${hl} runs past the end of the file (${fileBytes} bytes)`);
+  return hl;
+}
+
+/**
+ * Validates a JSON header (the bytes after the length) against a data area of `dataBytes` bytes:
+ * dtypes, shapes, offsets, and that the offsets tile the data area exactly. Nothing else is read.
+ * Shared by SafetensorsFile.parse, SafetensorsReader (safetensors-reader.ts) and checkpoint.ts.
+ */
+export function parseSafetensorsHeader(headerBytes: Uint8Array, dataBytes: number, source = 'safetensors file', limits: SafetensorsLimits = {}): SafetensorsHeader {
+  const maxElements = limits.maxElements ?? 2 ** 31 - 1;
+  const bad = (what: string) => formatError(source, what);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
+  } catch (e) {
+    throw bad(`header is not valid UTF-8 JSON (${(e as Error).message})`);
+  }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not a JSON object');
   const entries: SafetensorsEntry[] = [];
   let metadata: Record<string, string> = {};
@@ -108,23 +124,7 @@ export function checkSafetensorsHeader(header: unknown, dataLength: number, bad:
       metadata = raw as Record<string, string>;
       continue;
     }
-    if (typeof raw !== 'object' || raw === null) throw bad(`entry ${quoteName(name)} is not an object`);
-    const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-    if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, dtype)) throw bad(`tensor ${quoteName(name)} has unsupported dtype ${typeof dtype === 'string' ? quoteName(dtype) : JSON.stringify(dtype) ?? 'undefined'}`);
-    if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw bad(`tensor ${quoteName(name)} has an invalid shape ${quoteName(JSON.stringify(shape) ?? 'undefined')}`);
-    if (!Array.isArray(offsets) || offsets.length !== 2 || offsets.some((o) => !Number.isSafeInteger(o) || o < 0)) {
-      throw bad(`tensor ${quoteName(name)} has invalid data_offsets ${quoteName(JSON.stringify(offsets) ?? 'undefined')}`);
-    }
-    const [begin, end] = offsets as [number, number];
-    let n = 1;
-    for (const d of shape as number[]) { n *= d; if (n > maxElements) throw bad(`tensor ${quoteName(name)} declares ${JSON.stringify(shape)}, over the ${maxElements}-element limit`); }
-    const width = DTYPE_BYTES[dtype as SafetensorsDType];
-    if (end < begin) throw bad(`tensor ${quoteName(name)} ends (${end}) before it begins (${begin})`);
-    if (end - begin !== n * width) {
-      throw bad(`tensor ${quoteName(name)} (${dtype} ${JSON.stringify(shape)}) needs ${n * width} bytes but its offsets span ${end - begin}`);
-    }
-    if (end > dataLength) throw bad(`tensor ${quoteName(name)} ends at byte ${end}, past the data area (${dataLength} bytes)`);
-    entries.push({ name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end });
+    entries.push(parseEntry(name, raw, dataBytes, maxElements, bad));
   }
   // Offsets must tile [0, dataArea) exactly: no overlap, no hole, no trailing bytes.
   const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
@@ -136,8 +136,88 @@ export function checkSafetensorsHeader(header: unknown, dataLength: number, bad:
     }
     cursor = e.end;
   }
-  if (cursor !== dataLength) throw bad(`${dataLength - cursor} trailing bytes after the last tensor`);
+  if (cursor !== dataBytes) throw bad(`${dataBytes - cursor} trailing bytes after the last tensor`);
   return { entries: new Map(entries.map((e) => [e.name, e])), metadata };
+}
+
+function parseEntry(name: string, raw: unknown, dataBytes: number, maxElements: number, bad: (what: string) => FormatError): SafetensorsEntry {
+  if (typeof raw !== 'object' || raw === null) throw bad(`entry ${quoteName(name)} is not an object`);
+  const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
+  if (typeof dtype !== 'string' || !Object.hasOwn(SAFETENSORS_DTYPE_BYTES, dtype)) throw bad(`tensor ${quoteName(name)} has unsupported dtype ${typeof dtype === 'string' ? quoteName(dtype) : JSON.stringify(dtype) ?? 'undefined'}`);
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw bad(`tensor ${quoteName(name)} has an invalid shape ${quoteName(JSON.stringify(shape) ?? 'undefined')}`);
+  if (!Array.isArray(offsets) || offsets.length !== 2 || offsets.some((o) => !Number.isSafeInteger(o) || o < 0)) {
+    throw bad(`tensor ${quoteName(name)} has invalid data_offsets ${quoteName(JSON.stringify(offsets) ?? 'undefined')}`);
+  }
+  const [begin, end] = offsets as [number, number];
+  let n = 1;
+  for (const d of shape as number[]) { n *= d; if (n > maxElements) throw bad(`tensor ${quoteName(name)} declares ${JSON.stringify(shape)}, over the ${maxElements}-element limit`); }
+  const width = SAFETENSORS_DTYPE_BYTES[dtype as SafetensorsDType];
+  if (end < begin) throw bad(`tensor ${quoteName(name)} ends (${end}) before it begins (${begin})`);
+  if (end - begin !== n * width) {
+    throw bad(`tensor ${quoteName(name)} (${dtype} ${JSON.stringify(shape)}) needs ${n * width} bytes but its offsets span ${end - begin}`);
+  }
+  if (end > dataBytes) throw bad(`tensor ${quoteName(name)} ends at byte ${end}, past the data area (${dataBytes} bytes)`);
+  return { name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end };
+}
+
+/** The raw 16-bit words of an F16/BF16 tensor's bytes (little-endian, as safetensors stores them). */
+export function toUint16(bytes: Uint8Array): Uint16Array {
+  const out = new Uint16Array(bytes.byteLength / 2);
+  new Uint8Array(out.buffer).set(bytes);
+  return out;
+}
+
+/** bf16 bits → f32. */
+export function bf16ToF32(src: Uint16Array): Float32Array {
+  const out = new Uint32Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = src[i]! << 16;
+  return new Float32Array(out.buffer);
+}
+
+/**
+ * bf16 bits → fp16 bits where that is exact: bf16 has 7 mantissa bits and fp16 10, so a bf16
+ * value is an fp16 value whenever its exponent fits fp16's (normal |w| in [2^-14, 65504], plus
+ * the subnormals down to 2^-24 whose low bits are zero), and ±0, ±∞ and NaN map to themselves.
+ * `inexact` counts the values that do not fit: those below 2^-14 are rounded to the nearest fp16
+ * subnormal (absolute error ≤ 2^-25), those above 65504 become ±∞ (`overflow` counts them).
+ * Trained weights have a few tiny values (a N(0, 1/√2304) matrix: ~0.02% below 2^-14), so a
+ * policy is "exact" (inexact 0) or "absolute error ≤ 2^-25" (overflow 0). Lets a backend without
+ * bf16 (onnxruntime's JS API) hold bf16 checkpoints in 16 bits and widen them when computing.
+ */
+export function bf16ToF16Exact(src: Uint16Array): { f16: Uint16Array; inexact: number; overflow: number } {
+  const out = new Uint16Array(src.length);
+  let inexact = 0, overflow = 0;
+  for (let i = 0; i < src.length; i++) {
+    const b = src[i]!;
+    const sign = (b & 0x8000);
+    const e = (b >> 7) & 0xff;
+    const m = b & 0x7f;
+    if (e === 0xff) { out[i] = sign | 0x7c00 | (m ? 0x200 | (m << 3) : 0); continue; } // ±∞, NaN (payload kept)
+    if (e === 0 && m === 0) { out[i] = sign; continue; } // ±0 (bf16 subnormals are below fp16's range)
+    const ue = e - 127; // unbiased exponent of 1.m · 2^ue (bf16 subnormals: e = 0, ue = -127)
+    if (e !== 0 && ue >= -14 && ue <= 15) { out[i] = sign | ((ue + 15) << 10) | (m << 3); continue; }
+    // Outside fp16's normal range: fp16 subnormal, overflow, or underflow. Round via float64.
+    const v = (e === 0 ? m / 128 * 2 ** -126 : (1 + m / 128) * 2 ** ue);
+    if (ue > 15) { out[i] = sign | 0x7c00; inexact++; overflow++; continue; }
+    const q = v / 2 ** -24; // in units of the smallest fp16 subnormal
+    let r = Math.round(q);
+    if (Math.abs(q - Math.trunc(q) - 0.5) < 1e-12 && (Math.trunc(q) % 2 === 0)) r = Math.trunc(q); // ties to even
+    if (r !== q) inexact++;
+    out[i] = sign | (r >= 0x400 ? 0x400 : r); // r = 1024 rounds up to the smallest normal
+  }
+  return { f16: out, inexact, overflow };
+}
+
+/** f32 → bf16 bits, rounding to nearest even (as torch's `.to(torch.bfloat16)`); NaN stays NaN. */
+export function f32ToBf16(src: Float32Array): Uint16Array {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const b = bits[i]!;
+    if ((b & 0x7fffffff) > 0x7f800000) { out[i] = (b >>> 16) | 0x40; continue; }
+    out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+  }
+  return out;
 }
 
 export function toFloat32(bytes: Uint8Array, dtype: string, what: string): Float32Array {
@@ -148,18 +228,10 @@ export function toFloat32(bytes: Uint8Array, dtype: string, what: string): Float
       new Uint8Array(out.buffer).set(bytes);
       return out;
     }
-    case 'F16': {
-      const src = new Uint16Array(n / 2);
-      new Uint8Array(src.buffer).set(bytes);
-      return f16ToF32(src);
-    }
-    case 'BF16': {
-      const src = new Uint16Array(n / 2);
-      new Uint8Array(src.buffer).set(bytes);
-      const out = new Uint32Array(src.length);
-      for (let i = 0; i < src.length; i++) out[i] = src[i]! << 16;
-      return new Float32Array(out.buffer);
-    }
+    case 'F16':
+      return f16ToF32(toUint16(bytes));
+    case 'BF16':
+      return bf16ToF32(toUint16(bytes));
     case 'F64': {
       const src = new Float64Array(n / 8);
       new Uint8Array(src.buffer).set(bytes);
@@ -188,8 +260,13 @@ export function f16ToF32(src: Uint16Array): Float32Array {
   return out;
 }
 
-/** Writes a safetensors file (F32 only); used by trainers and tests. Header padded to 8 bytes. */
-export function encodeSafetensors(tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>,
+/** A tensor to write: F32 data, or the raw 16-bit words of a BF16/F16 tensor. */
+export type EncodableTensor =
+  | { readonly shape: readonly number[]; readonly data: Float32Array; readonly dtype?: 'F32' }
+  | { readonly shape: readonly number[]; readonly data: Uint16Array; readonly dtype: 'BF16' | 'F16' };
+
+/** Writes a safetensors file (F32, BF16, F16); used by trainers, generators and tests. Header padded to 8 bytes. */
+export function encodeSafetensors(tensors: ReadonlyMap<string, EncodableTensor>,
   metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
@@ -197,7 +274,7 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, { shape: readonly
   const names = [...tensors.keys()].sort();
   for (const name of names) {
     const t = tensors.get(name)!;
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    header[name] = { dtype: t.dtype ?? 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }
   const raw = new TextEncoder().encode(JSON.stringify(header));

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { bosTokenId } from './special-tokens.js';
 import { FormatError, InputError, NotFoundError } from '../errors.js';
 import { jsonSyntaxError } from '../circuit/json-checks.js';
 import { quoteName } from '../quote.js';
@@ -14,6 +15,17 @@ import { quoteName } from '../quote.js';
 export interface Tokenizer {
   /** Token ids of `text` (no special tokens added). Throws InputError on unknown words when the vocabulary has no unk token. */
   encode(text: string): number[];
+  /**
+   * Token ids of `text` with the special tokens tokenizer.json's post-processor adds (Gemma's
+   * `<bos>`, Llama 3's `<|begin_of_text|>`; nothing for GPT-2, Pythia, Qwen): what Hugging Face's
+   * `tokenizer(text)` returns by default, so what feature-circuits runs the model on.
+   */
+  encodeWithSpecialTokens(text: string): number[];
+  /**
+   * The BOS id (tokenizer_config.json's `bos_token`, else the one token the post-processor gives
+   * an empty text), or undefined. feature-circuits strips it from the front of answers.
+   */
+  readonly bosId: number | undefined;
   decode(ids: readonly number[]): string;
   /** The string of one token id (e.g. ' is'), or undefined. */
   idToToken(id: number): string | undefined;
@@ -109,7 +121,12 @@ export function tokenizerFromJson(json: Record<string, unknown>, config: Record<
       }
       return ids as number[];
     },
-    decode: (ids) => tok.decode([...ids], { skip_special_tokens: false }),
+    encodeWithSpecialTokens(text: string): number[] {
+      this.encode(text); // checks every id of the text; the special tokens are in the vocabulary
+      return tok.encode(text, { add_special_tokens: true }).ids as number[];
+    },
+    bosId: bosTokenId(config, (t) => tok.token_to_id(t), () => tok.encode('', { add_special_tokens: true }).ids as number[]),
+    decode: (ids) => (ids.length === 0 ? '' : tok.decode([...ids], { skip_special_tokens: false })), // the library refuses []
     idToToken: (id) => tok.id_to_token(id),
     tokenToId: (t) => tok.token_to_id(t),
     vocabSize: maxId + 1,

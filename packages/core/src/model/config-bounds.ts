@@ -41,6 +41,7 @@ export function checkConfigBounds(dims: ModelDims, layerNormEps: number): void {
   cap('the vocabulary size', dims.vocabSize, b.maxVocab);
   cap('the context length (after rope scaling)', dims.maxPositions, b.maxPositions);
   cap('the number of attention heads', dims.nHeads, dims.dModel);
+  cap('the head width', dims.headDim, b.maxWidth);
   const tensor = (what: string, rows: number, cols: number) => {
     if (rows * cols > b.maxTensorElements) {
       throw new FormatError(`config.json: the ${what} would be [${rows}, ${cols}], more than ${b.maxTensorElements} elements in one tensor`, hint);
@@ -48,7 +49,8 @@ export function checkConfigBounds(dims: ModelDims, layerNormEps: number): void {
   };
   tensor('token embedding', dims.vocabSize, dims.dModel);
   tensor('MLP weight', dims.dMlp, dims.dModel);
-  tensor('attention q/k/v weight', 3 * dims.dModel, dims.dModel);
+  // q | k | v fused: (H + 2·Hkv)·head_dim outputs (3·d without GQA and with head_dim = d / H).
+  tensor('attention q/k/v weight', (dims.nHeads + 2 * dims.nKvHeads) * dims.headDim, dims.dModel);
   if (!(Number.isFinite(layerNormEps) && layerNormEps > 0 && layerNormEps < 1)) {
     throw new FormatError(`config.json: the layer norm epsilon is ${showValue(layerNormEps)}; it must be a small positive number (typically 1e-5)`,
       'a zero or negative epsilon divides by zero or takes the square root of a negative number, making every output NaN');

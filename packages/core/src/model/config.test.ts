@@ -34,7 +34,8 @@ describe('parseModelConfig', () => {
     expect((s.segments[2] as MlpSegment).activation).toBe('gelu_new');
   });
   it('refuses unknown model types and bad values with typed errors', () => {
-    expect(() => parseModelConfig({ model_type: 'llama' })).toThrow(ConfigError);
+    expect(() => parseModelConfig({ model_type: 'falcon' })).toThrow(ConfigError);
+    expect(() => parseModelConfig({ model_type: 'falcon' })).toThrow(/gemma2, gemma3, gemma3_text, llama, mistral, qwen2, qwen3/);
     expect(() => parseModelConfig({ ...neox, hidden_size: 30 })).toThrow(FormatError);
     expect(() => parseModelConfig({ ...neox, num_hidden_layers: 'two' })).toThrow(/must be a number/);
     expect(() => parseModelConfig([])).toThrow(FormatError);
@@ -189,5 +190,19 @@ describe('parseModelConfig: size bounds (issue 16)', () => {
 
   it('shows 1e999 as Infinity, not as JSON null', () => {
     refuse({ ...neox, rope_scaling: { type: 'linear', factor: Infinity } }, /'rope_scaling.factor' must be a number, got Infinity/);
+  });
+
+  it('bounds Gemma and the Llama family the same way, head width and GQA included, before any rotary table', () => {
+    const llama = { model_type: 'llama', hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2, intermediate_size: 128, vocab_size: 100 };
+    const gemma2 = { ...llama, model_type: 'gemma2', head_dim: 16 };
+    refuse({ ...llama, num_hidden_layers: 1e9 }, /number of layers is 1000000000, beyond the supported 1 … 1024/);
+    refuse({ ...gemma2, vocab_size: 2 ** 30 }, /vocabulary size is 1073741824/);
+    refuse({ ...llama, model_type: 'qwen3', max_position_embeddings: 2 ** 40 }, /context length \(after rope scaling\) is 1099511627776/);
+    refuse({ ...llama, model_type: 'mistral', rope_scaling: { rope_type: 'linear', factor: 1e300 } }, /context length/);
+    const t0 = Date.now();
+    refuse({ ...gemma2, head_dim: 2 ** 40 }, /head width is 1099511627776/); // no 2^39-entry rotary table first
+    expect(Date.now() - t0).toBeLessThan(1000);
+    refuse({ ...gemma2, model_type: 'gemma3', hidden_size: 4096, head_dim: 2 ** 13, num_attention_heads: 64 }, /attention q\/k\/v weight would be \[557056, 4096\]/);
+    refuse({ ...gemma2, rms_norm_eps: -1 }, /layer norm epsilon is -1/);
   });
 });

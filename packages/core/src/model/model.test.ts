@@ -10,7 +10,9 @@ import { CapabilityError, InputError, ShapeError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { referenceOps } from '../testing/reference-ops.js';
 import { LayerKvCache } from './kv-cache.js';
-import { Model, type EditCall } from './model.js';
+import { Model, weightMemory, type EditCall } from './model.js';
+import { parseModelConfig } from './config.js';
+import { transposedTiedUnembed } from './spec.js';
 import type { ModelSpec } from './spec.js';
 
 const GPT2 = fileURLToPath(new URL('../../../../fixtures/models/gpt2-a', import.meta.url));
@@ -114,5 +116,23 @@ describe('Model ↔ SegmentRuntime', () => {
     const without = await Model.load(GPT2, recordingBackend([], false));
     expect(without.supportsKvCache).toBe(false);
     await expect(without.createKvCache({ batch: 1, maxLength: 4 })).rejects.toBeInstanceOf(CapabilityError);
+  });
+});
+
+describe('weightMemory', () => {
+  const caps = (copiesWeights?: boolean) => ({ name: 'x', capabilities: { grad: true, devices: [], dtypes: [], ...(copiesWeights === undefined ? {} : { copiesWeights }) } }) as unknown as Backend;
+  const gemma = transposedTiedUnembed(parseModelConfig({ model_type: 'gemma2', hidden_size: 8, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 4, num_hidden_layers: 1, intermediate_size: 16, vocab_size: 100 }));
+  const total = 4 * [...gemma.weightShapes.values()].reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0);
+
+  it('counts the float32 store once when the backend wraps it, and a tied embedding only once', () => {
+    expect(gemma.weightShapes.has('unembed.w')).toBe(false);
+    expect(weightMemory(gemma, caps(false))).toEqual([{ what: 'gemma2 weights (float32)', bytes: total }]);
+  });
+
+  it('adds the backend copy (and its [d, vocab] copy of a tied embedding) when the backend copies; absent means it does', () => {
+    for (const b of [caps(true), caps()]) {
+      const needs = weightMemory(gemma, b);
+      expect(needs.map((n) => n.bytes)).toEqual([total, total + 4 * 100 * 8]);
+    }
   });
 });

@@ -7,15 +7,17 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend, KvCache, KvCacheOptions, SegmentCallOptions, SegmentRuntime } from '../backend.js';
 import { CapabilityError, FormatError, InputError, NotFoundError, ShapeError } from '../errors.js';
+import { quoteName } from '../quote.js';
 import { jsonSyntaxError } from '../circuit/json-checks.js';
-import { SafetensorsFile } from '../formats/safetensors.js';
 import { loadTokenizer, type Tokenizer } from '../formats/tokenizer.js';
-import { listSubmodules, requireSubmodule, type Submodule } from '../submodule.js';
+import { isGemma, listSubmodules, requireSubmodule, type Submodule } from '../submodule.js';
 import type { Tensor, TensorOps } from '../tensor.js';
 import { parseModelConfig } from './config.js';
 import { checkKvCacheCall, checkKvCacheOptions } from './kv-cache.js';
-import type { LogitSelection, ModelSpec, SegmentSpec } from './spec.js';
-import { canonicalWeights, safetensorsSource } from './weights.js';
+import { segmentWidth, transposedTiedUnembed, type LogitSelection, type ModelSpec, type SegmentSpec } from './spec.js';
+import { openCheckpoint } from './checkpoint.js';
+import { checkMemory, type MemoryNeed } from './memory-budget.js';
+import { canonicalWeights, type LoadedWeights } from './weights.js';
 
 /** Where the tensor handed to an edit sits in the sequence. */
 export interface EditCall {
@@ -65,9 +67,40 @@ export interface ModelLoadOptions {
   readonly warn?: (message: string) => void;
 }
 
+/**
+ * The submodules of a spec with their widths: attn_l is the concatenated heads when its segment
+ * has no output projection (Gemma), and `embed` is absent when the spec says so.
+ */
+export function submodulesOf(spec: ModelSpec): Submodule[] {
+  const attn = spec.segments.find((s) => s.kind === 'attention');
+  return listSubmodules(spec.dims.nLayers, spec.architecture, {
+    embed: spec.embedSubmodule ?? !isGemma(spec.architecture), dModel: spec.dims.dModel,
+    ...(attn ? { attnWidth: segmentWidth(spec, attn) } : {}),
+  });
+}
+
+/**
+ * The memory loading `spec` on `backend` takes: the canonical float32 weights, and the backend's
+ * copy of them when it makes one (then also the [d, vocab] copy of a tied embedding it reads
+ * transposed, as tfjs does).
+ */
+export function weightMemory(spec: ModelSpec, backend: Backend): MemoryNeed[] {
+  const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+  const store = 4 * [...spec.weightShapes.values()].reduce((n, shape) => n + size(shape), 0);
+  const needs: MemoryNeed[] = [{ what: `${spec.architecture} weights (float32)`, bytes: store }];
+  if (backend.capabilities.copiesWeights !== false) {
+    const un = spec.segments[spec.segments.length - 1]!;
+    const tied = un.kind === 'unembed' && un.transposed ? 4 * size(spec.weightShapes.get(un.weight.weight) ?? []) : 0;
+    needs.push({ what: `the ${backend.name} backend's copy of the weights`, bytes: store + tied });
+  }
+  return needs;
+}
+
 export class Model {
   readonly submodules: readonly Submodule[];
+  /** Forward position of every value of the chain (submodules and intermediates such as `attn_l.out`). */
   private readonly order: Map<string, number>;
+  private readonly isSubmodule: Set<string>;
 
   private constructor(
     readonly spec: ModelSpec,
@@ -76,8 +109,9 @@ export class Model {
     readonly tokenizer: Tokenizer,
     readonly dir: string,
   ) {
-    this.submodules = listSubmodules(spec.dims.nLayers, spec.architecture);
-    this.order = new Map(this.submodules.map((s) => [s.name, s.order]));
+    this.submodules = submodulesOf(spec);
+    this.order = new Map(spec.segments.map((s, i) => [s.name, i]));
+    this.isSubmodule = new Set(this.submodules.map((s) => s.name));
   }
 
   get ops(): TensorOps {
@@ -94,17 +128,19 @@ export class Model {
     try { cfg = JSON.parse(cfgText); } catch (e) {
       throw new FormatError(`${cfgPath} is not valid JSON: ${jsonSyntaxError(e, cfgText)}`);
     }
-    const spec = parseModelConfig(cfg);
-    const wPath = join(dir, 'model.safetensors');
-    if (!existsSync(wPath)) {
-      const hint = existsSync(join(dir, 'pytorch_model.bin'))
-        ? 'only pytorch_model.bin is present; convert it to model.safetensors (transformers: model.save_pretrained(dir, safe_serialization=True))'
-        : 'put the model.safetensors that goes with config.json in the folder';
-      throw new NotFoundError(`no model.safetensors in ${dir}`, hint);
+    const parsed = parseModelConfig(cfg);
+    const spec = backend.capabilities.transposedUnembed ? transposedTiedUnembed(parsed) : parsed;
+    const ckpt = await openCheckpoint(dir);
+    let store: LoadedWeights['store'];
+    try {
+      checkMemory(weightMemory(spec, backend), { action: 'loading the model', hint: 'free memory (close other programs or runs), or load a smaller model' });
+      const loaded = canonicalWeights(spec, ckpt, ckpt.label);
+      store = loaded.store;
+      const { unused } = loaded;
+      if (unused.length) options.warn?.(`${ckpt.label}: ignored ${unused.length} tensors not used by ${spec.architecture}: ${unused.slice(0, 5).map((n) => quoteName(n)).join(', ')}`);
+    } finally {
+      ckpt.close();
     }
-    const file = SafetensorsFile.parse(await readFile(wPath), wPath);
-    const { store, unused } = canonicalWeights(spec, safetensorsSource(file), wPath);
-    if (unused.length) options.warn?.(`${wPath}: ignored ${unused.length} tensors not used by ${spec.architecture}: ${unused.slice(0, 5).join(', ')}`);
     const tokenizer = await loadTokenizer(dir);
     if (tokenizer.vocabSize > spec.dims.vocabSize) {
       throw new ShapeError(`tokenizer.json has ${tokenizer.vocabSize} tokens but the model's vocabulary has ${spec.dims.vocabSize}`,
@@ -130,8 +166,9 @@ export class Model {
     return { ids, batch: rows.length, seq };
   }
 
+  /** Token ids of a prompt with the tokenizer's special tokens (Gemma's and Llama 3's BOS), as transformers encodes it. */
   encode(text: string): number[] {
-    const ids = this.tokenizer.encode(text);
+    const ids = this.tokenizer.encodeWithSpecialTokens(text);
     if (ids.length === 0) throw new InputError(`the text ${JSON.stringify(text)} has no tokens`, 'give a non-empty prompt');
     if (ids.length > this.spec.dims.maxPositions) {
       throw new InputError(`the text has ${ids.length} tokens, more than the model's ${this.spec.dims.maxPositions} positions`, 'shorten the prompt');
@@ -169,8 +206,8 @@ export class Model {
    * the cached batch, cached values are tiled k times along the batch axis (block-major).
    */
   async forwardFrom(from: string, x: Tensor, cached: ReadonlyMap<string, Tensor>, options: ForwardOptions = {}): Promise<ForwardResult> {
-    const fromSub = this.submodule(from).name;
     if (options.cache) throw new InputError('forwardFrom does not take a KV cache', 'recompute from a submodule with full sequences, without a cache');
+    const fromSub = this.submodule(from).name;
     return this.runSegments(cached, { name: fromSub, value: x }, undefined, options);
   }
 
@@ -221,8 +258,8 @@ export class Model {
       values.set(seg.name, out);
       dirty.add(seg.name);
     }
-    // Callers see every submodule: fill untouched ones from the cache.
-    for (const s of this.submodules) if (!values.has(s.name) && cached.has(s.name)) values.set(s.name, get(s.name));
+    // Callers see every value (submodules and intermediates): fill untouched ones from the cache.
+    for (const s of this.spec.segments) if (!values.has(s.name) && cached.has(s.name)) values.set(s.name, get(s.name));
     let logits: Tensor | undefined;
     if (options.logits !== false) {
       const un = this.spec.segments[this.spec.segments.length - 1]!;
@@ -297,7 +334,8 @@ export class Model {
   }
 
   /**
-   * Cotangent on x_U from a cotangent on x_D through the one segment that connects them (edges).
+   * Cotangent on x_U from a cotangent on x_D through the one segment that connects them (edges),
+   * composed with the VJPs of the intermediate values between them (Gemma's `attn_l.out`).
    * Row n of `cotangent` belongs to example `rows[n]` of `values` (default: row n), so many
    * downstream nodes of the same example go through one batched VJP. `positionOffset` is the
    * forward's (default 0).
@@ -306,18 +344,61 @@ export class Model {
     options: { readonly positionOffset?: number } = {}): Promise<Tensor> {
     const seg = this.spec.segments.find((s) => s.name === down);
     if (!seg) throw new Error(`internal: no segment ${down}`);
-    const k = (seg.inputs as readonly string[]).indexOf(up);
-    if (k < 0) throw new InputError(`${up} is not a direct input of ${down}`, `inputs of ${down}: ${seg.inputs.join(', ')}`);
-    if (seg.kind === 'sum') return cotangent;
+    if (!this.inputsOf(down).includes(up)) throw new InputError(`${up} is not a direct input of ${down}`, `inputs of ${down}: ${this.inputsOf(down).join(', ')}`);
     const idx = rows ? this.ops.intTensor(rows, [rows.length]) : undefined;
-    const inputs = seg.inputs.map((n) => (idx ? this.ops.gather(values.get(n)!, idx, 0) : values.get(n)!));
-    const gin = await this.runtime.vjp(seg.name, inputs, cotangent, { positionOffset: options.positionOffset });
-    return gin[k]!;
+    const g = await this.vjpTowards(seg, up, values, cotangent, idx, options.positionOffset);
+    if (!g) throw new Error(`internal: no path from ${up} to ${down}`);
+    return g;
   }
 
-  /** Direct inputs of the segment producing `name`. */
+  /** Sum over the paths from `up` into `seg` (directly, or through intermediates) of the cotangent reaching `up`. */
+  private async vjpTowards(seg: SegmentSpec, up: string, values: ReadonlyMap<string, Tensor>, cot: Tensor,
+    idx: Tensor | undefined, positionOffset: number | undefined): Promise<Tensor | undefined> {
+    const via = seg.inputs.map((n) => n === up || this.reaches(n, up));
+    if (!via.some(Boolean)) return undefined;
+    let gin: readonly Tensor[];
+    if (seg.kind === 'sum') {
+      gin = seg.inputs.map(() => cot);
+    } else {
+      const inputs = seg.inputs.map((n) => (idx ? this.ops.gather(values.get(n)!, idx, 0) : values.get(n)!));
+      gin = await this.runtime.vjp(seg.name, inputs, cot, { positionOffset });
+    }
+    let total: Tensor | undefined;
+    for (let k = 0; k < seg.inputs.length; k++) {
+      if (!via[k]) continue;
+      const name = seg.inputs[k]!;
+      const g = name === up ? gin[k]! : await this.vjpTowards(this.segmentOf(name), up, values, gin[k]!, idx, positionOffset);
+      if (g) total = total ? this.ops.add(total, g) : g;
+    }
+    return total;
+  }
+
+  /** Whether the value `name` is an intermediate (not a submodule) computed from `up`. */
+  private reaches(name: string, up: string): boolean {
+    if (this.isSubmodule.has(name)) return false;
+    return this.segmentOf(name).inputs.some((n) => n === up || this.reaches(n, up));
+  }
+
+  private segmentOf(name: string): SegmentSpec {
+    const s = this.spec.segments.find((x) => x.name === name);
+    if (!s) throw new Error(`internal: no segment ${name}`);
+    return s;
+  }
+
+  /**
+   * The submodules that feed the segment producing `name` directly, or through intermediates
+   * (Gemma: resid_l reads attn_l through `attn_l.out`; a non-submodule embed feeds nothing).
+   */
   inputsOf(name: string): readonly string[] {
-    return this.spec.segments.find((s) => s.name === name)?.inputs ?? [];
+    const seg = this.spec.segments.find((s) => s.name === name);
+    if (!seg) return [];
+    const out: string[] = [];
+    const visit = (n: string) => {
+      if (this.isSubmodule.has(n)) { if (!out.includes(n)) out.push(n); return; }
+      for (const i of this.segmentOf(n).inputs) visit(i);
+    };
+    for (const i of seg.inputs) visit(i);
+    return out;
   }
 
   dispose(): void {

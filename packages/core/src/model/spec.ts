@@ -2,16 +2,28 @@
 // between submodules, each a fixed op sequence over canonical weights.
 //
 // Canonical weight layout (set by weights.ts, whatever the checkpoint's layout):
-// every linear weight is [in, out] (y = x @ W + b, no transposed matmuls on the hot path);
-// the attention projection `qkv` is [d, 3d] with columns q | k | v, each head-major
-// (head h occupies columns h*headDim … (h+1)*headDim − 1 inside its block).
+// every linear weight is [in, out] (y = x @ W + b, no transposed matmuls on the hot path; the one
+// exception is a tied unembedding read transposed from the token embedding, `transposed`);
+// the attention projection `qkv` is [d, (nHeads + 2·nKvHeads)·headDim] with columns q | k | v,
+// each head-major (head h occupies columns h*headDim … (h+1)*headDim − 1 inside its block).
+// Every segment computes in float32, whatever the checkpoint's storage dtype.
+//
+// The exact math of every field, and what a backend must implement, is in
+// docs/architecture.md ("The segment contract").
 
 import type { Architecture } from '../submodule.js';
 
 // The rotary math that evaluates a RotarySpec (one implementation, used by every backend).
 export { rotaryInverseFrequencies, rotaryTables, SUPPORTED_ROPE_TYPES, type RotaryTables } from './rope.js';
 
-export interface LayerNormSpec { readonly weight: string; readonly bias: string; readonly eps: number }
+/** y = (x − mean(x)) / √(var(x) + eps) ⊙ w + b over the last axis (biased variance, two passes). */
+export interface LayerNormSpec { readonly kind: 'layernorm'; readonly weight: string; readonly bias: string; readonly eps: number }
+/**
+ * RMSNorm over the last axis, in float32: x̂ = x / √(mean(x²) + eps); y = x̂ ⊙ w (offset 0: Llama,
+ * Mistral, Qwen) or y = x̂ ⊙ (1 + w) (offset 1: Gemma).
+ */
+export interface RmsNormSpec { readonly kind: 'rmsnorm'; readonly weight: string; readonly eps: number; readonly offset: 0 | 1 }
+export type NormSpec = LayerNormSpec | RmsNormSpec;
 export interface LinearSpec { readonly weight: string; readonly bias?: string }
 
 /** Hugging Face rope types sfc computes (`rope_type` of `rope_scaling` / `rope_parameters`). */
@@ -42,6 +54,11 @@ export interface EmbedSegment {
   readonly tokenEmbedding: string;
   /** [maxPositions, d], GPT-2 only. */
   readonly positionEmbedding?: string;
+  /**
+   * Multiplies the token embeddings (Gemma: √hidden_size, rounded to float32 as transformers'
+   * normalizer tensor in the float32 hidden dtype). Absent: 1.
+   */
+  readonly scale?: number;
 }
 
 export interface AttentionSegment {
@@ -50,31 +67,74 @@ export interface AttentionSegment {
   readonly layer: number;
   /** Summed to form the segment input (one entry for every architecture sfc knows). */
   readonly inputs: readonly string[];
-  readonly ln: LayerNormSpec;
+  readonly ln: NormSpec;
+  /** [d, (nHeads + 2·nKvHeads)·headDim], columns q | k | v, each head-major; bias optional (Qwen 2). */
   readonly qkv: LinearSpec;
-  readonly out: LinearSpec;
+  /**
+   * o_proj [nHeads·headDim, d]: the segment outputs z @ out (+ bias), width d. Absent: the segment
+   * outputs z itself, the concatenated heads [b, s, nHeads·headDim] (Gemma's attn_l, SAELens
+   * `hook_z`), and a `project` segment applies o_proj downstream.
+   */
+  readonly out?: LinearSpec;
   readonly nHeads: number;
+  /** Key/value heads (grouped-query attention); query head h reads kv head ⌊h / (nHeads / nKvHeads)⌋. */
+  readonly nKvHeads: number;
   readonly headDim: number;
+  /** Per-head RMSNorm of q and of k over headDim (weight [headDim]), before rotary (Qwen 3, Gemma 3). */
+  readonly qNorm?: RmsNormSpec;
+  readonly kNorm?: RmsNormSpec;
   /** Rotary dims per head (0 = none), rotate-half convention, applied to the first `rotaryDims`. */
   readonly rotaryDims: number;
   /** Present exactly when rotaryDims > 0; its invFreq has rotaryDims / 2 entries. */
   readonly rotary?: RotarySpec;
-  /** Multiplies q·k (1/sqrt(headDim), possibly divided by layer+1). */
+  /** Multiplies q·k (1/sqrt(headDim), possibly divided by layer+1; Gemma: query_pre_attn_scalar^−½). */
   readonly scale: number;
+  /** Attention-logit soft-cap (Gemma 2): scores = softcap · tanh(q·k·scale / softcap), before the mask. */
+  readonly softcap?: number;
+  /** Sliding window W: query position i sees key position j iff i − W < j ≤ i (absolute positions). */
+  readonly slidingWindow?: number;
 }
 
-export type Activation = 'gelu' | 'gelu_new' | 'relu';
+/** gelu_new is also transformers' gelu_pytorch_tanh (the same function). */
+export type Activation = 'gelu' | 'gelu_new' | 'relu' | 'silu';
 
 export interface MlpSegment {
   readonly kind: 'mlp';
   readonly name: string;
   readonly layer: number;
-  /** Summed to form the segment input: [resid_{l-1}] (parallel) or [resid_{l-1}, attn_l] (sequential). */
+  /**
+   * Summed to form the segment input: [resid_{l-1}] (parallel) or [resid_{l-1}, attn_l] (sequential;
+   * Gemma: [resid_{l-1}, attn_l.out], the projected attention).
+   */
   readonly inputs: readonly string[];
-  readonly ln: LayerNormSpec;
+  /** Applied first (Gemma: pre_feedforward_layernorm; Llama: post_attention_layernorm). */
+  readonly ln: NormSpec;
+  /** Gated MLP (Llama, Gemma): h = act(x̂ @ gate) ⊙ (x̂ @ fcIn), fcIn being up_proj. Absent: h = act(x̂ @ fcIn + b). */
+  readonly gate?: LinearSpec;
   readonly fcIn: LinearSpec;
+  /** [dMlp, d] (down_proj). */
   readonly fcOut: LinearSpec;
   readonly activation: Activation;
+  /** Applied to the output (Gemma's post_feedforward_layernorm): mlp_l = postNorm(h @ fcOut). */
+  readonly postNorm?: NormSpec;
+}
+
+/**
+ * The attention output projection when the attention submodule is the concatenated heads
+ * (Gemma): `attn_l.out` = postNorm(attn_l @ linear (+ bias)), width d. Not a submodule: it is an
+ * intermediate value the model threads through (downstream segments read it), never edited, and
+ * core composes VJPs through it, so edges and gradients still run between submodules.
+ */
+export interface ProjectSegment {
+  readonly kind: 'project';
+  /** `attn_{l}.out` */
+  readonly name: string;
+  readonly layer: number;
+  readonly inputs: readonly [string];
+  /** [nHeads·headDim, d] */
+  readonly linear: LinearSpec;
+  /** Gemma's post_attention_layernorm. */
+  readonly postNorm?: NormSpec;
 }
 
 export interface SumSegment {
@@ -89,17 +149,28 @@ export interface UnembedSegment {
   readonly kind: 'unembed';
   readonly name: 'unembed';
   readonly inputs: readonly [string];
-  readonly ln: LayerNormSpec;
-  /** [d, vocab] */
+  readonly ln: NormSpec;
+  /** [d, vocab]; with `transposed`, [vocab, d]. */
   readonly weight: LinearSpec;
+  /**
+   * The weight is stored [vocab, d] and read transposed: logits = h @ weightᵀ. For backends with
+   * `capabilities.transposedUnembed`, Model.load points a tied decoder's unembedding at
+   * `embed.tok` this way (transposedTiedUnembed), so the embedding is held once, not copied.
+   */
+  readonly transposed?: boolean;
+  /** Final-logit soft-cap (Gemma 2): logits = softcap · tanh(logits / softcap), on every computed logit. */
+  readonly softcap?: number;
 }
 
-export type SegmentSpec = EmbedSegment | AttentionSegment | MlpSegment | SumSegment | UnembedSegment;
+export type SegmentSpec = EmbedSegment | AttentionSegment | MlpSegment | ProjectSegment | SumSegment | UnembedSegment;
 
 export interface ModelDims {
   readonly dModel: number;
   readonly nLayers: number;
   readonly nHeads: number;
+  /** Key/value heads (= nHeads without grouped-query attention). */
+  readonly nKvHeads: number;
+  /** From config.json's head_dim when present (Gemma, Qwen 3: may differ from dModel / nHeads). */
   readonly headDim: number;
   readonly dMlp: number;
   readonly vocabSize: number;
@@ -114,12 +185,20 @@ export interface ModelSpec {
   readonly architecture: Architecture;
   readonly dims: ModelDims;
   readonly parallelResidual: boolean;
-  /** In forward order; segment `name` equals the submodule it produces (plus the final `unembed`). */
+  /**
+   * In forward order; segment `name` equals the submodule it produces, except the final `unembed`,
+   * `project` segments (`attn_{l}.out`) and `embed` when `embedSubmodule` is false.
+   */
   readonly segments: readonly SegmentSpec[];
+  /** Whether the embedding output is the `embed` submodule (false for Gemma: feature-circuits' include_embed=False). Absent: true. */
+  readonly embedSubmodule?: boolean;
+  /**
+   * config.json's tie_word_embeddings: `unembed.w` is the token embedding transposed, and the
+   * checkpoint may omit the output head. Absent or false: the checkpoint must hold it.
+   */
+  readonly tiedEmbeddings?: boolean;
   /** Canonical weight name → shape, for validation before anything is allocated on a backend. */
   readonly weightShapes: ReadonlyMap<string, readonly number[]>;
-  /** config.json's tie_word_embeddings where it decides whether the checkpoint must hold its own unembedding (GPT-NeoX). */
-  readonly tieWordEmbeddings?: boolean;
 }
 
 /** Which logits the unembed segment computes; the metric needs two columns at the last position. */
@@ -128,6 +207,32 @@ export interface LogitSelection {
   readonly lastOnly?: boolean;
   /** Per example `k` vocabulary ids (int32 [batch, k]); output [batch, (s,) k] instead of [batch, (s,) vocab]. */
   readonly columns?: import('../tensor.js').Tensor;
+}
+
+/**
+ * A tied decoder's spec (tiedEmbeddings) whose unembedding reads `embed.tok` transposed instead
+ * of an explicit `unembed.w` [d, vocab] copy — for backends with `capabilities.transposedUnembed`
+ * (Model.load applies it). Other specs are returned as they are.
+ */
+export function transposedTiedUnembed(spec: ModelSpec): ModelSpec {
+  const un = spec.segments[spec.segments.length - 1]!;
+  if (!spec.tiedEmbeddings || un.kind !== 'unembed' || un.transposed || un.weight.weight !== 'unembed.w' || un.weight.bias) return spec;
+  const shapes = new Map(spec.weightShapes);
+  shapes.delete('unembed.w');
+  const tok = spec.segments[0]!.kind === 'embed' ? spec.segments[0].tokenEmbedding : 'embed.tok';
+  return { ...spec, segments: [...spec.segments.slice(0, -1), { ...un, weight: { weight: tok }, transposed: true }], weightShapes: shapes };
+}
+
+/** Width of a segment's output along its last axis (unembed: the vocabulary). */
+export function segmentWidth(spec: ModelSpec, seg: SegmentSpec): number {
+  if (seg.kind === 'attention' && !seg.out) return seg.nHeads * seg.headDim;
+  if (seg.kind === 'unembed') return spec.dims.vocabSize;
+  return spec.dims.dModel;
+}
+
+/** Width of a value of the chain by name (a segment's output). */
+export function valueWidth(spec: ModelSpec, name: string): number {
+  return segmentWidth(spec, findSegment(spec, name));
 }
 
 export function findSegment(spec: ModelSpec, name: string): SegmentSpec {

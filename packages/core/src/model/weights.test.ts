@@ -9,6 +9,7 @@ import { FormatError } from '../errors.js';
 import { SafetensorsFile } from '../formats/safetensors.js';
 import { parseModelConfig } from './config.js';
 import { canonicalWeights, neoxQkv, safetensorsSource, type TensorSource } from './weights.js';
+import { transposedTiedUnembed } from './spec.js';
 
 const DIR = fileURLToPath(new URL('../../../../fixtures/models/neox-nobias', import.meta.url));
 const config = JSON.parse(readFileSync(`${DIR}/config.json`, 'utf8')) as Record<string, unknown>;
@@ -59,6 +60,75 @@ describe('canonicalWeights: attention_bias false', () => {
   });
 });
 
+const fixture = (name: string) => {
+  const dir = fileURLToPath(new URL(`../../../../fixtures/models/${name}`, import.meta.url));
+  return { spec: parseModelConfig(JSON.parse(readFileSync(`${dir}/config.json`, 'utf8'))), src: safetensorsSource(SafetensorsFile.parse(readFileSync(`${dir}/model.safetensors`))) };
+};
+
+/** `src` with every name mapped by `rename` (and only the names it keeps). */
+function renamed(src: TensorSource, rename: (n: string) => string | undefined): TensorSource {
+  const back = new Map(src.names().flatMap((n) => { const r = rename(n); return r === undefined ? [] : [[r, n] as const]; }));
+  return { has: (n) => back.has(n), shape: (n) => src.shape(back.get(n)!), get: (n) => src.get(back.get(n)!), names: () => [...back.keys()] };
+}
+
+describe('canonicalWeights: Gemma and the Llama family', () => {
+  it('fuses q | k | v (GQA widths) into [d, (H + 2·Hkv)·hd] and transposes every linear; every tensor is used', () => {
+    const { spec, src } = fixture('qwen2-a');
+    const { store, unused } = canonicalWeights(spec, src);
+    expect(unused).toEqual([]);
+    const { dModel: d, nHeads: H, nKvHeads: Hkv, headDim: hd } = spec.dims;
+    const qkv = store.get('l1.qkv.w')!.data, cols = (H + 2 * Hkv) * hd;
+    const k = src.get('model.layers.1.self_attn.k_proj.weight'); // [Hkv·hd, d]
+    // Column H·hd + r of the fused weight is row r of k_proj.
+    for (const [r, i] of [[0, 0], [5, 3], [Hkv * hd - 1, d - 1]] as const) expect(qkv[i * cols + H * hd + r]).toBe(k[r * d + i]);
+    const bias = store.get('l1.qkv.b')!.data;
+    expect(bias.slice(H * hd + Hkv * hd)).toEqual(src.get('model.layers.1.self_attn.v_proj.bias'));
+  });
+
+  it('Gemma 3 multimodal prefixes (model.language_model., language_model.model.) load the same weights; vision tensors are unused', () => {
+    const { spec, src } = fixture('gemma3-a');
+    const plain = canonicalWeights(spec, src).store;
+    for (const prefix of ['model.language_model.', 'language_model.model.']) {
+      const src2 = withExtra(renamed(src, (n) => n.replace(/^model\./, prefix)), { 'vision_tower.x.weight': { shape: [2], data: new Float32Array(2) } });
+      const { store, unused } = canonicalWeights(spec, src2);
+      expect(unused).toEqual(['vision_tower.x.weight']);
+      for (const [name, w] of plain) expect(store.get(name)!.data, name).toEqual(w.data);
+    }
+  });
+
+  it('untied heads need lm_head.weight; tied ones use the embedding even when lm_head is stored', () => {
+    const llama = fixture('llama-a');
+    expect(() => canonicalWeights(llama.spec, renamed(llama.src, (n) => (n === 'lm_head.weight' ? undefined : n)))).toThrow(/lm_head.weight/);
+    const gemma = fixture('gemma2-a');
+    const V = gemma.spec.dims.vocabSize, d = gemma.spec.dims.dModel;
+    const { store, unused } = canonicalWeights(gemma.spec, withExtra(gemma.src, { 'lm_head.weight': { shape: [V, d], data: new Float32Array(V * d) } }));
+    expect(unused).toEqual([]);
+    const emb = gemma.src.get('model.embed_tokens.weight');
+    expect(store.get('unembed.w')!.data[1 * V + 7]).toBe(emb[7 * d + 1]);
+  });
+
+  it('for a backend with transposedUnembed, a tied spec reads embed.tok transposed: no copy in the store', () => {
+    const { spec, src } = fixture('qwen2-a');
+    const t = transposedTiedUnembed(spec);
+    expect(t.segments[t.segments.length - 1]).toMatchObject({ kind: 'unembed', weight: { weight: 'embed.tok' }, transposed: true });
+    expect(t.weightShapes.has('unembed.w')).toBe(false);
+    expect(spec.weightShapes.has('unembed.w')).toBe(true); // the parsed spec is unchanged
+    const { store, unused } = canonicalWeights(t, src);
+    expect(store.has('unembed.w')).toBe(false);
+    expect(unused).toEqual([]);
+    const llama = fixture('llama-a').spec; // untied: returned as it is
+    expect(transposedTiedUnembed(llama)).toBe(llama);
+  });
+
+  it('names the missing tensor (Gemma post-norms) and a wrong shape', () => {
+    const { spec, src } = fixture('gemma2-a');
+    expect(() => canonicalWeights(spec, renamed(src, (n) => (n.endsWith('layers.1.post_feedforward_layernorm.weight') ? undefined : n))))
+      .toThrow(/model.layers.1.post_feedforward_layernorm.weight/);
+    const other = fixture('llama-a');
+    expect(() => canonicalWeights(spec, other.src)).toThrow();
+  });
+});
+
 describe('canonicalWeights: tied and untied unembedding (issue 16)', () => {
   /** The checkpoint without embed_out. */
   const withoutHead = (src: TensorSource): TensorSource => ({
@@ -82,5 +152,18 @@ describe('canonicalWeights: tied and untied unembedding (issue 16)', () => {
     const [V, d] = src.shape('gpt_neox.embed_in.weight') as [number, number];
     const emb = src.get('gpt_neox.embed_in.weight');
     expect(store.get('unembed.w')!.data[1 * V + 3]).toBe(emb[3 * d + 1]);
+  });
+
+  it('tied: a stored embed_out is ignored (transformers ties it to embed_in), and not reported unused', () => {
+    const src = safetensorsSource(file);
+    expect(src.has('embed_out.weight')).toBe(true);
+    const spec = parseModelConfig({ ...config, tie_word_embeddings: true });
+    expect(spec.tiedEmbeddings).toBe(true);
+    const { store, unused } = canonicalWeights(spec, src);
+    const [V, d] = src.shape('gpt_neox.embed_in.weight') as [number, number];
+    expect(store.get('unembed.w')!.data[2 * V + 5]).toBe(src.get('gpt_neox.embed_in.weight')[5 * d + 2]);
+    expect(unused).not.toContain('embed_out.weight');
+    // A backend reading the embedding transposed gets no copy (the same path as the tied decoders).
+    expect(canonicalWeights(transposedTiedUnembed(spec), src).store.has('unembed.w')).toBe(false);
   });
 });

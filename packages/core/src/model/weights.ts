@@ -3,6 +3,7 @@
 
 import type { WeightStore, WeightTensor } from '../backend.js';
 import { FormatError, ShapeError } from '../errors.js';
+import { quoteName } from '../quote.js';
 import type { SafetensorsFile } from '../formats/safetensors.js';
 import type { AttentionSegment, ModelSpec } from './spec.js';
 
@@ -28,37 +29,23 @@ const IGNORED = [/\.attention\.bias$/, /\.attention\.masked_bias$/, /\.rotary_em
 export interface LoadedWeights { readonly store: WeightStore; readonly unused: readonly string[] }
 
 export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'model.safetensors'): LoadedWeights {
-  const out = new Map<string, WeightTensor>();
-  const used = new Set<string>();
+  if (spec.architecture !== 'gpt_neox' && spec.architecture !== 'gpt2') return decoderWeights(spec, src, source);
+  const { read, put, used, done } = weightIo(spec, src, source);
   const { dModel: d, nHeads, headDim, nLayers } = spec.dims;
   const prefixes = spec.architecture === 'gpt2' ? ['transformer.', ''] : ['gpt_neox.', ''];
   const prefix = prefixes.find((p) => src.has(`${p}${spec.architecture === 'gpt2' ? 'wte' : 'embed_in'}.weight`));
   if (prefix === undefined) {
     throw new FormatError(`${source}: no token embedding (${spec.architecture === 'gpt2' ? 'transformer.wte.weight' : 'gpt_neox.embed_in.weight'})`,
-      `is this a ${spec.architecture} checkpoint? tensors found: ${src.names().slice(0, 12).join(', ')}`);
+      `is this a ${spec.architecture} checkpoint? tensors found: ${src.names().slice(0, 12).map((n) => quoteName(n)).join(', ')}`);
   }
-  const read = (name: string, expect: readonly number[]): Float32Array => {
-    if (!src.has(name)) throw new FormatError(`${source}: missing tensor '${name}'`, 'the weights do not match config.json; use the model folder as saved by transformers');
-    const shape = src.shape(name);
-    if (shape.length !== expect.length || shape.some((x, i) => x !== expect[i])) {
-      throw new ShapeError(`${source}: tensor '${name}' has shape [${shape.join(', ')}] but config.json implies [${expect.join(', ')}]`,
-        'config.json and model.safetensors come from different models');
-    }
-    used.add(name);
-    return src.get(name);
-  };
-  const put = (name: string, data: Float32Array) => {
-    const shape = spec.weightShapes.get(name);
-    if (!shape) throw new Error(`internal: no canonical weight '${name}'`);
-    out.set(name, { shape, data });
-  };
   const { vocabSize: V, maxPositions: P, dMlp: m } = spec.dims;
 
   if (spec.architecture === 'gpt_neox') {
     const g = (n: string) => `${prefix}${n}`;
     // attention_bias false (config.json): the spec has no q/k/v and dense biases, nor has the checkpoint.
     const attention = spec.segments.filter((s): s is AttentionSegment => s.kind === 'attention');
-    put('embed.tok', read(g('embed_in.weight'), [V, d]));
+    const embed = read(g('embed_in.weight'), [V, d]);
+    put('embed.tok', embed);
     for (let l = 0; l < nLayers; l++) {
       const L = g(`layers.${l}.`);
       put(`l${l}.ln1.w`, read(`${L}input_layernorm.weight`, [d]));
@@ -70,8 +57,8 @@ export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'm
         qkv.bias ? read(`${L}attention.query_key_value.bias`, [3 * d]) : undefined, nHeads, headDim);
       put(qkv.weight, w);
       if (qkv.bias) put(qkv.bias, b!);
-      put(out.weight, transpose(read(`${L}attention.dense.weight`, [d, d]), d, d));
-      if (out.bias) put(out.bias, read(`${L}attention.dense.bias`, [d]));
+      put(out!.weight, transpose(read(`${L}attention.dense.weight`, [d, d]), d, d));
+      if (out!.bias) put(out!.bias, read(`${L}attention.dense.bias`, [d]));
       put(`l${l}.fc_in.w`, transpose(read(`${L}mlp.dense_h_to_4h.weight`, [m, d]), m, d));
       put(`l${l}.fc_in.b`, read(`${L}mlp.dense_h_to_4h.bias`, [m]));
       put(`l${l}.fc_out.w`, transpose(read(`${L}mlp.dense_4h_to_h.weight`, [d, m]), d, m));
@@ -79,13 +66,7 @@ export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'm
     }
     put('final_ln.w', read(g('final_layer_norm.weight'), [d]));
     put('final_ln.b', read(g('final_layer_norm.bias'), [d]));
-    // Tied only when config.json says so (tie_word_embeddings, false by default for GPT-NeoX).
-    if (!src.has('embed_out.weight') && spec.tieWordEmbeddings === false) {
-      throw new FormatError(`${source}: missing tensor 'embed_out.weight' (config.json has tie_word_embeddings false, so the unembedding is not embed_in)`,
-        'use the model.safetensors saved with this config.json, or set "tie_word_embeddings": true if the model really shares them');
-    }
-    const head = src.has('embed_out.weight') ? 'embed_out.weight' : g('embed_in.weight');
-    put('unembed.w', transpose(read(head, [V, d]), V, d));
+    unembedding(spec, src, { read, put, used }, embed, ['embed_out.weight'], source);
   } else {
     const g = (n: string) => `${prefix}${n}`;
     const wte = read(g('wte.weight'), [V, d]);
@@ -112,9 +93,125 @@ export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'm
     if (src.has('lm_head.weight')) used.add('lm_head.weight');
     put('unembed.w', transpose(wte, V, d));
   }
-  const unused = src.names().filter((n) => !used.has(n) && !IGNORED.some((re) => re.test(n)));
-  return { store: out, unused };
+  return done();
 }
+
+/** Reads checked tensors from a source and stores canonical ones checked against the spec. */
+function weightIo(spec: ModelSpec, src: TensorSource, source: string) {
+  const out = new Map<string, WeightTensor>();
+  const used = new Set<string>();
+  const read = (name: string, expect: readonly number[]): Float32Array => {
+    if (!src.has(name)) throw new FormatError(`${source}: missing tensor '${name}'`, 'the weights do not match config.json; use the model folder as saved by transformers');
+    const shape = src.shape(name);
+    if (shape.length !== expect.length || shape.some((x, i) => x !== expect[i])) {
+      throw new ShapeError(`${source}: tensor '${name}' has shape [${shape.join(', ')}] but config.json implies [${expect.join(', ')}]`,
+        'config.json and model.safetensors come from different models');
+    }
+    used.add(name);
+    return src.get(name);
+  };
+  const put = (name: string, data: Float32Array) => {
+    const shape = spec.weightShapes.get(name);
+    if (!shape) throw new Error(`internal: no canonical weight '${name}'`);
+    out.set(name, { shape, data });
+  };
+  const done = (): LoadedWeights => ({ store: out, unused: src.names().filter((n) => !used.has(n) && !IGNORED.some((re) => re.test(n))) });
+  return { read, put, used, done };
+}
+
+/**
+ * Where a decoder's modules sit: `model.` (…ForCausalLM), Gemma 3's multimodal
+ * `model.language_model.` (transformers ≥ 4.52) or `language_model.model.` (earlier), or no prefix
+ * (a bare …Model); the output head is `lm_head` or `language_model.lm_head`.
+ */
+const DECODER_PREFIXES = ['model.', 'model.language_model.', 'language_model.model.', ''];
+
+/** Llama family and Gemma: q/k/v fused into qkv, every linear transposed to [in, out]. */
+function decoderWeights(spec: ModelSpec, src: TensorSource, source: string): LoadedWeights {
+  const io = weightIo(spec, src, source);
+  const { read, put, done } = io;
+  const { dModel: d, nHeads: H, headDim: hd, nLayers, vocabSize: V, dMlp: m } = spec.dims;
+  const prefix = DECODER_PREFIXES.find((p) => src.has(`${p}embed_tokens.weight`));
+  if (prefix === undefined) {
+    throw new FormatError(`${source}: no token embedding (model.embed_tokens.weight)`,
+      `is this a ${spec.architecture} checkpoint? tensors found: ${src.names().slice(0, 12).map((n) => quoteName(n)).join(', ')}`);
+  }
+  const gemma = spec.architecture === 'gemma2' || spec.architecture === 'gemma3';
+  const embed = read(`${prefix}embed_tokens.weight`, [V, d]);
+  put('embed.tok', embed);
+  const attention = spec.segments.filter((s): s is AttentionSegment => s.kind === 'attention');
+  const optional = (name: string | undefined, hf: string, shape: readonly number[]) => { if (name) put(name, read(hf, shape)); };
+  const linear = (w: string, b: string | undefined, hf: string, rows: number, cols: number) => {
+    put(w, transpose(read(`${hf}.weight`, [rows, cols]), rows, cols));
+    optional(b, `${hf}.bias`, [rows]);
+  };
+  for (let l = 0; l < nLayers; l++) {
+    const L = `${prefix}layers.${l}.`, p = `l${l}`;
+    const seg = attention[l]!;
+    put(`${p}.ln1.w`, read(`${L}input_layernorm.weight`, [d]));
+    fusedQkv(io, seg, `${L}self_attn.`, spec.dims);
+    optional(seg.qNorm?.weight, `${L}self_attn.q_norm.weight`, [hd]);
+    optional(seg.kNorm?.weight, `${L}self_attn.k_norm.weight`, [hd]);
+    linear(`${p}.attn_out.w`, spec.weightShapes.has(`${p}.attn_out.b`) ? `${p}.attn_out.b` : undefined, `${L}self_attn.o_proj`, d, H * hd);
+    if (gemma) {
+      put(`${p}.ln_post_attn.w`, read(`${L}post_attention_layernorm.weight`, [d]));
+      put(`${p}.ln2.w`, read(`${L}pre_feedforward_layernorm.weight`, [d]));
+      put(`${p}.ln_post_mlp.w`, read(`${L}post_feedforward_layernorm.weight`, [d]));
+    } else {
+      put(`${p}.ln2.w`, read(`${L}post_attention_layernorm.weight`, [d]));
+    }
+    const bias = (n: string) => (spec.weightShapes.has(`${p}.${n}.b`) ? `${p}.${n}.b` : undefined);
+    linear(`${p}.gate.w`, bias('gate'), `${L}mlp.gate_proj`, m, d);
+    linear(`${p}.fc_in.w`, bias('fc_in'), `${L}mlp.up_proj`, m, d);
+    linear(`${p}.fc_out.w`, bias('fc_out'), `${L}mlp.down_proj`, d, m);
+  }
+  put('final_ln.w', read(`${prefix}norm.weight`, [d]));
+  unembedding(spec, src, io, embed, ['lm_head.weight', 'language_model.lm_head.weight'], source);
+  return done();
+}
+
+/**
+ * The output head `unembed.w` [d, V]. Tied (spec.tiedEmbeddings, config.json's
+ * tie_word_embeddings): transformers uses the token embedding whatever a stored head holds, so it
+ * is a transposed copy of `embed`, or nothing when the spec reads embed.tok transposed
+ * (transposedTiedUnembed). Untied: the checkpoint must hold the head (the first of `heads` found).
+ */
+function unembedding(spec: ModelSpec, src: TensorSource, io: Pick<ReturnType<typeof weightIo>, 'read' | 'put' | 'used'>,
+  embed: Float32Array, heads: readonly string[], source: string): void {
+  const { vocabSize: V, dModel: d } = spec.dims;
+  const head = heads.find((n) => src.has(n));
+  if (spec.tiedEmbeddings) {
+    if (head) io.used.add(head);
+    if (spec.weightShapes.has('unembed.w')) io.put('unembed.w', transpose(embed, V, d));
+    return;
+  }
+  if (!head) {
+    throw new FormatError(`${source}: missing tensor ${quoteName(heads[0])} (config.json has tie_word_embeddings false, so the unembedding is not the token embedding)`,
+      'use the weights saved with this config.json, or set "tie_word_embeddings": true if the model really shares them');
+  }
+  io.put('unembed.w', transpose(io.read(head, [V, d]), V, d));
+}
+
+/**
+ * q_proj | k_proj | v_proj ([heads·hd, d] each, HF rows = outputs) → the canonical fused qkv
+ * [d, (H + 2·Hkv)·hd] (columns q | k | v), and their biases concatenated the same way (Qwen 2).
+ */
+function fusedQkv(io: WeightIo, seg: AttentionSegment, at: string, dims: ModelSpec['dims']): void {
+  const { dModel: d, nHeads: H, nKvHeads: Hkv, headDim: hd } = dims;
+  const parts = [['q_proj', H], ['k_proj', Hkv], ['v_proj', Hkv]] as const;
+  const width = (H + 2 * Hkv) * hd;
+  const stacked = new Float32Array(width * d);
+  let o = 0;
+  for (const [n, heads] of parts) { stacked.set(io.read(`${at}${n}.weight`, [heads * hd, d]), o * d); o += heads * hd; }
+  io.put(seg.qkv.weight, transpose(stacked, width, d));
+  if (!seg.qkv.bias) return;
+  const b = new Float32Array(width);
+  o = 0;
+  for (const [n, heads] of parts) { b.set(io.read(`${at}${n}.bias`, [heads * hd]), o); o += heads * hd; }
+  io.put(seg.qkv.bias, b);
+}
+
+type WeightIo = ReturnType<typeof weightIo>;
 
 /** [rows, cols] → [cols, rows]. */
 export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {

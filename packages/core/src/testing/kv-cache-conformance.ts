@@ -30,8 +30,8 @@ function tokenRows(batch: number, seq: number, vocab: number): number[][] {
  * Adds (p + 1)·0.05·u to the rows at absolute positions p with `selected(p)`; u is a fixed
  * direction. The amount grows with p, so an edit that saw the wrong offset changes the result.
  */
-function positionEdit(model: Model, selected: (p: number) => boolean, seed: number): Edit {
-  const d = model.spec.dims.dModel;
+function positionEdit(model: Model, sub: string, selected: (p: number) => boolean, seed: number): Edit {
+  const d = model.submodule(sub).width ?? model.spec.dims.dModel; // Gemma's attn_l: the concatenated heads
   const u = Float32Array.from({ length: d }, (_, i) => Math.sin(seed * 31 + i * 1.7));
   return (x: Tensor, call) => {
     const ops = model.ops;
@@ -107,12 +107,13 @@ export function runKvCacheConformance(options: KvCacheConformanceOptions,
       it('edits at prompt positions and from a generated position on see the positionOffset', async () => {
         const m = await get();
         const subs = m.submodules.map((s) => s.name);
-        // An attention output, the embedding and a late residual: edits before, inside and after cached layers.
+        // The first submodule (the embedding; Gemma: attn_0), an attention output and a late residual:
+        // edits before, inside and after cached layers.
         const at = [subs[0]!, subs.find((s) => s.startsWith('attn_'))!, subs[subs.length - 1]!];
         const edits = () => new Map<string, Edit>([
-          [at[0]!, positionEdit(m, (p) => p < PROMPT, 1)],
-          [at[1]!, positionEdit(m, (p) => p >= PROMPT + 1, 2)],
-          [at[2]!, positionEdit(m, (p) => p % 3 === 1, 3)],
+          [at[0]!, positionEdit(m, at[0]!, (p) => p < PROMPT, 1)],
+          [at[1]!, positionEdit(m, at[1]!, (p) => p >= PROMPT + 1, 2)],
+          [at[2]!, positionEdit(m, at[2]!, (p) => p % 3 === 1, 3)],
         ]);
         const worst = await compare([PROMPT, 1, 1, 3, 1], edits);
         expect(worst, `max |cached − full| with edits = ${worst}`).toBeLessThanOrEqual(tolerance);

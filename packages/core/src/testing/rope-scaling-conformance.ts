@@ -45,47 +45,55 @@ interface CacheRef {
  */
 export function runRopeScalingConformance(options: RopeScalingConformanceOptions,
   runner: ConformanceRunner & { readonly afterAll?: (fn: () => void) => void }, name = 'RoPE scaling conformance'): void {
-  const { describe, it, expect } = runner;
   const tolerance = options.tolerance ?? 1e-4;
 
-  for (const { name: label, pastContext } of ROPE_MODELS) {
-    const dir = join(options.modelsDir, label);
-    describe(`${name}: ${label}: cached decoding matches transformers`, () => {
-      let model: Model | undefined;
-
-      it('prefill, single tokens and a chunk through a KV cache give the reference logits', async () => {
-        const ref = JSON.parse(readFileSync(join(dir, 'ref.json'), 'utf8')) as CacheRef;
-        const m = (model ??= await options.load(dir));
-        const { pieces, logits } = ref.cache_check;
-        const ids = ref.tokens[ref.cache_check.text]!;
-        const before = m.ops.numTensors();
-        const cache = await m.createKvCache({ batch: 1, maxLength: ids.length });
-        const got: number[] = [];
-        try {
-          let at = 0;
-          for (const n of pieces) {
-            await m.ops.scope(async () => {
-              const out = await m.forward(m.tokens(Int32Array.from(ids.slice(at, at + n)), 1, n), { cache });
-              got.push(...(await out.logits!.data()));
-            });
-            at += n;
-          }
-        } finally {
-          cache.dispose();
-        }
-        const worst = maxAbsDiff(got, logits.flat());
-        expect(worst, `max |cached − reference| = ${worst}`).toBeLessThanOrEqual(tolerance);
-        expect(m.ops.numTensors(), 'tensors left alive').toBe(before);
-        // Past max_position_embeddings with dynamic NTK, cached ≠ full forward: the check above can tell them apart.
-        const full = maxAbsDiff(ref.logits[ref.cache_check.text]!.flat(), logits.flat());
-        if (pastContext) expect(full > 1e-2, `reference cached vs full forward differ by ${full}`).toBe(true);
-        else expect(full, 'reference cached vs full forward').toBeLessThanOrEqual(1e-5);
-      });
-
-      runner.afterAll?.(() => { model?.dispose(); model = undefined; });
-    });
-  }
+  for (const { name: label, pastContext } of ROPE_MODELS) registerCachedDecoding(options.load, join(options.modelsDir, label), pastContext, tolerance, runner, name);
 
   const kvModels = [...ROPE_MODELS.map((r) => r.name), 'neox-nobias'].map((m) => join(options.modelsDir, m));
   runKvCacheConformance({ load: options.load, models: kvModels }, runner, `${name}: KV cache`);
+}
+
+/**
+ * Registers the cached-decoding check of one refgen model: its text fed through a KV cache in the
+ * pieces of ref.json's `cache_check` gives the reference logits of transformers' cached generation.
+ * `pastContext`: the reference's cached and full logits differ (dynamic NTK past the context).
+ */
+export function registerCachedDecoding(load: (dir: string) => Promise<Model>, dir: string, pastContext: boolean, tolerance: number,
+  runner: ConformanceRunner & { readonly afterAll?: (fn: () => void) => void }, name: string): void {
+  const { describe, it, expect } = runner;
+  const label = dir.split(/[\\/]/).filter(Boolean).pop() ?? dir;
+  describe(`${name}: ${label}: cached decoding matches transformers`, () => {
+    let model: Model | undefined;
+
+    it('prefill, single tokens and a chunk through a KV cache give the reference logits', async () => {
+      const ref = JSON.parse(readFileSync(join(dir, 'ref.json'), 'utf8')) as CacheRef;
+      const m = (model ??= await load(dir));
+      const { pieces, logits } = ref.cache_check;
+      const ids = ref.tokens[ref.cache_check.text]!;
+      const before = m.ops.numTensors();
+      const cache = await m.createKvCache({ batch: 1, maxLength: ids.length });
+      const got: number[] = [];
+      try {
+        let at = 0;
+        for (const n of pieces) {
+          await m.ops.scope(async () => {
+            const out = await m.forward(m.tokens(Int32Array.from(ids.slice(at, at + n)), 1, n), { cache });
+            got.push(...(await out.logits!.data()));
+          });
+          at += n;
+        }
+      } finally {
+        cache.dispose();
+      }
+      const worst = maxAbsDiff(got, logits.flat());
+      expect(worst, `max |cached − reference| = ${worst}`).toBeLessThanOrEqual(tolerance);
+      expect(m.ops.numTensors(), 'tensors left alive').toBe(before);
+      // Past max_position_embeddings with dynamic NTK, cached ≠ full forward: the check above can tell them apart.
+      const full = maxAbsDiff(ref.logits[ref.cache_check.text]!.flat(), logits.flat());
+      if (pastContext) expect(full > 1e-2, `reference cached vs full forward differ by ${full}`).toBe(true);
+      else expect(full, 'reference cached vs full forward').toBeLessThanOrEqual(1e-5);
+    });
+
+    runner.afterAll?.(() => { model?.dispose(); model = undefined; });
+  });
 }

@@ -114,6 +114,16 @@ describe('Gemma Scope and dictionary_learning weights', () => {
     };
     const nan = write((k, s, d) => { if (k === 'b_enc') d[0] = NaN; return [s, d]; });
     await expect(gemmaScope().load(nan, ctx())).rejects.toThrow(/tensor 'b_enc' holds 1 non-finite value/);
+    // Gemma Scope 2's params.safetensors: read by offset, NaN refused the same way.
+    const st = join(root, `gs-${n++}`);
+    cpSync(join(ARCHS, 'gemma_scope'), st, { recursive: true });
+    rmSync(join(st, 'params.npz'));
+    const tensors = new Map([...src].map(([k, v]) => [k, { shape: v.shape, data: (v.data as Float32Array).slice() }]));
+    writeFileSync(join(st, 'params.safetensors'), encodeSafetensors(tensors));
+    expect((await gemmaScope().load(st, ctx())).dSae).toBe(src.get('b_enc')!.shape[0]);
+    tensors.get('threshold')!.data[2] = -Infinity;
+    writeFileSync(join(st, 'params.safetensors'), encodeSafetensors(tensors));
+    await expect(gemmaScope().load(st, ctx())).rejects.toThrow(/params\.safetensors: tensor 'threshold' holds 1 non-finite value \(the first, -Infinity, at flat index 2\)/);
     const empty = write((k, s) => {
       const dIn = src.get('b_dec')!.shape[0]!;
       const shape = k === 'W_enc' ? [dIn, 0] : k === 'W_dec' ? [0, dIn] : k === 'b_dec' ? [dIn] : [0];

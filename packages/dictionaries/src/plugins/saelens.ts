@@ -68,6 +68,25 @@ function need(w: WeightMap, name: string, source: string, alternatives: readonly
   throw new FormatError(`${source}: no tensor '${name}'`, `tensors present: ${[...w.keys()].slice(0, 20).map((k) => quoteName(k)).join(', ')}; the file does not match its cfg.json architecture`);
 }
 
+/**
+ * hook_z SAEs read z with its heads flattened, head-major ("... n_heads d_head -> ... (n_heads d_head)",
+ * SAELens' reshape_activations), which is sfc's attn_l on Gemma. Weights saved per head —
+ * W_enc [n_heads, d_head, d_sae], W_dec [d_sae, n_heads, d_head], b_dec [n_heads, d_head] — are the
+ * same numbers in C order, so flattening is a reshape. `at`: where the d_in axes are.
+ */
+function flattenHeads(t: HostTensor, dIn: number, at: 'first' | 'last' | 'all', name: string, source: string): HostTensor {
+  const s = t.shape;
+  const expectRank = at === 'all' ? 1 : 2;
+  if (s.length <= expectRank) return t;
+  const inAxes = at === 'first' ? s.slice(0, -1) : at === 'last' ? s.slice(1) : s;
+  const rest = at === 'first' ? [s[s.length - 1]!] : at === 'last' ? [s[0]!] : [];
+  if (inAxes.reduce((a, b) => a * b, 1) !== dIn) {
+    throw new FormatError(`${source}: ${name} has shape [${s.join(', ')}], whose head axes do not multiply to d_in ${dIn}`,
+      'the file is inconsistent with its cfg.json');
+  }
+  return host(at === 'first' ? [dIn, ...rest] : at === 'last' ? [...rest, dIn] : [dIn], t.data);
+}
+
 /** SAELens' scalar-or-vector batchtopk threshold: `threshold` (as saved for inference) or `topk_threshold` (training). */
 function batchThreshold(w: WeightMap, dSae: number, source: string): { scalar?: number; vector?: HostTensor } {
   const t = w.get('threshold') ?? w.get('topk_threshold');
@@ -81,9 +100,10 @@ function batchThreshold(w: WeightMap, dSae: number, source: string): { scalar?: 
 export function buildSaeLens(ops: TensorOps, cfg: SaeLensConfig, w: WeightMap, source: string, ctx: DictionaryLoadContext,
   options: SaeLensOptions = {}): Dictionary {
   const { d_in: dIn, d_sae: dSae } = cfg;
-  let W_enc = expectShape(need(w, 'W_enc', source), [dIn, dSae], 'W_enc', source);
-  let W_dec = expectShape(need(w, 'W_dec', source), [dSae, dIn], 'W_dec', source);
-  let b_dec = expectShape(need(w, 'b_dec', source), [dIn], 'b_dec', source);
+  const heads = (t: HostTensor, name: string, at: 'first' | 'last' | 'all') => (cfg.reshape_activations === 'hook_z' ? flattenHeads(t, dIn, at, name, source) : t);
+  let W_enc = expectShape(heads(need(w, 'W_enc', source), 'W_enc', 'first'), [dIn, dSae], 'W_enc', source);
+  let W_dec = expectShape(heads(need(w, 'W_dec', source), 'W_dec', 'last'), [dSae, dIn], 'W_dec', source);
+  let b_dec = expectShape(heads(need(w, 'b_dec', source), 'b_dec', 'all'), [dIn], 'b_dec', source);
 
   // Old SAEs multiply features by a learned per-feature factor before decoding: fold it into W_dec.
   const sf = w.get('finetuning_scaling_factor') ?? w.get('scaling_factor');

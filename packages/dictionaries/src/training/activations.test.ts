@@ -64,4 +64,20 @@ describe('collectActivations', () => {
   it('textLines drops empty lines and trailing whitespace', () => {
     expect(textLines('a b \r\n\n  \nc\n')).toEqual(['a b', 'c']);
   });
+
+  it("uses each submodule's own width: Gemma's attn_l is z (heads × head_dim), not d_model", async () => {
+    const gemma = await Model.load(fileURLToPath(new URL('../../../../fixtures/models/gemma2-a', import.meta.url)), backend);
+    try {
+      const text = ['one two three', 'four five'].map((_, i) => gemma.tokenizer.decode([3 + i, 7 + i, 11 + i]));
+      const got = await collectActivations(gemma, text, { submodules: ['attn_1', 'resid_1'], batchSize: 2, seed: 1 });
+      const z = got.sets.get('attn_1')!;
+      expect(z.dIn).toBe(gemma.submodule('attn_1').width);
+      expect(z.dIn).not.toBe(gemma.spec.dims.dModel);
+      expect(z.data.length).toBe(z.rows * z.dIn);
+      expect(got.sets.get('resid_1')!.dIn).toBe(gemma.spec.dims.dModel);
+      expect(z.data.some((v) => v !== 0)).toBe(true);
+    } finally {
+      gemma.dispose();
+    }
+  });
 });

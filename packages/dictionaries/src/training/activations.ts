@@ -71,8 +71,9 @@ export async function collectActivations(model: Model, lines: readonly string[],
   }
   if (tokens === 0) throw new InputError(`${source} has no tokens`, 'give a text file with one or more non-empty lines');
 
-  const dIn = model.spec.dims.dModel;
-  const buffers = new Map(names.map((n) => [n, new Float32Array(tokens * dIn)]));
+  // Each submodule's own width (Gemma's attn_l is z: heads × head_dim, not d_model).
+  const widths = new Map(names.map((n) => [n, model.submodule(n).width ?? model.spec.dims.dModel]));
+  const buffers = new Map(names.map((n) => [n, new Float32Array(tokens * widths.get(n)!)]));
   // Equal lengths share a forward pass (no padding).
   const byLength = new Map<number, number[][]>();
   for (const s of seqs) {
@@ -93,7 +94,7 @@ export async function collectActivations(model: Model, lines: readonly string[],
       });
       for (const n of names) {
         const t = values.get(n)!;
-        buffers.get(n)!.set(await t.data() as Float32Array, row * dIn);
+        buffers.get(n)!.set(await t.data() as Float32Array, row * widths.get(n)!);
         t.dispose();
       }
       row += batch.length * len;
@@ -101,7 +102,7 @@ export async function collectActivations(model: Model, lines: readonly string[],
     }
   }
   return {
-    sets: new Map(names.map((n) => [n, { data: buffers.get(n)!, rows: tokens, dIn }])),
+    sets: new Map(names.map((n) => [n, { data: buffers.get(n)!, rows: tokens, dIn: widths.get(n)! }])),
     tokens,
     sequences: seqs.length,
   };
