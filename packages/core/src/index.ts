@@ -41,4 +41,9 @@ export {
   type EffectsFile, type SubmoduleEffectsJson, type RunMetadata,
 } from './circuit/effects-file.js';
 export { EVAL_SCHEMA, evaluationToFile, serializeEvaluation, type EvalFile } from './circuit/eval-file.js';
+export {
+  PARTIAL_SCHEMA, parseShard, shardBatchIndices, attributionPartial, discoveryPartial, evaluationPartial, emptyPartial, serializePartial,
+  parsePartial, mergePartials, firstDifference,
+  type Shard, type PartialKind, type PartialFile, type PartialContext, type NamedPartial, type MergedRun,
+} from './circuit/partial.js';
 export { tidySync } from './tidy.js';

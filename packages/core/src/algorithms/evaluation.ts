@@ -36,6 +36,13 @@ export interface EvaluateOptions {
   readonly metric?: Metric;
   readonly onProgress?: ProgressCallback;
   /**
+   * Run the ablated forwards only on these batch indices (default: all) — one shard of a run
+   * (circuit/partial.ts). Ablation values (mean, resample draws) still come from every batch, so
+   * each selected batch computes what it computes in the full run; numExamples and the means are
+   * over the selected batches.
+   */
+  readonly onlyBatches?: readonly number[];
+  /**
    * Aborting stops the run at the next unit of work (a batch of the mean-ablation pass, a batch, one
    * ablated forward per threshold) with CancelledError; every tensor the run made is disposed.
    */
@@ -136,14 +143,17 @@ export async function evaluate(model: Model, dictionaries: DictionarySet, batche
         'evaluate on examples of the same length, or use a circuit with aggregation sum');
     }
   }
-  const N = countPrompts(batches);
+  const only = options.onlyBatches ? new Set(options.onlyBatches) : undefined;
+  const selected = only ? batches.filter((_, bi) => only.has(bi)) : batches;
+  if (selected.length === 0) throw new InputError('no batches selected to evaluate', 'select at least one batch index');
+  const N = countPrompts(selected);
   const masks = options.thresholds.map((t) => new Map(subs.map((s) => [s.name, thresholdMask(effects.get(s.name)!, t)])));
   const empty = new Map(subs.map((s) => {
     const e = effects.get(s.name)!;
     return [s.name, { act: new Float32Array(e.features.length), res: new Float32Array(e.error.length), count: 0 }];
   }));
   const sums = { full: 0, empty: 0, circuit: options.thresholds.map(() => 0), complement: options.thresholds.map(() => 0) };
-  const totalRuns = batches.length * (2 + 2 * options.thresholds.length);
+  const totalRuns = selected.length * (2 + 2 * options.thresholds.length);
   let runs = 0;
   const tick = () => options.onProgress?.({ stage: 'ablation', done: ++runs, total: totalRuns });
   const draws = ablation.kind === 'resample' ? resampleDraws(batches, ablation.seed ?? 12) : undefined;
@@ -153,6 +163,7 @@ export async function evaluate(model: Model, dictionaries: DictionarySet, batche
     const shared = ablation.kind === 'mean' ? await meanAblationStates(model, subs, batches, cancel)
       : ablation.kind === 'zero' ? zeroAblationStates(ops, subs) : undefined;
     for (const [bi, batch] of batches.entries()) {
+      if (only && !only.has(bi)) continue;
       await cancel();
       await ops.scope(async () => {
         const bound = metric.bind(ops, batch);
