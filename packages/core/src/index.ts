@@ -17,8 +17,9 @@ export {
   loadExamples, selectExamples, splitLines, describeSkips, SKIP_REASONS,
   type Example, type ExampleSelection, type ExampleTokenizer, type SelectExamplesOptions, type SkipReason,
 } from './data/examples.js';
-export { batchExamples, singlePromptBatch, countPrompts, type PromptBatch } from './data/batches.js';
-export { logitDiff, cleanMinusPatch, negAnswerLogit, linearLogitMetric, defaultMetric, type Metric, type BoundMetric } from './algorithms/metrics.js';
+export { batchExamples, singlePromptBatch, countPrompts, padRows, rowLength, PAD_ID, type PromptBatch } from './data/batches.js';
+export { detectData, type DataKind, type SinglePromptEntry } from './data/single-prompts.js';
+export { logitDiff, cleanMinusPatch, negAnswerLogit, linearLogitMetric, defaultMetric, lastTokenPositions, type Metric, type BoundMetric } from './algorithms/metrics.js';
 export type { ProgressCallback, ProgressEvent } from './algorithms/progress.js';
 export { cancelCheck, type CancelCheck } from './algorithms/cancel.js';
 export { saeState, effectOf, toDense, type SparseAct } from './algorithms/sparse-act.js';

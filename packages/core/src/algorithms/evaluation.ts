@@ -11,14 +11,14 @@ import { parseSubmoduleName } from '../submodule.js';
 import type { Tensor, TensorOps } from '../tensor.js';
 import { countPrompts, type PromptBatch } from '../data/batches.js';
 import {
-  ablatedMetric, meanAblationStates, resampleAblationStates, resampleDraws, zeroAblationStates,
+  ablatedMetric, meanAblationStates, meanStatesFor, resampleAblationStates, resampleDraws, zeroAblationStates,
   type Ablation, type ErrorHandling, type KeepMask,
 } from './ablation.js';
 import type { NodeEffects } from './attribution.js';
 import { cancelCheck } from './cancel.js';
 import { cleanMinusPatch, linearLogitMetric, type Metric } from './metrics.js';
 import type { ProgressCallback } from './progress.js';
-import { checkBatches, resolveDictionaries, type DictionarySet, type ResolvedSubmodule } from './setup.js';
+import { checkBatches, promptLengths, resolveDictionaries, type DictionarySet, type ResolvedSubmodule } from './setup.js';
 import type { SparseAct } from './sparse-act.js';
 
 export interface EvaluateOptions {
@@ -138,8 +138,9 @@ export async function evaluate(model: Model, dictionaries: DictionarySet, batche
     if (e.dSae !== s.dict.dSae) {
       throw new InputError(`the circuit has ${e.dSae} features for ${s.name}, its dictionary ${s.dict.dSae}`, 'evaluate with the dictionaries the circuit was discovered with');
     }
-    if (e.positions !== null && batches.some((b) => b.seq !== e.positions)) {
-      throw new InputError(`the circuit keeps ${e.positions} positions (aggregation none), but the examples have ${[...new Set(batches.map((b) => b.seq))].join(', ')} tokens`,
+    const lens = promptLengths(batches);
+    if (e.positions !== null && (lens.length > 1 || lens[0] !== e.positions)) {
+      throw new InputError(`the circuit keeps ${e.positions} positions (aggregation none), but the examples have ${lens.join(', ')} tokens`,
         'evaluate on examples of the same length, or use a circuit with aggregation sum');
     }
   }
@@ -169,7 +170,7 @@ export async function evaluate(model: Model, dictionaries: DictionarySet, batche
         const bound = metric.bind(ops, batch);
         const selection = bound.selection();
         const tokens = model.tokens(batch.clean, batch.size, batch.seq);
-        const states: ReadonlyMap<string, SparseAct> = shared ?? await resampleAblationStates(model, subs, batches, draws![bi]!);
+        const states: ReadonlyMap<string, SparseAct> = shared ? meanStatesFor(ops, shared, batch.seq) : await resampleAblationStates(model, subs, batches, draws![bi]!);
         const total = async (t: Tensor): Promise<number> => {
           const v = await t.data();
           let acc = 0;
