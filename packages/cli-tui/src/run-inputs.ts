@@ -65,19 +65,24 @@ export async function loadDataBatches(s: Session, model: Model, options: Pick<Ru
   };
 }
 
-async function loadRunInputs(s: Session, options: RunInputOptions): Promise<RunInputs> {
-  s.config.require<string>('data', '--data');
-  const model = await s.model();
-  const data = await loadDataBatches(s, model, options);
-  const dictionaries = await loadModelDictionaries(s, model, options.only ? { only: options.only } : {});
-  const meta: RunMetadata = {
+/** What every output file records about the run's inputs. */
+export function runMetadata(s: Session, model: Model, dictionaries: ReadonlyMap<string, Dictionary>, data: DataBatches['meta']): RunMetadata {
+  return {
     model: { path: model.dir, architecture: model.spec.architecture, backend: model.backend.name },
     dictionaries: {
       folder: s.config.get<string>('dictionaries.folder') ?? null,
       formats: Object.fromEntries([...dictionaries].map(([k, d]) => [k, `${d.format ?? 'unknown'}/${d.architecture}`])),
     },
-    data: data.meta,
+    data,
   };
+}
+
+async function loadRunInputs(s: Session, options: RunInputOptions): Promise<RunInputs> {
+  s.config.require<string>('data', '--data');
+  const model = await s.model();
+  const data = await loadDataBatches(s, model, options);
+  const dictionaries = await loadModelDictionaries(s, model, options.only ? { only: options.only } : {});
+  const meta = runMetadata(s, model, dictionaries, data.meta);
   return {
     model, batches: data.batches, dictionaries, meta,
     dispose: () => { for (const d of dictionaries.values()) d.dispose(); },
