@@ -15,7 +15,7 @@ import {
   type AttributionMethod, type BatchContext, type Example, type PromptBatch, type Tensor,
 } from '@sfc/core';
 import { relMaxError } from '@sfc/core/testing';
-import { compareBatch, interventionsFor, scale, Steering, type PromptScore, type ScoreBatch } from '@sfc/steering';
+import { compareBatch, interventionsFor, patch, scale, Steering, type Intervention, type PromptScore, type ScoreBatch } from '@sfc/steering';
 import { ALGORITHM_BACKENDS } from './backends.js';
 import { refNodeEffects, useSmallA, type SmallA } from './small-a.js';
 
@@ -120,16 +120,25 @@ for (const which of ALGORITHM_BACKENDS) describe(which.name, () => {
       }
     });
 
-    it('steered scoring in a padded batch equals each prompt alone', async () => {
+    it('steered scoring in a padded batch equals each prompt alone (all positions, the last position, patch)', async () => {
       const examples = mixedExamples(s, paired);
-      const steering = await Steering.create(s.model, s.dictionaries, interventionsFor(
-        [{ kind: 'feature', submodule: 'resid_0', index: 3, pos: null }, { kind: 'feature', submodule: 'attn_1', index: 7, pos: null }], scale(-4)));
-      const [padded] = await compareBatch(s.model, [steering], batchExamples(examples, examples.length)[0] as ScoreBatch);
-      const single: PromptScore[] = [];
-      for (const b of alone(examples)) single.push((await compareBatch(s.model, [steering], b as ScoreBatch))[0]![0]!);
-      const pick = (p: PromptScore) => [p.before.metric!, p.after.metric!, p.kl, ...p.before.top.map((t) => t.logprob), ...p.after.top.map((t) => t.logprob)];
-      expect(relMaxError(padded!.flatMap(pick), single.flatMap(pick))).toBeLessThanOrEqual(TOLERANCE);
-      expect(padded!.map((p) => p.after.top[0]!.id)).toEqual(single.map((p) => p.after.top[0]!.id));
+      const features = [{ kind: 'feature', submodule: 'resid_0', index: 3, pos: null }, { kind: 'feature', submodule: 'attn_1', index: 7, pos: null }] as const;
+      const ops: [string, Intervention[]][] = [
+        ['scale all', interventionsFor(features, scale(-4))],
+        ['scale last', interventionsFor(features, scale(-4), { kind: 'list', positions: [-1] })], // resolved per prompt length
+        ...(paired ? [['patch', interventionsFor(features, patch())] as [string, Intervention[]]] : []),
+      ];
+      for (const [label, interventions] of ops) {
+        const steering = await Steering.create(s.model, s.dictionaries, interventions);
+        const [padded] = await compareBatch(s.model, [steering], batchExamples(examples, examples.length)[0] as ScoreBatch);
+        const single: PromptScore[] = [];
+        for (const b of alone(examples)) single.push((await compareBatch(s.model, [steering], b as ScoreBatch))[0]![0]!);
+        const pick = (p: PromptScore) => [p.before.metric!, p.after.metric!, p.kl, ...p.before.top.map((t) => t.logprob), ...p.after.top.map((t) => t.logprob)];
+        expect(relMaxError(padded!.flatMap(pick), single.flatMap(pick)), label).toBeLessThanOrEqual(TOLERANCE);
+        expect(padded!.map((p) => p.after.top[0]!.id), label).toEqual(single.map((p) => p.after.top[0]!.id));
+        expect(padded!.map((p) => [p.index, p.example]), label).toEqual(examples.map((_, i) => [i, i]));
+        expect(padded!.some((p, i) => Math.abs(p.after.metric! - single[i]!.before.metric!) > 1e-3), `${label} changes something`).toBe(true);
+      }
     });
 
     it('refuses aggregation none over mixed lengths', async () => {

@@ -210,6 +210,7 @@ function patchTokens(batch: ScoreBatch, options: ScoreOptions): TokenBatch | und
  */
 export async function compareBatch(model: Model, variants: readonly Steering[], batch: ScoreBatch, options: ScoreOptions = {},
   offset = 0): Promise<PromptScore[][]> {
+  if (batch.lengths && variants.some((v) => v.dependsOnPromptLength)) return compareByLength(model, variants, batch, options, offset);
   const ops = model.ops;
   const k = Math.min(options.topK ?? 10, model.spec.dims.vocabSize);
   if (!Number.isInteger(k) || k < 1) throw new InputError(`topK must be a positive integer, got ${options.topK}`);
@@ -245,6 +246,44 @@ export async function compareBatch(model: Model, variants: readonly Steering[], 
     }
   });
   return results;
+}
+
+/** The rows of a right-padded batch whose prompts have `seq` tokens, as a pad-free batch. */
+function rowsOfLength(batch: ScoreBatch, seq: number): { rows: number[]; batch: ScoreBatch } {
+  const rows = [...batch.lengths!.keys()].filter((r) => batch.lengths![r] === seq);
+  const take = (a: Int32Array, width: number) => {
+    const out = new Int32Array(rows.length * width);
+    rows.forEach((r, i) => out.set(a.subarray(r * batch.seq, r * batch.seq + width), i * width));
+    return out;
+  };
+  const pick = (a: Int32Array) => Int32Array.from(rows, (r) => a[r]!);
+  return {
+    rows,
+    batch: {
+      size: rows.length, seq, clean: take(batch.clean, seq),
+      ...(batch.patch ? { patch: take(batch.patch, seq) } : {}),
+      ...(batch.cleanAnswer ? { cleanAnswer: pick(batch.cleanAnswer) } : {}),
+      ...(batch.patchAnswer ? { patchAnswer: pick(batch.patchAnswer) } : {}),
+    },
+  };
+}
+
+/**
+ * compareBatch for a right-padded batch whose steering depends on the prompt length: one pad-free
+ * forward per prompt length, the scores put back in the batch's row order.
+ */
+async function compareByLength(model: Model, variants: readonly Steering[], batch: ScoreBatch, options: ScoreOptions, offset: number): Promise<PromptScore[][]> {
+  const out: PromptScore[][] = variants.map(() => new Array<PromptScore>(batch.size));
+  for (const seq of batchLengths(batch)) {
+    const group = rowsOfLength(batch, seq);
+    const scores = await compareBatch(model, variants, group.batch, options);
+    scores.forEach((list, v) => list.forEach((sc, i) => {
+      const r = group.rows[i]!;
+      const { example: _, ...rest } = sc;
+      out[v]![r] = { ...rest, index: offset + r, ...(batch.exampleIndex ? { example: batch.exampleIndex[r]! } : {}) };
+    }));
+  }
+  return out;
 }
 
 export function summarize(prompts: readonly PromptScore[], metricName?: string): ScoreSummary {

@@ -2,7 +2,7 @@
 // the default prompt, steering checked against the PyTorch reference logits and against the
 // identity intervention, typed failures, and discovery with progress, output file and cancel.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,5 +149,31 @@ describe('discovery', () => {
     // The session still works afterwards.
     const r = await session.steer(request({ generate: 0 }), context());
     expect(r.after.top).toHaveLength(5);
+  });
+});
+
+describe('single-prompt data', () => {
+  it('starts from the first cluster entry and discovers on prompts of different lengths', async () => {
+    // The reference's cluster JSON (context pieces joined with ""), prompts of 4, 6 and 3 tokens.
+    const clusters = {
+      a: { context: ['The', ' parents', ' that', ' know'], answer: ' have' },
+      b: { context: ['The parent that the guards know'], answer: ' has' },
+      c: { context: ['The', ' guards', ' know'], answer: ' have' },
+    };
+    writeFileSync(join(dir, 'clusters.json'), JSON.stringify(clusters));
+    const single = await SfcTuiSession.open(memoryIO({ cwd: dir }), {
+      model: SMALL_A, dictionaries: join(SMALL_A, 'dictionaries'), data: join(dir, 'clusters.json'), backend: 'tfjs', 'node-threshold': 0.01,
+    }, { out: 'single.json' });
+    try {
+      expect(await single.defaultPrompt()).toEqual({ text: 'The parents that know', answer: ' have', patchAnswer: '' });
+      const notes: string[] = [];
+      const out = await single.discover({ ...context(notes), onProgress: () => undefined });
+      expect(out.circuit.numExamples).toBe(3);
+      expect(out.circuit.metricPatch).toBeNull();
+      expect(out.circuit.nodes.length).toBeGreaterThan(1);
+      expect(notes.some((n) => n.startsWith('data: 3 single prompts'))).toBe(true);
+    } finally {
+      await single.close();
+    }
   });
 });
