@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '@sfc/core';
 import { sfc } from './cli-run.js';
+import { sameJson } from './same-json.js';
 import { SMALL_A } from './paths.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'sfc-cli-scale-'));
@@ -15,21 +16,6 @@ afterAll(() => rmSync(TMP, { recursive: true, force: true }));
 const MODEL = ['--model', SMALL_A, '--dictionaries', join(SMALL_A, 'saelens'), '--backend', 'onnx'];
 const INPUTS = [...MODEL, '--data', join(SMALL_A, 'data.jsonl'), '--batch-size', '7', '--steps', '3'];
 const json = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
-
-/** Every number in two JSON documents agrees to 1e-6 relative; everything else is equal. */
-function sameJson(a: unknown, b: unknown, path = ''): void {
-  if (typeof b === 'number' && typeof a === 'number') {
-    expect(Math.abs(a - b), `${path}: ${a} vs ${b}`).toBeLessThanOrEqual(1e-6 * Math.abs(b) + 1e-9);
-  } else if (Array.isArray(b)) {
-    expect(Array.isArray(a) && a.length, `${path} length`).toBe(b.length);
-    b.forEach((v, i) => sameJson((a as unknown[])[i], v, `${path}[${i}]`));
-  } else if (typeof b === 'object' && b !== null) {
-    expect(Object.keys(a as object).sort(), path).toEqual(Object.keys(b).sort());
-    for (const k of Object.keys(b)) sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`);
-  } else {
-    expect(a, path).toEqual(b);
-  }
-}
 
 async function shards(command: string[], n: number, prefix: string): Promise<string[]> {
   const parts = Array.from({ length: n }, (_, i) => join(TMP, `${prefix}-${i}.json`));
