@@ -94,6 +94,26 @@ describe('sharded runs merge to the single-process result', () => {
     expect(nnz).toBeGreaterThan(100);
   });
 
+  it('discover on single prompts of mixed lengths (right-padded batches): 3 shards', async () => {
+    const lines = readFileSync(join(SMALL_A, 'data.jsonl'), 'utf8').trim().split('\n').slice(0, 18).map((l, i) => {
+      const p = JSON.parse(l) as { clean_prefix: string; clean_answer: string };
+      // Every third prompt loses its first word: lengths differ within batches.
+      return JSON.stringify({ clean_prefix: i % 3 === 0 ? p.clean_prefix.split(' ').slice(1).join(' ') : p.clean_prefix, clean_answer: p.clean_answer });
+    });
+    const sel = selectExamples(lines.join('\n'), s.model.tokenizer, { numExamples: 18, seed: null, minLengthOnly: false });
+    const all = batchExamples(sel.examples, 4);
+    expect(all.some((b) => b.lengths !== undefined)).toBe(true);
+    const options = { steps: 2, nodeThreshold: 0.05 };
+    const single = await discover(s.model, s.dictionaries, all, options);
+    expect(single.metricPatch).toBeNull();
+    const merged = mergePartials(await sharded('discover', all, 3, (b) => discover(s.model, s.dictionaries, b, options), discoveryPartial)).result as DiscoveryResult;
+    expect(merged.metricPatch).toBeNull();
+    expect(merged.seqLen).toBe(single.seqLen);
+    for (const name of single.submodules) close(merged.effects.get(name)!.features, single.effects.get(name)!.features, `${name} features`);
+    close(merged.perExample.metricClean, single.perExample.metricClean, 'per-example metric');
+    merged.edges.forEach((e, k) => close(e.weight, single.edges[k]!.weight, `edges ${e.upstream} → ${e.downstream}`));
+  });
+
   for (const ablation of [{ kind: 'mean' }, { kind: 'resample', seed: 3 }] as const) {
     it(`evaluate (${ablation.kind} ablation from every batch): per-threshold metrics, faithfulness, completeness`, async () => {
       const all = batches();
@@ -124,5 +144,8 @@ describe('sharded runs merge to the single-process result', () => {
     const moved = { ...other[1]!, file: { ...parts[1]!.file, meta: { ...META, model: { path: 'pythia-70m' } } } };
     expect(() => mergePartials([parts[0]!, moved])).toThrow(/meta model.path is "small-a" in part-0.json but "pythia-70m"/);
     expect(() => parsePartial(serializePartial({ ...parts[0]!.file, numExamples: 3 }), 'bad.json')).toThrow(/bad.json: numExamples must be 7/);
+    const sums = parts[0]!.file.sums as unknown as Record<string, unknown>;
+    expect(() => parsePartial(serializePartial({ ...parts[0]!.file, sums: { ...sums, metricClean: [1] } } as PartialFile), 'bad.json'))
+      .toThrow(/bad.json: sums.metricClean must have 7 entries, got 1/);
   });
 });

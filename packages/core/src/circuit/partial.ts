@@ -235,11 +235,64 @@ export function parsePartial(text: string, source = 'partial file'): PartialFile
   if (numExamples !== expected) r.fail('numExamples', `must be ${expected} (the sizes of the shard's batches), got ${numExamples}`);
   const sums = o.sums === null ? null : r.object(o.sums, 'sums');
   if ((sums === null) !== (batches.length === 0)) r.fail('sums', batches.length === 0 ? 'must be null for a shard without batches' : 'is missing');
+  if (sums) checkSums(r, kind, sums, numExamples);
   return {
     schema: PARTIAL_SCHEMA, kind, shard: { index, count }, identity: r.object(o.identity, 'identity'),
     meta: r.object(o.meta ?? {}, 'meta') as RunMetadata, batchSizes, batches, numExamples,
     sums: sums as PartialFile['sums'],
   };
+}
+
+/** The fields merge reads, with their types (values are checked against each other at merge). */
+function checkSums(r: JsonReader, kind: PartialKind, s: Json, numExamples: number): void {
+  const numbers = (v: unknown, path: string, length?: number) => {
+    const a = r.array(v, path);
+    if (length !== undefined && a.length !== length) r.fail(path, `must have ${length} entries, got ${a.length}`);
+    a.forEach((x, i) => r.number(x, `${path}[${i}]`));
+    return a as number[];
+  };
+  r.string(s.metric, 'sums.metric');
+  const subs = r.array(s.submodules, 'sums.submodules').map((x, i) => r.string(x, `sums.submodules[${i}]`));
+  if (kind === 'evaluate') {
+    const T = numbers(s.thresholds, 'sums.thresholds').length;
+    numbers(s.nodes, 'sums.nodes', T);
+    numbers(s.circuit, 'sums.circuit', T);
+    numbers(s.complement, 'sums.complement', T);
+    r.number(s.full, 'sums.full');
+    r.number(s.empty, 'sums.empty');
+    return;
+  }
+  r.oneOf(s.aggregation, 'sums.aggregation', ['sum', 'none'] as const);
+  numbers(s.exampleIndex, 'sums.exampleIndex', numExamples);
+  numbers(s.metricClean, 'sums.metricClean', numExamples);
+  if (s.metricPatch !== null) numbers(s.metricPatch, 'sums.metricPatch', numExamples);
+  const effects = r.object(s.effects, 'sums.effects');
+  for (const name of subs) {
+    const e = r.object(effects[name], `sums.effects.${name}`);
+    r.int(e.dSae, `sums.effects.${name}.dSae`, 1);
+    const positions = r.intOrNull(e.positions, `sums.effects.${name}.positions`, 1);
+    numbers(e.error, `sums.effects.${name}.error`, positions ?? 1);
+    const f = r.object(e.features, `sums.effects.${name}.features`);
+    numbers(f.val, `sums.effects.${name}.features.val`, numbers(f.idx, `sums.effects.${name}.features.idx`).length);
+  }
+  if (kind === 'discover') {
+    r.number(s.nodeThreshold, 'sums.nodeThreshold');
+    r.boolean(s.nodesOnly, 'sums.nodesOnly');
+    r.object(s.downstreamNodes, 'sums.downstreamNodes');
+    r.array(s.edges, 'sums.edges').forEach((x, k) => {
+      const e = r.object(x, `sums.edges[${k}]`);
+      const path = `sums.edges[${k}]`;
+      r.string(e.upstream, `${path}.upstream`);
+      r.string(e.downstream, `${path}.downstream`);
+      r.int(e.downNodes, `${path}.downNodes`, 1);
+      r.int(e.upNodes, `${path}.upNodes`, 1);
+      r.intOrNull(e.positions, `${path}.positions`, 1);
+      const n = numbers(e.down, `${path}.down`).length;
+      numbers(e.up, `${path}.up`, n);
+      numbers(e.weight, `${path}.weight`, n);
+      numbers(e.rows, `${path}.rows`);
+    });
+  }
 }
 
 // ---- merging ----
