@@ -36,7 +36,7 @@ const VERBS = ['like', 'see', 'know', 'admire', 'hate', 'love', 'trust', 'meet']
 const WORDS = ['The', 'the', 'that', 'is', 'are', ...ADJ, ...NOUNS.flat(), ...VERBS];
 
 /** "The old author that the busy pilots like" → is / are: 8 tokens, subject number flipped in the patch prompt. */
-function pairs(n: number): Record<string, string>[] {
+export function pairs(n: number): Record<string, string>[] {
   return Array.from({ length: n }, (_, i) => {
     const [sing, plur] = NOUNS[i % NOUNS.length]!;
     const rest = `that the ${ADJ[(i + 3) % ADJ.length]} ${NOUNS[(i * 3 + 5) % NOUNS.length]![1]} ${VERBS[i % VERBS.length]}`;
@@ -207,8 +207,8 @@ export async function generateWorkload(scale: Scale, log: (line: string) => void
       throw new Error(`generator: expected ${PAIRS} pairs of ${SEQ_LEN} tokens, got ${sel.examples.length} (${JSON.stringify(sel.skipped)})`);
     }
     const tokens: TokensFile = {
-      clean: sel.examples.map((e) => [...e.cleanIds]), patch: sel.examples.map((e) => [...e.patchIds]),
-      clean_answer: sel.examples.map((e) => e.cleanAnswerId), patch_answer: sel.examples.map((e) => e.patchAnswerId),
+      clean: sel.examples.map((e) => [...e.cleanIds]), patch: sel.examples.map((e) => [...e.patchIds!]),
+      clean_answer: sel.examples.map((e) => e.cleanAnswerId), patch_answer: sel.examples.map((e) => e.patchAnswerId!),
     };
     writeFileSync(join(tmp, 'tokens.json'), `${JSON.stringify(tokens)}\n`);
     // Calibrate on the pairs a default run uses.
