@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FormatError, InputError, NotFoundError } from '../errors.js';
-import { batchExamples, PAD_ID } from './batches.js';
+import { batchExamples, PAD_ID, singlePromptBatch } from './batches.js';
 import { loadExamples, selectExamples, splitLines, type ExampleTokenizer } from './examples.js';
 
 /**
@@ -110,6 +110,13 @@ describe('example selection', () => {
     expect(b!.patch).toBeUndefined();
     expect([...b!.lengths!]).toEqual([3, 2]);
     expect(selectExamples(text, toyTokenizer(), { numExamples: 1 }).examples.map((e) => e.line)).toEqual([1]);
+  });
+
+  it('singlePromptBatch right-pads prompts of different lengths', () => {
+    const b = singlePromptBatch([[4, 5, 6], [7]], [1, 2]);
+    expect([b.size, b.seq, [...b.clean], [...b.lengths!]]).toEqual([2, 3, [4, 5, 6, 7, PAD_ID, PAD_ID], [3, 1]]);
+    expect(singlePromptBatch([[4, 5], [6, 7]], [1, 2]).lengths).toBeUndefined();
+    expect(() => singlePromptBatch([[4], []], [1, 2])).toThrow(InputError);
   });
 
   it('reads the reference\'s cluster JSON (context pieces joined with "")', () => {
