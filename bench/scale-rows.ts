@@ -15,7 +15,7 @@
 // Prints the rows with the load average and writes bench/results/scale-<timestamp>.json.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,16 +32,25 @@ const SFC = join(REPO, 'packages', 'cli-tui', 'bin', 'sfc.js');
 const ROWS = ['discover', 'shards', 'mixed'] as const;
 type Row = (typeof ROWS)[number];
 
-interface Timed { readonly seconds: number; readonly stderr: string }
+interface Timed { readonly seconds: number; readonly cpuSeconds: number | null; readonly peakRssMiB: number | null; readonly stderr: string }
 
-/** Runs the built CLI once; wall seconds of the whole process. */
+const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
+/** Runs the built CLI once: wall seconds of the whole process, and its CPU seconds and peak RSS when GNU time is there. */
 function sfc(args: readonly string[]): Timed {
+  const cmd = [process.execPath, SFC, ...args];
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [SFC, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = GNU_TIME
+    ? spawnSync(GNU_TIME, ['-f', 'SFC-TIME %e %U %S %M', ...cmd], { encoding: 'utf8', maxBuffer: 1 << 26 })
+    : spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', maxBuffer: 1 << 26 });
   const seconds = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`sfc ${args.slice(0, 2).join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  return { seconds, stderr: r.stderr };
+  const m = /SFC-TIME (\S+) (\S+) (\S+) (\d+)\s*$/.exec(r.stderr);
+  return { seconds, cpuSeconds: m ? Number(m[2]) + Number(m[3]) : null, peakRssMiB: m ? Number(m[4]) / 1024 : null, stderr: r.stderr };
 }
+
+const fmt = (t: Timed) => `${t.seconds.toFixed(1)} s wall${t.cpuSeconds === null ? '' : ` (${t.cpuSeconds.toFixed(1)} CPU-s, peak ${(t.peakRssMiB! / 1024).toFixed(2)} GiB)`}`;
+const record = (t: Timed) => ({ seconds: t.seconds, cpuSeconds: t.cpuSeconds, peakRssMiB: t.peakRssMiB });
 
 const load = () => loadavg().map((x) => Number(x.toFixed(2)));
 
@@ -79,18 +88,19 @@ async function cliRows(w: Workload, tmp: string, rows: readonly Row[]): Promise<
     const l0 = load();
     const r = sfc(['discover', ...base, '--out', join(tmp, 'single.json')]);
     single = r.seconds;
-    out.discover = { seconds: r.seconds, loadStart: l0, loadEnd: load() };
-    console.error(`[scale] discover, 100 examples, batch 10, one process: ${r.seconds.toFixed(1)} s wall (load ${l0.join(' ')} → ${load().join(' ')})`);
+    out.discover = { ...record(r), loadStart: l0, loadEnd: load() };
+    console.error(`[scale] discover, 100 examples, batch 10, one process: ${fmt(r)} (load ${l0.join(' ')} → ${load().join(' ')})`);
   }
   if (rows.includes('shards')) {
     const l0 = load();
-    const shardSeconds = [0, 1, 2, 3].map((i) => sfc(['discover', ...base, '--shard', `${i}/4`, '--out', join(tmp, `part-${i}.json`)]).seconds);
+    const shards = [0, 1, 2, 3].map((i) => sfc(['discover', ...base, '--shard', `${i}/4`, '--out', join(tmp, `part-${i}.json`)]));
     const merge = sfc(['merge', ...[0, 1, 2, 3].map((i) => join(tmp, `part-${i}.json`)), '--out', join(tmp, 'merged.json'), '--quiet']);
     const diff = circuitDifference(join(tmp, 'merged.json'), join(tmp, 'single.json'));
     const partBytes = [0, 1, 2, 3].map((i) => readFileSync(join(tmp, `part-${i}.json`)).length);
-    out.shards = { shardSeconds, mergeSeconds: merge.seconds, mergeOverSingle: merge.seconds / single!, maxRelDifference: diff, partBytes, loadStart: l0, loadEnd: load() };
-    console.error(`[scale] 4 shards: ${shardSeconds.map((s) => s.toFixed(1)).join(', ')} s; merge ${merge.seconds.toFixed(2)} s = ${(100 * merge.seconds / single!).toFixed(1)}% of the single run; `
-      + `merged vs single max rel diff ${diff.toExponential(2)}; partials ${partBytes.map((b) => (b / 2 ** 20).toFixed(1)).join(', ')} MiB`);
+    out.shards = { shards: shards.map(record), merge: record(merge), mergeOverSingle: merge.seconds / single!, maxRelDifference: diff, partBytes, loadStart: l0, loadEnd: load() };
+    console.error(`[scale] 4 shards: ${shards.map(fmt).join('; ')}`);
+    console.error(`[scale] merge ${fmt(merge)} = ${(100 * merge.seconds / single!).toFixed(1)}% of the single run; `
+      + `merged vs single max rel diff ${diff.toExponential(2)}; partials ${partBytes.map((b) => (b / 2 ** 20).toFixed(1)).join(', ')} MiB (load → ${load().join(' ')})`);
   }
   return out;
 }
@@ -118,18 +128,28 @@ async function mixedRow(w: Workload, backend: Backend): Promise<Record<string, u
     const padded = batchExamples(sel.examples, 10);
     const groups = lengths.map((n) => batchExamples(sel.examples.filter((e: Example) => e.cleanIds.length === n), 10));
     const options = { steps: IG_STEPS, nodeThreshold: 0.1 };
-    const time = async (fn: () => Promise<unknown>) => { const t0 = performance.now(); await fn(); return (performance.now() - t0) / 1000; };
+    const cpu = { padded: 0, groups: 0 };
+    const time = async (fn: () => Promise<unknown>, side: keyof typeof cpu) => {
+      const t0 = performance.now(), c0 = process.cpuUsage();
+      await fn();
+      const c = process.cpuUsage(c0);
+      cpu[side] += (c.user + c.system) / 1e6;
+      return (performance.now() - t0) / 1000;
+    };
     // Untimed warm-up of every shape (onnx compiles a graph per shape once).
     await discover(model, dicts, padded, options);
     for (const g of groups) await discover(model, dicts, g, options);
     const l0 = load();
-    const paddedSeconds = await time(() => discover(model, dicts, padded, options));
+    const paddedSeconds = await time(() => discover(model, dicts, padded, options), 'padded');
     const groupSeconds: number[] = [];
-    for (const g of groups) groupSeconds.push(await time(() => discover(model, dicts, g, options)));
+    for (const g of groups) groupSeconds.push(await time(() => discover(model, dicts, g, options), 'groups'));
     const total = groupSeconds.reduce((a, b) => a + b, 0);
     console.error(`[scale] mixed lengths ${lengths.join('/')}: padded batches ${paddedSeconds.toFixed(1)} s; one group per length ${groupSeconds.map((s) => s.toFixed(1)).join(' + ')} = ${total.toFixed(1)} s; `
-      + `ratio ${(paddedSeconds / total).toFixed(2)} (load ${l0.join(' ')} → ${load().join(' ')})`);
-    return { lengths, paddedBatches: padded.map((b) => `${b.size}×${b.seq}`), paddedSeconds, groupSeconds, ratio: paddedSeconds / total, loadStart: l0, loadEnd: load() };
+      + `ratio ${(paddedSeconds / total).toFixed(2)} wall, ${(cpu.padded / cpu.groups).toFixed(2)} CPU (${cpu.padded.toFixed(1)} / ${cpu.groups.toFixed(1)} CPU-s) (load ${l0.join(' ')} → ${load().join(' ')})`);
+    return {
+      lengths, paddedBatches: padded.map((b) => `${b.size}×${b.seq}`), paddedSeconds, groupSeconds, ratio: paddedSeconds / total,
+      cpuSeconds: cpu, cpuRatio: cpu.padded / cpu.groups, loadStart: l0, loadEnd: load(),
+    };
   } finally {
     for (const d of dicts.values()) d.dispose();
     model.dispose();
