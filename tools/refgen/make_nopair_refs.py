@@ -51,6 +51,24 @@ FIXTURES = [
 ]
 
 
+README = """# Single-prompt (--nopair) references for `{name}`
+
+Written by `tools/refgen/make_nopair_refs.py` (do not edit by hand; re-run the script), on the
+model in the parent folder and the SAEs in `../edges/saes/`. feature-circuits' `circuit.py
+--nopair`: patch state zero, metric `-logit[last, answer]`; {n} prompts of lengths {lengths}, each
+run alone (batch of one) in float64. See tools/refgen/README.md (nopair/) for the fields; checked
+by `test/src/nopair-parity.test.ts` (sfc runs the prompts in right-padded batches) and
+`test/src/cli-prompts.test.ts`.
+
+| file | contents |
+| --- | --- |
+| `clusters.json` | the prompts in the reference's cluster format; entry `skip` has a two-token answer and is left out |
+| `data.json` | token ids, answer ids and lengths of the kept prompts, in file order; the model's sha256 |
+| `attrib_sum.json`, `exact_sum.json` | node effects (sum over positions, mean over prompts) and the metric per prompt |
+| `ig_sum.json` | ig node effects, every edge (counts, sums, entries), `resid_last -> y`, thresholds, circuit |
+"""
+
+
 def nopair_metric(logits, ca, _pa):
     """circuit.py --nopair: -logit[last, answer]."""
     last = logits[:, -1, :]
@@ -255,6 +273,8 @@ def build(spec):
         circ_nodes[sub] = [[i, r7(float(f[i]))] for i in (f.abs() > node_t).nonzero().reshape(-1).tolist()]
     out["circuit"] = {"nodes": circ_nodes, "edges": circ_edges}
     dump_json(os.path.join(out_root, "ig_sum.json"), out, compact=True)
+    with open(os.path.join(out_root, "README.md"), "w") as f:
+        f.write(README.format(name=name, n=N, lengths=", ".join(str(x) for x in data["lengths"])))
     return {"name": name, "seconds": round(time.time() - t0, 1), "node_threshold": node_t, "node_margin": node_margin,
             "edge_threshold": edge_t, "edge_margin": edge_margin, "fd_checked": fd_n, "fd_worst": fd_worst,
             "downstream": out["downstream_nodes_above_threshold"], "circuit_nodes": sum(len(v) for v in circ_nodes.values()),
