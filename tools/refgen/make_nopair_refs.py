@@ -57,8 +57,8 @@ Written by `tools/refgen/make_nopair_refs.py` (do not edit by hand; re-run the s
 model in the parent folder and the SAEs in `../edges/saes/`. feature-circuits' `circuit.py
 --nopair`: patch state zero, metric `-logit[last, answer]`; {n} prompts of lengths {lengths}, each
 run alone (batch of one) in float64. See tools/refgen/README.md (nopair/) for the fields; checked
-by `test/src/nopair-parity.test.ts` (sfc runs the prompts in right-padded batches) and
-`test/src/cli-prompts.test.ts`.
+by `test/src/nopair-parity.test.ts` (sfc runs the prompts in right-padded batches; the CLI on
+neox-seq-r100's in `test/src/cli-prompts.test.ts`).
 
 | file | contents |
 | --- | --- |
