@@ -18,7 +18,7 @@ const INPUTS = [...MODEL, '--data', join(SMALL_A, 'data.jsonl'), '--batch-size',
 const json = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
 
 async function shards(command: string[], n: number, prefix: string): Promise<string[]> {
-  const parts = Array.from({ length: n }, (_, i) => join(TMP, `${prefix}-${i}.json`));
+  const parts = Array.from({ length: n }, (_, i) => join(TMP, `${prefix}-${i}.safetensors`));
   const runs = await Promise.all(parts.map((p, i) => sfc([...command, '--shard', `${i}/${n}`, '--out', p])));
   runs.forEach((r) => expect(r.code, r.stderr).toBe(0));
   expect(runs[0]!.stderr).toMatch(new RegExp(`partial 0/${n} of \\w+, \\d of 6 batches`));
@@ -64,7 +64,7 @@ describe('--shard i/n and sfc merge', () => {
     const out = join(TMP, 'never.json');
     const diff = await sfc(['merge', a[0]!, b[1]!, '--out', out]);
     expect(diff.code).toBe(EXIT_CODES.INPUT);
-    expect(diff.stderr).toMatch(/partials of different runs: meta data\.seed is 12 in .*steps-a-0\.json but 5 in .*steps-b-1\.json/);
+    expect(diff.stderr).toMatch(/partials of different runs: meta data\.seed is 12 in .*steps-a-0\.safetensors but 5 in .*steps-b-1\.safetensors/);
     const missing = await sfc(['merge', a[0]!, '--out', out]);
     expect(missing.code).toBe(EXIT_CODES.INPUT);
     expect(missing.stderr).toMatch(/missing shard 1 of 2/);

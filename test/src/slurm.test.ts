@@ -41,7 +41,7 @@ describe('a Slurm job array', () => {
     const cluster = join(TMP, 'cluster');
     const SFC = quote(sfcCommandLine());
     const run = runOnSlurm(cluster, [
-      { name: 'shards', tasks: 3, script: `${SFC} discover ${quote(INPUTS)} --shard "$SLURM_ARRAY_TASK_ID/3" --out "${TMP}/part-$SLURM_ARRAY_TASK_ID.json"` },
+      { name: 'shards', tasks: 3, script: `${SFC} discover ${quote(INPUTS)} --shard "$SLURM_ARRAY_TASK_ID/3" --out "${TMP}/part-$SLURM_ARRAY_TASK_ID.safetensors"` },
       { name: 'circuits', tasks: 2, script: `${SFC} circuits ${quote([data, ...MODEL, '--steps', '2', '--out-dir', out])} --task-from-env` },
     ], 240);
     const logs = () => readdirSync(cluster).filter((f) => f.endsWith('.log') || f.endsWith('.out')).map((f) => `--- ${f}\n${readFileSync(join(cluster, f), 'utf8').slice(-2000)}`).join('\n');
@@ -56,7 +56,7 @@ describe('a Slurm job array', () => {
       expect(() => process.kill(pid, 0), `${f}: process ${pid} still runs`).toThrow();
     }
 
-    const parts = [0, 1, 2].map((i) => join(TMP, `part-${i}.json`));
+    const parts = [0, 1, 2].map((i) => join(TMP, `part-${i}.safetensors`));
     expect(readFileSync(join(cluster, 'shards-1.log'), 'utf8')).toMatch(/partial 1\/3 of discover, 2 of 6 batches/);
     const merged = join(TMP, 'merged.json');
     const m = await sfc(['merge', ...parts, '--out', merged]);

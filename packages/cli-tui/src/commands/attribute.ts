@@ -22,7 +22,7 @@ export const attributeCommand: SfcCommand = {
   examples: [
     ['$0 attribute --model fixtures/small-a --dictionaries fixtures/small-a/dictionaries --data fixtures/small-a/data.jsonl --method ig --out effects.json', 'Integrated-gradient effects, summed over positions'],
     ['$0 attribute --method exact --aggregation none --num-examples 8 --out exact.json', 'Ground-truth effects per position (model etc. from sfc.config.json)'],
-    ['$0 attribute --method ig --shard 1/3 --out part-1.json', 'Shard 1 of 3; then `sfc merge part-*.json --out effects.json`'],
+    ['$0 attribute --method ig --shard 1/3 --out part-1.safetensors', 'Shard 1 of 3; then `sfc merge part-*.safetensors --out effects.json`'],
   ],
   run: (argv, io) => withInterrupt((signal) => Session.with(io, argv, OPTIONS, async (s) => {
     const out = resolve(io.cwd, argv.out as string);

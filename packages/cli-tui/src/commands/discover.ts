@@ -22,7 +22,7 @@ export const discoverCommand: SfcCommand = {
   examples: [
     ['$0 discover --model fixtures/small-a --dictionaries fixtures/small-a/dictionaries --data fixtures/small-a/data.jsonl --out circuit.json', 'The circuit with the reference thresholds (0.1 nodes, 0.01 edges)'],
     ['$0 discover --node-threshold 0.2 --edge-threshold 0 --out circuit.json', 'Fewer nodes, every nonzero edge between them'],
-    ['$0 discover --shard 0/4 --out part-0.json', 'Shard 0 of 4 (one job-array task); then `sfc merge part-*.json --out circuit.json`'],
+    ['$0 discover --shard 0/4 --out part-0.safetensors', 'Shard 0 of 4 (one job-array task); then `sfc merge part-*.safetensors --out circuit.json`'],
   ],
   run: (argv, io) => withInterrupt((signal) => Session.with(io, argv, OPTIONS, async (s) => {
     const out = resolve(io.cwd, argv.out as string);

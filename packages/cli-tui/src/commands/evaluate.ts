@@ -47,7 +47,7 @@ export const evaluateCommand: SfcCommand = {
   examples: [
     ['$0 evaluate --circuit circuit.json --data fixtures/small-a/data.jsonl --thresholds 0.01,0.1,1', 'Faithfulness of the circuit at three thresholds'],
     ['$0 evaluate --effects effects.json --ablation zero --handle-errors keep --out eval.json', 'Zero ablation, SAE errors kept live'],
-    ['$0 evaluate --circuit circuit.json --shard 0/2 --out part-0.json', 'Shard 0 of 2 (mean ablation values still from every example); then `sfc merge`'],
+    ['$0 evaluate --circuit circuit.json --shard 0/2 --out part-0.safetensors', 'Shard 0 of 2 (mean ablation values still from every example); then `sfc merge`'],
   ],
   run: (argv, io) => withInterrupt((signal) => Session.with(io, argv, OPTIONS, async (s) => {
     const source = argv.circuit ? 'circuit' : argv.effects ? 'effects' : undefined;
@@ -55,7 +55,7 @@ export const evaluateCommand: SfcCommand = {
     const out = argv.out ? resolve(io.cwd, argv.out as string) : undefined;
     if (out) checkOutputPath(out);
     const shard = shardArg(argv);
-    if (shard && !out) throw new UsageError('--shard needs --out FILE (the partial file)', 'e.g. --shard 0/4 --out part-0.json, then `sfc merge part-*.json --out eval.json`');
+    if (shard && !out) throw new UsageError('--shard needs --out FILE (the partial file)', 'e.g. --shard 0/4 --out part-0.safetensors, then `sfc merge part-*.safetensors --out eval.json`');
     const { effects, hash } = await readEffects(resolve(io.cwd, argv[source] as string), source);
     const kind = s.config.get<Ablation['kind']>('evaluate.ablation')!;
     const ablation: Ablation = kind === 'resample' ? { kind, seed: s.config.get<number>('circuit.seed')! } : { kind };

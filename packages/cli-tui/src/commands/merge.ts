@@ -44,7 +44,7 @@ export async function readPartials(cwd: string, paths: readonly string[]): Promi
   return Promise.all(paths.map(async (p) => {
     const path = resolve(cwd, p);
     if (!existsSync(path)) throw new NotFoundError(`partial file ${p} does not exist`, 'write partials with `sfc attribute|discover|evaluate --shard i/n --out FILE`');
-    return { file: parsePartial(await readFile(path, 'utf8'), p), source: p };
+    return { file: parsePartial(await readFile(path), p), source: p };
   }));
 }
 
@@ -58,8 +58,8 @@ export const mergeCommand: SfcCommand = {
     .option('node-threshold', { requiresArg: true, describe: 'discover: circuit node threshold (default: the run\'s --node-threshold)' })
     .option('edge-threshold', { requiresArg: true, describe: 'discover: edge threshold (default: the run\'s --edge-threshold)' }),
   examples: [
-    ['$0 merge part-*.json --out circuit.json', 'The circuit of a 4-shard `sfc discover --shard i/4` run'],
-    ['$0 merge eval-part-*.json --out eval.json', 'Faithfulness and completeness of a sharded `sfc evaluate`'],
+    ['$0 merge part-*.safetensors --out circuit.json', 'The circuit of a 4-shard `sfc discover --shard i/4` run'],
+    ['$0 merge eval-part-*.safetensors --out eval.json', 'Faithfulness and completeness of a sharded `sfc evaluate`'],
   ],
   run: async (argv, io) => {
     const s = await Session.open(io, argv, []);

@@ -16,6 +16,7 @@ import { metricEdges, type EdgeSet } from '../algorithms/edges.js';
 import { ratio, type EvaluationResult, type EvaluationRow } from '../algorithms/evaluation.js';
 import { FormatError, InputError } from '../errors.js';
 import { JsonReader, type Json } from './json-checks.js';
+import { encodeSafetensors, SafetensorsFile } from '../formats/safetensors.js';
 import type { RunMetadata } from './effects-file.js';
 
 export const PARTIAL_SCHEMA = 'sfc.partial/v1';
@@ -47,8 +48,8 @@ export function shardBatchIndices(numBatches: number, shard: Shard): number[] {
 
 /** Nonzero entries of a dense vector. */
 interface SparseVector {
-  readonly idx: number[];
-  readonly val: number[];
+  readonly idx: Int32Array;
+  readonly val: Float64Array;
 }
 
 interface EffectSums {
@@ -56,7 +57,7 @@ interface EffectSums {
   readonly positions: number | null;
   /** Sums over the shard's examples of the features' effects ([positions × F] flattened, sparse). */
   readonly features: SparseVector;
-  readonly error: number[];
+  readonly error: Float64Array;
 }
 
 /** An edge set with weights as sums over the shard's examples (the `y` edges are rebuilt at merge). */
@@ -66,10 +67,11 @@ interface EdgeSums {
   readonly positions: number | null;
   readonly downNodes: number;
   readonly upNodes: number;
-  readonly down: number[];
-  readonly up: number[];
-  readonly weight: number[];
-  readonly rows: number[];
+  /** Sorted by (down, up), as EdgeSet. */
+  readonly down: Int32Array;
+  readonly up: Int32Array;
+  readonly weight: Float64Array;
+  readonly rows: Int32Array;
 }
 
 /** What attribute and discover share: how the run was done, the node-effect sums and the per-example metric. */
@@ -156,7 +158,7 @@ function header(kind: PartialKind, ctx: PartialContext, numExamples: number, sum
 function sparse(values: Float64Array, scale: number): SparseVector {
   const idx: number[] = [], val: number[] = [];
   for (let i = 0; i < values.length; i++) if (values[i] !== 0) { idx.push(i); val.push(values[i]! * scale); }
-  return { idx, val };
+  return { idx: Int32Array.from(idx), val: Float64Array.from(val) };
 }
 
 function nodeSums(r: AttributionResult): NodeSums {
@@ -164,7 +166,7 @@ function nodeSums(r: AttributionResult): NodeSums {
   const effects: Record<string, EffectSums> = {};
   for (const name of r.submodules) {
     const e = r.effects.get(name)!;
-    effects[name] = { dSae: e.dSae, positions: e.positions, features: sparse(e.features, N), error: Array.from(e.error, (v) => v * N) };
+    effects[name] = { dSae: e.dSae, positions: e.positions, features: sparse(e.features, N), error: e.error.map((v) => v * N) };
   }
   return {
     method: r.method, steps: r.steps, aggregation: r.aggregation, seqLen: r.seqLen, submodules: [...r.submodules], metric: r.metric, effects,
@@ -183,7 +185,7 @@ export function discoveryPartial(result: DiscoveryResult, ctx: PartialContext): 
   const N = result.numExamples;
   const edges = result.edges.filter((e) => e.downstream !== 'y').map((e): EdgeSums => ({
     upstream: e.upstream, downstream: e.downstream, positions: e.positions, downNodes: e.downNodes, upNodes: e.upNodes,
-    down: Array.from(e.down), up: Array.from(e.up), weight: Array.from(e.weight, (w) => w * N), rows: Array.from(e.rows),
+    down: e.down, up: e.up, weight: e.weight.map((w) => w * N), rows: e.rows,
   }));
   const sums: DiscoverySums = {
     ...nodeSums(result), nodeThreshold: result.nodeThreshold, nodesOnly: result.nodesOnly, edges,
@@ -209,16 +211,57 @@ export function emptyPartial(kind: PartialKind, ctx: PartialContext): PartialFil
   return header(kind, ctx, 0, null);
 }
 
-export function serializePartial(p: PartialFile): string {
-  return `${JSON.stringify(p)}\n`;
+/**
+ * A safetensors file: the partial as JSON in `__metadata__["sfc.partial"]`, every typed array in it
+ * (sparse effects, edge lists) as a tensor `t<k>` the JSON refers to as {"$tensor": "t<k>"}, so
+ * large partials are written and read without number formatting or parsing.
+ */
+export function serializePartial(p: PartialFile): Uint8Array {
+  const tensors = new Map<string, { shape: number[]; data: Float64Array | Int32Array }>();
+  const json = JSON.stringify(p, (_key, v: unknown) => {
+    if (v instanceof Float64Array || v instanceof Int32Array) {
+      const name = `t${tensors.size}`;
+      tensors.set(name, { shape: [v.length], data: v });
+      return { $tensor: name };
+    }
+    return v;
+  });
+  return encodeSafetensors(tensors, { [PARTIAL_KEY]: json });
 }
 
+const PARTIAL_KEY = 'sfc.partial';
 const HINT = 'an sfc.partial/v1 file is written by `sfc attribute|discover|evaluate --shard i/n --out FILE`';
 
-/** Parses a partial; the structure is checked here, the sums' shapes at merge. */
-export function parsePartial(text: string, source = 'partial file'): PartialFile {
+/** The JSON of a partial with its tensors in place of their {"$tensor"} references. */
+function readContainer(bytes: Uint8Array, source: string): Json {
+  let file: SafetensorsFile;
+  try {
+    file = SafetensorsFile.parse(bytes, source);
+  } catch (e) {
+    throw new FormatError(`${source} is not an sfc partial file: ${(e as Error).message}`, HINT);
+  }
+  const text = file.metadata[PARTIAL_KEY];
+  if (text === undefined) throw new FormatError(`${source} is a safetensors file without "${PARTIAL_KEY}" metadata, not an sfc partial file`, HINT);
+  let o: unknown;
+  try {
+    o = JSON.parse(text, (_key, v: unknown) => {
+      if (typeof v !== 'object' || v === null || typeof (v as Json).$tensor !== 'string') return v;
+      const name = (v as Json).$tensor as string;
+      const e = file.entries.get(name);
+      if (!e || (e.dtype !== 'F64' && e.dtype !== 'I32')) throw new FormatError(`${source}: tensor '${name}' is missing or not F64/I32`, HINT);
+      return file.getExact(name, e.dtype);
+    });
+  } catch (e) {
+    if (e instanceof FormatError) throw e;
+    throw new FormatError(`${source}: the "${PARTIAL_KEY}" metadata is not valid JSON: ${(e as Error).message}`, HINT);
+  }
+  return new JsonReader(source, HINT).object(o, '(top level)');
+}
+
+/** Parses a partial; the structure is checked here, the sums' consistency between shards at merge. */
+export function parsePartial(bytes: Uint8Array, source = 'partial file'): PartialFile {
   const r = new JsonReader(source, HINT);
-  const o = r.parse(text);
+  const o = readContainer(bytes, source);
   if (o.schema !== PARTIAL_SCHEMA) r.fail('schema', `must be ${JSON.stringify(PARTIAL_SCHEMA)}, got ${JSON.stringify(o.schema)}`);
   const kind = r.oneOf(o.kind, 'kind', ['attribute', 'discover', 'evaluate'] as const);
   const sh = r.object(o.shard, 'shard');
@@ -246,10 +289,15 @@ export function parsePartial(text: string, source = 'partial file'): PartialFile
 /** The fields merge reads, with their types (values are checked against each other at merge). */
 function checkSums(r: JsonReader, kind: PartialKind, s: Json, numExamples: number): void {
   const numbers = (v: unknown, path: string, length?: number) => {
-    const a = r.array(v, path);
+    const a = v instanceof Float64Array || v instanceof Int32Array ? v : r.array(v, path);
     if (length !== undefined && a.length !== length) r.fail(path, `must have ${length} entries, got ${a.length}`);
-    a.forEach((x, i) => r.number(x, `${path}[${i}]`));
-    return a as number[];
+    for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) r.fail(`${path}[${i}]`, `must be a finite number, got ${String(a[i])}`);
+    return a as ArrayLike<number>;
+  };
+  const typed = <T extends Float64Array | Int32Array>(v: unknown, path: string, type: { new (n: number): T }, length?: number): T => {
+    if (!(v instanceof type)) r.fail(path, `must be an ${type === Int32Array as unknown ? 'I32' : 'F64'} tensor`);
+    numbers(v, path, length);
+    return v as T;
   };
   r.string(s.metric, 'sums.metric');
   const subs = r.array(s.submodules, 'sums.submodules').map((x, i) => r.string(x, `sums.submodules[${i}]`));
@@ -271,9 +319,9 @@ function checkSums(r: JsonReader, kind: PartialKind, s: Json, numExamples: numbe
     const e = r.object(effects[name], `sums.effects.${name}`);
     r.int(e.dSae, `sums.effects.${name}.dSae`, 1);
     const positions = r.intOrNull(e.positions, `sums.effects.${name}.positions`, 1);
-    numbers(e.error, `sums.effects.${name}.error`, positions ?? 1);
+    typed(e.error, `sums.effects.${name}.error`, Float64Array, positions ?? 1);
     const f = r.object(e.features, `sums.effects.${name}.features`);
-    numbers(f.val, `sums.effects.${name}.features.val`, numbers(f.idx, `sums.effects.${name}.features.idx`).length);
+    typed(f.val, `sums.effects.${name}.features.val`, Float64Array, typed(f.idx, `sums.effects.${name}.features.idx`, Int32Array).length);
   }
   if (kind === 'discover') {
     r.number(s.nodeThreshold, 'sums.nodeThreshold');
@@ -287,10 +335,14 @@ function checkSums(r: JsonReader, kind: PartialKind, s: Json, numExamples: numbe
       r.int(e.downNodes, `${path}.downNodes`, 1);
       r.int(e.upNodes, `${path}.upNodes`, 1);
       r.intOrNull(e.positions, `${path}.positions`, 1);
-      const n = numbers(e.down, `${path}.down`).length;
-      numbers(e.up, `${path}.up`, n);
-      numbers(e.weight, `${path}.weight`, n);
-      numbers(e.rows, `${path}.rows`);
+      const down = typed(e.down, `${path}.down`, Int32Array), up = typed(e.up, `${path}.up`, Int32Array, down.length);
+      typed(e.weight, `${path}.weight`, Float64Array, down.length);
+      typed(e.rows, `${path}.rows`, Int32Array);
+      const P = (e.positions as number | null) ?? 1, upNodes = (e.upNodes as number) * P, downNodes = (e.downNodes as number) * P;
+      for (let i = 0; i < down.length; i++) {
+        if (!(down[i]! >= 0 && down[i]! < downNodes && up[i]! >= 0 && up[i]! < upNodes)) r.fail(path, `entry ${i} (${down[i]}, ${up[i]}) is out of range`);
+        if (i > 0 && (down[i]! < down[i - 1]! || (down[i] === down[i - 1] && up[i]! <= up[i - 1]!))) r.fail(path, 'must be sorted by (down, up) without repeats');
+      }
     });
   }
 }
@@ -452,29 +504,46 @@ function interleave(parts: readonly NamedPartial[], sizes: readonly number[]): [
   return out;
 }
 
+/** Two coordinate lists sorted by key merged into one (equal keys added). */
+function mergeSorted(a: { key: Float64Array; w: Float64Array }, b: { key: Float64Array; w: Float64Array }): { key: Float64Array; w: Float64Array } {
+  const key = new Float64Array(a.key.length + b.key.length), w = new Float64Array(key.length);
+  let i = 0, j = 0, n = 0;
+  while (i < a.key.length || j < b.key.length) {
+    const ka = i < a.key.length ? a.key[i]! : Infinity, kb = j < b.key.length ? b.key[j]! : Infinity;
+    if (ka < kb) { key[n] = ka; w[n++] = a.w[i++]!; } else if (kb < ka) { key[n] = kb; w[n++] = b.w[j++]!; } else { key[n] = ka; w[n++] = a.w[i++]! + b.w[j++]!; }
+  }
+  return { key: key.subarray(0, n), w: w.subarray(0, n) };
+}
+
+/** Sums of every partial's edges, pair by pair: sorted lists merged pairwise (log₂ shards rounds), divided by N; exact zeros dropped. */
 function mergeEdges(parts: readonly NamedPartial[], N: number): EdgeSet[] {
   const withSums = parts.filter((p) => p.file.sums !== null).map((p) => ({ p, s: p.file.sums as DiscoverySums }));
   const first = withSums[0]!.s;
   return first.edges.map((e0, k) => {
-    const acc = new Map<number, number>(); // flat (down · upNodes·P + up) → sum
-    const rows = new Set<number>();
     const width = e0.upNodes * (e0.positions ?? 1);
-    for (const { p, s } of withSums) {
+    type List = { key: Float64Array; w: Float64Array };
+    let lists = withSums.map(({ p, s }): List => {
       const e = s.edges[k];
-      if (!e || e.upstream !== e0.upstream || e.downstream !== e0.downstream) throw new FormatError(`${p.source}: edge sets differ from the other partials'`, HINT);
-      if (e.down.length !== e.up.length || e.down.length !== e.weight.length) throw new FormatError(`${p.source}: edges ${e.upstream} → ${e.downstream} have the wrong shape`, HINT);
-      for (let i = 0; i < e.down.length; i++) {
-        const key = e.down[i]! * width + e.up[i]!;
-        acc.set(key, (acc.get(key) ?? 0) + e.weight[i]!);
+      if (!e || e.upstream !== e0.upstream || e.downstream !== e0.downstream || e.upNodes !== e0.upNodes || e.positions !== e0.positions) {
+        throw new FormatError(`${p.source}: edge sets differ from the other partials'`, HINT);
       }
-      for (const r of e.rows) rows.add(r);
+      return { key: Float64Array.from(e.down, (d, i) => d * width + e.up[i]!), w: e.weight };
+    });
+    while (lists.length > 1) {
+      const next: List[] = [];
+      for (let i = 0; i < lists.length; i += 2) next.push(i + 1 < lists.length ? mergeSorted(lists[i]!, lists[i + 1]!) : lists[i]!);
+      lists = next;
     }
-    const keys = [...acc.keys()].sort((a, b) => a - b).filter((key) => acc.get(key) !== 0);
-    return {
-      upstream: e0.upstream, downstream: e0.downstream, positions: e0.positions, downNodes: e0.downNodes, upNodes: e0.upNodes,
-      down: Int32Array.from(keys, (key) => Math.floor(key / width)), up: Int32Array.from(keys, (key) => key % width),
-      weight: Float64Array.from(keys, (key) => acc.get(key)! / N), rows: Int32Array.from([...rows].sort((a, b) => a - b)),
-    };
+    const { key, w } = lists[0]!;
+    let nnz = 0;
+    for (let i = 0; i < w.length; i++) if (w[i] !== 0) nnz++;
+    const down = new Int32Array(nnz), up = new Int32Array(nnz), weight = new Float64Array(nnz);
+    for (let i = 0, n = 0; i < w.length; i++) {
+      if (w[i] === 0) continue;
+      down[n] = Math.floor(key[i]! / width); up[n] = key[i]! % width; weight[n++] = w[i]! / N;
+    }
+    const rows = [...new Set(withSums.flatMap(({ s }) => Array.from(s.edges[k]!.rows)))].sort((a, b) => a - b);
+    return { upstream: e0.upstream, downstream: e0.downstream, positions: e0.positions, downNodes: e0.downNodes, upNodes: e0.upNodes, down, up, weight, rows: Int32Array.from(rows) };
   });
 }
 

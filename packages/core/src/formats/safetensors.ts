@@ -114,6 +114,15 @@ export class SafetensorsFile {
     return this.getFloat32(name);
   }
 
+  /** An F64 or I32 tensor as a copy in its own type (anything else is a FormatError naming the dtype). */
+  getExact(name: string, dtype: 'F64' | 'I32'): Float64Array | Int32Array {
+    const e = this.entries.get(name);
+    if (!e) throw new FormatError(`${this.source}: no tensor '${name}'`);
+    if (e.dtype !== dtype) throw new FormatError(`${this.source}: tensor '${name}' is ${e.dtype}, expected ${dtype}`);
+    const bytes = new Uint8Array(this.data.subarray(e.begin, e.end)); // a copy with its own aligned buffer (Buffer#slice would be a view)
+    return dtype === 'F64' ? new Float64Array(bytes.buffer, 0, bytes.byteLength / 8) : new Int32Array(bytes.buffer, 0, bytes.byteLength / 4);
+  }
+
   /** The tensor as float32 (F32 copied, F16/BF16/F64 converted). Integer dtypes are refused. */
   getFloat32(name: string): Float32Array {
     const e = this.entries.get(name);
@@ -171,7 +180,7 @@ export function f16ToF32(src: Uint16Array): Float32Array {
 }
 
 /** Writes a safetensors file (F32 only); used by trainers and tests. Header padded to 8 bytes. */
-export function encodeSafetensors(tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>,
+export function encodeSafetensors(tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array | Float64Array | Int32Array }>,
   metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
@@ -179,7 +188,8 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, { shape: readonly
   const names = [...tensors.keys()].sort();
   for (const name of names) {
     const t = tensors.get(name)!;
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    const dtype = t.data instanceof Float64Array ? 'F64' : t.data instanceof Int32Array ? 'I32' : 'F32';
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }
   const raw = new TextEncoder().encode(JSON.stringify(header));
