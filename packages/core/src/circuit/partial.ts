@@ -60,19 +60,8 @@ interface EffectSums {
   readonly error: Float64Array;
 }
 
-/** An edge set with weights as sums over the shard's examples (the `y` edges are rebuilt at merge). */
-interface EdgeSums {
-  readonly upstream: string;
-  readonly downstream: string;
-  readonly positions: number | null;
-  readonly downNodes: number;
-  readonly upNodes: number;
-  /** Sorted by (down, up), as EdgeSet. */
-  readonly down: Int32Array;
-  readonly up: Int32Array;
-  readonly weight: Float64Array;
-  readonly rows: Int32Array;
-}
+/** An edge set whose weights are sums over the shard's examples (the `y` edges are rebuilt at merge). */
+type EdgeSums = EdgeSet;
 
 /** What attribute and discover share: how the run was done, the node-effect sums and the per-example metric. */
 interface NodeSums {
