@@ -83,6 +83,7 @@ describe('sfc circuits', () => {
   writeFileSync(join(data, 'b.jsonl'), `${lines.slice(12, 20).join('\n')}\n`);
   writeFileSync(join(data, 'c.jsonl'), `${lines.slice(20, 26).join('\n')}\n`);
   writeFileSync(join(data, 'notes.txt'), 'not a data file\n');
+  writeFileSync(join(data, 'old.circuit.json'), '{}\n'); // an output in the data folder is not data
   const args = ['circuits', data, ...MODEL, '--steps', '2', '--batch-size', '5'];
 
   it('task i computes file i (flag, Slurm and Kubernetes indices), equal to `sfc discover` on that file; finished files are skipped', async () => {

@@ -26,7 +26,9 @@ const DATA_EXTENSIONS = new Set(['.jsonl', '.json']);
 /** The data files of `dir`, sorted by name (the task → file mapping must not depend on the machine). */
 export function dataFiles(dir: string): string[] {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new NotFoundError(`data folder ${dir} does not exist`, 'give a folder of data files (.jsonl or cluster .json)');
-  const files = readdirSync(dir).filter((f) => !f.startsWith('.') && DATA_EXTENSIONS.has(extname(f).toLowerCase()) && statSync(join(dir, f)).isFile()).sort();
+  // Circuit files are never data (the output folder may be the data folder).
+  const files = readdirSync(dir).filter((f) => !f.startsWith('.') && !f.endsWith('.circuit.json') && DATA_EXTENSIONS.has(extname(f).toLowerCase())
+    && statSync(join(dir, f)).isFile()).sort();
   if (files.length === 0) throw new InputError(`data folder ${dir} has no .jsonl or .json files`, 'put one data file per circuit in the folder');
   return files;
 }
