@@ -149,7 +149,7 @@ async function makeSae(ops: TensorOps, s: Scale, rng: Rng, xc: Tensor, xp: Tenso
       for (let j = r * F; j < (r + 1) * F; j++) if (preData[j]! > thr) c++;
       l0[r] = c;
     }
-    // attrib effects (DESIGN §5): act = (g·W_decᵀ) ⊙ Δf, err = Σ_d g ⊙ Δr.
+    // attrib effects (docs/concepts.md, “Nodes, error nodes and effects”): act = (g·W_decᵀ) ⊙ Δf, err = Σ_d g ⊙ Δr.
     const f = ops.relu(ops.addScalar(pre, -thr));
     const dec = ops.tensor(wDec, [F, d]);
     const res = ops.sub(x, ops.add(ops.matMul(f, dec), bDec));

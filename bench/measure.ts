@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 
 /** Every stage the harness knows, in run order. `edges-loop` is PyTorch only (the reference's per-node loop). */
-export const STAGES = ['forward', 'sae-forward', 'attrib', 'ig', 'exact', 'edges', 'edges-loop', 'eval'] as const;
+export const STAGES = ['forward', 'sae-forward', 'attrib', 'ig', 'exact', 'edges', 'edges-loop', 'eval', 'dict-top'] as const;
 export type StageId = (typeof STAGES)[number];
 export const DEFAULT_STAGES: readonly StageId[] = ['forward', 'sae-forward', 'attrib', 'ig', 'exact', 'edges', 'eval'];
 
@@ -18,6 +18,7 @@ export const STAGE_LABELS: Readonly<Record<StageId, string>> = {
   'edges': 'edges (after ig), batched',
   'edges-loop': 'edges, one backward per node',
   'eval': 'evaluation (mean ablation)',
+  'dict-top': 'top contexts, 50 features × 1 MB text',
 };
 
 export interface StageResult {

@@ -12,7 +12,7 @@ through the whole model and differentiates w.r.t. the interpolated SAE features 
 exact runs one full forward per patched feature and per error position, and jvp backpropagates
 once per downstream node (`edges-loop`), or once per (position, feature) serving every example
 whose node it is (`edges`). Gradients follow the intended semantics that sfc implements
-(DESIGN §5): every SAE splice passes the true gradient, upstream error nodes get theirs.
+(docs/concepts.md, “Parity”): every SAE splice passes the true gradient, upstream error nodes get theirs.
 
 Needs Debian's PyTorch with OpenBLAS (otherwise the reference BLAS is ~13x slower):
     apt-get install -y python3-torch libopenblas0-pthread

@@ -4,11 +4,11 @@
 //
 //   npx tsx --conditions=@sfc/source bench/sfc-worker.ts --backend tfjs-wasm --scale small --out /tmp/r.json
 
-import { writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  attribute, batchExamples, batchNodeEffects, discover, evaluate, loadExamples, logitDiff, Model, prepareBatch, resolveDictionaries, tidySync,
+  attribute, batchExamples, batchNodeEffects, discover, evaluate, loadExamples, logitDiff, Model, prepareBatch, resolveDictionaries, tidySync, topActivations, topContextsFiles,
   type AttributionResult, type Backend, type Dictionary, type Edit, type NodeEffects, type PromptBatch, type Tensor,
 } from '@sfc/core';
 import { loadDictionarySet } from '@sfc/dictionaries';
@@ -156,6 +156,8 @@ const STAGE_FNS: Partial<Record<StageId, Stage>> = {
     };
   },
 
+  'dict-top': dictTop,
+
   async eval(env) {
     if (!env.effects) {
       env.effects = (await attribute(env.model, env.dicts, env.batches, { method: { kind: 'attrib' } })).effects;
@@ -165,6 +167,40 @@ const STAGE_FNS: Partial<Record<StageId, Stage>> = {
     return { check: { mFull: row.mFull, mEmpty: row.mEmpty }, detail: { nodes: row.nodes, faithfulness: row.faithfulness ?? 'n/a', completeness: row.completeness ?? 'n/a' } };
   },
 };
+
+/**
+ * `sfc dict top`'s work for a 50-feature circuit over 1 MB of text: tokenizing, topActivations
+ * (k 10, rows of 64 tokens, 32 rows per forward) and building the context files. The corpus is
+ * the workload's vocabulary in a fixed pseudo-random order; the features are 5 of each of 10
+ * submodules spread from embed to the last residual (so the whole model runs).
+ */
+async function dictTop(env: Env): Promise<StageOutput> {
+  const { model, dicts } = env;
+  const vocab = Object.keys((JSON.parse(readFileSync(join(model.dir, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> } }).model.vocab)
+    .filter((w) => /^[A-Za-z]+$/.test(w));
+  const words: string[] = [];
+  let chars = 0;
+  for (let i = 0, x = 12345; chars < 1_000_000; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    const w = vocab[x % vocab.length]!;
+    words.push(w);
+    chars += w.length + 1;
+  }
+  const lines = Array.from({ length: Math.ceil(words.length / 20) }, (_, i) => words.slice(i * 20, i * 20 + 20).join(' '));
+  const all = model.submodules.map((x) => x.name).filter((n) => dicts.has(n));
+  const subs = [...new Set(Array.from({ length: 10 }, (_, i) => all[Math.round((i * (all.length - 1)) / 9)]!))];
+  const per = Math.ceil(50 / subs.length);
+  const features = new Map(subs.map((s, i) => [s, Int32Array.from({ length: per }, (_, j) => ((i * per + j) * 7919) % dicts.get(s)!.dSae)]));
+  const ids: number[] = [];
+  for (const line of lines) for (const id of model.tokenizer.encode(`${line}\n`)) ids.push(id);
+  const tokens = Int32Array.from(ids);
+  const res = await topActivations(model, dicts, tokens, { features, k: 10, seqLen: 64, batchSize: 32 });
+  const meta = { sae: { path: '', hash: '' }, model: {}, corpus: { path: '', hash: '', tokens: tokens.length }, k: 10, before: 12, after: 4 };
+  const files = topContextsFiles(res, tokens, (ids) => model.tokenizer.decode(ids), () => meta);
+  let top = 0;
+  for (const f of files) for (const list of Object.values(f.features)) top += list[0]?.value ?? 0;
+  return { check: { topSum: top }, detail: { characters: chars, tokens: tokens.length, features: 50 } };
+}
 
 /** Runs the stages; a failing stage is recorded and the others still run. */
 export async function runSfc(backendName: string, scale: Scale, examples: number, runs: number, stages: readonly StageId[],

@@ -147,4 +147,46 @@ wait_for "Result"
 # Quit.
 keys q
 wait_for "sfc tui exited with 0"
+
+# The discovered circuit knows its model and SAEs (issue 15). A config file naming another model
+# is refused before anything loads, naming both models.
+grep -q '"hash":"sampled-sha256:' "$WORK/found.json" || fail "the discovered circuit records no model hash"
+printf '{"model": "%s"}\n' "$ROOT/fixtures/models/gpt2-a" > "$WORK/other.config.json"
+TARGET="refused:0"
+"${TMUX_CMD[@]}" new-session -d -s refused -x 500 -y 24 \
+  "cd '$ROOT' && CI=0 CONTINUOUS_INTEGRATION=0 TERM=xterm-256color $SFC tui $WORK/found.json --config $WORK/other.config.json; echo \"sfc tui exited with \$?\"; sleep 600"
+wait_for "sfc tui exited with 2"
+wait_for "names model $ROOT/fixtures/models/gpt2-a"
+wait_for "was discovered on model small-a at $ROOT/fixtures/small-a (content hash"
+
+# Top contexts of the circuit's features over a text (the circuit's own model and SAEs).
+(cd "$ROOT" && $SFC dict top --circuit "$WORK/found.json" --corpus fixtures/small-a/corpus.txt \
+  --top-contexts "$WORK/top" -k 3 --quiet > "$WORK/top.txt") || fail "sfc dict top failed: $(cat "$WORK/top.txt")"
+TOP_VALUE=$(node -e '
+  const fs = require("fs"), dir = process.argv[1];
+  for (const f of fs.readdirSync(dir)) {
+    const t = JSON.parse(fs.readFileSync(dir + "/" + f, "utf8"));
+    if (t.submodule === "attn_1" && t.features["105"] && t.features["105"].length) { console.log(t.features["105"][0].value.toPrecision(3)); process.exit(0); }
+  }
+  process.exit(1);' "$WORK/top") || fail "sfc dict top wrote no contexts for attn_1/105"
+
+# Reopen it with no model flags: the header names its model, the node pane shows the annotation
+# and the top contexts, and steering runs the circuit's own model.
+TARGET="reopen:0"
+ARGS2="tui $WORK/found.json --top-contexts $WORK/top \
+  --annotations packages/cli-tui/src/tui/test-data/annotations.jsonl \
+  --prompt 'The parents that the guards know' --answer ' have' --patch-answer ' has'"
+"${TMUX_CMD[@]}" new-session -d -s reopen -x 80 -y 24 \
+  "cd '$ROOT' && CI=0 CONTINUOUS_INTEGRATION=0 TERM=xterm-256color $SFC $ARGS2; echo \"sfc tui exited with \$?\"; sleep 600"
+wait_for "small-a · backend"
+keys / a t t e n d s Enter
+wait_for "Node attn_1/105"
+wait_for "“attends to the subject”"
+wait_for "$TOP_VALUE "
+save reopened
+keys Space
+wait_for "picks (1) attn_1/105"
+wait_for "Result logit-diff"
+keys q
+wait_for "sfc tui exited with 0"
 echo "tui-smoke: OK — $CHECKS checks passed"

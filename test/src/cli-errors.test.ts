@@ -103,9 +103,38 @@ const cases: Case[] = [
     editJson(join(d, 'tokenizer_config.json'), (j) => { delete j.unk_token; });
   }), args: (m, o) => ['forward', '--model', m, '--text', 'The zebras that the guards know', '--out', o],
     code: EXIT_CODES.INPUT, message: /unknown token 'zebras'/ },
+  { name: 'unknown words (tokenizer with an unknown token: refused, not run on <|unk|>)',
+    args: (m, o) => ['forward', '--model', m, '--text', 'The zebras that the guards know', '--out', o],
+    code: EXIT_CODES.INPUT, message: /unknown token 'zebras' in .* \(not in the tokenizer's vocabulary\)/ },
+  { name: 'NaN in a weight (refused at load: the outputs would be nulls sfc cannot read back)', model: (n) => brokenModel(n, (d) => {
+    const path = join(d, 'model.safetensors');
+    const bytes = readFileSync(path);
+    const headerLen = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString('utf8'));
+    const [begin] = header['gpt_neox.layers.0.mlp.dense_h_to_4h.weight'].data_offsets as [number, number];
+    bytes.writeFloatLE(NaN, 8 + headerLen + begin + 4 * 3);
+    writeFileSync(path, bytes);
+  }), args: (m, o) => ['forward', '--model', m, '--text', TEXT, '--out', o],
+    code: EXIT_CODES.FORMAT, message: /tensor 'gpt_neox.layers.0.mlp.dense_h_to_4h.weight' holds 1 non-finite value \(the first, NaN, at flat index 3\)/ },
+  { name: 'a negative layer_norm_eps', model: (n) => brokenModel(n, (d) => editJson(join(d, 'config.json'), (j) => { j.layer_norm_eps = -1; })),
+    args: (m) => ['info', '--model', m], code: EXIT_CODES.FORMAT, message: /layer norm epsilon is -1; it must be a small positive number/ },
+  { name: 'a 613-byte config.json with a billion layers (refused at once)', model: (n) => brokenModel(n, (d) => editJson(join(d, 'config.json'), (j) => { j.num_hidden_layers = 1e9; })),
+    args: (m) => ['info', '--model', m], code: EXIT_CODES.FORMAT, message: /number of layers is 1000000000, beyond the supported 1 … 1024/ },
+  { name: 'a token id past the model vocabulary (refused at load, not wrapped or embedded out of range)', model: (n) => brokenModel(n, (d) => {
+    editJson(join(d, 'tokenizer.json'), (j) => { ((j.model as Record<string, unknown>).vocab as Record<string, number>).guards = 3567587328; });
+  }), args: (m, o) => ['forward', '--model', m, '--text', TEXT, '--out', o],
+    code: EXIT_CODES.FORMAT, message: /token 'guards' has id 3567587328, not an integer in 0 … 2147483647/ },
+  { name: 'an added token id past the model vocabulary', model: (n) => brokenModel(n, (d) => {
+    editJson(join(d, 'tokenizer.json'), (j) => { (j.added_tokens as unknown[]).push({ id: 1000, content: '<x>', special: true }); });
+  }), args: (m, o) => ['forward', '--model', m, '--text', TEXT, '--out', o],
+    code: EXIT_CODES.SHAPE, message: /tokenizer.json has 1001 tokens but the model's vocabulary has 64/ },
+  { name: 'data prompts longer than the model context (skipped as too-long, not run)', model: (n) => brokenModel(n, (d) => {
+    editJson(join(d, 'config.json'), (j) => { j.max_position_embeddings = 4; });
+  }), args: (m, o) => ['attribute', '--model', m, '--dictionaries', join(SMALL_A, 'dictionaries'), '--data', join(SMALL_A, 'data.jsonl'), '--out', o],
+    code: EXIT_CODES.INPUT, message: /no usable examples among 40 lines \(skipped: 40 too-long\)/, hint: /at most 4 tokens \(the model's context\)/ },
   { name: 'output folder does not exist', args: (m) => ['forward', '--model', m, '--text', TEXT, '--out', join(TMP, 'no-such-dir', 'out.json')],
     code: EXIT_CODES.NOT_FOUND, message: /cannot write .*folder .* does not exist/ },
-  { name: 'unknown flag', args: (m) => ['info', '--model', m, '--modle', 'x'], code: 2, message: /Unknown argument: modle/, hint: /sfc info --help/ },
+  { name: 'unknown flag', args: (m) => ['info', '--model', m, '--modle', 'x'], code: 2, message: /unknown option --modle/, hint: /did you mean --model\? \(`sfc info --help`/ },
   { name: 'missing required flag', args: (m) => ['forward', '--model', m], code: 2, message: /Missing required arguments: text, out/ },
   { name: 'unknown backend package', args: (m) => ['info', '--model', m, '--backend', 'sfc-backend-nonexistent'],
     code: EXIT_CODES.NOT_FOUND, message: /backend 'sfc-backend-nonexistent' is not a built-in backend/, hint: /npm install/ },

@@ -132,16 +132,50 @@ describe('sfc steer on fixtures/small-a', () => {
     const r = await sfc(args, { cwd: TMP });
     expect(r.code, r.stderr).toBe(0);
     const table = r.stdout.split('\n');
-    const head = table.findIndex((l) => /^strength +metric \(logit-diff\) +logit diff +flipped +top-1 changed +KL \(nats\)$/.test(l));
+    // One sign convention: the logit diff only (core's logit-diff metric is its negative).
+    const head = table.findIndex((l) => /^strength +logit diff +flipped +on target +top-1 changed +KL \(nats\)$/.test(l));
     expect(head, r.stdout).toBeGreaterThan(0);
     expect(table.slice(head + 1, head + 4).map((l) => l.trim().split(/\s+/)[0])).toEqual(['-1', '0', '1']);
-    expect(table[head + 3]).toMatch(/ 0\.0% +0\.0% +0\.0000$/); // strength 1 = no change
+    expect(table[head + 3]).toMatch(/ 0\.0% +\d+\.\d% +0\.0% +0\.0000$/); // strength 1 = no change
+    expect(r.stdout).toMatch(/^(best swept strength -?[\d.]+: the smallest KL with on target ≥ 90\.0%|no strength swept reaches on target 90\.0%)/m);
     expect(r.stderr).toMatch(/^score: /m); // progress
     expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[^>]*>/);
+    expect(readFileSync(svg, 'utf8')).toContain('logit[answer] − logit[patch answer]'); // the table's quantity, same sign
     const rep = await steerJson(args.slice(1, -2));
     expect(rep.sweep!.map((x) => x.strength)).toEqual([-1, 0, 1]);
     expect(rep.sweep![1]!.metricAfter).toBeCloseTo(zero.summary!.metricAfter!, 4);
     expect(rep.sweep![1]!.flipRate).toBeCloseTo(zero.summary!.flipRate!, 6);
+  });
+
+  it('--calibrate: the strength of smallest KL reaching the on-target rate, then the steer at it; --target and --targets-by-case', async () => {
+    const svg = join(TMP, 'calibrate.svg');
+    const base = ['--features', 'resid_1/8,resid_1/5,resid_0/21', '--op', 'patch', ...MODEL, '--data', DATA, '--num-examples', '12'];
+    const r = await sfc(['steer', ...base, '--calibrate', '0.5', '--targets-by-case', '--plot', svg], { cwd: TMP });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^calibration of the patch strength over 12 prompts$/m);
+    expect(readFileSync(svg, 'utf8')).toMatch(/on-target rate/);
+    const rep = await steerJson([...base, '--calibrate', '0.5', '--targets-by-case']);
+    const cal = rep.calibration as { targetRate: number; reached: boolean; best: { strength: number; onTargetRate: number; klMean: number }; tried: { strength: number; onTargetRate: number; klMean: number }[] };
+    expect(cal.targetRate).toBe(0.5);
+    // The reported steer is the one at the chosen strength, and the summary is its measurement.
+    expect(rep.interventions[0]!.opText).toBe(`patch(${cal.best.strength})`);
+    expect(rep.summary!.klMean).toBeCloseTo(cal.best.klMean, 6);
+    const passing = cal.tried.filter((t) => t.onTargetRate >= 0.5);
+    expect(cal.reached).toBe(passing.length > 0);
+    if (cal.reached) expect(cal.best.klMean).toBe(Math.min(...passing.map((t) => t.klMean)));
+    expect(r.stdout).toMatch(cal.reached ? /^calibrated strength [\d.]+: the smallest KL with on target ≥ 50\.0%/m : /^no strength tried reaches on target 50\.0%/m);
+
+    // --target: the named token is every prompt's target; the steered top-1 decides on-target.
+    const named = await steerJson(['--features', 'resid_1/8', '--op', 'scale', '--value', '-4', ...MODEL, '--data', DATA, '--num-examples', '12', '--target', ' is', '--target', ' was']);
+    const ids = new Set(named.prompts!.map((p) => p.after.top[0]!).filter((t) => t.token === ' is' || t.token === ' was').map((t) => t.id));
+    for (const p of named.prompts!) expect((p as { onTarget?: boolean }).onTarget).toBe(ids.has(p.after.top[0]!.id));
+    const bad = await sfc(['steer', '--features', 'resid_1/8', '--op', 'scale', '--value', '2', ...MODEL, '--prompt', 'The parents', '--target', ' are', '--targets-by-case'], { cwd: TMP });
+    expect(bad.code).toBe(2); // usage
+    const noTarget = await sfc(['steer', '--features', 'resid_1/8', '--op', 'scale', '--calibrate', ...MODEL, '--prompt', 'The parents'], { cwd: TMP });
+    expect(noTarget.code).toBe(EXIT_CODES.INPUT);
+    expect(noTarget.stderr).toMatch(/calibration needs a target per prompt/);
+    const ablate = await sfc(['steer', '--features', 'resid_1/8', '--op', 'ablate', '--calibrate', ...MODEL, '--data', DATA], { cwd: TMP });
+    expect(ablate.code).toBe(2);
   });
 
   it('generates text side by side; sampling with a seed is reproducible', async () => {
@@ -151,6 +185,10 @@ describe('sfc steer on fixtures/small-a', () => {
     expect(g.prompt).toBe(lines[0]);
     expect(g.before.ids).toHaveLength(4);
     expect(g.after.ids).toEqual(g.before.ids); // scale 1 changes nothing
+    // Fluency: mean log-prob of each side's text under the unsteered model (equal texts, equal values).
+    const fl = greedy.fluency as { before: number; after: number }[];
+    expect(fl[0]!.before).toBeLessThan(0);
+    expect(fl[0]!.after).toBe(fl[0]!.before);
     const sampled = () => steerJson(['--features', 'resid_1/8,embed/105', '--op', 'scale', '--value', '-4', ...MODEL, ...prompt, '--generate', '6', '--temperature', '1.5', '--seed', '7']);
     const [a, b] = await Promise.all([sampled(), sampled()]);
     expect(a.generations).toEqual(b.generations);
@@ -170,7 +208,8 @@ describe.concurrent('sfc steer on bad input', () => {
     { name: 'a feature index outside the dictionary', args: ['--features', 'attn_0/500', '--op', 'ablate', ...MODEL, '--prompt', 'The author'], code: EXIT_CODES.INPUT,
       message: /attn_0\/500: feature index 500 is out of range/, hint: /indices 0\.\.127/ },
     { name: 'no prompts', args: ['--features', 'resid_1/8', '--op', 'ablate', ...MODEL], code: 2, message: /give --prompt TEXT or --data FILE/ },
-    { name: 'sweeping an op without a strength', args: ['--features', 'resid_1/8', '--op', 'ablate', '--sweep', '0:1:3'], code: 2, message: /--sweep varies the strength of scale, clamp or add/ },
+    { name: 'sweeping an op without a strength', args: ['--features', 'resid_1/8', '--op', 'ablate', '--sweep', '0:1:3'], code: 2, message: /--sweep and --calibrate vary the strength of scale, clamp, add or patch/ },
+    { name: 'calibrating clamp without a grid', args: ['--features', 'resid_1/8', '--op', 'clamp', '--calibrate'], code: 2, message: /--calibrate with --op clamp needs --sweep/ },
     { name: '--plot without --sweep', args: ['--features', 'resid_1/8', '--op', 'ablate', '--plot', join(TMP, 'x.svg')], code: 2, message: /--plot draws a sweep/ },
     { name: 'scale without a value', args: ['--features', 'resid_1/8', ...MODEL, '--prompt', 'The author'], code: EXIT_CODES.INPUT, message: /scale needs a value/ },
     { name: 'clamp on an error node', args: ['--features', 'resid_1/err', '--op', 'clamp', '--value', '1', ...MODEL, '--prompt', 'The author'], code: EXIT_CODES.INPUT,

@@ -1,5 +1,5 @@
 // Edge parity with the PyTorch reference (fixtures/small-a/ref/ig_*.json `edges`) on every
-// algorithm backend of backends.ts (tfjs-wasm, onnx): every pair of DESIGN §5 plus
+// algorithm backend of backends.ts (tfjs-wasm, onnx): every edge pair (docs/concepts.md, “Edges”) plus
 // resid_last → y, aggregation sum and none. Entries above the reference's 2e-3 floor must agree
 // at |a − r| ≤ 1e-3·|r| + 1e-5 (and max|Δ|/max|ref| ≤ 1e-3 per pair), the row and nonzero counts
 // and the sums must match, and so must the downstream nodes selected per example and position
@@ -45,7 +45,7 @@ for (const which of ALGORITHM_BACKENDS) describe(which.name, () => {
       let result: DiscoveryResult;
       beforeAll(async () => { result = await refRun(aggregation); });
 
-      it('computes every pair of DESIGN §5 (parallel residual)', () => {
+      it('computes every edge pair (parallel residual)', () => {
         checkEdgePairs(s.model, result, expected);
       });
 

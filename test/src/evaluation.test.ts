@@ -128,7 +128,10 @@ for (const which of ALGORITHM_BACKENDS) describe(which.name, () => {
       const thresholds = [0, 0.05, 0.1, 0.2, 1e9];
       const r = await evaluate(s.model, s.dictionaries, s.batches, { effects: ig.effects, thresholds });
       expect(r.rows.map((x) => x.threshold)).toEqual(thresholds);
-      expect(r.submodules).toEqual(['embed', 'attn_0', 'mlp_0', 'resid_0', 'attn_1', 'mlp_1', 'resid_1']);
+      // embed is not ablated by default, as in feature-circuits' ablation.py (include_embed=False).
+      expect(r.submodules).toEqual(['attn_0', 'mlp_0', 'resid_0', 'attn_1', 'mlp_1', 'resid_1']);
+      const withEmbed = await evaluate(s.model, s.dictionaries, s.batches, { effects: ig.effects, thresholds: [0.1], includeEmbed: true });
+      expect(withEmbed.submodules).toEqual(['embed', 'attn_0', 'mlp_0', 'resid_0', 'attn_1', 'mlp_1', 'resid_1']);
       for (const row of r.rows) {
         closeTo(row.faithfulness!, (row.mCircuit - row.mEmpty) / (row.mFull - row.mEmpty), 1e-9);
         closeTo(row.completeness!, (row.mComplement - row.mEmpty) / (row.mFull - row.mEmpty), 1e-9);

@@ -17,7 +17,7 @@ here, never changed) this writes ``fixtures/models/<name>/edges/``:
 
 The math is feature-circuits' (saprmarks/feature-circuits attribution.py `_pe_attrib`,
 `_pe_ig`, `jvp`; circuit.py `get_circuit`) with the intended gradient semantics recorded in
-/work/shared/DESIGN.md §5, computed by plain PyTorch autograd over a whole-model forward pass in
+docs/concepts.md (“Parity”), computed by plain PyTorch autograd over a whole-model forward pass in
 float64 (the weights as stored, upcast):
 
 * Splice.  A submodule M is "decomposed" by making its SAE state leaves: x_M := dec(f) + r with
@@ -39,7 +39,7 @@ float64 (the weights as stored, upcast):
       error:      sum_d leftRes[b,s,d] * (x_D - dec_D(enc_D(x_D)))[b,s,d],  leftRes = ig mean r_D.grad
   to the leaves (full autograd through the model between U and D) gives the edge row
   [f_U.grad * Δf_U, sum_d r_U.grad * Δr_U] over all upstream positions.  The upstream error
-  gets its true gradient (DESIGN §5: the intended semantics, not nnsight-0.3's zeroed one).
+  gets its true gradient (docs/concepts.md, “Parity”: the intended semantics, not nnsight-0.3's zeroed one).
 * resid_last -> y is the ig node effect of the last resid.
 * Aggregation: sum -- nodes summed over positions, mean over examples; edges summed over both
   position axes, mean over examples.  none -- positions kept, mean over examples.
@@ -128,7 +128,7 @@ Written by `tools/refgen/make_edge_refs.py` (do not edit by hand; re-run the scr
 independent plain-PyTorch reference (float64, full-model autograd, one backward pass per
 downstream node) of feature-circuits' node effects (`attribution.py`) and edges (`circuit.py`
 `get_circuit` / `jvp`) on the model in the parent folder, with the intended gradient semantics
-of /work/shared/DESIGN.md §5. Checked by `test/src/edges-parity-models.test.ts` on every backend.
+of docs/concepts.md (“Parity”). Checked by `test/src/edges-parity-models.test.ts` on every backend.
 
 Model: {model_desc}. {pairs_desc}
 

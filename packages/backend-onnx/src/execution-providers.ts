@@ -61,7 +61,7 @@ export async function resolveProviders(requested: readonly string[]): Promise<Pr
     }
     if (name === 'cpu') { active.push('cpu'); continue; }
     if (!supported.has(name) || !cudaLibraryPresent()) {
-      notes.push('cuda requested but not installed (reinstall its binaries with: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node); using cpu');
+      notes.push('cuda requested but not installed (install its binaries with: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install); using cpu');
       continue;
     }
     const why = await providerWorks(name);

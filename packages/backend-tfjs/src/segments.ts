@@ -1,5 +1,5 @@
 // The forward math of each segment kind, exactly as Hugging Face computes GPT-NeoX and GPT-2
-// (DESIGN.md §4), over canonical weights. Each builder takes the constants of one call (shapes,
+// (docs/architecture.md, “The segment chain”), over canonical weights. Each builder takes the constants of one call (shapes,
 // position offset, logit selection), prepares them outside the differentiated path, and returns
 // a function of the segment's summed input — the function the runtime runs forward or hands to
 // tf.grads for the VJP. Nothing here may need a gradient kernel that wasm lacks (gather) or

@@ -69,6 +69,7 @@ describe('onnx settings from the config', () => {
   async function settings(config: unknown, flags: FlagValue[] = []) {
     const root = mkdtempSync(join(tmpdir(), 'sfc-onnx-settings-'));
     mkdirSync(join(root, 'sub'));
+    mkdirSync(join(root, '.git')); // the project root: the config search stops here
     writeFileSync(join(root, 'sfc.config.json'), JSON.stringify(config));
     const warnings: string[] = [];
     const cfg = await resolveConfig({ cwd: join(root, 'sub'), flags });

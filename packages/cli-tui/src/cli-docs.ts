@@ -18,6 +18,7 @@ const CODE_MEANING: Record<SfcErrorCode, string> = {
   SECURITY: 'a file tried something forbidden (e.g. a pickle global outside the allowlist)',
   CAPABILITY: 'the backend cannot do what was asked (e.g. a backend not in this build, gradients on a forward-only backend)',
   BACKEND: 'the backend itself failed (or no backend of a list could be created)',
+  IO: 'the file system refused a write (disk full, file-size limit, permission denied, read-only); the previous file is kept and no temporary file is left',
   CANCELLED: 'the run was cancelled (Ctrl-C, or the TUI\'s cancel key)',
   INTERNAL: 'an unexpected failure (a bug): rerun with --verbose and report it',
 };
@@ -43,6 +44,7 @@ export async function renderCliDocs(): Promise<string> {
     '',
     'Every flag marked `[config: key]` overrides that key of `sfc.config.json` (see [config.md](config.md)); `sfc config print` shows the effective values and where each came from.',
     'Status messages, warnings and progress go to stderr; data goes to files (`--out`, written atomically) or, with `--json`, to stdout.',
+    'Progress is a redrawn block of bars on a terminal, and periodic lines otherwise (logs, CI), each naming its outer stages first (`batches: 16/40 (40%) ETA 0:07 › submodules: 4/7 (57%) … — resid_0`). Every stage is timed on its own (`in 0:02` is that stage\'s time, not the run\'s), and an ETA appears once two units are done (the first carries the warm-up).',
     '',
     '## Commands',
     '',
@@ -52,7 +54,7 @@ export async function renderCliDocs(): Promise<string> {
   out.push('', '## sfc', '', '```text', await help([]), '```', '');
   for (const p of paths) out.push(`## sfc ${p.join(' ')}`, '', '```text', await help(p), '```', '');
   out.push('## Output files', '',
-    'Every file carries a `schema` field and is written atomically (a temporary file in the same folder, renamed when complete).', '',
+    'Every file carries a `schema` field and is written atomically (a temporary file in the same folder, every byte checked, fsynced, renamed when complete; the old file\'s permissions kept). A full disk or a file-size limit is exit 8 with the old file unchanged; `--out` may name a FIFO or `/dev/null` (written through), not a folder, a socket or a block device. Details: [formats.md](formats.md#safety-guarantees).', '',
     '| schema | written by | content |', '| --- | --- | --- |',
     '| `sfc.forward/v1` | `forward --out` | `tokens` (ids) and `logits` (one row of vocabulary floats per position) |',
     '| `sfc.effects/v1` | `attribute --out` | per submodule the dense node effects (`features`, `error`; per position with aggregation none), metric means, run metadata |',

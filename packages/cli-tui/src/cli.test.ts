@@ -24,7 +24,7 @@ describe('option parsing', () => {
   it('rejects unknown flags and commands with exit 2 and a usage hint', async () => {
     const r = await run(['info', '--modle', 'x']);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/^error: Unknown argument: modle\nhint: run `sfc info --help` for usage\n$/);
+    expect(r.err).toBe('error: unknown option --modle\nhint: did you mean --model? (`sfc info --help` lists the options)\n');
     const c = await run(['infoo']);
     expect(c.code).toBe(2);
     expect(c.err).toBe("error: unknown command 'infoo'\nhint: did you mean `sfc info`? (`sfc --help` lists the commands)\n");
@@ -65,6 +65,23 @@ describe('option parsing', () => {
     expect(doc.values['circuit.steps']).toEqual({ value: 5, source: join(cwd, 'sfc.config.json') });
   });
 
+  it('config print and --verbose say which config file and which code files (backend, plugins) are used', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'sfc-cli-'));
+    writeFileSync(join(cwd, 'sfc.config.json'), JSON.stringify({ backend: ['tfjs-cpu', 'sfc-backend-nope'] }));
+    const r = await run(['config', 'print'], cwd);
+    expect(r.out).toMatch(/^code loaded from:$/m);
+    expect(r.out).toMatch(/^ {2}backend\s+tfjs-cpu\s+\/.*backend-tfjs\/.*\.(js|ts)$/m);
+    expect(r.out).toMatch(/^ {2}backend\s+sfc-backend-nope\s+\(not installed\)$/m);
+    expect(r.out).toMatch(/^ {2}dictionary plugin\s+@sfc\/dictionaries\s+\/.*dictionaries\/.*\.(js|ts)$/m);
+    const j = JSON.parse((await run(['config', 'print', '--json'], cwd)).out);
+    expect(j.code.map((c: { name: string }) => c.name)).toEqual(['tfjs-cpu', 'sfc-backend-nope', '@sfc/dictionaries']);
+    const v = await run(['config', 'print', '--verbose'], cwd);
+    expect(v.err).toContain(`verbose: config: ${join(cwd, 'sfc.config.json')}`);
+    expect(v.err).toMatch(/^verbose: backend tfjs-cpu: \/.*backend-tfjs/m);
+    const none = mkdtempSync(join(tmpdir(), 'sfc-cli-'));
+    expect((await run(['config', 'print', '--verbose'], none)).err).toContain(`verbose: config: none (searched ${none})`);
+  });
+
   it('reports an invalid config file with its key path and exit 2', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'sfc-cli-'));
     writeFileSync(join(cwd, 'sfc.config.json'), JSON.stringify({ circuit: { steps: 'ten' } }));
@@ -87,6 +104,38 @@ describe('option parsing', () => {
 });
 
 describe('help, version, completion', () => {
+  it('prints examples whole: a long command breaks between arguments with \\, never inside a path', async () => {
+    for (const path of allCommands(COMMANDS)) {
+      const r = await run([...path, '--help']);
+      const ex = r.out.slice(r.out.indexOf('Examples:\n') + 10, r.out.lastIndexOf('\n\nEvery flag'));
+      const commands = ex.split('\n').reduce<string[]>((acc, l) => {
+        if (l.startsWith('    sfc')) acc.push(l.trim());
+        else if (l.startsWith('      ')) acc[acc.length - 1] = `${acc[acc.length - 1]!.replace(/ \\$/, '')} ${l.trim()}`;
+        return acc;
+      }, []);
+      const command = COMMANDS.find((c) => c.command.split(' ')[0] === path[0])!;
+      const own = path.length === 1 ? command : command.subcommands!.find((c) => c.command.split(' ')[0] === path[1])!;
+      expect(commands.map((c) => c.trim()), path.join(' ')).toEqual(own.examples.map(([cmd]) => cmd.replace(/\$0/g, 'sfc')));
+      for (const line of r.out.split('\n')) expect(line.length, line).toBeLessThanOrEqual(100);
+    }
+  });
+
+  it('`sfc completion --help` explains the command instead of printing the script', async () => {
+    const r = await run(['completion', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('sfc completion >> ~/.bashrc');
+    expect(r.out).not.toContain('###-begin-sfc-completions-###');
+  });
+
+  it('suggests the closest option for a misspelt flag, before other complaints', async () => {
+    const r = await run(['discover', '--nodes-threshold', '0.2']);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('error: unknown option --nodes-threshold\nhint: did you mean --node-threshold? (`sfc discover --help` lists the options)\n');
+    expect((await run(['config', 'print', '--stps', '3'])).err).toContain('did you mean --steps? (`sfc config print --help`');
+    expect((await run(['info', '--frobnicate'])).err).toBe('error: unknown option --frobnicate\nhint: `sfc info --help` lists the options\n');
+    expect((await run(['config', 'print', '--no-min-length-only', '--minLengthOnly'])).code).toBe(0); // negations and camelCase are known
+  });
+
   it('every command has --help with examples', async () => {
     for (const path of allCommands(COMMANDS)) {
       const r = await run([...path, '--help']);

@@ -31,3 +31,13 @@ describe('formatError', () => {
     expect(v.text).not.toContain('--verbose');
   });
 });
+
+describe('formatError: terminal safety (issue 16)', () => {
+  it('escapes control sequences and caps the length of any message it prints', () => {
+    const f = formatError(new FormatError(`bad name \x1b]0;owned\x07 ${'x'.repeat(50_000)}`, 'hint \x1b[2J'));
+    expect(f.text).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+    expect(f.text).toContain('\\x1b]0;owned\\x07');
+    expect(f.text.length).toBeLessThan(5000);
+    expect(formatError(new Error('boom \x1b[31m')).text).toContain('boom \\x1b[31m');
+  });
+});

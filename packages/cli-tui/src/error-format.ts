@@ -2,7 +2,7 @@
 // code of their family (core's EXIT_CODES); anything unexpected prints one short line and exit 1.
 // Stack traces only with --verbose.
 
-import { EXIT_CODES, InputError, isSfcError } from '@sfc/core';
+import { EXIT_CODES, InputError, isSfcError, sanitizeMessage } from '@sfc/core';
 
 /** A command line that yargs (or our own flag checks) rejected: exit 2 with the usage hint. */
 export const DEFAULT_USAGE_HINT = 'run `sfc --help` (or `sfc <command> --help`) for usage';
@@ -22,12 +22,14 @@ export function formatError(e: unknown, options: { verbose?: boolean } = {}): Fo
   const lines: string[] = [];
   let exitCode: number;
   if (isSfcError(e)) {
-    lines.push(`error: ${e.message}`);
-    if (e.hint) lines.push(`hint: ${e.hint}`);
+    // Messages quote file-derived names already (core quoteName); this is the last line of
+    // defence against terminal escape sequences and megabyte-long messages.
+    lines.push(`error: ${sanitizeMessage(e.message)}`);
+    if (e.hint) lines.push(`hint: ${sanitizeMessage(e.hint)}`);
     exitCode = EXIT_CODES[e.code] ?? 1;
   } else {
     const message = e instanceof Error ? e.message : String(e);
-    lines.push(`error: unexpected failure: ${firstLine(message)}`);
+    lines.push(`error: unexpected failure: ${sanitizeMessage(firstLine(message))}`);
     if (!options.verbose) lines.push('hint: run with --verbose for details, and report it if it persists');
     exitCode = 1;
   }

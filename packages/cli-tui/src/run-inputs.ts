@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import {
-  batchExamples, describeSkips, NotFoundError, selectExamples,
+  batchExamples, describeSkips, NotFoundError, recordInputs, selectExamples,
   type Dictionary, type Example, type Model, type PromptBatch, type RunMetadata,
 } from '@sfc/core';
 import { loadModelDictionaries } from './dictionaries.js';
@@ -56,7 +56,7 @@ export async function loadDataBatches(s: Session, model: Model, options: Pick<Ru
   const selection = selectExamples(text, model.tokenizer, {
     // Unset means every usable example (a cluster JSON file may be one line).
     numExamples: asked ?? Number.MAX_SAFE_INTEGER,
-    seed, minLengthOnly, source: basename(dataPath),
+    seed, minLengthOnly, source: basename(dataPath), maxLength: model.spec.dims.maxPositions,
     ...(asked !== undefined ? { onWarning: s.warn } : {}),
   });
   const batchSize = s.config.get<number>(options.batchSizeKey)!;
@@ -76,16 +76,13 @@ export async function loadDataBatches(s: Session, model: Model, options: Pick<Ru
   };
 }
 
-/** What every output file records about the run's inputs. */
-export function runMetadata(s: Session, model: Model, dictionaries: ReadonlyMap<string, Dictionary>, data: DataBatches['meta']): RunMetadata {
-  return {
-    model: { path: model.dir, architecture: model.spec.architecture, backend: model.backend.name },
-    dictionaries: {
-      folder: s.config.get<string>('dictionaries.folder') ?? null,
-      formats: Object.fromEntries([...dictionaries].map(([k, d]) => [k, `${d.format ?? 'unknown'}/${d.architecture}`])),
-    },
-    data,
-  };
+/**
+ * What every output file records about the run's model and SAEs (paths and content hashes: it lets
+ * a circuit reopen its own inputs); RunMetadata without `data`. Hashing reads every weight file:
+ * compute it once per model and dictionaries.
+ */
+export function inputsMetadata(s: Session, model: Model, dictionaries: ReadonlyMap<string, Dictionary>): Promise<Omit<RunMetadata, 'data'>> {
+  return recordInputs(model, dictionaries, s.config.get<string>('dictionaries.folder') ?? null);
 }
 
 async function loadRunInputs(s: Session, options: RunInputOptions): Promise<RunInputs> {
@@ -93,7 +90,7 @@ async function loadRunInputs(s: Session, options: RunInputOptions): Promise<RunI
   const model = await s.model();
   const data = await loadDataBatches(s, model, options);
   const dictionaries = await loadModelDictionaries(s, model, options.only ? { only: options.only } : {});
-  const meta = runMetadata(s, model, dictionaries, data.meta);
+  const meta: RunMetadata = { ...await inputsMetadata(s, model, dictionaries), data: data.meta };
   return {
     model, batches: data.batches, dictionaries, meta,
     dispose: () => { for (const d of dictionaries.values()) d.dispose(); },

@@ -2,13 +2,26 @@
 // model, and warning/progress output that respects --quiet. Commands ask for these here so the
 // order (config → backend → model) and the cleanup are the same everywhere.
 
-import { Model, type Backend } from '@sfc/core';
+import { resolve } from 'node:path';
+import { Model, sanitizeMessage, type Backend } from '@sfc/core';
+import { applyCircuitInputs } from './circuit-inputs.js';
 import { onnxSettings, selectBackend } from './backends.js';
-import { resolveConfig, type EffectiveConfig } from './config/config.js';
+import { codeSources, formatCodeSources } from './code-sources.js';
+import { configSearchFolders, resolveConfig, type EffectiveConfig } from './config/config.js';
 import type { CliIO } from './io.js';
 import { flagValues, type OptionId } from './options.js';
 import { createProgress, type ProgressReporter } from './progress.js';
 import type { GlobalArgs } from './commands/command.js';
+
+/**
+ * The effective config of a command: file and flags, then — for commands that load a model
+ * (`model` among their options) and open a circuit (`circuit` positional or --circuit) — the
+ * circuit's own model and SAEs (flag > circuit > config; circuit-inputs.ts).
+ */
+export async function resolveCommandConfig(io: CliIO, argv: GlobalArgs, options: readonly OptionId[]): Promise<EffectiveConfig> {
+  const config = await resolveConfig({ cwd: io.cwd, ...(argv.config !== undefined ? { configPath: argv.config } : {}), flags: flagValues(argv, options) });
+  return options.includes('model') && typeof argv.circuit === 'string' ? applyCircuitInputs(config, resolve(io.cwd, argv.circuit)) : config;
+}
 
 export class Session {
   private backendInstance: Backend | undefined;
@@ -17,8 +30,13 @@ export class Session {
   constructor(readonly io: CliIO, readonly argv: GlobalArgs, readonly config: EffectiveConfig) {}
 
   static async open(io: CliIO, argv: GlobalArgs, options: readonly OptionId[]): Promise<Session> {
-    const config = await resolveConfig({ cwd: io.cwd, configPath: argv.config, flags: flagValues(argv, options) });
-    return new Session(io, argv, config);
+    const config = await resolveCommandConfig(io, argv, options);
+    const s = new Session(io, argv, config);
+    if (argv.verbose) {
+      s.detail(`config: ${config.file ?? `none (searched ${configSearchFolders(io.cwd).join(', ')})`}`);
+      s.detail(formatCodeSources(codeSources(config, io.cwd)));
+    }
+    return s;
   }
 
   /** Runs `fn` with a session and always releases the backend and models afterwards. */
@@ -36,12 +54,17 @@ export class Session {
   }
 
   warn = (message: string): void => {
-    if (!this.quiet) this.io.stderr.write(`warning: ${message}\n`);
+    if (!this.quiet) this.io.stderr.write(`warning: ${sanitizeMessage(message)}\n`);
   };
+
+  /** Details for --verbose only (which config file, which code files), on stderr. */
+  detail(message: string): void {
+    if (this.argv.verbose) this.io.stderr.write(`${message.replace(/^/gm, 'verbose: ')}\n`);
+  }
 
   /** A one-line status message on stderr (stdout stays for data). */
   status(message: string): void {
-    if (!this.quiet) this.io.stderr.write(`${message}\n`);
+    if (!this.quiet) this.io.stderr.write(`${sanitizeMessage(message)}\n`);
   }
 
   progress(): ProgressReporter {

@@ -35,6 +35,13 @@ export interface Dictionary {
    * without materialising [N, dSae].
    */
   featureGradients(x: Tensor, features: Int32Array): Tensor;
+  /**
+   * Optional: the activations of `features` only, x [N, dIn] → [N, features.length], equal to
+   * the same columns of encode(x). Architectures whose features are computed independently
+   * (ReLU, JumpReLU, BatchTopK at inference) provide it at a fraction of encode's cost; those
+   * with a selection over all features (TopK) omit it and callers encode fully.
+   */
+  encodeFeatures?(x: Tensor, features: Int32Array): Tensor;
   dispose(): void;
 }
 

@@ -10,6 +10,7 @@ export type SfcErrorCode =
   | 'CAPABILITY'   // the backend cannot do what was asked
   | 'SECURITY'     // a file tried something forbidden (e.g. a pickle global outside the allowlist)
   | 'BACKEND'      // the backend itself failed
+  | 'IO'           // the file system refused a write: disk full, file-size limit, permission denied
   | 'CANCELLED'    // the caller aborted the run (Ctrl-C, the TUI's cancel key, an AbortSignal)
   | 'INTERNAL';
 
@@ -49,6 +50,11 @@ export class BackendError extends SfcError {
   constructor(message: string, hint?: string, options?: { cause?: unknown }) { super('BACKEND', message, hint, options); }
 }
 
+/** The file system refused a write (disk full, file-size limit, permission, read-only); nothing was half-written. */
+export class IoError extends SfcError {
+  constructor(message: string, hint?: string, options?: { cause?: unknown }) { super('IO', message, hint, options); }
+}
+
 /**
  * A long run stopped because its AbortSignal fired. `operation` names what was cancelled
  * (`discover`, `attribute (ig)`, `evaluate`); the abort reason, if any, is the `cause`. No hint:
@@ -64,7 +70,7 @@ export class CancelledError extends SfcError {
 
 /** Exit codes of the CLI, one per error family (documented in docs/cli.md). */
 export const EXIT_CODES: Record<SfcErrorCode, number> = {
-  INPUT: 2, CONFIG: 2, NOT_FOUND: 3, FORMAT: 4, SHAPE: 4, SECURITY: 5, CAPABILITY: 6, BACKEND: 7, INTERNAL: 1,
+  INPUT: 2, CONFIG: 2, NOT_FOUND: 3, FORMAT: 4, SHAPE: 4, SECURITY: 5, CAPABILITY: 6, BACKEND: 7, IO: 8, INTERNAL: 1,
   CANCELLED: 130, // 128 + SIGINT, what shells report for a Ctrl-C'd process
 };
 

@@ -1,5 +1,6 @@
 // @sfc/core public surface.
 export * from './errors.js';
+export { quoteName, escapeControls, sanitizeMessage, showValue, MAX_QUOTED_CHARS } from './quote.js';
 export * from './tensor.js';
 export * from './backend.js';
 export * from './dictionary.js';
@@ -10,6 +11,10 @@ export { canonicalWeights, safetensorsSource, transpose, neoxQkv, type TensorSou
 export { LayerKvCache } from './model/kv-cache.js';
 export { Model, type Edit, type EditCall, type ForwardOptions, type ForwardResult, type BackwardOptions, type ModelLoadOptions } from './model/model.js';
 export { SafetensorsFile, encodeSafetensors, toFloat32, f16ToF32, type SafetensorsEntry, type SafetensorsDType, type SafetensorsLimits } from './formats/safetensors.js';
+export { writeFileAtomic, checkOutputPath, checkOutputFolder, removePendingTempFiles, type AtomicContent, type OutputKind } from './formats/write-atomic.js';
+export { SafetensorsReader, withSafetensors } from './formats/safetensors-reader.js';
+export { checkFinite } from './formats/finite.js';
+export { readRange } from './formats/read-range.js';
 export { loadTokenizer, tokenizerFromJson, type Tokenizer } from './formats/tokenizer.js';
 // Data, algorithms and circuit files (issue 3).
 export { PythonRandom } from './data/python-random.js';
@@ -41,6 +46,7 @@ export {
   EFFECTS_SCHEMA, effectsToFile, serializeEffects, parseEffects, effectsFromFile,
   type EffectsFile, type SubmoduleEffectsJson, type RunMetadata,
 } from './circuit/effects-file.js';
+export { jsonSyntaxError } from './circuit/json-checks.js';
 export { EVAL_SCHEMA, evaluationToFile, serializeEvaluation, type EvalFile } from './circuit/eval-file.js';
 export {
   PARTIAL_SCHEMA, parseShard, shardBatchIndices, attributionPartial, discoveryPartial, evaluationPartial, emptyPartial, serializePartial,
@@ -48,3 +54,13 @@ export {
   type Shard, type PartialKind, type PartialFile, type PartialContext, type NamedPartial, type MergedRun,
 } from './circuit/partial.js';
 export { tidySync } from './tidy.js';
+export { contentHash, modelContentHash, isModelFile, CONTENT_HASH_METHOD, FULL_HASH_LIMIT, type ContentHashOptions } from './content-hash.js';
+export {
+  recordInputs, readInputRecord, modelDisplayName, dictionaryFolder,
+  type InputRecord, type ModelRecord, type SaeRecord,
+} from './circuit/provenance.js';
+export { topActivations, type TopActivation, type TopActivationsOptions, type TopActivationsResult } from './algorithms/top-activations.js';
+export {
+  TOP_CONTEXTS_SCHEMA, topContextsFiles, tokenPieces, mergeTopContexts, serializeTopContexts, parseTopContexts, topContextsFileName,
+  type TopContext, type TopContextsFile, type TopContextsMeta,
+} from './circuit/top-contexts-file.js';

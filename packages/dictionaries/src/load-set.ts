@@ -7,7 +7,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  ConfigError, NotFoundError, resolveSubmoduleAlias,
+  ConfigError, NotFoundError, quoteName, resolveSubmoduleAlias,
   type Dictionary, type DictionaryPlugin, type Submodule, type TensorOps,
 } from '@sfc/core';
 import { defaultDictionaryPlugins } from './defaults.js';
@@ -111,22 +111,22 @@ export async function loadDictionarySet(dir: string, submodules: readonly Submod
     const hook = found.detected.detection.hook;
     const byHook = hook !== undefined ? resolveSubmoduleAlias(hook, submodules) : undefined;
     if (byName && byHook && byName.name !== byHook.name) {
-      throw new ConfigError(`${path}: the folder name means ${byName.name} but its config says hook '${hook}' (${byHook.name})`,
+      throw new ConfigError(`${path}: the folder name means ${byName.name} but its config says hook ${quoteName(hook)} (${byHook.name})`,
         'rename the folder or fix the hook in its config');
     }
     const submodule = byName ?? byHook;
     if (!submodule) {
-      options.warn?.(`${path}: skipped (folder name '${name}'${hook ? ` and hook '${hook}'` : ''} match no submodule of this model)`);
+      options.warn?.(`${path}: skipped (folder name ${quoteName(name)}${hook ? ` and hook ${quoteName(hook)}` : ''} match no submodule of this model)`);
       continue;
     }
     if (byName && hook !== undefined && !byHook) {
-      options.warn?.(`${path}: hook '${hook}' is not a submodule of this model; attaching to ${submodule.name} by folder name`);
+      options.warn?.(`${path}: hook ${quoteName(hook)} is not a submodule of this model; attaching to ${submodule.name} by folder name`);
     }
     const previous = bySubmodule.get(submodule.name);
     if (previous) {
       throw new ConfigError(`two dictionaries for ${submodule.name}: ${previous.dir} and ${found.dir}`, 'keep one folder per submodule');
     }
-    bySubmodule.set(submodule.name, { submodule, dir: found.dir, detected: found.detected, via: byName ? 'folder name' : `hook ${hook}` });
+    bySubmodule.set(submodule.name, { submodule, dir: found.dir, detected: found.detected, via: byName ? 'folder name' : `hook ${quoteName(hook)}` });
   }
 
   const missing = wanted.filter((s) => !bySubmodule.has(s.name));

@@ -9,12 +9,12 @@ function direct(op: SteerOp, f: number, mu: number, p: number): number {
     case 'clamp': return op.value;
     case 'add': return f + op.alpha;
     case 'ablate': return op.mode === 'zero' ? 0 : mu;
-    case 'patch': return p;
+    case 'patch': return f + (op.strength ?? 1) * (p - f);
   }
 }
 
 describe('ops as affine maps', () => {
-  const ops: SteerOp[] = [scale(-3), clamp(2.5), add(0.75), ablate('zero'), ablate('mean'), patch()];
+  const ops: SteerOp[] = [scale(-3), clamp(2.5), add(0.75), ablate('zero'), ablate('mean'), patch(), patch(0.6), patch(1.5)];
   const [f, mu, p] = [1.7, -0.4, 3.2];
 
   it('each op is f′ = a·f + b + m·μ + c·p', () => {

@@ -14,7 +14,7 @@ export function opAffine(op: SteerOp): readonly [number, number, number, number]
     case 'clamp': return [0, op.value, 0, 0];
     case 'add': return [1, op.alpha, 0, 0];
     case 'ablate': return op.mode === 'zero' ? [0, 0, 0, 0] : [0, 0, 1, 0];
-    case 'patch': return [0, 0, 0, 1];
+    case 'patch': { const s = op.strength ?? 1; return [1 - s, 0, 0, s]; }
   }
 }
 

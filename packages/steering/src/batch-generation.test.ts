@@ -21,10 +21,10 @@ import { loadSmallA, type SmallA, type SmallABackend } from '../test/small-a.js'
 
 const TEXTS = [
   'The parents that the guards know',
-  'The parent near the cars',
+  'The parent near the pilots',
   'The author that the guards like',
   'The guards',
-  'The cars near the parents',
+  'The pilots near the parents',
   'The parent that the guards know is near',
   'The parents near the author',
 ];
@@ -210,10 +210,10 @@ describe.each<SmallABackend>(['tfjs-cpu', 'onnx'])('batched generation on %s (sm
     const swap = (t: string) => t.replace(/\b(parents?)\b/g, (w) => (w === 'parents' ? 'parent' : 'parents'));
     // Per-prompt patch prompts: number-swapped, some longer than their prompt (lengths differ within a batch).
     const perPrompt: TokenBatch[] = TEXTS.map((t, i) => {
-      const ids = model.encode(swap(t) + (i % 2 ? ' near the cars' : ''));
+      const ids = model.encode(swap(t) + (i % 2 ? ' near the pilots' : ''));
       return { ids: Int32Array.from(ids), batch: 1, seq: ids.length };
     });
-    const sharedIds = model.encode('The parent that the guards know is near the cars');
+    const sharedIds = model.encode('The parent that the guards know is near the pilots');
     const shared: TokenBatch = { ids: Int32Array.from(sharedIds), batch: 1, seq: sharedIds.length };
     const ivs: Intervention[] = [
       ...interventionsFor(['resid_1/8', 'resid_0/9', 'resid_1/err'].map(parseFeatureId), patch(), parsePositions('prompt')),

@@ -34,3 +34,8 @@ export {
   type QuickList, type QuickListFeature, type QuickListExpectation, type ExportOptions, type QuickListExport,
 } from './sources/neuronpedia.js';
 export { parseFeatureSpec, type FeatureSpec } from './sources/feature-spec.js';
+export { withTargets, targetsByCase, caseAnswerPool, type CaseExample } from './targets.js';
+export { continuationLogProbs, generationFluency, meanFluency, type Continuation, type Fluency } from './fluency.js';
+export {
+  calibrate, chooseStrength, DEFAULT_TARGET_RATE, DEFAULT_CALIBRATION_STRENGTHS, type CalibrateOptions, type Calibration,
+} from './calibrate.js';

@@ -14,14 +14,16 @@ describe('ops', () => {
     expect(parseOp('ablate')).toEqual(ablate('zero'));
     expect(parseOp('ablate', 'mean')).toEqual(ablate('mean'));
     expect(parseOp('patch')).toEqual(patch());
-    for (const [k, v] of [['scale', undefined], ['scale', 'x'], ['clamp', 'Infinity'], ['ablate', 'resample'], ['patch', '1'], ['boost', '1']] as const) {
+    expect(parseOp('patch', '0.5')).toEqual(patch(0.5));
+    for (const [k, v] of [['scale', undefined], ['scale', 'x'], ['clamp', 'Infinity'], ['ablate', 'resample'], ['patch', 'half'], ['boost', '1']] as const) {
       expect(() => parseOp(k, v)).toThrow(InputError);
     }
   });
 
-  it('strength is the factor, value or α; ablate and patch have none', () => {
-    expect([scale(2), clamp(3), add(-1), ablate(), patch()].map(opStrength)).toEqual([2, 3, -1, undefined, undefined]);
+  it('strength is the factor, value, α or patch fraction (1 by default); ablate has none', () => {
+    expect([scale(2), clamp(3), add(-1), ablate(), patch(), patch(0.25)].map(opStrength)).toEqual([2, 3, -1, undefined, 1, 0.25]);
     expect(withStrength(scale(2), 5)).toEqual(scale(5));
+    expect(withStrength(patch(), 0.5)).toEqual(patch(0.5));
     expect(() => withStrength(ablate('mean'), 5)).toThrow(InputError);
   });
 

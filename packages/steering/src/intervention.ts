@@ -8,14 +8,15 @@ import { featureId, featureIndex, featureRef, type FeatureIndex, type FeatureRef
 /**
  * What happens to a feature's activation f at a selected position (f' is the new value):
  * scale f' = k·f; clamp f' = v; add f' = f + α (adds α × the decoder row); ablate f' = 0 or the
- * mean of f over a reference dataset; patch f' = f on another prompt at the same position.
+ * mean of f over a reference dataset; patch f' = f on another prompt at the same position, or with
+ * a strength s the interpolation f' = f + s·(f_patch − f) (s = 1, the default, is the full patch).
  */
 export type SteerOp =
   | { readonly kind: 'scale'; readonly factor: number }
   | { readonly kind: 'clamp'; readonly value: number }
   | { readonly kind: 'add'; readonly alpha: number }
   | { readonly kind: 'ablate'; readonly mode: 'zero' | 'mean' }
-  | { readonly kind: 'patch' };
+  | { readonly kind: 'patch'; readonly strength?: number };
 
 export type OpKind = SteerOp['kind'];
 export const OP_KINDS: readonly OpKind[] = ['scale', 'clamp', 'add', 'ablate', 'patch'];
@@ -43,7 +44,7 @@ export const scale = (factor: number): SteerOp => ({ kind: 'scale', factor });
 export const clamp = (value: number): SteerOp => ({ kind: 'clamp', value });
 export const add = (alpha: number): SteerOp => ({ kind: 'add', alpha });
 export const ablate = (mode: 'zero' | 'mean' = 'zero'): SteerOp => ({ kind: 'ablate', mode });
-export const patch = (): SteerOp => ({ kind: 'patch' });
+export const patch = (strength?: number): SteerOp => (strength === undefined ? { kind: 'patch' } : { kind: 'patch', strength });
 
 export const ALL_POSITIONS: Positions = { kind: 'all' };
 
@@ -60,24 +61,26 @@ export function interventionsFor(features: readonly FeatureRef[], op: SteerOp, p
   }));
 }
 
-/** The number a sweep varies: the scale factor, clamp value or added α (none for ablate and patch). */
+/** The number a sweep varies: the scale factor, clamp value, added α or patch strength (none for ablate). */
 export function opStrength(op: SteerOp): number | undefined {
   switch (op.kind) {
     case 'scale': return op.factor;
     case 'clamp': return op.value;
     case 'add': return op.alpha;
+    case 'patch': return op.strength ?? 1;
     default: return undefined;
   }
 }
 
-/** The same op with another strength; ablate and patch have none. */
+/** The same op with another strength; ablate has none. */
 export function withStrength(op: SteerOp, strength: number): SteerOp {
   switch (op.kind) {
     case 'scale': return scale(strength);
     case 'clamp': return clamp(strength);
     case 'add': return add(strength);
+    case 'patch': return patch(strength);
     default:
-      throw new InputError(`the ${op.kind} op has no strength to sweep`, 'sweep scale, clamp or add');
+      throw new InputError(`the ${op.kind} op has no strength to sweep`, 'sweep scale, clamp, add or patch');
   }
 }
 
@@ -95,7 +98,7 @@ function parseNumber(text: string | number | undefined, what: string, hint: stri
 
 /**
  * The CLI form: `--op scale --value 4`, `--op clamp --value 0`, `--op add --value -2`,
- * `--op ablate [--value zero|mean]`, `--op patch`.
+ * `--op ablate [--value zero|mean]`, `--op patch [--value strength]`.
  */
 export function parseOp(kind: string, value?: string | number): SteerOp {
   switch (kind.trim()) {
@@ -108,8 +111,9 @@ export function parseOp(kind: string, value?: string | number): SteerOp {
       return ablate(mode);
     }
     case 'patch':
-      if (value !== undefined && value !== '') throw new InputError('patch takes no value', 'the values come from the patch prompt (--patch-prompt, or patch_prefix in --data)');
-      return patch();
+      // The values come from the patch prompt; the optional value moves only part of the way there.
+      return value === undefined || value === '' ? patch()
+        : patch(parseNumber(value, 'patch', 'give the strength: --op patch --value 0.5 moves each feature halfway to its patch value (default 1: all the way)'));
     default:
       throw new InputError(`unknown op '${kind}'`, `ops: ${OP_KINDS.join(', ')}`);
   }
@@ -150,7 +154,7 @@ export function formatOp(op: SteerOp): string {
     case 'clamp': return `clamp(${op.value})`;
     case 'add': return `add(${op.alpha})`;
     case 'ablate': return `ablate(${op.mode})`;
-    case 'patch': return 'patch';
+    case 'patch': return op.strength === undefined ? 'patch' : `patch(${op.strength})`;
   }
 }
 

@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanMinusPatch, InputError, type Model } from '@sfc/core';
-import { clamp, interventionsFor, parsePositions, patch, scale } from './intervention.js';
+import { ablate, clamp, interventionsFor, parsePositions, patch, scale } from './intervention.js';
 import { parseFeatureId } from './feature-ref.js';
 import { compareBatch, fromCoreMetric, score, type ScoreBatch } from './scoring.js';
 import { Steering } from './steering.js';
@@ -137,8 +137,17 @@ describe('sweeps', () => {
     expect(per[0]![0]!.before).toEqual(per[1]![0]!.before);
   });
 
+  it('patch strength: 0 is the unsteered model, 1 the full patch', async () => {
+    const base = await Steering.create(model, s.dictionaries, interventionsFor(features('resid_1/8,resid_0/21'), patch()));
+    const { rows } = await sweep(model, base, [0, 1], [batch]);
+    const full = await score(model, base, [batch]);
+    expect(rows[0]!.klMean).toBeLessThan(1e-6);
+    expect(rows[1]!.klMean).toBeCloseTo(full.summary.klMean, 6);
+    expect(rows[1]!.metricAfter).toBeCloseTo(full.summary.metricAfter!, 5);
+  });
+
   it('nothing to sweep is a typed error', async () => {
-    const ab = await Steering.create(model, s.dictionaries, interventionsFor(features('resid_1/8'), patch()));
+    const ab = await Steering.create(model, s.dictionaries, interventionsFor(features('resid_1/8'), ablate()));
     expect(() => ab.withStrength(2)).toThrow(InputError);
   });
 });

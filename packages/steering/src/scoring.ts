@@ -26,6 +26,11 @@ export interface ScoreBatch {
   readonly exampleIndex?: readonly number[];
   /** Real tokens per row of a right-padded batch (absent: every row has `seq`). */
   readonly lengths?: Int32Array;
+  /**
+   * Per row, the next tokens that count as the steer's intended outcome (on target when the
+   * steered top-1 is one of them). Default: the row's patch answer; none without one.
+   */
+  readonly targets?: readonly (readonly number[])[];
 }
 
 /** The unembed selection of a batch's next-token logits: each row's last real token. */
@@ -82,6 +87,10 @@ export interface PromptScore {
   readonly kl: number;
   /** Paired data: the preferred answer (sign of logitDiff) changed. */
   readonly flipped?: boolean;
+  /** The steered top-1 is one of the row's targets (ScoreBatch.targets, default the patch answer). */
+  readonly onTarget?: boolean;
+  /** The unsteered top-1 is the answer (how often that holds bounds what on-target can mean). */
+  readonly answerTop1Before?: boolean;
   /** The most likely next token changed. */
   readonly top1Changed: boolean;
 }
@@ -96,6 +105,10 @@ export interface ScoreSummary {
   readonly klMean: number;
   /** Fraction of prompts whose preferred answer flipped (paired data). */
   readonly flipRate?: number;
+  /** Fraction of prompts whose steered top-1 is a target (prompts with targets). */
+  readonly onTargetRate?: number;
+  /** Fraction of prompts whose unsteered top-1 is the answer (prompts with answers). */
+  readonly answerTop1RateBefore?: number;
   readonly top1ChangeRate: number;
 }
 
@@ -238,6 +251,9 @@ export async function compareBatch(model: Model, variants: readonly Steering[], 
           const vb = view(model, b, r, k), va = view(model, a, r, k);
           const s: Mutable<PromptScore> = { index: offset + r, before: vb, after: va, kl: kl[r]!, top1Changed: vb.top[0]!.id !== va.top[0]!.id };
           if (vb.logitDiff !== undefined && va.logitDiff !== undefined) s.flipped = (vb.logitDiff > 0) !== (va.logitDiff > 0);
+          const targets = rowTargets(batch, r);
+          if (targets) s.onTarget = targets.includes(va.top[0]!.id);
+          if (batch.cleanAnswer) s.answerTop1Before = vb.top[0]!.id === batch.cleanAnswer[r];
           if (batch.exampleIndex) s.example = batch.exampleIndex[r]!;
           out.push(s);
         }
@@ -264,6 +280,7 @@ function rowsOfLength(batch: ScoreBatch, seq: number): { rows: number[]; batch: 
       ...(batch.patch ? { patch: take(batch.patch, seq) } : {}),
       ...(batch.cleanAnswer ? { cleanAnswer: pick(batch.cleanAnswer) } : {}),
       ...(batch.patchAnswer ? { patchAnswer: pick(batch.patchAnswer) } : {}),
+      ...(batch.targets ? { targets: rows.map((r) => batch.targets![r]!) } : {}),
     },
   };
 }
@@ -286,6 +303,15 @@ async function compareByLength(model: Model, variants: readonly Steering[], batc
   return out;
 }
 
+/** The row's targets: ScoreBatch.targets, else its patch answer; undefined when it has neither. */
+function rowTargets(batch: ScoreBatch, r: number): readonly number[] | undefined {
+  if (batch.targets) {
+    if (batch.targets.length !== batch.size) throw new InputError(`${batch.targets.length} target lists for ${batch.size} prompts`);
+    return batch.targets[r]!.length ? batch.targets[r] : undefined;
+  }
+  return batch.patchAnswer ? [batch.patchAnswer[r]!] : undefined;
+}
+
 export function summarize(prompts: readonly PromptScore[], metricName?: string): ScoreSummary {
   const n = prompts.length;
   const mean = (f: (p: PromptScore) => number | undefined): number | undefined => {
@@ -301,8 +327,11 @@ export function summarize(prompts: readonly PromptScore[], metricName?: string):
   if (mb !== undefined && ma !== undefined) { s.metricName = metricName; s.metricBefore = mb; s.metricAfter = ma; }
   const db = mean((p) => p.before.logitDiff), da = mean((p) => p.after.logitDiff);
   if (db !== undefined && da !== undefined) { s.logitDiffBefore = db; s.logitDiffAfter = da; }
-  const fr = mean((p) => (p.flipped === undefined ? undefined : p.flipped ? 1 : 0));
+  const rate = (f: (p: PromptScore) => boolean | undefined) => mean((p) => (f(p) === undefined ? undefined : f(p) ? 1 : 0));
+  const fr = rate((p) => p.flipped), on = rate((p) => p.onTarget), top = rate((p) => p.answerTop1Before);
   if (fr !== undefined) s.flipRate = fr;
+  if (on !== undefined) s.onTargetRate = on;
+  if (top !== undefined) s.answerTop1RateBefore = top;
   return s;
 }
 

@@ -7,6 +7,8 @@ import { formatOp, formatPositions, type Intervention, type SteerOp } from './in
 import type { SideBySide } from './generation.js';
 import type { PromptScore, ScoreSummary } from './scoring.js';
 import type { SweepRow } from './sweep.js';
+import type { Calibration } from './calibrate.js';
+import type { Fluency } from './fluency.js';
 
 export const STEER_SCHEMA = 'sfc.steer/v1';
 
@@ -28,6 +30,9 @@ export interface SteerReport {
   readonly summary?: ScoreSummary;
   readonly generations?: readonly SideBySide[];
   readonly sweep?: readonly SweepRow[];
+  readonly calibration?: Calibration;
+  /** Per generation (same order): mean log-prob of each side's text under the unsteered model. */
+  readonly fluency?: readonly Fluency[];
   readonly [key: string]: unknown;
 }
 
@@ -40,6 +45,8 @@ export interface SteerReportInput {
   readonly summary?: ScoreSummary;
   readonly generations?: readonly SideBySide[];
   readonly sweep?: readonly SweepRow[];
+  readonly calibration?: Calibration;
+  readonly fluency?: readonly Fluency[];
   /** Extra metadata (model, dictionaries, backend, …) merged in. */
   readonly meta?: Readonly<Record<string, unknown>>;
 }
@@ -49,7 +56,7 @@ export function featureJson(f: FeatureRef): SteerFeatureJson {
 }
 
 export function steerReport(input: SteerReportInput): SteerReport {
-  const ran = input.prompts !== undefined || input.generations !== undefined || input.sweep !== undefined;
+  const ran = input.prompts !== undefined || input.generations !== undefined || input.sweep !== undefined || input.calibration !== undefined;
   const report: Record<string, unknown> = {
     schema: STEER_SCHEMA,
     ...input.meta,
@@ -68,5 +75,7 @@ export function steerReport(input: SteerReportInput): SteerReport {
   if (input.summary) report.summary = input.summary;
   if (input.generations) report.generations = input.generations;
   if (input.sweep) report.sweep = input.sweep;
+  if (input.calibration) report.calibration = input.calibration;
+  if (input.fluency) report.fluency = input.fluency;
   return report as SteerReport;
 }

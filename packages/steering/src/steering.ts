@@ -112,12 +112,12 @@ export class Steering {
   }
 
   /**
-   * The same steering with every scale factor, clamp value and added α replaced by `strength`
-   * (ablate and patch ops unchanged; reference means are shared, not recomputed). For sweeps.
+   * The same steering with every scale factor, clamp value, added α and patch strength replaced
+   * by `strength` (ablate ops unchanged; reference means are shared, not recomputed). For sweeps.
    */
   withStrength(strength: number): Steering {
     if (!this.interventions.some((iv) => opStrength(iv.op) !== undefined)) {
-      throw new InputError('nothing to sweep: no scale, clamp or add op among the interventions', 'sweep with --op scale, clamp or add');
+      throw new InputError('nothing to sweep: no scale, clamp, add or patch op among the interventions', 'sweep with --op scale, clamp, add or patch');
     }
     if (!Number.isFinite(strength)) throw new InputError(`sweep strength must be finite, got ${strength}`);
     const swap = <T extends { readonly op: SteerOp }>(x: T): T => (opStrength(x.op) === undefined ? x : { ...x, op: withStrength(x.op, strength) });

@@ -7,12 +7,12 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import {
-  buildCircuit, discover, InputError, NotFoundError, parseCircuit, SfcError, serializeCircuit, type Model, type Dictionary,
+  buildCircuit, discover, InputError, NotFoundError, parseCircuit, SfcError, serializeCircuit, type Model, type Dictionary, type RunMetadata,
 } from '@sfc/core';
 import { resolveConfig } from '../config/config.js';
 import { loadModelDictionaries } from '../dictionaries.js';
 import { flagValues, type OptionId } from '../options.js';
-import { loadDataBatches, runMetadata } from '../run-inputs.js';
+import { inputsMetadata, loadDataBatches } from '../run-inputs.js';
 import { Session } from '../session.js';
 import { writeFileAtomic } from '../write-atomic.js';
 import { withInterrupt } from './interrupt.js';
@@ -80,7 +80,14 @@ export function taskFiles(files: readonly string[], sel: { task: number; tasks: 
   return files.filter((_, i) => i % tasks === sel.task);
 }
 
-async function runFile(s: Session, argv: GlobalArgs, io: { cwd: string }, model: Model, dictionaries: Map<string, Dictionary>, dataPath: string, out: string, signal: AbortSignal): Promise<string> {
+/** What a task loads once for all its files: the model, its SAEs, and their record for the circuits' metadata. */
+interface Loaded {
+  readonly model: Model;
+  readonly dictionaries: Map<string, Dictionary>;
+  readonly inputs: Omit<RunMetadata, 'data'>;
+}
+
+async function runFile(s: Session, argv: GlobalArgs, io: { cwd: string }, { model, dictionaries, inputs }: Loaded, dataPath: string, out: string, signal: AbortSignal): Promise<string> {
   // This file's config: the command's flags plus --data, so selection and batching are exactly `sfc discover --data FILE`'s.
   const config = await resolveConfig({ cwd: io.cwd, configPath: argv.config, flags: [...flagValues(argv, OPTIONS), { key: 'data', flag: '--data', raw: dataPath }] });
   const fs = new Session(s.io, argv, config);
@@ -93,7 +100,7 @@ async function runFile(s: Session, argv: GlobalArgs, io: { cwd: string }, model:
       steps: config.get<number>('circuit.steps')!,
       onProgress: progress.onProgress, signal,
     });
-    const c = buildCircuit(result, { edgeThreshold: config.get<number>('circuit.edgeThreshold')!, meta: runMetadata(fs, model, dictionaries, data.meta) });
+    const c = buildCircuit(result, { edgeThreshold: config.get<number>('circuit.edgeThreshold')!, meta: { ...inputs, data: data.meta } });
     await writeFileAtomic(out, serializeCircuit(c));
     return `${c.nodes.length - 1} nodes, ${c.edges.length} edges, ${c.numExamples} examples`;
   } finally {
@@ -132,10 +139,11 @@ export const circuitsCommand: SfcCommand = {
     const dictionaries = await loadModelDictionaries(s, model);
     const failed: [string, unknown][] = [];
     try {
+      const loaded: Loaded = { model, dictionaries, inputs: await inputsMetadata(s, model, dictionaries) };
       for (const f of todo) {
         const out = join(outDir, circuitFileName(f));
         try {
-          const what = await runFile(s, argv, io, model, dictionaries, join(dir, f), out, signal);
+          const what = await runFile(s, argv, io, loaded, join(dir, f), out, signal);
           s.status(`wrote ${circuitFileName(f)}: ${what}`);
         } catch (e) {
           if (signal.aborted || !(e instanceof SfcError)) throw e;

@@ -4,16 +4,18 @@
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { InputError, isSfcError, NotFoundError, resolveSubmoduleAlias, type Dictionary, type Model } from '@sfc/core';
+import { InputError, isSfcError, NotFoundError, resolveSubmoduleAlias, sanitizeMessage, type Dictionary, type Model } from '@sfc/core';
 import { describeDictionary, DictionaryRegistry, type DictionaryDescription } from '@sfc/dictionaries';
 import { dictionaryPlugins, loadModelDictionaries } from '../dictionaries.js';
 import { Session } from '../session.js';
 import type { SfcCommand } from './command.js';
 import { dictionaryFits, type DictionaryFit } from './dict-fit.js';
+import { dictTopCommand } from './dict-top.js';
+import { fixed } from '../number-format.js';
 
 interface Entry { readonly name: string; readonly description?: DictionaryDescription; readonly problem?: string; fit?: DictionaryFit; submodule?: string }
 
-const fmt = (v: number, digits: number) => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
+const fmt = (v: number, digits: number) => (Number.isFinite(v) ? fixed(v, digits) : 'n/a');
 
 function formatEntries(dir: string, entries: readonly Entry[]): string {
   const w = Math.max(4, ...entries.map((e) => e.name.length));
@@ -27,7 +29,8 @@ function formatEntries(dir: string, entries: readonly Entry[]): string {
     const fit = e.fit ? `  L0 ${fmt(e.fit.l0, 2)}  FVE ${fmt(e.fit.fve, 4)}` : '';
     lines.push(`  ${e.name.padEnd(w)}  ${d.format}/${d.architecture}  d_in ${d.dIn}  d_sae ${d.dSae}${d.hook ? `  hook ${d.hook}` : ''}${extra ? `  ${extra}` : ''}${fit}`);
   }
-  return lines.join('\n') + '\n';
+  // Folder names, hooks and details come from the files: no terminal escapes, no megabyte lines.
+  return lines.map((l) => sanitizeMessage(l, 1000)).join('\n') + '\n';
 }
 
 const infoCommand: SfcCommand = {
@@ -95,6 +98,6 @@ const infoCommand: SfcCommand = {
 export const dictCommand: SfcCommand = {
   command: 'dict',
   describe: 'Inspect SAE dictionaries',
-  examples: [['$0 dict info fixtures/small-a/saelens/embed', 'Describe one SAE']],
-  subcommands: [infoCommand],
+  examples: [['$0 dict info fixtures/small-a/saelens/embed', 'Describe one SAE'], ['$0 dict top --circuit circuit.json --corpus corpus.txt', 'Top-activating contexts of a circuit\'s features']],
+  subcommands: [infoCommand, dictTopCommand],
 };

@@ -16,8 +16,9 @@ import { Session } from '../session.js';
 import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import type { OptionId } from '../options.js';
 import type { SfcCommand } from './command.js';
+import { fixed } from '../number-format.js';
 
-const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'evalNumExamples', 'evalBatchSize', 'ablation', 'handleErrors', 'startLayer', 'thresholds', 'seed', 'minLengthOnly', 'backend'];
+const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'evalNumExamples', 'evalBatchSize', 'ablation', 'handleErrors', 'startLayer', 'includeEmbed', 'thresholds', 'seed', 'minLengthOnly', 'backend'];
 
 async function readEffects(path: string, kind: 'circuit' | 'effects'): Promise<{ effects: Map<string, NodeEffects>; hash: string }> {
   if (!existsSync(path)) throw new NotFoundError(`${kind} file ${path} does not exist`, kind === 'circuit' ? 'write one with `sfc discover --out FILE`' : 'write one with `sfc attribute --out FILE`');
@@ -25,13 +26,13 @@ async function readEffects(path: string, kind: 'circuit' | 'effects'): Promise<{
   return { effects: kind === 'circuit' ? circuitNodeEffects(parseCircuit(text, path)) : effectsFromFile(parseEffects(text, path)), hash: sha256(text) };
 }
 
-const num = (x: number | null, w: number) => (x === null ? 'n/a' : x.toFixed(4)).padStart(w);
+const num = (x: number | null, w: number) => (x === null ? 'n/a' : fixed(x, 4)).padStart(w);
 
 export function formatEvaluationTable(rows: readonly EvaluationRow[]): string {
   const head = `${'threshold'.padStart(10)} ${'nodes'.padStart(7)} ${'faithfulness'.padStart(13)} ${'completeness'.padStart(13)} ${'m(C)'.padStart(10)} ${'m(M\\C)'.padStart(10)}`;
   const lines = rows.map((r) => `${String(r.threshold).padStart(10)} ${String(r.nodes).padStart(7)} ${num(r.faithfulness, 13)} ${num(r.completeness, 13)} ${num(r.mCircuit, 10)} ${num(r.mComplement, 10)}`);
   const r0 = rows[0];
-  const tail = r0 ? `m(M) full model ${r0.mFull.toFixed(4)}, m(∅) everything ablated ${r0.mEmpty.toFixed(4)}` : '';
+  const tail = r0 ? `m(M) full model ${fixed(r0.mFull, 4)}, m(∅) everything ablated ${fixed(r0.mEmpty, 4)}` : '';
   return `${head}\n${lines.join('\n')}\n${tail}\n`;
 }
 
@@ -63,15 +64,17 @@ export const evaluateCommand: SfcCommand = {
     const options = { numExamplesKey: 'evaluate.numExamples', batchSizeKey: 'evaluate.batchSize', only: [...effects.keys()] } as const;
     const thresholds = s.config.get<number[]>('evaluate.thresholds')!;
     const handleErrors = s.config.get<ErrorHandling>('evaluate.handleErrors')!;
+    const includeEmbed = s.config.get<boolean>('evaluate.includeEmbed') === true;
     const file = await withRunInputs(s, options, async (inputs, onProgress) => {
       const run = (onlyBatches?: number[]) => evaluate(inputs.model, inputs.dictionaries, inputs.batches, {
         effects, thresholds, ablation, handleErrors,
         ...(startLayer !== undefined ? { startLayer } : {}),
         ...(onlyBatches ? { onlyBatches } : {}),
+        includeEmbed,
         onProgress, signal,
       });
       if (shard) {
-        const identity = { [source]: hash, thresholds, ablation: kind, seed: ablation.kind === 'resample' ? ablation.seed ?? null : null, handleErrors, startLayer: startLayer ?? null };
+        const identity = { [source]: hash, thresholds, ablation: kind, seed: ablation.kind === 'resample' ? ablation.seed ?? null : null, handleErrors, startLayer: startLayer ?? null, includeEmbed };
         const part = await writeShard(s, out!, 'evaluate', shard, inputs, identity, (_b, indices) => run(indices), evaluationPartial);
         return shardStatus(argv.out as string, part);
       }

@@ -4,15 +4,17 @@
 // math is @sfc/steering's; this module turns flags into its calls and its results into text
 // and `sfc.steer/v1` JSON.
 
+import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { InputError, isSfcError, type Circuit, type Dictionary, type Model } from '@sfc/core';
 import {
-  checkCircuitDictionaries, cleanTokens, featureId, formatOp, formatPositions, generateSideBySideBatch, interventionsFor, OP_KINDS,
+  calibrate, caseAnswerPool, checkCircuitDictionaries, chooseStrength, cleanTokens, DEFAULT_CALIBRATION_STRENGTHS, DEFAULT_TARGET_RATE, featureId, generationFluency, meanFluency, targetsByCase, withTargets, formatOp, formatPositions, generateSideBySideBatch, interventionsFor, OP_KINDS,
   parseFeatureSpec, parseOp, parsePositions, parseStrengthRange, readCircuitFile, resolveFeatures, score, selectCircuitFeatures,
   Steering, steerReport, sweep, sweepPlotSvg,
   type FeatureRef, type NextTokenView, type PromptScore, type Sampling, type ScoreBatch, type ScoreOptions, type ScoreSummary,
-  type SideBySide, type SteerOp, type SweepRow, type TokenBatch,
+  type Calibration, type Fluency, type OpKind, type SideBySide, type SteerOp, type SweepRow, type TokenBatch,
 } from '@sfc/steering';
+import { annotationOf, readAnnotations, type Annotations } from '../annotations.js';
 import { loadModelDictionaries } from '../dictionaries.js';
 import { UsageError } from '../error-format.js';
 import type { OptionId } from '../options.js';
@@ -22,8 +24,9 @@ import { Session } from '../session.js';
 import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import type { GlobalArgs, SfcCommand } from './command.js';
 import { fcCircuitReader } from './convert.js';
+import { fixed } from '../number-format.js';
 
-const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'numExamples', 'batchSize', 'minLengthOnly', 'backend'];
+const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'annotations', 'numExamples', 'batchSize', 'minLengthOnly', 'backend'];
 const DATA_KEYS = { numExamplesKey: 'circuit.numExamples', batchSizeKey: 'circuit.batchSize' } as const;
 const SPEC_HINT = 'SPEC is a Neuronpedia quick-list URL (https://www.neuronpedia.org/quick-list?name=…&features=[…]) '
   + 'or a list of ids: resid_3/1234,attn_0/17 (features), resid_3/err (an SAE error node), resid_3/1234@5 (one position)';
@@ -48,6 +51,8 @@ interface Plan {
   readonly positionsText: string;
   readonly positions: ReturnType<typeof parsePositions>;
   readonly strengths?: readonly number[];
+  /** --calibrate: the on-target rate to reach (the grid: --sweep, else the op's default). */
+  readonly calibrate?: number;
   readonly plot?: string;
   readonly out?: string;
   readonly generate?: number;
@@ -66,16 +71,23 @@ const positiveInt = (v: unknown, flag: string) => numberFlag(v, flag, (n) => Num
 function plan(argv: GlobalArgs, cwd: string): Plan {
   const kind = String(argv.op);
   const strengths = argv.sweep !== undefined ? parseStrengthRange(String(argv.sweep)) : undefined;
-  if (strengths && !['scale', 'clamp', 'add'].includes(kind)) {
-    throw new UsageError(`--sweep varies the strength of scale, clamp or add, not ${kind}`, 'use --op scale (or clamp, add) with --sweep');
+  const calibrateRate = argv.calibrate === undefined || argv.calibrate === false ? undefined
+    : argv.calibrate === true || argv.calibrate === '' ? DEFAULT_TARGET_RATE
+    : numberFlag(argv.calibrate, '--calibrate', (n) => n > 0 && n <= 1, 'an on-target rate in (0, 1]');
+  if ((strengths || calibrateRate !== undefined) && !['scale', 'clamp', 'add', 'patch'].includes(kind)) {
+    throw new UsageError(`--sweep and --calibrate vary the strength of scale, clamp, add or patch, not ${kind}`, 'use --op scale (or clamp, add, patch)');
+  }
+  if (calibrateRate !== undefined && argv['dry-run'] === true) throw new UsageError('--calibrate runs the model: drop --dry-run');
+  if (calibrateRate !== undefined && !strengths && DEFAULT_CALIBRATION_STRENGTHS[kind as OpKind] === undefined) {
+    throw new UsageError(`--calibrate with --op ${kind} needs --sweep: ${kind} values depend on the features' activations, so there is no default grid`, 'e.g. --sweep -50:50:11');
   }
   // A sweep replaces the value; without --value the steering is built at the first strength.
-  const value = argv.value !== undefined ? String(argv.value) : strengths ? strengths[0] : undefined;
+  const value = argv.value !== undefined ? String(argv.value) : strengths ? strengths[0] : calibrateRate !== undefined ? 1 : undefined;
   const needsValue = ['scale', 'clamp', 'add'].includes(kind) && value === undefined;
   const op = needsValue && argv['dry-run'] === true ? undefined : parseOp(kind, value);
   const positionsText = String(argv.positions ?? 'all');
   const positions = parsePositions(positionsText);
-  if (argv.plot !== undefined && !strengths) throw new UsageError('--plot draws a sweep: add --sweep START:STOP:COUNT');
+  if (argv.plot !== undefined && !strengths && calibrateRate === undefined) throw new UsageError('--plot draws a sweep: add --sweep START:STOP:COUNT (or --calibrate)');
   const plot = argv.plot !== undefined ? resolve(cwd, String(argv.plot)) : undefined;
   if (plot && extname(plot).toLowerCase() !== '.svg') throw new UsageError(`--plot writes SVG: give a .svg file, got ${String(argv.plot)}`);
   const out = argv.out !== undefined ? resolve(cwd, String(argv.out)) : undefined;
@@ -94,7 +106,8 @@ function plan(argv: GlobalArgs, cwd: string): Plan {
     : { kind: 'greedy' };
   return {
     ...(op ? { op } : {}), positionsText,
-    opText: strengths ? `${kind} (swept ${strengths[0]}…${strengths[strengths.length - 1]})` : op ? formatOp(op) : `${kind} (no --value)`, positions, ...(strengths ? { strengths } : {}), ...(plot ? { plot } : {}), ...(out ? { out } : {}),
+    opText: calibrateRate !== undefined ? `${kind} (strength calibrated)` : strengths ? `${kind} (swept ${strengths[0]}…${strengths[strengths.length - 1]})` : op ? formatOp(op) : `${kind} (no --value)`,
+    positions, ...(strengths ? { strengths } : {}), ...(calibrateRate !== undefined ? { calibrate: calibrateRate } : {}), ...(plot ? { plot } : {}), ...(out ? { out } : {}),
     ...(generate !== undefined ? { generate } : {}), sampling, topTokens: positiveInt(argv['top-tokens'], '--top-tokens') ?? 5,
   };
 }
@@ -159,24 +172,39 @@ interface Prompts {
 
 const tokenBatch = (ids: readonly number[]): TokenBatch => ({ ids: Int32Array.from(ids), batch: 1, seq: ids.length });
 
+/** --target TOKEN (repeatable): the steer's intended next tokens, for every prompt. */
+function targetIds(argv: GlobalArgs, model: Model): number[] | undefined {
+  if (argv.target === undefined) return undefined;
+  if (argv['targets-by-case'] === true) throw new UsageError('--target and --targets-by-case both name the targets', 'give one of them');
+  const list = (Array.isArray(argv.target) ? argv.target : [argv.target]).map(String);
+  return [...new Set(list.map((t) => oneToken(model, t, '--target')[0]!))];
+}
+
 async function loadPrompts(argv: GlobalArgs, s: Session, model: Model): Promise<Prompts | undefined> {
+  const targets = targetIds(argv, model);
   const patchPrompt = argv['patch-prompt'] !== undefined ? tokenBatch(model.encode(String(argv['patch-prompt']))) : undefined;
   if (argv.prompt !== undefined) {
     const text = String(argv.prompt);
     const ids = model.encode(text);
-    if (argv['patch-answer'] !== undefined && argv.answer === undefined) throw new UsageError('--patch-answer needs --answer', 'the metric is logit[patch answer] − logit[answer]');
+    if (argv['patch-answer'] !== undefined && argv.answer === undefined) throw new UsageError('--patch-answer needs --answer', 'with both, sfc steer reports the logit diff logit[answer] − logit[patch answer]');
+    if (argv['targets-by-case'] === true) throw new UsageError('--targets-by-case reads the case field of --data', 'with --prompt name the targets: --target TOKEN');
     const batch: ScoreBatch = {
       size: 1, seq: ids.length, clean: Int32Array.from(ids),
       ...(argv.answer !== undefined ? { cleanAnswer: oneToken(model, String(argv.answer), '--answer') } : {}),
       ...(argv['patch-answer'] !== undefined ? { patchAnswer: oneToken(model, String(argv['patch-answer']), '--patch-answer') } : {}),
+      ...(targets ? { targets: [targets] } : {}),
     };
     return { batches: [batch], texts: [text], patchTokens: [patchPrompt], ...(patchPrompt ? { patchPrompt } : {}), meta: { prompt: text } };
   }
   if (s.config.get('data') === undefined) return undefined;
   if (argv.answer !== undefined || argv['patch-answer'] !== undefined) throw new UsageError('--answer and --patch-answer go with --prompt', 'with --data the answers come from the file');
   const data = await loadDataBatches(s, model, DATA_KEYS);
+  // A case's answers are read from the whole file, not only the selected prompts (docs/concepts.md).
+  const byCase = argv['targets-by-case'] === true
+    ? targetsByCase(data.examples, caseAnswerPool(await readFile(String(data.meta.path), 'utf8'), model.tokenizer, String(data.meta.path))) : undefined;
+  const batches = targets ? withTargets(data.batches, () => targets) : byCase ? withTargets(data.batches, byCase) : data.batches;
   return {
-    batches: data.batches, texts: data.examples.map((e) => e.cleanPrefix),
+    batches, texts: data.examples.map((e) => e.cleanPrefix),
     patchTokens: data.examples.map((e) => patchPrompt ?? (e.patchIds ? tokenBatch(e.patchIds) : undefined)),
     ...(patchPrompt ? { patchPrompt } : {}), meta: { data: data.meta },
   };
@@ -184,15 +212,17 @@ async function loadPrompts(argv: GlobalArgs, s: Session, model: Model): Promise<
 
 // ---------------------------------------------------------------- text output
 
-const fmt = (x: number | undefined, digits = 4): string => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits));
+const fmt = (x: number | undefined, digits = 4): string => (x === undefined || !Number.isFinite(x) ? 'n/a' : fixed(x, digits));
 const pct = (x: number | undefined): string => (x === undefined ? 'n/a' : `${(x * 100).toFixed(1)}%`);
 const tokenText = (t: string): string => JSON.stringify(t);
 
-export function formatFeatures(features: readonly Feature[], plan: Pick<Plan, 'opText' | 'positionsText'>): string {
+export function formatFeatures(features: readonly Feature[], plan: Pick<Plan, 'opText' | 'positionsText'>, annotations?: Annotations): string {
   const lines = [`${features.length} feature${features.length === 1 ? '' : 's'}, op ${plan.opText} at positions ${plan.positionsText}:`];
   const width = Math.max(...features.slice(0, MAX_FEATURE_LINES).map((f) => featureId(f).length));
   for (const f of features.slice(0, MAX_FEATURE_LINES)) {
-    lines.push(f.effect === undefined ? `  ${featureId(f)}` : `  ${featureId(f).padEnd(width)}  effect ${f.effect >= 0 ? ' ' : ''}${f.effect.toPrecision(4)}`);
+    const ann = annotationOf(annotations, featureId(f));
+    const line = f.effect === undefined ? `  ${featureId(f)}` : `  ${featureId(f).padEnd(width)}  effect ${f.effect >= 0 ? ' ' : ''}${f.effect.toPrecision(4)}`;
+    lines.push(ann === undefined ? line : `${line}  “${ann}”`);
   }
   if (features.length > MAX_FEATURE_LINES) lines.push(`  … and ${features.length - MAX_FEATURE_LINES} more`);
   return `${lines.join('\n')}\n`;
@@ -206,49 +236,98 @@ function topLines(before: NextTokenView, after: NextTokenView): string[] {
   return lines;
 }
 
+// One sign convention everywhere sfc steer prints or plots: logit diff = logit[answer] −
+// logit[patch answer] (positive: the model prefers the answer; "flipped": the sign changed). The
+// default metrics are its mirror images (core's logit-diff is logit[patch answer] − logit[answer],
+// neg-answer-logit is −logit[answer]), so they are not printed beside it; --json and --out keep
+// every field under its own name.
+const LOGIT_DIFF = 'logit diff = logit[answer] − logit[patch answer]';
+
+/** The metric is the negative of a number already shown (the logit diff, or logit[answer]). */
+function mirrored(metricName: string | undefined, has: { logitDiff: boolean; cleanLogit: boolean }): boolean {
+  return (metricName === 'logit-diff' && has.logitDiff) || (metricName === 'neg-answer-logit' && has.cleanLogit);
+}
+
 export function formatPromptScore(p: PromptScore, text: string | undefined, metricName: string | undefined): string {
   const lines = [`prompt ${text !== undefined ? tokenText(text) : `#${p.index}`}`];
-  if (p.before.metric !== undefined) lines.push(`  metric (${metricName ?? 'metric'})  ${fmt(p.before.metric)} → ${fmt(p.after.metric)}`);
-  if (p.before.logitDiff !== undefined) lines.push(`  logit[answer] − logit[patch answer]  ${fmt(p.before.logitDiff)} → ${fmt(p.after.logitDiff)}${p.flipped ? '  (flipped)' : ''}`);
-  else if (p.before.cleanLogit !== undefined) lines.push(`  logit[answer]  ${fmt(p.before.cleanLogit)} → ${fmt(p.after.cleanLogit)}`);
+  const shown = { logitDiff: p.before.logitDiff !== undefined, cleanLogit: p.before.cleanLogit !== undefined };
+  if (p.before.metric !== undefined && !mirrored(metricName, shown)) lines.push(`  metric (${metricName ?? 'metric'})  ${fmt(p.before.metric)} → ${fmt(p.after.metric)}`);
+  if (shown.logitDiff) lines.push(`  logit[answer] − logit[patch answer]  ${fmt(p.before.logitDiff)} → ${fmt(p.after.logitDiff)}${p.flipped ? '  (flipped)' : ''}`);
+  else if (shown.cleanLogit) lines.push(`  logit[answer]  ${fmt(p.before.cleanLogit)} → ${fmt(p.after.cleanLogit)}`);
+  if (p.onTarget !== undefined) lines.push(`  on target  ${p.onTarget ? 'yes' : 'no'} (steered top-1 ${tokenText(p.after.top[0]!.token)})`);
   lines.push(`  KL(before ‖ after)  ${fmt(p.kl)} nats`, ...topLines(p.before, p.after));
   return `${lines.join('\n')}\n`;
 }
 
 export function formatSummary(summary: ScoreSummary, prompts: readonly PromptScore[], texts: readonly string[]): string {
   const lines = [`${summary.prompts} prompts`];
-  if (summary.metricBefore !== undefined) lines.push(`  metric (${summary.metricName ?? 'metric'})  ${fmt(summary.metricBefore)} → ${fmt(summary.metricAfter)}`);
-  if (summary.logitDiffBefore !== undefined) lines.push(`  logit[answer] − logit[patch answer]  ${fmt(summary.logitDiffBefore)} → ${fmt(summary.logitDiffAfter)}`);
+  const hasDiff = summary.logitDiffBefore !== undefined;
+  if (summary.metricBefore !== undefined && !mirrored(summary.metricName, { logitDiff: hasDiff, cleanLogit: false })) {
+    lines.push(`  metric (${summary.metricName ?? 'metric'})  ${fmt(summary.metricBefore)} → ${fmt(summary.metricAfter)}`);
+  }
+  if (hasDiff) lines.push(`  logit[answer] − logit[patch answer]  ${fmt(summary.logitDiffBefore)} → ${fmt(summary.logitDiffAfter)}`);
   if (summary.flipRate !== undefined) lines.push(`  flipped  ${pct(summary.flipRate)}`);
+  if (summary.onTargetRate !== undefined) {
+    lines.push(`  on target (steered top-1 is a target)  ${pct(summary.onTargetRate)}`
+      + (summary.answerTop1RateBefore !== undefined ? `   [unsteered: the answer itself is top-1 on ${pct(summary.answerTop1RateBefore)}]` : ''));
+  }
   lines.push(`  top-1 token changed  ${pct(summary.top1ChangeRate)}`, `  mean KL(before ‖ after)  ${fmt(summary.klMean)} nats`);
   if (prompts.length <= MAX_PROMPT_LINES) {
-    lines.push(`    #  ${(prompts[0]?.before.metric !== undefined ? 'metric' : '').padEnd(17)}  ${'top token'.padEnd(24)}          prompt`);
+    // Per prompt: the logit diff when there is one, else the metric.
+    const useDiff = prompts[0]?.before.logitDiff !== undefined;
+    const head = useDiff ? 'logit diff' : prompts[0]?.before.metric !== undefined ? 'metric' : '';
+    lines.push(`    #  ${head.padEnd(17)}  ${'top token'.padEnd(24)}                    prompt`);
     for (const p of prompts) {
       const text = texts[p.example ?? p.index];
-      const m = p.before.metric !== undefined ? `${fmt(p.before.metric, 3)} → ${fmt(p.after.metric, 3)}` : '';
+      const [b, a] = useDiff ? [p.before.logitDiff, p.after.logitDiff] : [p.before.metric, p.after.metric];
+      const m = b !== undefined ? `${fmt(b, 3)} → ${fmt(a, 3)}` : '';
       const top1 = `${tokenText(p.before.top[0]!.token)} → ${tokenText(p.after.top[0]!.token)}`;
-      lines.push(`  ${String(p.index).padStart(3)}  ${m.padEnd(17)}  ${top1.padEnd(24)} ${p.flipped ? 'flipped' : '       '}  ${text !== undefined ? tokenText(text) : ''}`);
+      const marks = `${p.flipped ? 'flipped' : '       '} ${p.onTarget ? 'on-target' : '         '}`;
+      lines.push(`  ${String(p.index).padStart(3)}  ${m.padEnd(17)}  ${top1.padEnd(24)} ${marks}  ${text !== undefined ? tokenText(text) : ''}`);
     }
+    if (useDiff) lines.push(`  ${LOGIT_DIFF}`);
   } else {
     lines.push(`  (per-prompt results: --json or --out FILE)`);
   }
   return `${lines.join('\n')}\n`;
 }
 
-export function formatSweepTable(rows: readonly SweepRow[]): string {
+/** The sweep (or calibration) table; `chosen` marks a row (the calibrated strength). */
+export function formatSweepTable(rows: readonly SweepRow[], chosen?: { readonly strength: number; readonly mark: string }): string {
   const r0 = rows[0];
+  const hasDiff = r0?.logitDiffAfter !== undefined;
   const cols: [string, (r: SweepRow) => string][] = [['strength', (r) => String(r.strength)]];
-  if (r0?.metricAfter !== undefined) cols.push([`metric (${r0.metricName ?? 'metric'})`, (r) => fmt(r.metricAfter)]);
-  if (r0?.logitDiffAfter !== undefined) cols.push(['logit diff', (r) => fmt(r.logitDiffAfter)]);
+  const showMetric = r0?.metricAfter !== undefined && !mirrored(r0.metricName, { logitDiff: hasDiff, cleanLogit: false });
+  if (showMetric) cols.push([`metric (${r0!.metricName ?? 'metric'})`, (r) => fmt(r.metricAfter)]);
+  if (hasDiff) cols.push(['logit diff', (r) => fmt(r.logitDiffAfter)]);
   if (r0?.flipRate !== undefined) cols.push(['flipped', (r) => pct(r.flipRate)]);
+  if (r0?.onTargetRate !== undefined) cols.push(['on target', (r) => pct(r.onTargetRate)]);
   cols.push(['top-1 changed', (r) => pct(r.top1ChangeRate)], ['KL (nats)', (r) => fmt(r.klMean)]);
   const cells = rows.map((r) => cols.map(([, f]) => f(r)));
   const widths = cols.map(([h], i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: readonly string[]) => c.map((x, i) => x.padStart(widths[i]!)).join('  ');
-  const out = [line(cols.map(([h]) => h)), ...cells.map(line)];
-  if (r0?.metricBefore !== undefined) out.push(`unsteered: metric ${fmt(r0.metricBefore)}${r0.logitDiffBefore !== undefined ? `, logit diff ${fmt(r0.logitDiffBefore)}` : ''}`);
-  if (r0?.logitDiffAfter !== undefined) out.push('logit diff = logit[answer] − logit[patch answer]; flipped = the preferred answer changed');
+  const out = [line(cols.map(([h]) => h)), ...cells.map((c, i) => line(c) + (rows[i]!.strength === chosen?.strength ? `  ← ${chosen.mark}` : ''))];
+  const unsteered = [showMetric ? `metric ${fmt(r0!.metricBefore)}` : '', hasDiff ? `logit diff ${fmt(r0!.logitDiffBefore)}` : ''].filter(Boolean);
+  if (unsteered.length) out.push(`unsteered: ${unsteered.join(', ')}`);
+  if (hasDiff) out.push(`${LOGIT_DIFF}; flipped = the preferred answer changed`);
+  if (r0?.onTargetRate !== undefined) {
+    out.push(`on target = the steered top-1 is a target (default: the patch answer)${r0.answerTop1RateBefore !== undefined ? `; unsteered, the answer itself is top-1 on ${pct(r0.answerTop1RateBefore)}` : ''}`);
+  }
   return `${out.join('\n')}\n`;
+}
+
+/** The strength a sweep or calibration picked, or why none reached the target. */
+export function formatCalibration(c: Pick<Calibration, 'targetRate' | 'reached' | 'best'>, searched: boolean): string {
+  const b = c.best;
+  const figures = `on target ${pct(b.onTargetRate)}, flipped ${pct(b.flipRate)}, mean KL ${fmt(b.klMean)} nats`;
+  return c.reached
+    ? `${searched ? 'calibrated' : 'best swept'} strength ${b.strength}: the smallest KL with on target ≥ ${pct(c.targetRate)} (${figures})\n`
+    : `no strength ${searched ? 'tried' : 'swept'} reaches on target ${pct(c.targetRate)}; the best measured is strength ${b.strength} (${figures})\n`;
+}
+
+export function formatFluency(f: readonly Fluency[]): string {
+  const before = meanFluency(f.map((x) => x.before)), after = meanFluency(f.map((x) => x.after));
+  return `fluency (mean log-prob per generated token under the unsteered model): before ${fmt(before ?? undefined, 3)}, after ${fmt(after ?? undefined, 3)} nats\n`;
 }
 
 export function formatGeneration(g: SideBySide, sampling: Sampling): string {
@@ -261,6 +340,8 @@ export function formatGeneration(g: SideBySide, sampling: Sampling): string {
 async function run(argv: GlobalArgs, s: Session): Promise<void> {
   const io = s.io;
   const p = plan(argv, io.cwd);
+  const annotationsPath = s.config.get<string>('annotations');
+  const annotations = annotationsPath !== undefined ? await readAnnotations(annotationsPath) : undefined;
   const hasModel = s.config.get('model') !== undefined;
   if (argv['dry-run'] !== true && !hasModel) s.config.require('model', '--model');
   // Without a model the features are parsed only (a quick list of a model not on disk still parses).
@@ -274,7 +355,7 @@ async function run(argv: GlobalArgs, s: Session): Promise<void> {
   const plannedInterventions = (features: readonly FeatureRef[]) => (p.op ? interventionsFor(features, p.op, p.positions) : []);
   if (argv['dry-run'] === true && !hasModel) {
     await emit(steerReport({ features: selected.features, interventions: plannedInterventions(selected.features), meta: { source: selected.source } }),
-      formatFeatures(selected.features, p) + '(dry run: parsed only; give --model and --dictionaries to check the features against them)\n');
+      formatFeatures(selected.features, p, annotations) + '(dry run: parsed only; give --model and --dictionaries to check the features against them)\n');
     return;
   }
 
@@ -297,7 +378,7 @@ async function run(argv: GlobalArgs, s: Session): Promise<void> {
     };
     if (argv['dry-run'] === true) {
       await emit(steerReport({ features, interventions: plannedInterventions(features), meta }),
-        `${formatFeatures(features, p)}(dry run: every feature exists in ${model.dir} and its dictionaries; nothing was run)\n`);
+        `${formatFeatures(features, p, annotations)}(dry run: every feature exists in ${model.dir} and its dictionaries; nothing was run)\n`);
       return;
     }
 
@@ -321,41 +402,64 @@ async function run(argv: GlobalArgs, s: Session): Promise<void> {
     }
     s.status(`steering ${features.length} feature${features.length === 1 ? '' : 's'} (${p.opText} at ${p.positionsText}) on ${prompts.texts.length} prompt${prompts.texts.length === 1 ? '' : 's'}`);
     const scoreOptions: ScoreOptions = { topK: p.topTokens, onProgress: onPhase, ...(prompts.patchPrompt ? { patchPrompt: prompts.patchPrompt } : {}) };
-    let text = formatFeatures(features, p);
+    let text = formatFeatures(features, p, annotations);
+    const n = `${prompts.texts.length} prompt${prompts.texts.length === 1 ? '' : 's'}`;
     let rows: readonly SweepRow[] | undefined;
     let result: Awaited<ReturnType<typeof score>> | undefined;
-    if (p.strengths) {
+    let calibration: Calibration | undefined;
+    /** The row a sweep or calibration marks (docs/concepts.md: smallest KL reaching the on-target rate). */
+    let pick: { reached: boolean; best: SweepRow } | undefined;
+    let chosen = steering;
+    const scoreText = (r: NonNullable<typeof result>) => (argv.prompt !== undefined
+      ? formatPromptScore(r.prompts[0]!, prompts.texts[0], r.summary.metricName)
+      : formatSummary(r.summary, r.prompts, prompts.texts));
+    if (p.calibrate !== undefined) {
+      calibration = await calibrate(model, steering, prompts.batches, { ...scoreOptions, targetRate: p.calibrate, ...(p.strengths ? { strengths: p.strengths } : {}) });
+      rows = calibration.tried;
+      pick = calibration;
+      chosen = steering.withStrength(calibration.best.strength);
+      result = await score(model, chosen, prompts.batches, scoreOptions);
+      progress.finish();
+      text += `\ncalibration of the ${op.kind} strength over ${n}\n${formatSweepTable(rows, { strength: calibration.best.strength, mark: calibration.reached ? 'calibrated' : 'best measured' })}`
+        + formatCalibration(calibration, true) + `\nat strength ${calibration.best.strength}: ` + scoreText(result);
+    } else if (p.strengths) {
       rows = (await sweep(model, steering, p.strengths, prompts.batches, scoreOptions)).rows;
       progress.finish();
-      text += `\nsweep of ${op.kind} strength over ${prompts.texts.length} prompt${prompts.texts.length === 1 ? '' : 's'}\n${formatSweepTable(rows)}`;
-      if (p.plot) {
-        await writeFileAtomic(p.plot, sweepPlotSvg(rows, { title: `${op.kind} of ${features.length} feature${features.length === 1 ? '' : 's'}` }));
-        s.status(`wrote ${String(argv.plot)}`);
-      }
+      if (rows[0]!.onTargetRate !== undefined) pick = chooseStrength(rows, DEFAULT_TARGET_RATE);
+      const mark = pick?.reached ? { strength: pick.best.strength, mark: `smallest KL with on target ≥ ${pct(DEFAULT_TARGET_RATE)}` } : undefined;
+      text += `\nsweep of ${op.kind} strength over ${n}\n${formatSweepTable(rows, mark)}`
+        + (pick ? formatCalibration({ ...pick, targetRate: DEFAULT_TARGET_RATE }, false) : '');
     } else {
       result = await score(model, steering, prompts.batches, scoreOptions);
       progress.finish();
-      text += '\n' + (argv.prompt !== undefined
-        ? formatPromptScore(result.prompts[0]!, prompts.texts[0], result.summary.metricName)
-        : formatSummary(result.summary, result.prompts, prompts.texts));
+      text += '\n' + scoreText(result);
+    }
+    if (p.plot && rows) {
+      await writeFileAtomic(p.plot, sweepPlotSvg(rows, {
+        title: `${op.kind} of ${features.length} feature${features.length === 1 ? '' : 's'}`,
+        ...(pick?.reached ? { chosen: { strength: pick.best.strength, targetRate: calibration?.targetRate ?? DEFAULT_TARGET_RATE } } : {}),
+      }));
+      s.status(`wrote ${String(argv.plot)}`);
     }
     let generations: SideBySide[] | undefined;
+    let fluency: Fluency[] | undefined;
     if (p.generate !== undefined) {
       // Batched: the prompts of one length share every forward (at most --batch-size rows); progress per step.
       const own = prompts.patchTokens;
       const patchPrompts = prompts.patchPrompt ? [prompts.patchPrompt] : own.every((t): t is TokenBatch => t !== undefined) ? own : [];
       const batchSize = s.config.get<number>(DATA_KEYS.batchSizeKey);
-      generations = await generateSideBySideBatch(model, prompts.texts, steering, {
+      generations = await generateSideBySideBatch(model, prompts.texts, chosen, {
         maxNewTokens: p.generate, sampling: p.sampling, onProgress: onPhase,
         ...(steering.needsPatch ? { patchPrompts } : {}), ...(batchSize !== undefined ? { batchSize } : {}),
       });
+      fluency = await generationFluency(model, generations, batchSize);
       progress.finish();
-      text += '\n' + generations.map((g) => formatGeneration(g, p.sampling)).join('');
+      text += '\n' + generations.map((g) => formatGeneration(g, p.sampling)).join('') + formatFluency(fluency);
     }
     await emit(steerReport({
-      features, interventions: steering.interventions, promptTexts: prompts.texts,
+      features, interventions: chosen.interventions, promptTexts: prompts.texts,
       ...(result ? { prompts: result.prompts, summary: result.summary } : {}),
-      ...(generations ? { generations } : {}), ...(rows ? { sweep: rows } : {}),
+      ...(generations ? { generations } : {}), ...(fluency ? { fluency } : {}), ...(rows ? { sweep: rows } : {}), ...(calibration ? { calibration } : {}),
       meta: { ...meta, ...prompts.meta, ...(p.generate !== undefined ? { sampling: p.sampling } : {}) },
     }), text);
   } finally {
@@ -378,26 +482,30 @@ export const steerCommand: SfcCommand = {
     .option('include-errors', { type: 'boolean', describe: 'Circuit: also steer SAE error nodes (scale, ablate and patch apply to them)' })
     .option('model-id', { type: 'string', requiresArg: true, describe: 'Quick list: the Neuronpedia model id it must be for (e.g. pythia-70m-deduped)' })
     .option('sae-set', { type: 'string', requiresArg: true, describe: 'Quick list: the Neuronpedia SAE set its layers must use (e.g. sm in 3-res-sm)' })
-    .option('op', { type: 'string', requiresArg: true, choices: OP_KINDS, default: 'scale', describe: 'What to do to each feature: scale (×value), clamp (=value), add (value × decoder row), ablate (to zero or mean), patch (value on --patch-prompt / the data\'s patch prompts)' })
-    .option('value', { type: 'string', requiresArg: true, describe: 'The op\'s value: the factor, clamp value or α; for ablate zero (default) or mean' })
+    .option('op', { type: 'string', requiresArg: true, choices: OP_KINDS, default: 'scale', describe: 'What to do to each feature: scale (×value), clamp (=value), add (value × decoder row), ablate (to zero or mean), patch (value on --patch-prompt / the data\'s patch prompts; --value s: s of the way there)' })
+    .option('value', { type: 'string', requiresArg: true, describe: 'The op\'s value: the factor, clamp value or α; for ablate zero (default) or mean; for patch the fraction (default 1)' })
     .option('positions', { type: 'string', requiresArg: true, default: 'all', describe: 'Token positions: all, prompt, last, a list like 3,5,-1 (negative: from the prompt\'s end), or K: (K and every later one, generated tokens too)' })
     .option('prompt', { type: 'string', requiresArg: true, describe: 'Prompt to steer (instead of --data)' })
-    .option('answer', { type: 'string', requiresArg: true, describe: 'Expected next token of --prompt (one token, e.g. " are"): gives the metric −logit[answer]' })
-    .option('patch-answer', { type: 'string', requiresArg: true, describe: 'Contrasting token (e.g. " is"): the metric becomes logit[patch answer] − logit[answer]' })
+    .option('answer', { type: 'string', requiresArg: true, describe: 'Expected next token of --prompt (one token, e.g. " are"): reports logit[answer]' })
+    .option('patch-answer', { type: 'string', requiresArg: true, describe: 'Contrasting token (e.g. " is"): reports the logit diff logit[answer] − logit[patch answer]' })
     .option('patch-prompt', { type: 'string', requiresArg: true, describe: 'Prompt whose feature values --op patch copies (default with --data: each example\'s patch prefix)' })
     .option('top-tokens', { requiresArg: true, describe: 'Next tokens listed before and after (default 5)' })
     .option('generate', { requiresArg: true, describe: 'Also generate N tokens from each prompt, unsteered and steered' })
     .option('temperature', { requiresArg: true, describe: 'Sample generated tokens at this temperature (default: greedy)' })
     .option('top-p', { requiresArg: true, describe: 'Nucleus sampling: keep the most likely tokens up to this probability mass' })
     .option('seed', { requiresArg: true, describe: 'Sampling seed (the same for the unsteered and steered text; default 0)' })
-    .option('sweep', { type: 'string', requiresArg: true, describe: 'Strengths to sweep: START:STOP:COUNT (e.g. -4:4:9) or a list 0,1,2 — replaces --value' })
-    .option('plot', { type: 'string', requiresArg: true, describe: 'With --sweep: also draw the curve as SVG to this file' })
+    .option('target', { type: 'string', array: true, requiresArg: true, describe: 'Intended next token(s) of the steer, for every prompt (repeatable, e.g. --target " were"): on target = the steered top-1 is one of them (default: each prompt\'s patch answer)' })
+    .option('targets-by-case', { type: 'boolean', describe: 'With --data: a prompt\'s targets are all patch answers of its case in the file (e.g. every plural verb form for a singular_plural prompt)' })
+    .option('sweep', { type: 'string', requiresArg: true, describe: 'Strengths to sweep: START:STOP:COUNT (e.g. -4:4:9) or a list 0,1,2 — replaces --value; marks the smallest KL with on target ≥ 90%' })
+    .option('calibrate', { type: 'string', describe: 'Search the strength that reaches this on-target rate (default 0.9) with the smallest mean KL, then steer at it (grid: --sweep, else scale -8…8 / patch 0.25…1.5, refined by bisection)' })
+    .option('plot', { type: 'string', requiresArg: true, describe: 'With --sweep or --calibrate: also draw metric, flip and on-target rates and KL against strength as SVG to this file' })
     .option('dry-run', { type: 'boolean', describe: 'Resolve and print the features, run nothing (checked against the model and dictionaries when a model is given)' })
     .conflicts('circuit', 'features')
     .conflicts('prompt', 'data'),
   examples: [
     ['$0 steer --circuit circuit.json --top-k 10 --op scale --value -2 --prompt "The parents that the guards know" --answer " are" --patch-answer " is"', 'Negate the 10 strongest features of a circuit on one prompt'],
-    ['$0 steer --circuit circuit.json --top-k 10 --op scale --sweep -4:4:9 --data pairs.jsonl --plot sweep.svg', 'Sweep the strength over a dataset: table, flip rate and SVG curve'],
+    ['$0 steer --circuit circuit.json --top-k 10 --op scale --sweep -4:4:9 --data pairs.jsonl --plot sweep.svg', 'Sweep the strength over a dataset: table, flip and on-target rates, KL, and SVG curves'],
+    ['$0 steer --circuit circuit.json --submodules resid_2 --top-k 3 --op patch --calibrate --data pairs.jsonl --targets-by-case', 'Find the patch strength that puts ≥ 90% of prompts on target at the smallest KL'],
     ['$0 steer --features resid_1/8,attn_0/24 --op clamp --value 0 --prompt "The author" --generate 10', 'Clamp two features and compare the generated text'],
     ['$0 steer --features "https://www.neuronpedia.org/quick-list?name=x&features=…" --dry-run', 'Parse a quick list without loading anything'],
     ['$0 steer --circuit fc_circuit.pt --top-k 20 --op ablate --data pairs.jsonl --json', 'Ablate the top features of a feature-circuits circuit; sfc.steer/v1 on stdout'],

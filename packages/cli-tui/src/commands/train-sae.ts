@@ -6,7 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { InputError, NotFoundError, PythonRandom } from '@sfc/core';
+import { checkOutputFolder, InputError, NotFoundError, PythonRandom } from '@sfc/core';
 import {
   collectActivations, measureSae, ReluDictionary, textLines, trainReluSae, writeSaeLensFolder,
 } from '@sfc/dictionaries';
@@ -47,6 +47,7 @@ interface Settings {
 function settings(argv: GlobalArgs, cwd: string): Settings {
   const out = resolve(cwd, String(argv.out));
   if (existsSync(out) && !statSync(out).isDirectory()) throw new InputError(`--out ${String(argv.out)} is a file`, 'give a folder for the SAE (created if missing)');
+  checkOutputFolder(out);
   const textFile = resolve(cwd, String(argv['text-file']));
   if (!existsSync(textFile) || !statSync(textFile).isFile()) throw new NotFoundError(`text file ${String(argv['text-file'])} does not exist`, 'give a text file with one training sequence per line');
   return {

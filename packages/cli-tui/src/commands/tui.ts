@@ -11,7 +11,6 @@ export const tuiCommand: SfcCommand = {
   options: [...TUI_OPTIONS, 'out'],
   builder: (y) => y
     .positional('circuit', { type: 'string', describe: 'Circuit file (sfc.circuit/v1) to open; without one, press D to discover' })
-    .option('annotations', { type: 'string', requiresArg: true, describe: 'Feature labels, JSON lines {"Name": "resid_5/3036", "Annotation": "..."}' })
     .option('model-id', { type: 'string', requiresArg: true, describe: 'Neuronpedia model id for feature links, e.g. pythia-70m-deduped' })
     .option('sae-set', { type: 'string', requiresArg: true, default: DEFAULT_SAE_SET, describe: 'Neuronpedia SAE set of the layers (e-res-SET, 3-res-SET, …)' })
     .option('prompt', { type: 'string', requiresArg: true, describe: 'Prompt to steer on (default: the first example of --data)' })

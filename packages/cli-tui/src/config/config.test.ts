@@ -1,15 +1,16 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, EXIT_CODES, NotFoundError } from '@sfc/core';
 import { UsageError } from '../error-format.js';
-import { describeSource, findConfigFile, resolveConfig } from './config.js';
+import { configSearchFolders, describeSource, findConfigFile, resolveConfig } from './config.js';
 
 function project(config?: unknown): { root: string; sub: string; file: string } {
   const root = mkdtempSync(join(tmpdir(), 'sfc-config-'));
   const sub = join(root, 'a', 'b');
   mkdirSync(sub, { recursive: true });
+  mkdirSync(join(root, '.git')); // a repository: the config search stops here
   const file = join(root, 'sfc.config.json');
   if (config !== undefined) writeFileSync(file, typeof config === 'string' ? config : JSON.stringify(config));
   return { root, sub, file };
@@ -21,6 +22,33 @@ describe('findConfigFile', () => {
     expect(findConfigFile(p.sub)).toBe(p.file);
     expect(findConfigFile(p.root)).toBe(p.file);
     expect(findConfigFile(project().sub)).toBeUndefined();
+  });
+
+  it('stops at the repository root or the home folder, and outside both searches the working folder only', () => {
+    const outer = mkdtempSync(join(tmpdir(), 'sfc-config-outer-'));
+    writeFileSync(join(outer, 'sfc.config.json'), JSON.stringify({ model: 'planted' })); // e.g. in a shared /tmp
+    const repo = join(outer, 'repo');
+    mkdirSync(join(repo, '.git'), { recursive: true });
+    mkdirSync(join(repo, 'src'));
+    expect(findConfigFile(join(repo, 'src'))).toBeUndefined();
+    expect(configSearchFolders(join(repo, 'src'))).toEqual([join(repo, 'src'), repo]);
+    const home = join(outer, 'home');
+    mkdirSync(join(home, 'work'), { recursive: true });
+    expect(findConfigFile(join(home, 'work'), home)).toBeUndefined();
+    expect(configSearchFolders(join(home, 'work'), home)).toEqual([join(home, 'work'), home]);
+    writeFileSync(join(home, 'sfc.config.json'), '{}');
+    expect(findConfigFile(join(home, 'work'), home)).toBe(join(home, 'sfc.config.json'));
+    const loose = join(outer, 'loose', 'deeper'); // no repository, not under home
+    mkdirSync(loose, { recursive: true });
+    expect(configSearchFolders(loose, home)).toEqual([loose]);
+    expect(findConfigFile(loose, home)).toBeUndefined();
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('refuses a found config file owned by another user (needs root to chown; skipped otherwise)', () => {
+    const p = project({ model: 'm' });
+    chownSync(p.file, 4321, 4321);
+    expect(() => findConfigFile(p.sub)).toThrow(ConfigError);
+    expect(() => findConfigFile(p.sub)).toThrow(/belongs to another user/);
   });
 });
 
@@ -42,12 +70,24 @@ describe('resolveConfig', () => {
   });
 
   it('resolves paths from the file against its folder and paths from flags against the cwd', async () => {
-    const p = project({ model: 'models/x', dictionaries: { submodules: { resid_0: 'saes/r0' } }, backend: ['./b.js', 'tfjs'] });
-    const cfg = await resolveConfig({ cwd: p.sub, flags: [{ key: 'data', flag: '--data', raw: 'd.jsonl' }] });
+    const p = project({ model: 'models/x', dictionaries: { submodules: { resid_0: 'saes/r0' } }, backend: ['tfjs'] });
+    const cfg = await resolveConfig({ cwd: p.sub, flags: [{ key: 'data', flag: '--data', raw: 'd.jsonl' }, { key: 'backend', flag: '--backend', raw: './b.js,tfjs' }] });
     expect(cfg.get('model')).toBe(join(p.root, 'models/x'));
     expect(cfg.get('dictionaries.submodules')).toEqual({ resid_0: join(p.root, 'saes/r0') });
-    expect(cfg.get('backend')).toEqual([join(p.root, 'b.js'), 'tfjs']);
+    expect(cfg.get('backend')).toEqual([join(p.sub, 'b.js'), 'tfjs']);
     expect(cfg.get('data')).toBe(join(p.sub, 'd.jsonl'));
+  });
+
+  it('takes backends and dictionary plugins from a config file by package name only, never a file path', async () => {
+    for (const bad of [{ backend: './evil.js' }, { backend: ['tfjs', '/tmp/evil.mjs'] }, { dictionaries: { plugins: ['../evil-plugin'] } }, { dictionaries: { plugins: ['/abs/plugin.js'] } }]) {
+      const p = project(bad);
+      const err = await resolveConfig({ cwd: p.sub }).catch((e) => e);
+      expect(err, JSON.stringify(bad)).toBeInstanceOf(ConfigError);
+      expect(err.message).toMatch(/is a file path; sfc\.config\.json names plugins and backends by package name only/);
+      expect(err.message).toMatch(/npm install/);
+    }
+    const ok = project({ backend: ['onnx', '@acme/sfc-backend'], dictionaries: { plugins: ['@sfc/dictionaries', 'sfc-dictionary-example'] } });
+    expect((await resolveConfig({ cwd: ok.sub })).get('dictionaries.plugins')).toEqual(['@sfc/dictionaries', 'sfc-dictionary-example']);
   });
 
   it('uses --config instead of searching', async () => {

@@ -1,11 +1,13 @@
 // The effective configuration: schema defaults, then sfc.config.json (found from the working
-// directory upward, or --config FILE), then flags — each value remembers where it came from.
+// directory upward to the repository root or the home folder, or --config FILE), then flags —
+// each value remembers where it came from.
 // Relative paths are resolved against the folder of the file that names them (flags: the cwd).
 
 import { existsSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { ConfigError, NotFoundError } from '@sfc/core';
+import { ConfigError, jsonSyntaxError, NotFoundError } from '@sfc/core';
 import { UsageError } from '../error-format.js';
 import { CONFIG_FIELDS, fieldAt, type FieldType } from './schema.js';
 import { checkValue, isModulePath, validateConfigObject } from './validate.js';
@@ -15,7 +17,9 @@ export const CONFIG_FILE_NAME = 'sfc.config.json';
 export type ValueSource =
   | { readonly kind: 'default' }
   | { readonly kind: 'file'; readonly path: string }
-  | { readonly kind: 'flag'; readonly flag: string };
+  | { readonly kind: 'flag'; readonly flag: string }
+  /** The model and SAEs recorded in a circuit file (circuit-inputs.ts). */
+  | { readonly kind: 'circuit'; readonly path: string };
 
 export interface ConfigEntry {
   readonly path: string;
@@ -50,6 +54,11 @@ export class EffectiveConfig {
     return v;
   }
 
+  /** The same config with these entries replacing the values of their keys. */
+  with(entries: readonly ConfigEntry[]): EffectiveConfig {
+    return new EffectiveConfig(this.file, new Map([...this.values, ...entries.map((e) => [e.path, e] as const)]));
+  }
+
   source(path: string): ValueSource | undefined {
     return this.values.get(path)?.source;
   }
@@ -60,26 +69,46 @@ export class EffectiveConfig {
   }
 }
 
-/** The nearest sfc.config.json in `cwd` or one of its parents. */
-export function findConfigFile(cwd: string): string | undefined {
-  let dir = resolve(cwd);
-  for (;;) {
-    const p = join(dir, CONFIG_FILE_NAME);
-    if (existsSync(p) && statSync(p).isFile()) return p;
-    const up = dirname(dir);
-    if (up === dir) return undefined;
-    dir = up;
+/**
+ * The folders searched for sfc.config.json: `cwd`, then its parents up to and including the
+ * repository root (the first folder with `.git`) or the home folder, whichever comes first. With
+ * neither above `cwd` (e.g. under /tmp), only `cwd`: a folder someone else controls never
+ * supplies the configuration.
+ */
+export function configSearchFolders(cwd: string, home: string = homedir()): string[] {
+  const out: string[] = [];
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    out.push(dir);
+    if (existsSync(join(dir, '.git')) || dir === resolve(home)) return out;
+    if (dirname(dir) === dir) return [resolve(cwd)];
   }
+}
+
+/** The nearest sfc.config.json in configSearchFolders(cwd); one owned by another user is refused. */
+export function findConfigFile(cwd: string, home?: string): string | undefined {
+  for (const dir of configSearchFolders(cwd, home)) {
+    const p = join(dir, CONFIG_FILE_NAME);
+    const st = existsSync(p) ? statSync(p) : undefined;
+    if (!st?.isFile()) continue;
+    const uid = process.getuid?.();
+    if (uid !== undefined && st.uid !== uid && st.uid !== 0) {
+      throw new ConfigError(`${p} belongs to another user (uid ${st.uid}); sfc does not use a config file it found that someone else can change`,
+        `pass --config ${p} if you trust it, or run sfc from another folder`);
+    }
+    return p;
+  }
+  return undefined;
 }
 
 /** Reads and validates a config file; paths inside it become absolute. */
 export async function readConfigFile(path: string): Promise<Map<string, unknown>> {
   if (!existsSync(path)) throw new NotFoundError(`config file ${path} does not exist`, `check the --config path, or create ${CONFIG_FILE_NAME} (see docs/config.md)`);
   let json: unknown;
+  const text = await readFile(path, 'utf8');
   try {
-    json = JSON.parse(await readFile(path, 'utf8'));
+    json = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(`${path} is not valid JSON: ${(e as Error).message}`, 'fix the syntax (JSON allows no comments and no trailing commas)');
+    throw new ConfigError(`${path} is not valid JSON: ${jsonSyntaxError(e, text)}`, 'fix the syntax (JSON allows no comments and no trailing commas)');
   }
   const { values, errors } = validateConfigObject(json);
   if (errors.length) {
@@ -136,5 +165,5 @@ function absolutize(type: FieldType, v: unknown, base: string): unknown {
 
 export function describeSource(s: ValueSource | undefined): string {
   if (!s || s.kind === 'default') return 'default';
-  return s.kind === 'file' ? s.path : `flag ${s.flag}`;
+  return s.kind === 'file' ? s.path : s.kind === 'circuit' ? `circuit ${s.path}` : `flag ${s.flag}`;
 }

@@ -13,6 +13,8 @@ export type FieldType =
   | { readonly kind: 'list'; readonly of: FieldType; readonly minItems?: number }
   /** One backend id or package name, or several in order of preference. */
   | { readonly kind: 'backend' }
+  /** An npm package name (never a file path: code is loaded from installed packages only). */
+  | { readonly kind: 'package' }
   /** An object whose keys are submodule names (`resid_3`, `embed`) and values of one type. */
   | { readonly kind: 'submoduleMap'; readonly of: FieldType };
 
@@ -45,12 +47,16 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     description: 'onnx backend: folder for compiled graphs (default: `.sfc-cache/onnx` under the user cache folder).' },
   { path: 'model', type: { kind: 'path' },
     description: 'Hugging Face model folder (config.json, model.safetensors, tokenizer.json).' },
+  { path: 'annotations', type: { kind: 'path' },
+    description: 'Feature labels shown in `sfc tui`, `sfc plot` and `sfc steer`: feature-circuits JSON lines {"Name": "resid_5/3036", "Annotation": "..."} or a Neuronpedia explanation export (JSON array of {layer, index, description}).' },
+  { path: 'topContexts', type: { kind: 'path' },
+    description: 'Folder of the top-activating contexts `sfc dict top` writes (one file per SAE, named by its content hash) and the TUI shows (default: `.sfc-cache/top-contexts` under the user cache folder).' },
   { path: 'data', type: { kind: 'path' },
     description: 'Contrastive prompt pairs, JSON lines {clean_prefix, patch_prefix, clean_answer, patch_answer}.' },
   { path: 'dictionaries.folder', type: { kind: 'path' },
     description: 'Folder with one sub-folder of SAE files per submodule (`resid_3/` or feature-circuits names like `resid_out_layer3/`).' },
-  { path: 'dictionaries.plugins', type: { kind: 'list', of: { kind: 'string' }, minItems: 1 }, default: ['@sfc/dictionaries'],
-    description: 'Dictionary loader plugins, by package name, tried in order.' },
+  { path: 'dictionaries.plugins', type: { kind: 'list', of: { kind: 'package' }, minItems: 1 }, default: ['@sfc/dictionaries'],
+    description: 'Dictionary loader plugins, by package name (not a file path), tried in order.' },
   { path: 'dictionaries.runId', type: { kind: 'string' },
     description: 'Run-id sub-folder to use where a submodule folder holds several trained dictionaries (e.g. `10_32768`).' },
   { path: 'dictionaries.submodules', type: { kind: 'submoduleMap', of: { kind: 'path' } },
@@ -83,7 +89,9 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   { path: 'evaluate.numExamples', type: { kind: 'integer', min: 1 }, default: 40,
     description: 'Examples used by `sfc evaluate`.' },
   { path: 'evaluate.startLayer', type: { kind: 'integer', min: -1 },
-    description: 'Ablate only from this layer on (-1 = embed; default: everything).' },
+    description: 'Ablate only from this layer on (default: every layer).' },
+  { path: 'evaluate.includeEmbed', type: { kind: 'boolean' }, default: false,
+    description: 'Ablate `embed` too. Off by default, as in feature-circuits\' ablation.py, which never ablates the embedding.' },
   { path: 'evaluate.batchSize', type: { kind: 'integer', min: 1 }, default: 20,
     description: 'Examples per batch during evaluation.' },
 ];
@@ -103,6 +111,7 @@ export function describeType(t: FieldType): string {
     case 'boolean': return 'true or false';
     case 'list': return `a list of ${plural(t.of)}${t.minItems ? ` (at least ${t.minItems})` : ''}`;
     case 'backend': return `${BUILTIN_BACKENDS.join(', ')} or a package name (or a list of them)`;
+    case 'package': return 'a package name';
     case 'submoduleMap': return `an object mapping submodule names to ${plural(t.of)}`;
   }
 }
@@ -143,6 +152,7 @@ export function toJsonSchema(): Record<string, unknown> {
 function jsonType(t: FieldType): Record<string, unknown> {
   switch (t.kind) {
     case 'string': case 'path': return { type: 'string' };
+    case 'package': return { type: 'string', pattern: NPM_NAME.source };
     case 'enum': return { enum: [...t.values] };
     case 'integer': case 'number':
       return { type: t.kind, ...(t.min !== undefined ? { minimum: t.min } : {}), ...(t.max !== undefined ? { maximum: t.max } : {}) };
@@ -152,6 +162,9 @@ function jsonType(t: FieldType): Record<string, unknown> {
     case 'submoduleMap': return { type: 'object', propertyNames: { pattern: SUBMODULE_KEY.source }, additionalProperties: jsonType(t.of) };
   }
 }
+
+/** An npm package name, scoped or not. */
+export const NPM_NAME = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
 
 /** sfc submodule names; hook names and other aliases are resolved once a model is loaded. */
 export const SUBMODULE_KEY = /^(embed|(attn|mlp|resid)_\d+)$/;

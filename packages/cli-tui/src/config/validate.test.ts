@@ -31,9 +31,11 @@ describe('checkValue', () => {
     expect(checkValue(fieldAt('circuit.method')!.type, 'IG', 'circuit.method'))
       .toEqual({ ok: false, error: 'circuit.method: expected one of attrib, ig, exact, got "IG"' });
     const backend = fieldAt('backend')!.type;
-    for (const ok of ['tfjs', 'tfjs-wasm', 'onnx', 'sfc-backend-webgpu', '@acme/sfc-backend', './local-backend.js']) {
+    for (const ok of ['tfjs', 'tfjs-wasm', 'onnx', 'sfc-backend-webgpu', '@acme/sfc-backend']) {
       expect(checkValue(backend, ok, 'backend').ok, ok).toBe(true);
     }
+    expect(checkValue(backend, './local-backend.js', 'backend').ok).toBe(false); // a config file names packages only
+    expect(checkValue(backend, './local-backend.js', '--backend', true).ok).toBe(true); // the command line may give a file
     expect(checkValue(backend, ['tfjs-wasm', 'tfjs-cpu'], 'backend')).toEqual({ ok: true, value: ['tfjs-wasm', 'tfjs-cpu'] });
     expect(checkValue(backend, 'tfjs-wasm,tfjs-cpu', '--backend', true)).toEqual({ ok: true, value: ['tfjs-wasm', 'tfjs-cpu'] });
     expect(checkValue(backend, 'TF JS', 'backend')).toMatchObject({ ok: false, error: expect.stringContaining('got "TF JS"') });

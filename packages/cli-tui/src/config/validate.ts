@@ -2,11 +2,10 @@
 // the right JSON type; values from flags arrive as text and are coerced first (numbers, lists
 // separated by commas, true/false). Every error names where the value came from.
 
-import { BUILTIN_BACKENDS, CONFIG_FIELDS, describeType, SUBMODULE_KEY, type FieldType } from './schema.js';
+import { BUILTIN_BACKENDS, CONFIG_FIELDS, describeType, NPM_NAME, SUBMODULE_KEY, type FieldType } from './schema.js';
 
 export type Checked = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: string };
 
-const NPM_NAME = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
 const NUMERIC = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 export function show(v: unknown): string {
@@ -27,6 +26,9 @@ export function checkValue(type: FieldType, raw: unknown, label: string, fromFla
   switch (type.kind) {
     case 'string':
       return typeof v === 'string' ? { ok: true, value: v } : fail();
+    case 'package':
+      if (typeof v === 'string' && isModulePath(v)) return { ok: false, error: pathRefused(label, v) };
+      return typeof v === 'string' && NPM_NAME.test(v) ? { ok: true, value: v } : fail();
     case 'path':
       return typeof v === 'string' && v.length > 0 ? { ok: true, value: v } : fail();
     case 'enum':
@@ -59,6 +61,9 @@ export function checkValue(type: FieldType, raw: unknown, label: string, fromFla
       const list = typeof v === 'string' ? (fromFlag ? splitList(v) : [v]) : Array.isArray(v) ? v : undefined;
       if (!list || list.length === 0) return fail();
       for (const b of list) {
+        // A module file only from the command line: a config file (perhaps in a folder someone
+        // else controls) must not make sfc run code from a path it names.
+        if (typeof b === 'string' && isModulePath(b) && !fromFlag) return { ok: false, error: pathRefused(label, b) };
         if (typeof b !== 'string' || !isBackendId(b)) return fail(b);
       }
       return { ok: true, value: list.length === 1 ? list[0] : list };
@@ -81,9 +86,14 @@ export function isBackendId(s: string): boolean {
   return (BUILTIN_BACKENDS as readonly string[]).includes(s) || NPM_NAME.test(s) || isModulePath(s);
 }
 
-/** Backends given as a module file (`./my-backend.js`), resolved like other paths. */
+/** A module file (`./my-backend.js`, `/abs/plugin.js`) rather than a package name. */
 export function isModulePath(s: string): boolean {
-  return /^(\.{1,2}\/|\/)/.test(s);
+  return /^(\.{1,2}[\\/]|[\\/]|[A-Za-z]:[\\/])/.test(s);
+}
+
+function pathRefused(label: string, v: string): string {
+  return `${label}: ${show(v)} is a file path; sfc.config.json names plugins and backends by package name only, so that a config file never makes sfc run code from a path `
+    + `(install it as a package: \`npm install ${v}\`, then use its name${label.startsWith('backend') ? `; or pass \`--backend ${v}\` on the command line` : ''})`;
 }
 
 function splitList(s: string): string[] {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FormatError, parseCircuit, type CircuitEdge, type CircuitNode } from '@sfc/core';
-import { parseAnnotations } from './annotations.js';
+import { parseAnnotations } from '../annotations.js';
 import { circuitToDot, effectColors, rowRank, type PlotCircuit } from './dot.js';
 import { renderSvg } from './render.js';
 
@@ -59,7 +59,7 @@ describe('circuit → DOT', () => {
       { id: 'resid_0/2@0', submodule: 'resid_0', index: 2, pos: 0, effect: 0.5 },
     ], []);
     const { dot } = circuitToDot(pos, { tokens: ['The', ' cats'], annotations: parseAnnotations('{"Name": "resid_0/7", "Annotation": "plural \\"noun\\""}\n') });
-    expect(dot).toContain('label="1 \\" cats\\": plural \\"noun\\" (resid_0)"');
+    expect(dot).toContain('label="1 \\" cats\\": plural \\"noun\\"\\nresid_0/7"');
     expect(dot).toMatch(/"tok:0" \[label="The", [^\]]*group="p0"/);
     expect(dot).toMatch(/"row:resid_0" -> "resid_0\/2@0" \[style=invis\];\n\s+"resid_0\/2@0" -> "resid_0\/7@1" \[style=invis\];/);
     expect(dot).toContain('"tok:0" -> "resid_0/2@0" [style=invis, weight=8];'); // column above its token
@@ -95,5 +95,29 @@ describe('files', () => {
   it('rejects malformed annotation lines with their line number', () => {
     expect(() => parseAnnotations('{"Name": "a", "Annotation": "b"}\nnot json', 'ann.jsonl')).toThrow(/ann\.jsonl:2: not valid JSON/);
     expect(() => parseAnnotations('{"Name": 1}')).toThrow(FormatError);
+  });
+
+  it('draws a legend (sign, error node, edge width) unless asked not to', async () => {
+    const { dot } = circuitToDot(sum, { penWidth: 5 });
+    expect(dot).toContain('"legend"');
+    for (const t of ['effect &gt; 0', 'effect &lt; 0', 'SAE error node', 'width proportional to |weight|']) expect(dot).toContain(t);
+    expect(dot).toMatch(/HEIGHT="5" FIXEDSIZE="TRUE" BGCOLOR="blue"/); // the strongest edge's width
+    expect(circuitToDot(sum, { legend: false }).dot).not.toContain('"legend"');
+    const svg = await renderSvg(dot);
+    expect(svg).toContain('edge weight &lt; 0');
+    expect(svg).toContain('font-family="Inter, Helvetica, Arial, sans-serif"');
+    expect(svg).not.toMatch(/font-family="Helvetica/);
+  });
+
+  it('leaves out nodes that no edge touches when asked', () => {
+    const c = { nodes: [
+      { id: 'y', submodule: 'y', index: null, pos: null, effect: 1 },
+      { id: 'resid_0/7', submodule: 'resid_0', index: 7, pos: null, effect: -1 },
+      { id: 'resid_0/8', submodule: 'resid_0', index: 8, pos: null, effect: 0.5 },
+    ], edges: [{ source: 'resid_0/7', target: 'y', weight: 1 }] };
+    const kept = circuitToDot(c, { dropIsolated: true });
+    expect(kept.droppedNodes).toBe(1);
+    expect(kept.dot).not.toContain('"resid_0/8"');
+    expect(circuitToDot(c).dot).toContain('"resid_0/8"');
   });
 });

@@ -16,6 +16,10 @@ export interface DotOptions {
   readonly penWidth?: number;
   /** Labels of the token positions (aggregation none), e.g. the words of an example prompt. */
   readonly tokens?: readonly string[];
+  /** Draw the legend (colour = sign, triangle = error node, width = |weight|). Default true. */
+  readonly legend?: boolean;
+  /** Leave out nodes that no drawn edge touches (the metric node stays). Default false. */
+  readonly dropIsolated?: boolean;
 }
 
 /** What a plot needs of a circuit (core's Circuit has more). */
@@ -25,6 +29,8 @@ export interface DotResult {
   readonly dot: string;
   /** Edges whose endpoints are not among the nodes (not drawn). */
   readonly skippedEdges: number;
+  /** Nodes left out by dropIsolated. */
+  readonly droppedNodes: number;
 }
 
 const ROLE_ORDER: Record<string, number> = { embed: 0, attn: 1, mlp: 2, resid: 3 };
@@ -60,17 +66,50 @@ function featureKey(n: CircuitNode): string {
 function label(n: CircuitNode, annotations: ReadonlyMap<string, string> | undefined, tokens: readonly string[] | undefined): string {
   const base = isErrorNode(n) ? `${n.submodule}/ε` : featureKey(n);
   const ann = isErrorNode(n) ? undefined : annotations?.get(featureKey(n));
-  const text = ann !== undefined ? `${ann} (${n.submodule})` : base;
+  // The annotation, with the feature id under it: a reader can look the feature up.
+  const text = ann !== undefined ? `${ann}\n${base}` : base;
   if (n.pos === null) return text;
   const tok = tokens?.[n.pos];
   return `${n.pos}${tok !== undefined ? ` ${JSON.stringify(tok)}` : ''}: ${text}`;
+}
+
+/**
+ * The legend as one node with an HTML-like table: fills by sign, the error-node triangle, and
+ * edge colour and width drawn as bars (penWidth and a quarter of it, in points).
+ */
+function legendNode(penWidth: number): string {
+  const pos = effectColors(1, 1);
+  const neg = effectColors(-1, 1);
+  // Nested tables keep a cell's drawn size whatever the row's height (text is taller than a bar).
+  const box = (w: number, h: number, fill: string, border = 0) =>
+    `<TD><TABLE BORDER="${border}" COLOR="#555555" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR><TD WIDTH="${w}" HEIGHT="${h}" FIXEDSIZE="TRUE" BGCOLOR="${fill}"></TD></TR></TABLE></TD>`;
+  const swatch = (fill: string) => box(18, 12, fill, 1);
+  const bar = (color: string, pt: number) => box(28, Math.max(1, Math.round(pt)), color);
+  // Inter is a little wider than the Helvetica metrics Graphviz measures with: pad the text.
+  const text = (t: string) => `<TD ALIGN="LEFT" CELLPADDING="2"><FONT POINT-SIZE="10">${t}</FONT></TD><TD WIDTH="8"></TD>`;
+  const gap = '<TD WIDTH="6"></TD>';
+  const rows = [
+    `<TR>${swatch(pos.fill)}${text('effect &gt; 0')}${gap}${swatch(neg.fill)}${text('effect &lt; 0')}${gap}<TD><FONT POINT-SIZE="12">▲</FONT></TD>${text('SAE error node')}</TR>`,
+    `<TR>${bar('blue', penWidth)}${text('edge weight &gt; 0')}${gap}${bar('red', penWidth / 4)}${text('edge weight &lt; 0')}${gap}<TD></TD>${text('width proportional to |weight|')}</TR>`,
+  ];
+  const label = `<<TABLE BORDER="1" COLOR="#CCCCCC" CELLBORDER="0" CELLSPACING="3" CELLPADDING="1" STYLE="ROUNDED">${rows.join('')}</TABLE>>`;
+  return `  "legend" [shape=plaintext, style="", margin=0, label=${label}];`;
+}
+
+/** The nodes some edge touches (both ends), when edges exist. */
+function connected(circuit: PlotCircuit): Set<string> {
+  const out = new Set<string>();
+  for (const e of circuit.edges) { out.add(e.source); out.add(e.target); }
+  return out;
 }
 
 export function circuitToDot(circuit: PlotCircuit, options: DotOptions = {}): DotResult {
   const penWidth = options.penWidth ?? 4;
   const tokens = options.tokens;
   // The metric node is drawn separately, on top.
-  const nodes = circuit.nodes.filter((n) => n.submodule !== METRIC_NODE);
+  const all = circuit.nodes.filter((n) => n.submodule !== METRIC_NODE);
+  const touched = options.dropIsolated ? connected(circuit) : undefined;
+  const nodes = touched ? all.filter((n) => touched.has(n.id)) : all;
   const ids = new Set(nodes.map((n) => n.id));
   const scale = Math.max(0, ...nodes.map((n) => Math.abs(n.effect ?? 0)));
   const positional = nodes.some((n) => n.pos !== null);
@@ -141,6 +180,12 @@ export function circuitToDot(circuit: PlotCircuit, options: DotOptions = {}): Do
     lines.push(`  ${q(METRIC_NODE)} ${attrs({ shape: 'diamond', style: 'filled', fillcolor: '#EEEEEE', label: METRIC_NODE })};`);
     anchors.push(METRIC_NODE);
   }
+  if (options.legend ?? true) {
+    // On the top row, beside y, where no edge runs.
+    lines.push(legendNode(penWidth));
+    if (hasY) lines.push(`  { rank=same; ${q(METRIC_NODE)}; "legend"; }`, `  ${q(METRIC_NODE)} -> "legend" [style=invis];`);
+    else anchors.push('legend');
+  }
   // Rows stacked bottom to top in forward order even where no edge connects them.
   for (let i = 1; i < anchors.length; i++) lines.push(`  ${q(anchors[i - 1]!)} -> ${q(anchors[i]!)} [style=invis];`);
 
@@ -150,5 +195,7 @@ export function circuitToDot(circuit: PlotCircuit, options: DotOptions = {}): Do
     lines.push(`  ${q(e.source)} -> ${q(e.target)} ${attrs({ color: e.weight < 0 ? 'red' : 'blue', penwidth: Number(w.toFixed(3)), tooltip: `${e.source} → ${e.target}: ${e.weight.toPrecision(4)}` })};`);
   }
   lines.push('}');
-  return { dot: lines.join('\n') + '\n', skippedEdges: circuit.edges.length - edges.length };
+  const allIds = new Set(all.map((n) => n.id));
+  const skippedEdges = circuit.edges.filter((e) => !allIds.has(e.source) || !(e.target === METRIC_NODE || allIds.has(e.target))).length;
+  return { dot: lines.join('\n') + '\n', skippedEdges, droppedNodes: all.length - nodes.length };
 }

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { CapabilityError, InputError } from '@sfc/core';
 import { circuitToDot } from './dot.js';
 import { renderPng, setRasterizerLoader } from './raster.js';
+import { existsSync } from 'node:fs';
+import { plotFontFiles, SVG_FONT_FAMILY, withEmbeddedFont } from './font.js';
 import { renderSvg } from './render.js';
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -12,6 +14,7 @@ function pngSize(png: Uint8Array): { width: number; height: number } {
   return { width: v.getUint32(16), height: v.getUint32(20) };
 }
 
+const page = (body: string) => `<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30" viewBox="0 0 120 30">${body}</svg>`;
 const SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="30pt" height="15pt" viewBox="0 0 30 15"><rect width="30" height="15" fill="#0000ff"/></svg>';
 
 describe('SVG → PNG', () => {
@@ -23,6 +26,21 @@ describe('SVG → PNG', () => {
       expect(pngSize(img.png)).toEqual({ width: 40 * scale, height: 20 * scale });
       expect(img).toMatchObject({ width: 40 * scale, height: 20 * scale });
     }
+  });
+
+  it('draws text with the shipped Inter font, whatever fonts the system has', async () => {
+    const blank = (await renderPng(page(''), { scale: 1 })).png;
+    for (const family of [SVG_FONT_FAMILY, 'Helvetica,sans-Serif', 'NoSuchFont']) {
+      const text = (await renderPng(page(`<text x="4" y="20" font-family="${family}" font-size="14">resid_2/33</text>`), { scale: 1 })).png;
+      expect(Buffer.from(text).equals(Buffer.from(blank)), family).toBe(false); // glyphs were drawn
+    }
+    expect(plotFontFiles().every((f) => existsSync(f) && f.endsWith('.ttf'))).toBe(true);
+  });
+
+  it('embeds the font in an SVG on request, and the SVG still renders', async () => {
+    const svg = withEmbeddedFont(page(`<text x="4" y="20" font-family="${SVG_FONT_FAMILY}" font-size="14">resid_2/33</text>`));
+    expect(svg).toMatch(/^<svg[^>]*>\n<defs><style>@font-face \{ font-family: "Inter"; src: url\(data:font\/ttf;base64,AAEAAA/);
+    expect((await renderPng(svg, { scale: 1 })).width).toBe(120);
   });
 
   it('rasterizes a Graphviz circuit drawing', async () => {

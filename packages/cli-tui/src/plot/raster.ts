@@ -3,6 +3,7 @@
 // prebuilt binary fails with a CapabilityError pointing at SVG, which needs no native code.
 
 import { BackendError, CapabilityError, InputError } from '@sfc/core';
+import { PLOT_FONT_FAMILY, plotFontFiles } from './font.js';
 
 export interface PngOptions {
   /** Output pixels per SVG pixel (1 = 96 dpi; Graphviz's 1 pt is 4/3 px). Default 2. */
@@ -48,7 +49,11 @@ export async function renderPng(svg: string, options: PngOptions = {}): Promise<
   let r: InstanceType<ResvgModule['Resvg']>;
   try {
     // Opaque white background: Graphviz draws on white, and transparent PNGs show black in some viewers.
-    r = new Resvg(svg, { fitTo: { mode: 'zoom', value: scale }, background: 'white', font: { loadSystemFonts: true } });
+    // The shipped font only: the PNG looks the same on every machine, with or without system fonts.
+    r = new Resvg(svg, {
+      fitTo: { mode: 'zoom', value: scale }, background: 'white',
+      font: { loadSystemFonts: false, fontFiles: plotFontFiles(), defaultFontFamily: PLOT_FONT_FAMILY, sansSerifFamily: PLOT_FONT_FAMILY },
+    });
   } catch (e) {
     throw new BackendError(`resvg could not read the SVG: ${(e as Error).message}`, 'write the SVG with --out circuit.svg to inspect it', { cause: e });
   }

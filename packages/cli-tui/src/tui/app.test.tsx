@@ -8,10 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup, render } from 'ink-testing-library';
 import { InputError } from '@sfc/core';
-import { parseAnnotations } from '../plot/annotations.js';
+import { parseAnnotations } from '../annotations.js';
 import { App, type AppProps } from './app.js';
 import { signed } from './format.js';
 import { KEYMAP } from './keymap.js';
+import { outcomeText } from './panes/result-pane.js';
 import { FakeSession, type FakeSessionOptions } from './testing/fake-session.js';
 import { KEY, press, resize, screen, sleep, waitFor, type RenderedApp } from './testing/terminal.js';
 
@@ -52,6 +53,7 @@ describe('layout', () => {
     expect(lines).toHaveLength(24);
     for (const l of lines) expect([...l].length, l).toBeLessThanOrEqual(80);
     for (const pane of ['sfc tui', 'Circuit 17 nodes', 'Effects by submodule', 'Node embed/err', 'Steering scale ×2', 'Prompt', 'Result', '? keys']) expect(s).toContain(pane);
+    expect(lines[0]).toContain(' sfc tui  fake session · ');
     expect(lines[0]).toContain('small-a-circuit.json · 17 nodes · 34 edges');
   });
 
@@ -66,6 +68,8 @@ describe('layout', () => {
     await resize(app, 50, 15);
     s = await waitFor(app, 'terminal too small');
     expect(s).toContain('50×15');
+    expect(s.replace(/\s+/g, ' ')).toContain('needs at least 60×18 (q quits)'); // wrapped, never cut
+    for (const l of s.split('\n')) expect([...l].length).toBeLessThanOrEqual(50);
     await resize(app, 80, 24);
     s = await waitFor(app, 'Circuit 17 nodes');
     expect(s.split('\n')).toHaveLength(24);
@@ -75,7 +79,7 @@ describe('layout', () => {
     const session = new FakeSession({ prompt: PROMPT });
     const app = render(<App session={session} liveDelayMs={0} />);
     await resize(app, 80, 24);
-    expect(await waitFor(app, 'No circuit yet: press D')).toContain('sfc tui  no circuit · fake session');
+    expect(await waitFor(app, 'No circuit yet: press D')).toContain('sfc tui  fake session · no circuit');
   });
 
   it('shows why a circuit file could not be opened', async () => {
@@ -188,6 +192,23 @@ describe('node pane', () => {
     expect(s).toContain('resid_0/116'); // the third incoming edge has room now
   });
 
+  it('shows the top-activating contexts of the selected feature, the activating token whole', async () => {
+    const topContexts = {
+      'resid_1/8': [
+        { value: 7.25, tokens: ['The', ' old', ' author', ' that', ' the', ' busy', ' pilots', ' like', ' are', '\n'], at: 6 },
+        { value: 3.5, tokens: ['Some', ' parents'], at: 1 },
+      ],
+    };
+    const { app } = await start({ session: { topContexts } });
+    await press(app, '/', 'resid_1/8', KEY.enter);
+    const s = right(await waitFor(app, '7.25'));
+    expect(linesWith(s, '7.25')[0]).toContain(' pilots like');
+    expect(linesWith(s, '3.50')[0]).toContain('Some parents');
+    await press(app, '/', KEY.escape);
+    await press(app, '/', 'resid_0/116', KEY.enter);
+    await waitFor(app, 'resid_0/116 has no top contexts yet');
+  });
+
   it('explains missing links: error nodes, the metric node, no model id', async () => {
     const { app } = await start();
     await waitFor(app, 'SAE error nodes have no Neuronpedia page');
@@ -246,6 +267,24 @@ describe('steering panel and live result', () => {
     expect(s).toContain('after  … scale 2 has');
     expect(s).toContain('KL(before‖after)');
     expect(session.steerRequests.at(-1)).toEqual({ prompt: PROMPT, nodes: ['embed/105'], op: { kind: 'scale', factor: 2 }, topK: 5, generate: 8 });
+  });
+
+  it('C calibrates the op’s strength on the prompt; the outcome row says on/off target and the fluency', async () => {
+    const { app, session } = await start({ size: [120, 40] });
+    await press(app, 'j', ' ');
+    await waitFor(app, 'Δ');
+    const result = await session.steer(session.steerRequests.at(-1)!, { signal: new AbortController().signal, onStatus: () => undefined });
+    expect(outcomeText(result)).toMatch(/^KL\(before‖after\) [\d.]+ nats · off target · fluency -1\.25 → -1\.\d\d nats\/token$/);
+    await press(app, 'C');
+    await waitFor(app, 'calibrated: scale -1.5 is the smallest KL (2.25 nats) that puts " has" on top (16 strengths tried)');
+    await waitFor(app, (x) => linesWith(x, 'Steering')[0]!.includes('scale ×-1.5'));
+    expect(session.calibrateRequests.at(-1)).toMatchObject({ prompt: PROMPT, nodes: ['embed/105'], op: { kind: 'scale', factor: 2 } });
+    await press(app, 'c', 'C');
+    await waitFor(app, 'no clamp strength tried (21) puts " has" on top; strength unchanged');
+    expect(linesWith(screen(app), 'Steering')[0]).toContain('clamp =0');
+    await press(app, 'x', 'C');
+    await waitFor(app, 'ablate has no strength to calibrate');
+    expect(session.calibrateRequests).toHaveLength(2);
   });
 
   it('says when steering changed nothing (e.g. scaling a feature that is off)', async () => {
@@ -376,6 +415,17 @@ describe('prompt pane', () => {
     expect(session.steerRequests.at(-1)!.prompt).toEqual({ text: 'The parents that the guards like', answer: ' are', patchAnswer: ' is' });
   });
 
+  it('keeps every key of a chunk: Tab at once followed by Ctrl+U clears the next field', async () => {
+    const { app, session } = await start();
+    await press(app, 'p');
+    await waitFor(app, 'Prompt editing');
+    app.stdin.write(`${KEY.tab}${KEY.ctrlU} are${KEY.tab}${KEY.ctrlU} is`); // one chunk, as tmux send-keys or a paste delivers it
+    await press(app, KEY.enter);
+    await waitFor(app, 'Prompt "·are" vs "·is"');
+    await press(app, ' ');
+    await waitFor(app, () => session.steerRequests.some((r) => r.prompt.answer === ' are' && r.prompt.patchAnswer === ' is'));
+  });
+
   it('cancels edits with Esc; keys typed while editing are text', async () => {
     const { app } = await start();
     await press(app, 'p', ' qjD?', KEY.escape);
@@ -406,8 +456,11 @@ describe('discovery job view', () => {
     t += 4_000;
     session.progress({ stage: 'edges', done: 3, total: 10, detail: 'resid_0→resid_1' });
     s = await waitFor(app, 'edges resid_0→resid_1');
-    expect(s).toMatch(/\[█{12}░{12}\] 1\/2 50%/);
-    expect(s).toMatch(/\[█{7}░{17}\] 3\/10 30%/);
+    // At 80 columns the bar shrinks to the pane, so the counts and the ETA are whole.
+    expect(s).toMatch(/\[(█+)(░+)\] 1\/2 50% ETA (\d+:\d\d|--:--)/);
+    expect(s).toMatch(/\[█+░+\] 3\/10 30% ETA (\d+:\d\d|--:--)/);
+    const [, on, off] = /\[(█+)(░+)\] 1\/2/.exec(s)!;
+    expect(Math.abs(on!.length - off!.length)).toBeLessThanOrEqual(1);
     await press(app, 'r');
     await waitFor(app, 'steering waits for the discovery job to finish');
     await press(app, 'D');

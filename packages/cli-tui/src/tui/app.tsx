@@ -4,7 +4,7 @@
 // TuiSession, so the same component runs against a model or against a test fake.
 /* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
-import { relative } from 'node:path';
+import { basename, relative } from 'node:path';
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import { Box, Text, useApp, useInput, type Key } from 'ink';
 import { METRIC_NODE, type Circuit, type ProgressEvent } from '@sfc/core';
@@ -15,12 +15,15 @@ import { CancelledError, type SteerRequest, type SteerResult, type TuiSession } 
 import { describeSettings, toSteerOp, type TuiOp } from './steer-settings.js';
 import { INITIAL_STATE, reduce, type Action, type UiState } from './ui-state.js';
 import { useTerminalSize } from './use-terminal-size.js';
+import { useCalibration } from './use-calibration.js';
 import { CircuitPane } from './panes/circuit-pane.js';
 import { EffectsChart } from './panes/effects-chart.js';
 import { HelpOverlay } from './panes/help-overlay.js';
 import { addProgress, JobPane, type Job } from './panes/job-pane.js';
 import { Line } from './panes/line.js';
 import { NodePane } from './panes/node-pane.js';
+import { splitKeys } from './key-chunks.js';
+import { useTopContexts } from './use-top-contexts.js';
 import { PromptPane } from './panes/prompt-pane.js';
 import { ResultPane } from './panes/result-pane.js';
 import { SteeringPane, type SteerStatus } from './panes/steering-pane.js';
@@ -136,6 +139,7 @@ export function App(props: AppProps) {
   const ids = useMemo(() => nodeRows(rows).map((r) => r.node.id), [rows]);
   useEffect(() => { dispatch({ type: 'sync', ids }); }, [ids]);
   const selectedNode = circuit?.nodes.find((n) => n.id === ui.selected);
+  const topContexts = useTopContexts(session, circuit, selectedNode);
 
   const runSteer = useCallback(() => {
     const s = uiRef.current;
@@ -169,6 +173,11 @@ export function App(props: AppProps) {
     const t = setTimeout(runSteer, liveDelay);
     return () => clearTimeout(t);
   }, [requestKey, ui.live, jobRunning, runSteer, liveDelay, session]);
+
+  const calibrateNow = useCalibration({
+    session, state: () => uiRef.current, send: (a) => send(a), blocked: () => (jobRunning ? 'calibration waits for the discovery job to finish' : steerBlocker(session, uiRef.current)),
+    say: (text, kind) => setMessage({ text, kind }), status, topK,
+  });
 
   const startDiscovery = useCallback(() => {
     if (session.unavailable.discover) { setMessage({ text: session.unavailable.discover, kind: 'error' }); return; }
@@ -283,7 +292,8 @@ export function App(props: AppProps) {
       const why = jobRunning ? 'steering waits for the discovery job to finish' : steerBlocker(session, s);
       if (why) info(why);
       else runSteer();
-    } else if (input === 'D') startDiscovery();
+    } else if (input === 'C') calibrateNow();
+    else if (input === 'D') startDiscovery();
     else if (key.escape) {
       if (jobRun.current) cancelJob();
       else if (job) setJob(undefined);
@@ -293,14 +303,15 @@ export function App(props: AppProps) {
   useInput((input, key) => {
     // Ink hands over several plain characters as one input: handle them one by one.
     if ([...input].length > 1 && !key.ctrl && !key.meta && !key.escape) {
-      for (const ch of input) handleKey(ch, { ...key, return: ch === '\r', tab: ch === '\t' });
+      for (const [ch, k] of splitKeys(input)) handleKey(ch, k);
     } else {
       handleKey(input, key);
     }
   });
 
   if (layout.tooSmall) {
-    return <Line width={size.columns}><Text color="redBright">{`terminal too small: ${size.columns}×${size.rows}, sfc tui needs at least 60×18`}</Text></Line>;
+    // Wrapped, not cut: the message must be readable in the terminal it complains about.
+    return <Box width={size.columns} flexDirection="column"><Text color="redBright" wrap="wrap">{`terminal too small: ${size.columns}×${size.rows}; sfc tui needs at least 60×18 (q quits)`}</Text></Box>;
   }
 
   const body = size.rows - 2;
@@ -324,9 +335,10 @@ export function App(props: AppProps) {
     <Box flexDirection="column" width={size.columns} height={size.rows} overflow="hidden">
       <Line width={size.columns}>
         <Text bold inverse>{' sfc tui '}</Text>
-        <Text>{` ${cs.label}`}</Text>
+        {/* The model first: a long circuit path must not push it off an 80-column header. */}
+        <Text>{` ${session.description} ·`}</Text>
+        <Text>{` ${basename(cs.label)}`}</Text>
         {circuit ? <Text dimColor>{` · ${circuit.nodes.filter((n) => n.submodule !== METRIC_NODE).length} nodes · ${circuit.edges.length} edges · ${circuit.method} ${circuit.aggregation}`}</Text> : null}
-        <Text dimColor>{` · ${session.description}`}</Text>
       </Line>
       {ui.mode === 'help' ? <HelpOverlay width={size.columns} height={body} /> : (
         <Box flexDirection="row" width={size.columns} height={body} overflow="hidden">
@@ -339,7 +351,8 @@ export function App(props: AppProps) {
           <Box flexDirection="column" width={layout.rightWidth} height={body} overflow="hidden">
             <NodePane width={layout.rightWidth} height={layout.nodeRows} circuit={circuit} node={selectedNode}
               annotation={selectedNode ? annotationOf(annotations, selectedNode.id) : undefined}
-              picked={selectedNode !== undefined && ui.picks.includes(selectedNode.id)} neuronpedia={props.neuronpedia ?? {}} />
+              picked={selectedNode !== undefined && ui.picks.includes(selectedNode.id)} neuronpedia={props.neuronpedia ?? {}}
+              contexts={topContexts} showContexts={session.topContexts !== undefined && topContexts !== undefined} />
             <SteeringPane width={layout.rightWidth} height={layout.steerRows} settings={ui.settings} live={ui.live} picks={ui.picks} status={steerStatus} />
             <PromptPane width={layout.rightWidth} height={promptRows} prompt={ui.prompt} editing={editing} draft={ui.draft} field={ui.field} />
             {job

@@ -5,6 +5,9 @@
 
 import { METRIC_NODE, type Circuit, type CircuitEdge, type CircuitNode } from '@sfc/core';
 import { DEFAULT_SAE_SET, featurePageUrl } from '@sfc/steering';
+import { annotationOf, type Annotations } from '../annotations.js';
+
+export { annotationOf, type Annotations };
 
 export interface GroupRow {
   readonly kind: 'group';
@@ -23,20 +26,9 @@ export interface NodeRow {
 
 export type Row = GroupRow | NodeRow;
 
-export type Annotations = ReadonlyMap<string, string>;
-
 /** True for SAE error nodes (index dSae). */
 export function isErrorNode(circuit: Circuit, node: CircuitNode): boolean {
   return node.index !== null && node.index === circuit.dSae[node.submodule];
-}
-
-/**
- * The node's annotation: by its id, else (for a position-resolved node `resid_3/12@4`) by the
- * id without position, which is how annotation files name features.
- */
-export function annotationOf(annotations: Annotations | undefined, id: string): string | undefined {
-  if (!annotations) return undefined;
-  return annotations.get(id) ?? annotations.get(id.replace(/@\d+$/, ''));
 }
 
 /** Case-insensitive match of every space-separated word against the id and the annotation. */
@@ -128,6 +120,6 @@ export interface NeuronpediaOptions {
 export function neuronpediaLink(circuit: Circuit, node: CircuitNode, options: NeuronpediaOptions): { url: string } | { none: string } {
   if (node.submodule === METRIC_NODE) return { none: 'the metric node has no feature page' };
   if (isErrorNode(circuit, node)) return { none: 'SAE error nodes have no Neuronpedia page' };
-  if (!options.modelId) return { none: 'give --model-id (e.g. pythia-70m-deduped) for Neuronpedia links' };
+  if (!options.modelId) return { none: 'no link: give --model-id if Neuronpedia hosts this model' };
   return { url: featurePageUrl({ kind: 'feature', submodule: node.submodule, index: node.index!, pos: null }, { modelId: options.modelId, saeSet: options.saeSet ?? DEFAULT_SAE_SET }) };
 }

@@ -29,6 +29,7 @@ export const KEYMAP: readonly KeyGroup[] = [
       { keys: 'o', what: 'next op: scale, clamp, ablate, add' },
       { keys: 's c x a', what: 'op scale / clamp / ablate / add' },
       { keys: '+ -', what: 'strength up / down by 0.5 (also = and _)' },
+      { keys: 'C', what: 'calibrate: smallest-KL strength that puts the contrast on top' },
       { keys: 'r Enter', what: 'run steering now' },
       { keys: 'l', what: 'live: rerun on every change (on/off)' },
     ],

@@ -13,7 +13,7 @@ describe('sfc tui (command)', () => {
     }
   });
 
-  it.skipIf(interactive)('refuses to start without a terminal, with a hint', async () => {
+  it.skipIf(interactive)('refuses to start without a terminal, with a hint (skipped when the tests run in a terminal)', async () => {
     const io = memoryIO();
     const code = await runCli(['tui', 'circuit.json'], io);
     expect(code).not.toBe(0);

@@ -9,7 +9,7 @@ import { InputError } from '@sfc/core';
 import { DEFAULT_SAE_SET } from '@sfc/steering';
 import type { GlobalArgs } from '../commands/command.js';
 import type { CliIO } from '../io.js';
-import { readAnnotations } from '../plot/annotations.js';
+import { readAnnotations } from '../annotations.js';
 import { App } from './app.js';
 import { SfcTuiSession } from './sfc-session.js';
 
@@ -28,8 +28,6 @@ export async function runTui(argv: GlobalArgs, io: CliIO): Promise<void> {
   }
   const generate = argv.generate as number;
   if (!Number.isInteger(generate) || generate < 0) throw new InputError(`--generate must be an integer ≥ 0, got ${String(argv.generate)}`);
-  const annotationsPath = optionalString(argv, 'annotations');
-  const annotations = annotationsPath ? await readAnnotations(resolve(io.cwd, annotationsPath)) : undefined;
   const prompt = optionalString(argv, 'prompt');
   const answer = optionalString(argv, 'answer');
   const patchAnswer = optionalString(argv, 'patch-answer');
@@ -38,6 +36,8 @@ export async function runTui(argv: GlobalArgs, io: CliIO): Promise<void> {
     ...(prompt !== undefined ? { prompt } : {}), ...(answer !== undefined ? { answer } : {}),
     ...(patchAnswer !== undefined ? { patchAnswer } : {}), ...(out !== undefined ? { out } : {}),
   });
+  const annotationsPath = session.setting<string>('annotations'); // --annotations or the config key, made absolute
+  const annotations = annotationsPath !== undefined ? await readAnnotations(annotationsPath) : undefined;
   const circuitPath = optionalString(argv, 'circuit');
   const modelId = optionalString(argv, 'model-id');
   process.stdout.write(ALT_SCREEN_ON);

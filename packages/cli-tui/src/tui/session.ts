@@ -3,7 +3,7 @@
 // deterministic fake (testing/fake-session.ts) and the real implementation (sfc-session.ts)
 // stays free of UI code.
 
-import { CancelledError, type Circuit, type ProgressEvent } from '@sfc/core';
+import { CancelledError, type Circuit, type ProgressEvent, type TopContext } from '@sfc/core';
 import type { SteerOp, TopToken } from '@sfc/steering';
 
 /** The prompt steering runs on; with answers the result has a metric. */
@@ -43,6 +43,21 @@ export interface SteerResult {
   readonly after: SteerSide;
   /** KL(before ‖ after) of the next-token distributions, in nats. */
   readonly kl?: number;
+  /** With a contrasting answer: whether the steered top-1 is it (docs/concepts.md, steering outcome). */
+  readonly onTarget?: boolean;
+  /** Mean log-prob per token of each continuation under the unsteered model (fluency), in nats. */
+  readonly fluency?: { readonly before: number | null; readonly after: number | null };
+}
+
+/** Calibration on the prompt: the strength of smallest KL whose steered top-1 is the contrasting answer. */
+export interface CalibrationResult {
+  /** The strength found (reached), or the best measured one. */
+  readonly strength: number;
+  /** Some strength put the contrasting answer on top. */
+  readonly reached: boolean;
+  readonly kl: number;
+  /** How many strengths were scored. */
+  readonly tried: number;
 }
 
 export interface DiscoveryOutcome {
@@ -57,6 +72,9 @@ export interface RunContext {
   readonly onStatus: (message: string) => void;
 }
 
+/** A feature's top contexts, largest activation first, or a one-line reason there are none. */
+export type TopContextsView = { readonly contexts: readonly TopContext[] } | { readonly none: string };
+
 export interface TuiSession {
   /** One line on what is loaded (model, backend, dictionaries), for the header. */
   readonly description: string;
@@ -66,7 +84,11 @@ export interface TuiSession {
   /** The prompt to start with (a flag, or the first example of the data file). */
   defaultPrompt(): Promise<PromptInput>;
   steer(request: SteerRequest, context: RunContext): Promise<SteerResult>;
+  /** Searches the strength of request.op (scale, clamp or add) on the prompt; needs a contrasting answer. */
+  calibrate(request: SteerRequest, context: RunContext): Promise<CalibrationResult>;
   discover(context: RunContext & { readonly onProgress: (event: ProgressEvent) => void }): Promise<DiscoveryOutcome>;
+  /** The feature's top-activating contexts (`sfc dict top`), or why there are none; optional. */
+  topContexts?(submodule: string, feature: number): Promise<TopContextsView>;
   /** Tells the session which circuit the UI shows (steering checks it against the dictionaries). */
   setCircuit(circuit: Circuit): void;
   close(): Promise<void>;

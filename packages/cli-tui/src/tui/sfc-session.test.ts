@@ -12,6 +12,7 @@ import { ablate, clamp, scale } from '@sfc/steering';
 import { memoryIO } from '../io.js';
 import { CancelledError, type RunContext, type SteerRequest } from './session.js';
 import { SfcTuiSession } from './sfc-session.js';
+import { writeRecordedCircuit } from '../testing/recorded-circuit.js';
 
 const SMALL_A = fileURLToPath(new URL('../../../../fixtures/small-a/', import.meta.url));
 const CIRCUIT = fileURLToPath(new URL('./test-data/small-a-circuit.json', import.meta.url));
@@ -41,7 +42,7 @@ afterAll(async () => {
 describe('what the session can do', () => {
   it('steers and discovers with a model, dictionaries and data', () => {
     expect(session.unavailable).toEqual({});
-    expect(session.description).toBe('model small-a · backend tfjs');
+    expect(session.description).toBe('small-a · backend tfjs');
   });
 
   it('says what is missing otherwise', async () => {
@@ -59,6 +60,30 @@ describe('what the session can do', () => {
     const flagged = await SfcTuiSession.open(io, {}, { prompt: 'The cat', answer: ' is' });
     expect(await flagged.defaultPrompt()).toEqual({ text: 'The cat', answer: ' is', patchAnswer: '' });
     for (const s of [bare, noDicts, noData, flagged]) await s.close();
+  });
+
+  it('opens a circuit that records its model and steers that model with no flags', async () => {
+    const path = join(dir, 'recorded.json');
+    await writeRecordedCircuit(path);
+    const own = await SfcTuiSession.open(memoryIO({ cwd: dir }), { circuit: path });
+    try {
+      expect(own.unavailable.steer).toBeUndefined();
+      expect(own.description).toBe('small-a · backend tfjs');
+      own.setCircuit(await own.loadCircuit(path, context()));
+      const r = await own.steer(request({ generate: 0 }), context());
+      const logits = REF.clean_logits[0]![5]!; // the reference model's logits of this prompt
+      expect(r.before.metric!).toBeCloseTo(logits[VOCAB.has!]! - logits[VOCAB.have!]!, 4);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('refuses a config file naming another model than the circuit\'s', async () => {
+    const path = join(dir, 'recorded.json');
+    const proj = mkdtempSync(join(tmpdir(), 'sfc-tui-other-'));
+    writeFileSync(join(proj, 'sfc.config.json'), JSON.stringify({ model: join(SMALL_A, '..', 'models', 'gpt2-a') }));
+    await expect(SfcTuiSession.open(memoryIO({ cwd: proj }), { circuit: path })).rejects.toMatchObject({ code: 'CONFIG', message: expect.stringContaining('gpt2-a') });
+    rmSync(proj, { recursive: true, force: true });
   });
 
   it('starts from the first example of the data file', async () => {
@@ -97,6 +122,10 @@ describe('steering', () => {
     expect(same.after.top.map((t) => t.id)).toEqual(same.before.top.map((t) => t.id));
     expect(same.after.continuation).toBe(same.before.continuation);
     expect(same.kl!).toBeLessThan(1e-6);
+    // Outcome: unsteered, the contrasting answer is not on top; equal texts have equal fluency.
+    expect(same.onTarget).toBe(false); // unsteered, the answer leads
+    expect(same.fluency!.before).toBeLessThan(0);
+    expect(same.fluency!.after).toBeCloseTo(same.fluency!.before!, 5);
     const ablated = await session.steer(request({ nodes: ['resid_1/err'], op: ablate('zero') }), context());
     expect(ablated.before.metric!).toBeCloseTo(same.before.metric!, 6);
     expect(Math.abs(ablated.after.metric! - ablated.before.metric!)).toBeGreaterThan(1e-3);
@@ -112,12 +141,32 @@ describe('steering', () => {
   });
 
   it('fails with typed errors the UI can show', async () => {
-    await expect(session.steer(request({ nodes: ['resid_1/err'], op: clamp(0) }), context())).rejects.toMatchObject({ code: 'INPUT', message: expect.stringContaining('error node') });
+    const onError = session.steer(request({ nodes: ['resid_1/err'], op: clamp(0) }), context());
+    await expect(onError).rejects.toMatchObject({ code: 'INPUT', message: expect.stringContaining('error node') });
+    await expect(onError).rejects.toMatchObject({ hint: expect.stringContaining('scale (s) or ablate (x)') });
+    await expect(onError).rejects.not.toMatchObject({ hint: expect.stringContaining('patch') }); // the TUI offers no patch op
     await expect(session.steer(request({ prompt: { ...PROMPT, answer: ' have have' } }), context())).rejects.toMatchObject({ code: 'INPUT', message: expect.stringContaining('2 tokens, not one') });
     await expect(session.steer(request({ nodes: ['resid_1/500'] }), context())).rejects.toMatchObject({ message: expect.stringContaining('out of range') });
     const controller = new AbortController();
     controller.abort();
     await expect(session.steer(request(), { signal: controller.signal, onStatus: () => undefined })).rejects.toBeInstanceOf(CancelledError);
+  });
+});
+
+describe('calibration', () => {
+  it('finds the strength of smallest KL that puts the contrasting answer on top, or says none does', async () => {
+    const nodes = ['resid_1/8', 'resid_1/97'];
+    const r = await session.calibrate(request({ nodes, op: clamp(0) }), context());
+    expect(r.reached).toBe(true);
+    expect(r.tried).toBeGreaterThan(15); // the grid, then bisection
+    const at = await session.steer(request({ nodes, op: clamp(r.strength), generate: 0 }), context());
+    expect(at.onTarget).toBe(true);
+    expect(at.kl!).toBeCloseTo(r.kl, 4);
+    // Scaling these features never gets there: said, not claimed.
+    const none = await session.calibrate(request({ nodes, op: scale(1) }), context());
+    expect(none.reached).toBe(false);
+    await expect(session.calibrate(request({ prompt: { ...PROMPT, patchAnswer: '' } }), context())).rejects.toThrow(/needs a target/);
+    await expect(session.calibrate(request({ op: ablate('zero') }), context())).rejects.toThrow(/no strength/);
   });
 });
 

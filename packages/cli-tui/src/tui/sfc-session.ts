@@ -7,30 +7,41 @@
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import {
-  buildCircuit, detectData, discover, InputError, serializeCircuit, splitLines,
+  buildCircuit, contentHash, detectData, dictionaryFolder, discover, InputError, modelDisplayName, serializeCircuit, splitLines,
   type Circuit, type Dictionary, type Model, type ProgressEvent,
 } from '@sfc/core';
 import {
-  ALL_POSITIONS, checkCircuitDictionaries, compareBatch, defaultScoreMetric, generate, interventionsFor, parseFeatureId, readCircuitFile, Steering,
-  type ScoreBatch,
+  ALL_POSITIONS, calibrate, checkCircuitDictionaries, featureId, compareBatch, continuationLogProbs, defaultScoreMetric, generate, interventionsFor, parseFeatureId,
+  readCircuitFile, Steering, type ScoreBatch,
 } from '@sfc/steering';
-import { resolveConfig, type EffectiveConfig } from '../config/config.js';
+import type { EffectiveConfig } from '../config/config.js';
 import { loadModelDictionaries } from '../dictionaries.js';
 import type { CliIO, OutStream } from '../io.js';
-import { flagValues, type OptionId } from '../options.js';
+import type { OptionId } from '../options.js';
 import type { ProgressReporter } from '../progress.js';
 import { withRunInputs } from '../run-inputs.js';
-import { Session } from '../session.js';
+import { resolveCommandConfig, Session } from '../session.js';
 import type { GlobalArgs } from '../commands/command.js';
+import { readTopContextsFor, topContextsDir } from '../top-contexts.js';
 import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import {
   EMPTY_PROMPT, throwIfAborted,
-  type DiscoveryOutcome, type PromptInput, type RunContext, type SteerRequest, type SteerResult, type TuiSession,
+  type CalibrationResult, type DiscoveryOutcome, type PromptInput, type RunContext, type SteerRequest, type SteerResult, type TopContextsView, type TuiSession,
 } from './session.js';
+
+/**
+ * Strengths the TUI's calibration scores first (then bisects): scale factors, and clamp values /
+ * added α on a symmetric log grid (their useful range depends on the features' activations).
+ */
+const TUI_GRIDS = {
+  scale: [-8, -4, -2, -1, -0.5, 0, 0.5, 2, 4, 8],
+  clamp: [-64, -32, -16, -8, -4, -2, -1, 0, 1, 2, 4, 8, 16, 32, 64],
+  add: [-64, -32, -16, -8, -4, -2, -1, 0, 1, 2, 4, 8, 16, 32, 64],
+} as const;
 
 /** Config-backed flags of `sfc tui` (the model and dictionaries for steering, the rest for discovery). */
 export const TUI_OPTIONS: readonly OptionId[] = [
-  'model', 'dictionaries', 'data', 'backend', 'steps', 'aggregation', 'nodeThreshold', 'edgeThreshold', 'numExamples', 'batchSize', 'seed', 'minLengthOnly',
+  'model', 'dictionaries', 'data', 'annotations', 'topContexts', 'backend', 'steps', 'aggregation', 'nodeThreshold', 'edgeThreshold', 'numExamples', 'batchSize', 'seed', 'minLengthOnly',
 ];
 
 export const DEFAULT_DISCOVERY_OUT = 'tui-circuit.json';
@@ -85,12 +96,14 @@ export class SfcTuiSession implements TuiSession {
   readonly description: string;
   readonly unavailable: TuiSession['unavailable'];
   private readonly dictionaries = new Map<string, Dictionary>();
+  /** Content hashes of SAE folders, computed once per folder. */
+  private readonly saeHashes = new Map<string, Promise<string>>();
   private circuit: Circuit | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   /** The unsteered continuation of the last prompt (it does not depend on the steering). */
-  private baseline: { readonly key: string; readonly text: string } | undefined;
+  private baseline: { readonly key: string; readonly text: string; readonly ids: readonly number[] } | undefined;
 
-  private constructor(private readonly cli: RoutedSession, private readonly config: EffectiveConfig, private readonly options: SfcSessionOptions) {
+  private constructor(private readonly cli: RoutedSession, private readonly config: EffectiveConfig, private readonly options: SfcSessionOptions, modelName: string | undefined) {
     const model = config.get<string>('model');
     const hasDictionaries = config.get('dictionaries.folder') !== undefined || Object.keys(config.get<Record<string, string>>('dictionaries.submodules') ?? {}).length > 0;
     const steer = model === undefined ? 'steering needs a model: start with --model DIR --dictionaries DIR (or set them in sfc.config.json)'
@@ -100,16 +113,22 @@ export class SfcTuiSession implements TuiSession {
     this.unavailable = { ...(steer ? { steer } : {}), ...(discover ? { discover } : {}) };
     const backend = config.get<string | string[]>('backend');
     this.description = model === undefined ? 'no model (browsing only)'
-      : `model ${basename(model)} · backend ${Array.isArray(backend) ? backend.join(',') : String(backend)}`;
+      : `${modelName ?? basename(model)} · backend ${Array.isArray(backend) ? backend.join(',') : String(backend)}`;
   }
 
   static async open(io: CliIO, argv: GlobalArgs, options: SfcSessionOptions = {}): Promise<SfcTuiSession> {
-    const config = await resolveConfig({ cwd: io.cwd, ...(argv.config !== undefined ? { configPath: argv.config } : {}), flags: flagValues(argv, TUI_OPTIONS) });
+    const config = await resolveCommandConfig(io, argv, TUI_OPTIONS);
     let session: SfcTuiSession | undefined;
     const sink = (line: string) => session?.cli.onStatus(line);
     const routed: CliIO = { stdout: lineStream(sink), stderr: lineStream(sink), cwd: io.cwd, env: io.env };
-    session = new SfcTuiSession(new RoutedSession(routed, argv, config), config, options);
+    const model = config.get<string>('model');
+    session = new SfcTuiSession(new RoutedSession(routed, argv, config), config, options, model !== undefined ? await modelDisplayName(model) : undefined);
     return session;
+  }
+
+  /** A value of the effective config (flags, circuit, file), e.g. `annotations`. */
+  setting<T>(key: string): T | undefined {
+    return this.config.get<T>(key);
   }
 
   /** Runs `fn` after every earlier operation has finished, with this operation's callbacks. */
@@ -155,6 +174,22 @@ export class SfcTuiSession implements TuiSession {
     return readCircuitFile(resolve(this.cli.io.cwd, path));
   }
 
+  /**
+   * Top contexts from the `topContexts` folder, found by the content hash of the feature's SAE:
+   * its folder from the config (a circuit's record sets it) or from the loaded dictionary.
+   */
+  async topContexts(submodule: string, feature: number): Promise<TopContextsView> {
+    const dir = this.config.get<Record<string, string>>('dictionaries.submodules')?.[submodule]
+      ?? (this.dictionaries.has(submodule) ? dictionaryFolder(this.dictionaries.get(submodule)!) : undefined);
+    if (dir === undefined) return { none: `top contexts: the SAE of ${submodule} is not known yet (steer once, or open a circuit that records its SAEs)` };
+    this.saeHashes.set(dir, this.saeHashes.get(dir) ?? contentHash(dir));
+    const hash = await this.saeHashes.get(dir)!;
+    const file = await readTopContextsFor(topContextsDir(this.config, this.cli.io.env, this.cli.io.cwd), hash);
+    if (!file) return { none: `no top contexts for this SAE: sfc dict top --circuit FILE --corpus TEXT` };
+    const contexts = file.features[String(feature)];
+    return contexts ? { contexts } : { none: `${submodule}/${feature} has no top contexts yet: sfc dict top --features ${submodule}/${feature} --corpus TEXT` };
+  }
+
   setCircuit(circuit: Circuit): void {
     this.circuit = circuit;
   }
@@ -184,45 +219,75 @@ export class SfcTuiSession implements TuiSession {
     return EMPTY_PROMPT;
   }
 
+  /** The request's steering and its prompt as a one-row batch (answers when given). */
+  private async prepare(request: SteerRequest, context: RunContext, what: string): Promise<{ model: Model; steering: Steering; ids: number[]; batch: ScoreBatch }> {
+    const model = await this.model(context);
+    throwIfAborted(context.signal, what);
+    const refs = request.nodes.map(parseFeatureId);
+    // Said here in the TUI's terms (its ops and keys), before anything is built.
+    const errorNode = refs.find((r) => r.kind === 'error');
+    if (errorNode && (request.op.kind === 'clamp' || request.op.kind === 'add')) {
+      throw new InputError(`${featureId(errorNode)} is an SAE error node: it has no decoder row, so ${request.op.kind} does not apply to it`, 'on error nodes use scale (s) or ablate (x), or unpick it (Space)');
+    }
+    const subs = [...new Set(refs.map((r) => model.submodule(r.submodule).name))];
+    const dictionaries = await this.dictionariesFor(model, subs, context);
+    if (this.circuit) checkCircuitDictionaries(this.circuit, model, dictionaries);
+    const steering = await Steering.create(model, dictionaries, interventionsFor(refs, request.op, ALL_POSITIONS));
+    const { prompt } = request;
+    const ids = model.encode(prompt.text);
+    const batch: ScoreBatch = {
+      size: 1, seq: ids.length, clean: Int32Array.from(ids),
+      ...(prompt.answer ? { cleanAnswer: oneToken(model, prompt.answer, 'answer') } : {}),
+      ...(prompt.answer && prompt.patchAnswer ? { patchAnswer: oneToken(model, prompt.patchAnswer, 'contrasting answer') } : {}),
+    };
+    throwIfAborted(context.signal, what);
+    return { model, steering, ids, batch };
+  }
+
   steer(request: SteerRequest, context: RunContext): Promise<SteerResult> {
     return this.exclusive('steering', context, () => undefined, async () => {
-      const model = await this.model(context);
-      throwIfAborted(context.signal, 'steering');
-      const refs = request.nodes.map(parseFeatureId);
-      const subs = [...new Set(refs.map((r) => model.submodule(r.submodule).name))];
-      const dictionaries = await this.dictionariesFor(model, subs, context);
-      if (this.circuit) checkCircuitDictionaries(this.circuit, model, dictionaries);
-      const steering = await Steering.create(model, dictionaries, interventionsFor(refs, request.op, ALL_POSITIONS));
-      const { prompt } = request;
-      const ids = model.encode(prompt.text);
-      const batch: ScoreBatch = {
-        size: 1, seq: ids.length, clean: Int32Array.from(ids),
-        ...(prompt.answer ? { cleanAnswer: oneToken(model, prompt.answer, 'answer') } : {}),
-        ...(prompt.answer && prompt.patchAnswer ? { patchAnswer: oneToken(model, prompt.patchAnswer, 'contrasting answer') } : {}),
-      };
-      throwIfAborted(context.signal, 'steering');
+      const { model, steering, ids, batch } = await this.prepare(request, context, 'steering');
       const score = (await compareBatch(model, [steering], batch, { topK: request.topK }))[0]![0]!;
       // Generation stops at the model's last position.
       const n = Math.min(request.generate, model.spec.dims.maxPositions - ids.length + 1);
-      let before: string | undefined;
-      let after: string | undefined;
+      let before: { text: string; ids: readonly number[] } | undefined;
+      let after: { text: string; ids: readonly number[] } | undefined;
+      let fluency: SteerResult['fluency'];
       if (n >= 1) {
-        const key = `${n}\u0000${prompt.text}`;
+        const key = `${n}\u0000${request.prompt.text}`;
         if (this.baseline?.key !== key) {
           throwIfAborted(context.signal, 'steering');
-          this.baseline = { key, text: (await generate(model, ids, undefined, { maxNewTokens: n })).text };
+          const g = await generate(model, ids, undefined, { maxNewTokens: n });
+          this.baseline = { key, text: g.text, ids: g.ids };
         }
-        before = this.baseline.text;
+        before = this.baseline;
         throwIfAborted(context.signal, 'steering');
-        after = (await generate(model, ids, steering, { maxNewTokens: n })).text;
+        after = await generate(model, ids, steering, { maxNewTokens: n });
+        const [fb, fa] = await continuationLogProbs(model, [{ promptIds: ids, ids: before.ids }, { promptIds: ids, ids: after.ids }]);
+        fluency = { before: fb!, after: fa! };
       }
       const metricName = defaultScoreMetric(batch)?.name;
       return {
         ...(metricName !== undefined ? { metricName } : {}),
-        before: { ...(score.before.metric !== undefined ? { metric: score.before.metric } : {}), top: score.before.top, ...(before !== undefined ? { continuation: before } : {}) },
-        after: { ...(score.after.metric !== undefined ? { metric: score.after.metric } : {}), top: score.after.top, ...(after !== undefined ? { continuation: after } : {}) },
+        before: { ...(score.before.metric !== undefined ? { metric: score.before.metric } : {}), top: score.before.top, ...(before !== undefined ? { continuation: before.text } : {}) },
+        after: { ...(score.after.metric !== undefined ? { metric: score.after.metric } : {}), top: score.after.top, ...(after !== undefined ? { continuation: after.text } : {}) },
         kl: score.kl,
+        ...(score.onTarget !== undefined ? { onTarget: score.onTarget } : {}),
+        ...(fluency ? { fluency } : {}),
       };
+    });
+  }
+
+  calibrate(request: SteerRequest, context: RunContext): Promise<CalibrationResult> {
+    return this.exclusive('calibration', context, () => undefined, async () => {
+      if (!request.prompt.answer || !request.prompt.patchAnswer) {
+        throw new InputError('calibration needs a target: the prompt\'s contrasting answer', 'p edits the prompt: Tab to the answer and the contrasting answer');
+      }
+      const kind = request.op.kind;
+      if (kind !== 'scale' && kind !== 'clamp' && kind !== 'add') throw new InputError(`${kind} has no strength to calibrate`, 'choose scale, clamp or add (s, c, a)');
+      const { model, steering, batch } = await this.prepare(request, context, 'calibration');
+      const c = await calibrate(model, steering, [batch], { targetRate: 1, strengths: TUI_GRIDS[kind], topK: 1 });
+      return { strength: c.best.strength, reached: c.reached, kl: c.best.klMean, tried: c.tried.length };
     });
   }
 

@@ -3,7 +3,7 @@
 // (steering runs, discovery jobs) lives in the App; this holds only what keys change directly.
 
 import { EMPTY_PROMPT, type PromptInput } from './session.js';
-import { bumpStrength, DEFAULT_SETTINGS, nextOp, type SteerSettings, type TuiOp } from './steer-settings.js';
+import { bumpStrength, DEFAULT_SETTINGS, nextOp, type SteerSettings, type StrengthOp, type TuiOp } from './steer-settings.js';
 
 export type Mode = 'normal' | 'filter' | 'prompt' | 'help';
 
@@ -49,6 +49,8 @@ export type Action =
   | { readonly type: 'setOp'; readonly op: TuiOp }
   | { readonly type: 'nextOp' }
   | { readonly type: 'bump'; readonly steps: number }
+  /** Calibration's result: the op's strength set to a measured value. */
+  | { readonly type: 'setStrength'; readonly op: StrengthOp; readonly value: number }
   | { readonly type: 'toggleLive' }
   | { readonly type: 'setPrompt'; readonly prompt: PromptInput }
   | { readonly type: 'promptEdit' }
@@ -88,6 +90,7 @@ export function reduce(s: UiState, a: Action): UiState {
     case 'setOp': return { ...s, settings: { ...s.settings, op: a.op } };
     case 'nextOp': return { ...s, settings: { ...s.settings, op: nextOp(s.settings.op) } };
     case 'bump': return { ...s, settings: bumpStrength(s.settings, a.steps) };
+    case 'setStrength': return { ...s, settings: { ...s.settings, op: a.op, strength: { ...s.settings.strength, [a.op]: a.value } } };
     case 'toggleLive': return { ...s, live: !s.live };
     case 'setPrompt': return { ...s, prompt: a.prompt };
     case 'promptEdit': return { ...s, mode: 'prompt', draft: s.prompt, field: 'text' };

@@ -2,7 +2,7 @@
 // `attrib` (one gradient), `ig` (integrated gradients, a left Riemann sum over interpolations of
 // the submodule output, one submodule at a time, all steps in one batched pass) and `exact`
 // (activation patching of each feature that changes, batched). Gradients are taken w.r.t.
-// submodule outputs and projected on decoder rows (DESIGN §5). Results are aggregated over
+// submodule outputs and projected on decoder rows (docs/concepts.md, “Nodes, error nodes and effects”). Results are aggregated over
 // positions (`sum`) or not (`none`) and averaged over examples, batches weighted by their size.
 //
 // Gradient semantics: sfc implements what feature-circuits intends. attrib's gradient at each

@@ -24,7 +24,7 @@ export interface EdgePair {
 }
 
 /**
- * The pairs of DESIGN §5: every direct input U of each submodule D's segment, i.e. per layer
+ * The pairs of docs/concepts.md (“Edges”): every direct input U of each submodule D's segment, i.e. per layer
  * mlp→resid, attn→resid (stop mlp), prev→mlp (stop attn), prev→attn, prev→resid (stop mlp, attn),
  * and attn→mlp for sequential models. Ordered from the last layer down, like the reference.
  */

@@ -30,8 +30,14 @@ export interface EvaluateOptions {
   readonly ablation?: Ablation;
   /** Default `default`. */
   readonly handleErrors?: ErrorHandling;
-  /** Layers below this are not ablated (embed counts as layer −1); default −1 (everything). */
+  /** Layers below this are not ablated; default −1 (every layer). */
   readonly startLayer?: number;
+  /**
+   * Ablate `embed` too (when startLayer is −1). Default false, as feature-circuits' ablation.py,
+   * which loads its submodules with `include_embed=False` (docs/concepts.md, “Circuits,
+   * faithfulness, completeness”).
+   */
+  readonly includeEmbed?: boolean;
   /** Default logit[clean] − logit[patch] (paired) or logit[answer] (single prompts). */
   readonly metric?: Metric;
   readonly onProgress?: ProgressCallback;
@@ -126,8 +132,8 @@ export async function evaluate(model: Model, dictionaries: DictionarySet, batche
   for (const t of options.thresholds) if (!(Number.isFinite(t) && t >= 0)) throw new InputError(`threshold must be a number ≥ 0, got ${t}`);
 
   const names = [...options.effects.keys()].map((k) => model.submodule(k).name)
-    .filter((n) => parseSubmoduleName(n)!.layer >= startLayer);
-  if (names.length === 0) throw new InputError(`no submodules at or above layer ${startLayer} in the circuit`, 'lower --start-layer');
+    .filter((n) => (n === 'embed' ? options.includeEmbed === true : true) && parseSubmoduleName(n)!.layer >= startLayer);
+  if (names.length === 0) throw new InputError(`no submodules at or above layer ${startLayer} in the circuit`, options.includeEmbed ? 'lower --start-layer' : 'lower --start-layer, or pass --include-embed to ablate embed');
   const subs = resolveDictionaries(model, dictionaries, names);
   const effects = new Map([...options.effects].map(([k, v]) => [model.submodule(k).name, v]));
   checkBatches(batches, { aggregation: 'sum', metric: options.metric });

@@ -19,6 +19,7 @@ import { InputError } from '../errors.js';
 import { parseSubmoduleName } from '../submodule.js';
 import { metadata, type RunMetadata } from './effects-file.js';
 import { compactNumber, JsonReader, type Json } from './json-checks.js';
+import { stringifyFinite } from './finite-json.js';
 import { METRIC_NODE, nodeIdAt, tryParseNodeId } from './node-id.js';
 
 export const CIRCUIT_SCHEMA = 'sfc.circuit/v1';
@@ -213,7 +214,7 @@ export function pruneCircuit(circuit: Circuit, options: PruneOptions): Circuit {
 }
 
 export function serializeCircuit(circuit: Circuit): string {
-  return `${JSON.stringify(circuit)}\n`;
+  return `${stringifyFinite(circuit, 'circuit')}\n`;
 }
 
 const HINT = 'an sfc.circuit/v1 file is written by `sfc discover --out FILE`';
@@ -222,7 +223,7 @@ const HINT = 'an sfc.circuit/v1 file is written by `sfc discover --out FILE`';
 export function parseCircuit(text: string, source = 'circuit file'): Circuit {
   const r: JsonReader = new JsonReader(source, HINT);
   const o = r.parse(text);
-  if (o.schema !== CIRCUIT_SCHEMA) r.fail('schema', `must be "${CIRCUIT_SCHEMA}", got ${JSON.stringify(o.schema)}`);
+  if (o.schema !== CIRCUIT_SCHEMA) r.fail('schema', o.schema === undefined ? `is missing: not an ${CIRCUIT_SCHEMA} file` : `must be "${CIRCUIT_SCHEMA}", got ${JSON.stringify(o.schema)}`);
   const aggregation = r.oneOf(o.aggregation, 'aggregation', ['sum', 'none'] as const);
   const seqLen = r.intOrNull(o.seqLen ?? null, 'seqLen', 1);
   if (aggregation === 'none' && seqLen === null) r.fail('seqLen', 'is required for aggregation none');

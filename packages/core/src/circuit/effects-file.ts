@@ -5,6 +5,7 @@
 import type { AttributionResult, NodeEffects } from '../algorithms/attribution.js';
 import { parseSubmoduleName } from '../submodule.js';
 import { compactNumber, JsonReader, type Json } from './json-checks.js';
+import { stringifyFinite } from './finite-json.js';
 
 export const EFFECTS_SCHEMA = 'sfc.effects/v1';
 
@@ -62,7 +63,7 @@ export function effectsToFile(result: AttributionResult, meta: RunMetadata = {})
 }
 
 export function serializeEffects(file: EffectsFile): string {
-  return `${JSON.stringify(file)}\n`;
+  return `${stringifyFinite(file, 'effects')}\n`;
 }
 
 const HINT = 'an sfc.effects/v1 file is written by `sfc attribute --out FILE`';
@@ -70,7 +71,7 @@ const HINT = 'an sfc.effects/v1 file is written by `sfc attribute --out FILE`';
 export function parseEffects(text: string, source = 'effects file'): EffectsFile {
   const r: JsonReader = new JsonReader(source, HINT);
   const o = r.parse(text);
-  if (o.schema !== EFFECTS_SCHEMA) r.fail('schema', `must be "${EFFECTS_SCHEMA}", got ${JSON.stringify(o.schema)}`);
+  if (o.schema !== EFFECTS_SCHEMA) r.fail('schema', o.schema === undefined ? `is missing: not an ${EFFECTS_SCHEMA} file` : `must be "${EFFECTS_SCHEMA}", got ${JSON.stringify(o.schema)}`);
   const method = r.oneOf(o.method, 'method', ['attrib', 'ig', 'exact'] as const);
   const aggregation = r.oneOf(o.aggregation, 'aggregation', ['sum', 'none'] as const);
   const seqLen = r.intOrNull(o.seqLen ?? null, 'seqLen', 1);

@@ -5,6 +5,28 @@ import { FormatError } from '../errors.js';
 
 export type Json = Record<string, unknown>;
 
+/**
+ * JSON.parse's complaint about `text` on one line, with the line and column when it gives a
+ * position (V8 quotes the whole input, newlines included, in some messages: that part is left out).
+ */
+export function jsonSyntaxError(e: unknown, text: string): string {
+  let msg = e instanceof Error ? e.message : String(e);
+  const quoted = /^(Unexpected token .+?), ".*" is not valid JSON$/s.exec(msg);
+  if (quoted) msg = quoted[1]!;
+  const at = / in JSON at position (\d+)(?: \(line \d+ column \d+\))?$/.exec(msg);
+  if (at) {
+    const before = text.slice(0, Number(at[1]));
+    const line = before.split('\n').length;
+    msg = `${msg.slice(0, at.index)} at line ${line}, column ${before.length - before.lastIndexOf('\n')}`;
+  }
+  return msg.replace(/\s+/g, ' ').trim();
+}
+
+/** A value for an error message: `nothing` for a missing key, else its JSON. */
+export function showJson(v: unknown): string {
+  return v === undefined ? 'nothing (the key is missing)' : JSON.stringify(v);
+}
+
 export class JsonReader {
   constructor(readonly source: string, readonly hint: string) {}
 
@@ -15,7 +37,7 @@ export class JsonReader {
   parse(text: string): Json {
     let v: unknown;
     try { v = JSON.parse(text); } catch (e) {
-      throw new FormatError(`${this.source} is not valid JSON: ${(e as Error).message}`, this.hint);
+      throw new FormatError(`${this.source} is not valid JSON: ${jsonSyntaxError(e, text)}`, this.hint);
     }
     return this.object(v, '(top level)');
   }
@@ -31,7 +53,7 @@ export class JsonReader {
   }
 
   number(v: unknown, path: string): number {
-    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(path, `must be a finite number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(path, `must be a finite number, got ${showJson(v)}`);
     return v as number;
   }
 
@@ -50,17 +72,17 @@ export class JsonReader {
   }
 
   string(v: unknown, path: string): string {
-    if (typeof v !== 'string') this.fail(path, `must be a string, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string') this.fail(path, `must be a string, got ${showJson(v)}`);
     return v as string;
   }
 
   boolean(v: unknown, path: string): boolean {
-    if (typeof v !== 'boolean') this.fail(path, `must be true or false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean') this.fail(path, `must be true or false, got ${showJson(v)}`);
     return v as boolean;
   }
 
   oneOf<T extends string>(v: unknown, path: string, options: readonly T[]): T {
-    if (typeof v !== 'string' || !options.includes(v as T)) this.fail(path, `must be one of ${options.join(', ')}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string' || !options.includes(v as T)) this.fail(path, `must be one of ${options.join(', ')}, got ${showJson(v)}`);
     return v as T;
   }
 

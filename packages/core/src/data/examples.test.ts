@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -145,9 +145,9 @@ describe('example selection', () => {
   });
 });
 
-// feature-circuits' own datasets (not part of the repo): skip when ../shared is absent.
-const FC_DATA = join(fileURLToPath(new URL('../../../../', import.meta.url)), '..', 'shared', 'fc-data');
-describe.skipIf(!existsSync(join(FC_DATA, 'simple_train.json')))('selection on feature-circuits data files (seed 12)', () => {
+// feature-circuits' own datasets, copied with their MIT license (fixtures/fc-data/README.md).
+const FC_DATA = join(fileURLToPath(new URL('../../../../', import.meta.url)), 'fixtures', 'fc-data');
+describe('selection on feature-circuits data files (seed 12)', () => {
   // Expected 1-based line numbers from the Python oracle (CPython random + HEAD load_examples, same toy tokenizer).
   const cases: [string, number, number[]][] = [
     ['simple_train', 40, [316, 89, 439, 310, 325, 400, 470, 56, 353, 341, 85, 34, 41, 250, 417, 279, 387, 165, 132, 194, 456, 269, 202,
@@ -167,5 +167,26 @@ describe.skipIf(!existsSync(join(FC_DATA, 'simple_train.json')))('selection on f
     const sel = await loadExamples(join(FC_DATA, 'simple_train.json'), toyTokenizer(), { numExamples: 10, minLengthOnly: false });
     expect(sel.examples.map((e) => e.line)).toEqual([316, 89, 439, 310, 325, 400, 391, 203, 470, 56]);
     expect(sel.lines).toBe(readFileSync(join(FC_DATA, 'simple_train.json'), 'utf8').trimEnd().split('\n').length);
+  });
+});
+
+describe('prompts past the model context (issue 16)', () => {
+  it('skips a prefix longer than maxLength without tokenizing it, counting it as too-long', () => {
+    let encoded = 0;
+    const base = toyTokenizer();
+    const tok: ExampleTokenizer = { encode: (t) => { encoded += t.length; return base.encode(t); }, maxTokenChars: 8 };
+    const huge = ' the'.repeat(2_500_000); // 10 M characters
+    const text = [line(`The dog${huge}`, `The dogs${huge}`, ' runs', ' run'), line('The dog', 'The cat', ' runs', ' run')].join('\n');
+    const sel = selectExamples(text, tok, { numExamples: 2, seed: null, maxLength: 16 });
+    expect(sel.skipped['too-long']).toBe(1);
+    expect(sel.examples.map((e) => e.line)).toEqual([2]);
+    expect(encoded).toBeLessThan(1000);
+  });
+
+  it('skips prefixes with more tokens than maxLength', () => {
+    const text = [line(`The${' big'.repeat(20)} dog`, `The${' big'.repeat(20)} cat`, ' runs', ' run'), line('The dog', 'The cat', ' runs', ' run')].join('\n');
+    const sel = selectExamples(text, toyTokenizer(), { numExamples: 2, seed: null, maxLength: 16 });
+    expect(sel.skipped['too-long']).toBe(1);
+    expect(sel.examples).toHaveLength(1);
   });
 });

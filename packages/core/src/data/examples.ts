@@ -11,6 +11,7 @@ import { InputError, NotFoundError } from '../errors.js';
 import { PythonRandom } from './python-random.js';
 import { parseLineObject, requireStrings, splitLines, type RawLine } from './json-lines.js';
 import { detectData, selectSinglePrompts } from './single-prompts.js';
+import { tooManyChars } from './too-long.js';
 
 export { splitLines } from './json-lines.js';
 
@@ -47,6 +48,8 @@ export const SKIP_REASONS: readonly SkipReason[] = ['blank', 'unknown-token', 'a
 /** The part of a tokenizer the loader needs: ids without special tokens. */
 export interface ExampleTokenizer {
   encode(text: string): number[];
+  /** Longest token string: with maxLength, a prefix longer than maxLength × 4 × this is skipped as too-long without tokenizing it. */
+  readonly maxTokenChars?: number;
 }
 
 export interface SelectExamplesOptions {
@@ -55,7 +58,7 @@ export interface SelectExamplesOptions {
   readonly seed?: number | null;
   /** Keep only the shortest prefix length found (the reference's use_min_length_only); default true. */
   readonly minLengthOnly?: boolean;
-  /** Skip prefixes longer than this many tokens. */
+  /** Skip prefixes longer than this many tokens (the model's context: longer prompts cannot run). */
   readonly maxLength?: number;
   /** Name used in messages (the file name). */
   readonly source?: string;
@@ -103,6 +106,7 @@ function sameIds(a: readonly number[], b: readonly number[]): boolean {
 type Tokenized = { ok: true; example: Example } | { ok: false; reason: SkipReason };
 
 function tokenizeLine(fields: Fields, line: number, tok: ExampleTokenizer, maxLength: number | undefined): Tokenized {
+  if (tooManyChars(fields.clean_prefix, maxLength, tok) || tooManyChars(fields.patch_prefix, maxLength, tok)) return { ok: false, reason: 'too-long' };
   let cleanIds: number[], patchIds: number[], cleanAns: number[], patchAns: number[], cleanFull: number[], patchFull: number[];
   try {
     cleanIds = tok.encode(fields.clean_prefix);
@@ -197,9 +201,11 @@ function finish(examples: Example[], rest: Omit<ExampleSelection, 'examples'>, o
   const { source, skipped, requested: n } = rest;
   if (examples.length === 0) {
     throw new InputError(`${source}: no usable examples among ${rest.lines} ${rest.paired ? 'lines' : 'prompts'} (${describeSkips(skipped)})`,
-      rest.paired
-        ? 'examples need one-token answers and clean/patch prefixes of equal token length; check that the data matches the model\'s tokenizer'
-        : 'single prompts need a one-token answer; check that the data matches the model\'s tokenizer');
+      skipped['too-long'] > 0 && options.maxLength !== undefined
+        ? `prefixes may have at most ${options.maxLength} tokens (the model's context); use shorter prompts or a model with a longer context`
+        : rest.paired
+          ? 'examples need one-token answers and clean/patch prefixes of equal token length; check that the data matches the model\'s tokenizer'
+          : 'single prompts need a one-token answer; check that the data matches the model\'s tokenizer');
   }
   if (examples.length < n) {
     options.onWarning?.(`${source}: only ${examples.length} usable examples, fewer than the ${n} asked for (${describeSkips(skipped)}); continuing with ${examples.length}`);

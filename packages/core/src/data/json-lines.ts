@@ -2,6 +2,7 @@
 // gives them, one JSON object per line, string fields checked with messages naming the line.
 
 import { FormatError, InputError } from '../errors.js';
+import { jsonSyntaxError } from '../circuit/json-checks.js';
 
 export interface RawLine {
   readonly line: number;
@@ -23,7 +24,7 @@ export function parseLineObject(raw: RawLine, source: string): Record<string, un
   try {
     data = JSON.parse(raw.text);
   } catch (e) {
-    throw new FormatError(`${source} line ${raw.line} is not valid JSON: ${(e as Error).message}`,
+    throw new FormatError(`${source} line ${raw.line} is not valid JSON: ${jsonSyntaxError(e, raw.text)}`,
       'each line must be one JSON object like {"clean_prefix": …, "patch_prefix": …, "clean_answer": …, "patch_answer": …}');
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {

@@ -8,6 +8,7 @@
 import { InputError } from '../errors.js';
 import type { Example, ExampleSelection, ExampleTokenizer, SelectExamplesOptions, SkipReason } from './examples.js';
 import { isPairedLine, parseLineObject, requireStrings, splitLines } from './json-lines.js';
+import { tooManyChars } from './too-long.js';
 
 /** One single prompt as read from the file, before tokenization. */
 export interface SinglePromptEntry {
@@ -88,6 +89,7 @@ export function selectSinglePrompts(entries: readonly (SinglePromptEntry | undef
     if (examples.length >= options.numExamples) break;
     examined++;
     if (!e) { skipped.blank++; continue; }
+    if (tooManyChars(e.prefix, options.maxLength, tokenizer)) { skipped['too-long']++; continue; }
     let ids: number[], ans: number[];
     try {
       ids = tokenizer.encode(e.prefix);

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { encodeSafetensors, f16ToF32, SafetensorsFile } from './safetensors.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FormatError } from '../errors.js';
+import { SafetensorsReader, withSafetensors } from './safetensors-reader.js';
 
 function file(header: Record<string, unknown>, dataBytes: number, headerLenOverride?: bigint): Uint8Array {
   const json = new TextEncoder().encode(JSON.stringify(header));
@@ -71,4 +75,48 @@ describe('SafetensorsFile', () => {
       expect((err as FormatError).hint).toBeTruthy();
     });
   }
+});
+
+describe('SafetensorsFile: crafted headers and values (issue 16)', () => {
+  it('names an inherited property used as a dtype as unsupported (not "needs NaN bytes")', () => {
+    for (const dtype of ['__proto__', 'constructor', 'toString']) {
+      expect(() => SafetensorsFile.parse(file({ w: { dtype, shape: [1], data_offsets: [0, 4] } }, 4)))
+        .toThrow(new RegExp(`tensor 'w' has unsupported dtype '${dtype}'`));
+    }
+  });
+
+  it('quotes tensor names: control characters escaped, long names cut', () => {
+    const name = `w\x1b]0;owned\x07${'n'.repeat(100_000)}`;
+    let err: unknown;
+    try { SafetensorsFile.parse(file({ [name]: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, 4)); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(FormatError);
+    expect((err as Error).message).not.toMatch(/[\x00-\x1f]/);
+    expect((err as Error).message.length).toBeLessThan(500);
+  });
+
+  it('refuses NaN and ±Inf weights when they are read, naming the tensor', () => {
+    const bytes = encodeSafetensors(new Map([['ok', { shape: [2], data: new Float32Array([1, 2]) }], ['bad', { shape: [3], data: new Float32Array([1, NaN, -Infinity]) }]]));
+    const f = SafetensorsFile.parse(bytes);
+    expect([...f.getFloat32('ok')]).toEqual([1, 2]);
+    expect(() => f.getFloat32('bad')).toThrow(/tensor 'bad' holds 2 non-finite values \(the first, NaN, at flat index 1\)/);
+    expect(() => f.getFloat32View('bad')).toThrow(FormatError);
+  });
+});
+
+describe('SafetensorsReader (by offset)', () => {
+  it('reads what SafetensorsFile reads, and refuses the same headers', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sfc-st-'));
+    try {
+      const path = join(dir, 'w.safetensors');
+      writeFileSync(path, encodeSafetensors(new Map([['a', { shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) }], ['b', { shape: [1], data: new Float32Array([5]) }]]), { format: 'pt' }));
+      const read = withSafetensors(path, (f) => ({ a: [...f.getFloat32('a')], b: [...f.getFloat32View('b')], meta: f.metadata, has: f.has('c') }));
+      expect(read).toEqual({ a: [1, 2, 3, 4], b: [5], meta: { format: 'pt' }, has: false });
+      writeFileSync(path, file({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 4));
+      expect(() => SafetensorsReader.open(path)).toThrow(/tensor 'w' ends at byte 8, past the data area \(4 bytes\)/);
+      writeFileSync(path, new Uint8Array(3));
+      expect(() => SafetensorsReader.open(path)).toThrow(/shorter than the 8-byte header length/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -3,6 +3,8 @@
 // tile the data area exactly (no gaps, no overlaps, no trailing bytes). F32/F16/BF16 → f32.
 
 import { FormatError } from '../errors.js';
+import { quoteName } from '../quote.js';
+import { checkFinite } from './finite.js';
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -30,7 +32,7 @@ export class SafetensorsFile {
   private readonly data: Uint8Array;
   private readonly source: string;
 
-  private constructor(entries: Map<string, SafetensorsEntry>, metadata: Record<string, string>, data: Uint8Array, source: string) {
+  private constructor(entries: ReadonlyMap<string, SafetensorsEntry>, metadata: Record<string, string>, data: Uint8Array, source: string) {
     this.entries = entries;
     this.metadata = metadata;
     this.data = data;
@@ -54,47 +56,9 @@ export class SafetensorsFile {
     } catch (e) {
       throw bad(`header is not valid UTF-8 JSON (${(e as Error).message})`);
     }
-    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not a JSON object');
     const dataArea = bytes.subarray(8 + hl);
-    const entries: SafetensorsEntry[] = [];
-    let metadata: Record<string, string> = {};
-    for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
-      if (name === '__metadata__') {
-        if (typeof raw !== 'object' || raw === null || Array.isArray(raw)
-          || Object.values(raw).some((v) => typeof v !== 'string')) throw bad('__metadata__ must map strings to strings');
-        metadata = raw as Record<string, string>;
-        continue;
-      }
-      if (typeof raw !== 'object' || raw === null) throw bad(`entry '${name}' is not an object`);
-      const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-      if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) throw bad(`tensor '${name}' has unsupported dtype ${JSON.stringify(dtype)}`);
-      if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw bad(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
-      if (!Array.isArray(offsets) || offsets.length !== 2 || offsets.some((o) => !Number.isSafeInteger(o) || o < 0)) {
-        throw bad(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offsets)}`);
-      }
-      const [begin, end] = offsets as [number, number];
-      let n = 1;
-      for (const d of shape as number[]) { n *= d; if (n > maxElements) throw bad(`tensor '${name}' declares ${JSON.stringify(shape)}, over the ${maxElements}-element limit`); }
-      const width = DTYPE_BYTES[dtype as SafetensorsDType];
-      if (end < begin) throw bad(`tensor '${name}' ends (${end}) before it begins (${begin})`);
-      if (end - begin !== n * width) {
-        throw bad(`tensor '${name}' (${dtype} ${JSON.stringify(shape)}) needs ${n * width} bytes but its offsets span ${end - begin}`);
-      }
-      if (end > dataArea.byteLength) throw bad(`tensor '${name}' ends at byte ${end}, past the data area (${dataArea.byteLength} bytes)`);
-      entries.push({ name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end });
-    }
-    // Offsets must tile [0, dataArea) exactly: no overlap, no hole, no trailing bytes.
-    const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
-    let cursor = 0;
-    for (const e of sorted) {
-      if (e.begin !== cursor) {
-        throw bad(e.begin < cursor ? `tensor '${e.name}' overlaps the previous tensor (starts at ${e.begin}, previous ends at ${cursor})`
-          : `gap of ${e.begin - cursor} bytes before tensor '${e.name}'`);
-      }
-      cursor = e.end;
-    }
-    if (cursor !== dataArea.byteLength) throw bad(`${dataArea.byteLength - cursor} trailing bytes after the last tensor`);
-    return new SafetensorsFile(new Map(entries.map((e) => [e.name, e])), metadata, dataArea, source);
+    const { entries, metadata } = checkSafetensorsHeader(header, dataArea.byteLength, bad, maxElements);
+    return new SafetensorsFile(entries, metadata, dataArea, source);
   }
 
   has(name: string): boolean {
@@ -109,7 +73,9 @@ export class SafetensorsFile {
   getFloat32View(name: string): Float32Array {
     const e = this.entries.get(name);
     if (e && e.dtype === 'F32' && (this.data.byteOffset + e.begin) % 4 === 0) {
-      return new Float32Array(this.data.buffer, this.data.byteOffset + e.begin, (e.end - e.begin) / 4);
+      const view = new Float32Array(this.data.buffer, this.data.byteOffset + e.begin, (e.end - e.begin) / 4);
+      checkFinite(view, `${this.source}: tensor ${quoteName(name)}`);
+      return view;
     }
     return this.getFloat32(name);
   }
@@ -117,18 +83,70 @@ export class SafetensorsFile {
   /** An F64 or I32 tensor as a copy in its own type (anything else is a FormatError naming the dtype). */
   getExact(name: string, dtype: 'F64' | 'I32'): Float64Array | Int32Array {
     const e = this.entries.get(name);
-    if (!e) throw new FormatError(`${this.source}: no tensor '${name}'`);
-    if (e.dtype !== dtype) throw new FormatError(`${this.source}: tensor '${name}' is ${e.dtype}, expected ${dtype}`);
+    if (!e) throw new FormatError(`${this.source}: no tensor ${quoteName(name)}`);
+    if (e.dtype !== dtype) throw new FormatError(`${this.source}: tensor ${quoteName(name)} is ${e.dtype}, expected ${dtype}`);
     const bytes = new Uint8Array(this.data.subarray(e.begin, e.end)); // a copy with its own aligned buffer (Buffer#slice would be a view)
     return dtype === 'F64' ? new Float64Array(bytes.buffer, 0, bytes.byteLength / 8) : new Int32Array(bytes.buffer, 0, bytes.byteLength / 4);
   }
 
-  /** The tensor as float32 (F32 copied, F16/BF16/F64 converted). Integer dtypes are refused. */
+  /** The tensor as float32 (F32 copied, F16/BF16/F64 converted). Integer dtypes and NaN/±Inf values are refused. */
   getFloat32(name: string): Float32Array {
     const e = this.entries.get(name);
-    if (!e) throw new FormatError(`${this.source}: no tensor '${name}'`, `tensors in the file: ${[...this.entries.keys()].slice(0, 20).join(', ')}`);
-    return toFloat32(this.data.subarray(e.begin, e.end), e.dtype, `${this.source}: tensor '${name}'`);
+    if (!e) throw new FormatError(`${this.source}: no tensor ${quoteName(name)}`, `tensors in the file: ${[...this.entries.keys()].slice(0, 20).map((n) => quoteName(n)).join(', ')}`);
+    const what = `${this.source}: tensor ${quoteName(name)}`;
+    const data = toFloat32(this.data.subarray(e.begin, e.end), e.dtype, what);
+    checkFinite(data, what);
+    return data;
   }
+}
+
+/**
+ * Validates a parsed safetensors header against a data area of `dataLength` bytes: every entry's
+ * dtype, shape (at most `maxElements` elements) and offsets, which must tile the data area
+ * exactly. Shared by SafetensorsFile.parse and the by-offset reader (safetensors-reader.ts).
+ */
+export function checkSafetensorsHeader(header: unknown, dataLength: number, bad: (what: string) => Error, maxElements: number):
+{ entries: Map<string, SafetensorsEntry>; metadata: Record<string, string> } {
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not a JSON object');
+  const entries: SafetensorsEntry[] = [];
+  let metadata: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)
+        || Object.values(raw).some((v) => typeof v !== 'string')) throw bad('__metadata__ must map strings to strings');
+      metadata = raw as Record<string, string>;
+      continue;
+    }
+    if (typeof raw !== 'object' || raw === null) throw bad(`entry ${quoteName(name)} is not an object`);
+    const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
+    if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, dtype)) throw bad(`tensor ${quoteName(name)} has unsupported dtype ${typeof dtype === 'string' ? quoteName(dtype) : JSON.stringify(dtype) ?? 'undefined'}`);
+    if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw bad(`tensor ${quoteName(name)} has an invalid shape ${quoteName(JSON.stringify(shape) ?? 'undefined')}`);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || offsets.some((o) => !Number.isSafeInteger(o) || o < 0)) {
+      throw bad(`tensor ${quoteName(name)} has invalid data_offsets ${quoteName(JSON.stringify(offsets) ?? 'undefined')}`);
+    }
+    const [begin, end] = offsets as [number, number];
+    let n = 1;
+    for (const d of shape as number[]) { n *= d; if (n > maxElements) throw bad(`tensor ${quoteName(name)} declares ${JSON.stringify(shape)}, over the ${maxElements}-element limit`); }
+    const width = DTYPE_BYTES[dtype as SafetensorsDType];
+    if (end < begin) throw bad(`tensor ${quoteName(name)} ends (${end}) before it begins (${begin})`);
+    if (end - begin !== n * width) {
+      throw bad(`tensor ${quoteName(name)} (${dtype} ${JSON.stringify(shape)}) needs ${n * width} bytes but its offsets span ${end - begin}`);
+    }
+    if (end > dataLength) throw bad(`tensor ${quoteName(name)} ends at byte ${end}, past the data area (${dataLength} bytes)`);
+    entries.push({ name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end });
+  }
+  // Offsets must tile [0, dataArea) exactly: no overlap, no hole, no trailing bytes.
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let cursor = 0;
+  for (const e of sorted) {
+    if (e.begin !== cursor) {
+      throw bad(e.begin < cursor ? `tensor ${quoteName(e.name)} overlaps the previous tensor (starts at ${e.begin}, previous ends at ${cursor})`
+        : `gap of ${e.begin - cursor} bytes before tensor ${quoteName(e.name)}`);
+    }
+    cursor = e.end;
+  }
+  if (cursor !== dataLength) throw bad(`${dataLength - cursor} trailing bytes after the last tensor`);
+  return { entries: new Map(entries.map((e) => [e.name, e])), metadata };
 }
 
 export function toFloat32(bytes: Uint8Array, dtype: string, what: string): Float32Array {

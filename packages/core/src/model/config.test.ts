@@ -157,3 +157,37 @@ describe('parseModelConfig: rope scaling', () => {
     expect(attn.qkv.bias).toBe('l0.qkv.b');
   });
 });
+
+describe('parseModelConfig: size bounds (issue 16)', () => {
+  const neox = { model_type: 'gpt_neox', hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 2, vocab_size: 100 };
+  const gpt2 = { model_type: 'gpt2', n_embd: 64, n_head: 4, n_layer: 2, vocab_size: 100 };
+  const refuse = (cfg: Record<string, unknown>, message: RegExp) => {
+    let err: unknown;
+    try { parseModelConfig(cfg); } catch (e) { err = e; }
+    expect(err, JSON.stringify(cfg)).toBeInstanceOf(FormatError);
+    expect((err as Error).message).toMatch(message);
+  };
+
+  it('refuses sizes beyond every released model before building anything', () => {
+    refuse({ ...neox, num_hidden_layers: 1e9 }, /number of layers is 1000000000, beyond the supported 1 … 1024/);
+    refuse({ ...gpt2, n_layer: 1e9 }, /number of layers is 1000000000/);
+    refuse({ ...neox, hidden_size: 2 ** 40, num_attention_heads: 1 }, /model width is 1099511627776/);
+    refuse({ ...neox, vocab_size: 2 ** 30 }, /vocabulary size is 1073741824/);
+    refuse({ ...neox, intermediate_size: 2 ** 30 }, /MLP width is 1073741824/);
+    refuse({ ...neox, max_position_embeddings: 2 ** 40 }, /context length \(after rope scaling\) is 1099511627776/);
+    refuse({ ...neox, rope_scaling: { type: 'linear', factor: 1e300 } }, /context length/);
+  });
+
+  it('refuses a weight the safetensors reader could not hold', () => {
+    refuse({ ...neox, hidden_size: 65536, num_attention_heads: 4, vocab_size: 65536 }, /token embedding would be \[65536, 65536\], more than 2147483647 elements/);
+  });
+
+  it('refuses a layer norm epsilon that is not a small positive number', () => {
+    for (const eps of [-1, 0, 2]) refuse({ ...neox, layer_norm_eps: eps }, /layer norm epsilon is .*must be a small positive number/);
+    refuse({ ...gpt2, layer_norm_epsilon: -1 }, /layer norm epsilon is -1/);
+  });
+
+  it('shows 1e999 as Infinity, not as JSON null', () => {
+    refuse({ ...neox, rope_scaling: { type: 'linear', factor: Infinity } }, /'rope_scaling.factor' must be a number, got Infinity/);
+  });
+});

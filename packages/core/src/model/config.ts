@@ -1,6 +1,8 @@
 // Hugging Face config.json → ModelSpec, for the architectures sfc runs (gpt_neox, gpt2).
 
 import { ConfigError, FormatError } from '../errors.js';
+import { showValue } from '../quote.js';
+import { checkConfigBounds } from './config-bounds.js';
 import type { Architecture } from '../submodule.js';
 import { ropeContextLength, rotarySpec, SUPPORTED_ROPE_TYPES, type RopeParams } from './rope.js';
 import type { Activation, LayerNormSpec, ModelDims, ModelSpec, RopeType, RotarySpec, SegmentSpec } from './spec.js';
@@ -11,7 +13,7 @@ function num(cfg: Json, keys: readonly string[], what: string, fallback?: number
   for (const k of keys) {
     const v = cfg[k];
     if (v === undefined || v === null) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FormatError(`config.json: '${k}' must be a number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FormatError(`config.json: '${k}' must be a number, got ${showValue(v)}`);
     return v;
   }
   if (fallback !== undefined) return fallback;
@@ -67,6 +69,7 @@ interface AttentionOptions {
 
 function buildSpec(arch: Architecture, dims: ModelDims, parallel: boolean, eps: number, act: Activation,
   attention: AttentionOptions, positional: boolean): ModelSpec {
+  checkConfigBounds(dims, eps);
   const { dModel: d, nLayers, dMlp, vocabSize, maxPositions, nHeads, headDim } = dims;
   const segments: SegmentSpec[] = [{ kind: 'embed', name: 'embed', inputs: [], tokenEmbedding: 'embed.tok', ...(positional ? { positionEmbedding: 'embed.pos' } : {}) }];
   const shapes = new Map<string, number[]>([['embed.tok', [vocabSize, d]]]);
@@ -129,10 +132,13 @@ function neoxSpec(c: Json): ModelSpec {
     vocabSize: posInt(c, ['vocab_size'], 'vocabulary size'),
     maxPositions: ropeContextLength(params, maxPositions),
   };
+  const eps = num(c, ['layer_norm_eps'], 'layer norm epsilon', 1e-5);
+  checkConfigBounds(dims, eps); // before the rotary tables, whose size follows the head width
   const rotary = rotaryDims > 0 ? rotarySpec(params, rotaryDims, base, maxPositions) : undefined;
-  return buildSpec('gpt_neox', dims, bool(c, 'use_parallel_residual', true), num(c, ['layer_norm_eps'], 'layer norm epsilon', 1e-5),
+  const spec = buildSpec('gpt_neox', dims, bool(c, 'use_parallel_residual', true), eps,
     activation(c.hidden_act ?? 'gelu'),
     { rotaryDims, ...(rotary ? { rotary } : {}), bias: bool(c, 'attention_bias', true), scaleForLayer: () => 1 / Math.sqrt(headDim) }, false);
+  return { ...spec, tieWordEmbeddings: bool(c, 'tie_word_embeddings', false) }; // transformers' GPTNeoXConfig default
 }
 
 /**
@@ -162,7 +168,7 @@ function ropeParams(rope: { readonly key: string; readonly dict: Json }, c: Json
   const optionalNumber = (name: string): number | undefined => {
     const v = dict[name];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FormatError(`config.json: '${field(name)}' must be a number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FormatError(`config.json: '${field(name)}' must be a number, got ${showValue(v)}`);
     return v;
   };
   const required = (name: string): number => {

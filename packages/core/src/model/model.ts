@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend, KvCache, KvCacheOptions, SegmentCallOptions, SegmentRuntime } from '../backend.js';
 import { CapabilityError, FormatError, InputError, NotFoundError, ShapeError } from '../errors.js';
+import { jsonSyntaxError } from '../circuit/json-checks.js';
 import { SafetensorsFile } from '../formats/safetensors.js';
 import { loadTokenizer, type Tokenizer } from '../formats/tokenizer.js';
 import { listSubmodules, requireSubmodule, type Submodule } from '../submodule.js';
@@ -89,8 +90,9 @@ export class Model {
     const cfgPath = join(dir, 'config.json');
     if (!existsSync(cfgPath)) throw new NotFoundError(`no config.json in ${dir}`, 'a Hugging Face model folder has config.json, model.safetensors and tokenizer.json');
     let cfg: unknown;
-    try { cfg = JSON.parse(await readFile(cfgPath, 'utf8')); } catch (e) {
-      throw new FormatError(`${cfgPath} is not valid JSON: ${(e as Error).message}`);
+    const cfgText = await readFile(cfgPath, 'utf8');
+    try { cfg = JSON.parse(cfgText); } catch (e) {
+      throw new FormatError(`${cfgPath} is not valid JSON: ${jsonSyntaxError(e, cfgText)}`);
     }
     const spec = parseModelConfig(cfg);
     const wPath = join(dir, 'model.safetensors');

@@ -118,6 +118,8 @@ export interface ModelSpec {
   readonly segments: readonly SegmentSpec[];
   /** Canonical weight name → shape, for validation before anything is allocated on a backend. */
   readonly weightShapes: ReadonlyMap<string, readonly number[]>;
+  /** config.json's tie_word_embeddings where it decides whether the checkpoint must hold its own unembedding (GPT-NeoX). */
+  readonly tieWordEmbeddings?: boolean;
 }
 
 /** Which logits the unembed segment computes; the metric needs two columns at the last position. */

@@ -58,3 +58,29 @@ describe('canonicalWeights: attention_bias false', () => {
     expect(Array.from(without.w)).toEqual(Array.from(withBias.w));
   });
 });
+
+describe('canonicalWeights: tied and untied unembedding (issue 16)', () => {
+  /** The checkpoint without embed_out. */
+  const withoutHead = (src: TensorSource): TensorSource => ({
+    has: (n) => n !== 'embed_out.weight' && src.has(n),
+    shape: (n) => src.shape(n),
+    get: (n) => src.get(n),
+    names: () => src.names().filter((n) => n !== 'embed_out.weight'),
+  });
+
+  it('refuses a missing embed_out when config.json has tie_word_embeddings false', () => {
+    expect(config.tie_word_embeddings).toBe(false);
+    expect(() => canonicalWeights(parseModelConfig(config), withoutHead(safetensorsSource(file))))
+      .toThrow(/missing tensor 'embed_out.weight' \(config.json has tie_word_embeddings false/);
+    const { tie_word_embeddings: _, ...unset } = config;
+    expect(() => canonicalWeights(parseModelConfig(unset), withoutHead(safetensorsSource(file)))).toThrow(FormatError);
+  });
+
+  it('ties the unembedding to embed_in when config.json says so', () => {
+    const src = withoutHead(safetensorsSource(file));
+    const { store } = canonicalWeights(parseModelConfig({ ...config, tie_word_embeddings: true }), src);
+    const [V, d] = src.shape('gpt_neox.embed_in.weight') as [number, number];
+    const emb = src.get('gpt_neox.embed_in.weight');
+    expect(store.get('unembed.w')!.data[1 * V + 3]).toBe(emb[3 * d + 1]);
+  });
+});

@@ -79,6 +79,11 @@ export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'm
     }
     put('final_ln.w', read(g('final_layer_norm.weight'), [d]));
     put('final_ln.b', read(g('final_layer_norm.bias'), [d]));
+    // Tied only when config.json says so (tie_word_embeddings, false by default for GPT-NeoX).
+    if (!src.has('embed_out.weight') && spec.tieWordEmbeddings === false) {
+      throw new FormatError(`${source}: missing tensor 'embed_out.weight' (config.json has tie_word_embeddings false, so the unembedding is not embed_in)`,
+        'use the model.safetensors saved with this config.json, or set "tie_word_embeddings": true if the model really shares them');
+    }
     const head = src.has('embed_out.weight') ? 'embed_out.weight' : g('embed_in.weight');
     put('unembed.w', transpose(read(head, [V, d]), V, d));
   } else {

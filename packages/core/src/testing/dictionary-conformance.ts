@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Dictionary, DictionaryLoadContext, DictionaryPlugin } from '../dictionary.js';
 import type { Tensor, TensorOps } from '../tensor.js';
+import { rng } from './fuzz.js';
 
 export interface DictionaryConformanceOptions {
   /** A folder the plugin must recognise and load. */
@@ -56,14 +57,7 @@ function close(a: ArrayLike<number>, b: ArrayLike<number>, rel: number, abs: num
 }
 
 function gaussian(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = rng(seed >>> 0 || 1).next;
   return () => Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform());
 }
 
@@ -234,6 +228,23 @@ export function runDictionaryPluginConformance(plugin: DictionaryPlugin, options
       sameShape(direct, [n, d.dIn], 'featureGradients');
       close(await read(direct), await read(viaVjp), 1e-4, 1e-6, 'featureGradients vs encodeVjp(one-hot)');
       for (const t of [xt, ct, viaVjp, direct]) t.dispose();
+    });
+
+    options.it('encodeFeatures, where provided, equals those columns of encode', async () => {
+      const d = await loaded();
+      if (!d.encodeFeatures) return; // optional (TopK-style selections cannot provide it)
+      const x = input(d);
+      const n = x.length / d.dIn;
+      const xt = ops.tensor(x, [n, d.dIn]);
+      const ft = d.encode(xt);
+      const f = await read(ft);
+      const feats = Int32Array.from(new Set([0, d.dSae - 1, (7919 % d.dSae), Math.floor(d.dSae / 2)]));
+      const sel = d.encodeFeatures(xt, feats);
+      sameShape(sel, [n, feats.length], 'encodeFeatures');
+      const want = new Float32Array(n * feats.length);
+      for (let r = 0; r < n; r++) feats.forEach((j, c) => { want[r * feats.length + c] = f[r * d.dSae + j]!; });
+      close(await read(sel), want, 1e-4, 1e-5, 'encodeFeatures vs encode');
+      for (const t of [xt, ft, sel]) t.dispose();
     });
 
     options.it('leaves no intermediate tensors behind', async () => {

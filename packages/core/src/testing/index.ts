@@ -6,3 +6,4 @@ export { runTensorOpsConformance, type ConformanceRunner, type ConformanceExpect
 export { maxAbsDiff, relMaxError } from './compare.js';
 export { runKvCacheConformance, type KvCacheConformanceOptions } from './kv-cache-conformance.js';
 export { runRopeScalingConformance, type RopeScalingConformanceOptions } from './rope-scaling-conformance.js';
+export { fuzz, fuzzSummary, mutateBytes, mutateDigits, mutateJson, rng, INTERESTING_U32, type FuzzResult, type FuzzFailure, type Rng } from './fuzz.js';

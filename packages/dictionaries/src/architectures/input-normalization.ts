@@ -32,6 +32,7 @@ class InputNormalizedDictionary implements Dictionary {
     if (inner.source !== undefined) this.source = inner.source;
     if (inner.format !== undefined) this.format = inner.format;
     this.details = { ...inner.details, normalizeActivations: kind, featureUnits: 'raw (f·s(x))' };
+    if (inner.encodeFeatures) this.encodeFeatures = (x, features) => this.selectedFeatures(x, features);
   }
 
   /** Runs fn on x flattened to [N, d] and restores the leading axes of the result. */
@@ -93,6 +94,16 @@ class InputNormalizedDictionary implements Dictionary {
     return this.rows(x, this.dSae, (x2, tmp) => {
       const st = this.stats(x2, tmp);
       return this.ops.mul(tmp(this.inner.encode(st.xn)), st.s);
+    });
+  }
+
+  /** Present when the inner dictionary has it (x must be [N, dIn]). */
+  readonly encodeFeatures?: (x: Tensor, features: Int32Array) => Tensor;
+
+  private selectedFeatures(x: Tensor, features: Int32Array): Tensor {
+    return this.rows(x, features.length, (x2, tmp) => {
+      const st = this.stats(x2, tmp);
+      return this.ops.mul(tmp(this.inner.encodeFeatures!(st.xn, features)), st.s);
     });
   }
 

@@ -47,6 +47,10 @@ export abstract class LinearDictionary implements Dictionary {
     const [dSae, dIn] = dec.W_dec.shape as [number, number];
     if (dec.W_dec.shape.length !== 2) throw new ShapeError(`${meta.source ?? 'dictionary'}: W_dec must be 2-D, got ${shapeToString(dec.W_dec.shape)}`);
     expectShape(dec.b_dec, [dIn], 'b_dec', meta.source ?? 'dictionary');
+    if (dSae < 1 || dIn < 1) {
+      throw new ShapeError(`${meta.source ?? 'dictionary'}: W_dec is ${shapeToString(dec.W_dec.shape)}, a dictionary with d_sae = ${dSae} and d_in = ${dIn}`,
+        'a dictionary needs at least one feature and one input dimension; the file is truncated or not an SAE');
+    }
     this.ops = ops;
     this.dIn = dIn;
     this.dSae = dSae;
@@ -111,6 +115,11 @@ export abstract class LinearDictionary implements Dictionary {
     if (x.shape.length !== 2 || x.shape[0] !== features.length) {
       throw new ShapeError(`${this.describeSelf()}: featureGradients needs x [N, dIn] with one feature per row, got x ${shapeToString(x.shape)} and ${features.length} features`);
     }
+    return this.featureIndices(features);
+  }
+
+  /** `features` as an index tensor, each checked against [0, dSae). */
+  protected featureIndices(features: Int32Array): Tensor {
     for (const f of features) {
       if (!Number.isInteger(f) || f < 0 || f >= this.dSae) {
         throw new InputError(`${this.describeSelf()}: feature index ${f} out of range [0, ${this.dSae})`);

@@ -57,6 +57,17 @@ abstract class ThresholdDictionary extends LinearDictionary {
     });
   }
 
+  encodeFeatures(x: Tensor, features: Int32Array): Tensor {
+    this.check(x, this.dIn, 'input');
+    return this.tidy((tmp) => {
+      const ops = this.ops;
+      const idx = tmp(this.featureIndices(features));
+      const pre = tmp(ops.add(tmp(rowMatMul(ops, this.centre(x, tmp), tmp(ops.gather(this.wEnc, idx, 1)), tmp)), tmp(ops.gather(this.bEnc, idx, 0))));
+      const act = ops.relu(pre);
+      return this.plainRelu ? act : ops.mul(tmp(act), tmp(ops.greater(pre, tmp(ops.gather(this.thr, idx, 0)))));
+    });
+  }
+
   featureGradients(x: Tensor, features: Int32Array): Tensor {
     this.check(x, this.dIn, 'input');
     return this.tidy((tmp) => {

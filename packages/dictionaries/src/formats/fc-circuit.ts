@@ -4,7 +4,7 @@
 // dense tensor. SparseAct is recorded as inert data (its class is never needed). Returns plain
 // typed records; conversion to sfc.circuit/v1 lives elsewhere.
 
-import { FormatError } from '@sfc/core';
+import { FormatError, quoteName } from '@sfc/core';
 import { isPickleObject, type PickleValue } from './pickle.js';
 import { isDenseTensor, isSparseCoo, readTorchCheckpoint, type TorchCheckpointOptions } from './torch-checkpoint.js';
 import { toDense, type DenseTensor, type SparseCooTensor } from './tensor-data.js';
@@ -62,13 +62,13 @@ export function readFcCircuit(bytes: Uint8Array, source: string, options: FcCirc
   for (const [name, v] of rawNodes) {
     if (typeof name !== 'string') throw bad(`node key ${String(name)} is not a string`);
     if (isDenseTensor(v)) { nodes[name] = { act: v }; continue; }
-    if (!isPickleObject(v) || !classes.includes(v.__class__)) throw bad(`nodes['${name}'] is ${describe(v)}, not a SparseAct`);
+    if (!isPickleObject(v) || !classes.includes(v.__class__)) throw bad(`nodes[${quoteName(name)}] is ${describe(v)}, not a SparseAct`);
     const state = v.state;
-    if (!(state instanceof Map)) throw bad(`nodes['${name}'] (SparseAct) has no attributes`);
-    const node: { act: DenseTensor; resc?: DenseTensor; res?: DenseTensor } = { act: tensorAt(state.get('act'), `nodes['${name}'].act`) };
+    if (!(state instanceof Map)) throw bad(`nodes[${quoteName(name)}] (SparseAct) has no attributes`);
+    const node: { act: DenseTensor; resc?: DenseTensor; res?: DenseTensor } = { act: tensorAt(state.get('act'), `nodes[${quoteName(name)}].act`) };
     for (const attr of ['resc', 'res'] as const) {
       const a = state.get(attr);
-      if (a !== undefined && a !== null) node[attr] = tensorAt(a, `nodes['${name}'].${attr}`);
+      if (a !== undefined && a !== null) node[attr] = tensorAt(a, `nodes[${quoteName(name)}].${attr}`);
     }
     nodes[name] = node;
   }
@@ -77,11 +77,11 @@ export function readFcCircuit(bytes: Uint8Array, source: string, options: FcCirc
   const edgeMap: Map<PickleValue, PickleValue> = rawEdges instanceof Map ? rawEdges : new Map();
   for (const [up, downs] of edgeMap) {
     if (typeof up !== 'string') throw bad(`edge key ${String(up)} is not a string`);
-    if (!(downs instanceof Map)) throw bad(`edges['${up}'] is ${describe(downs)}, not a dict`);
+    if (!(downs instanceof Map)) throw bad(`edges[${quoteName(up)}] is ${describe(downs)}, not a dict`);
     const row: Record<string, FcEdge> = Object.create(null);
     for (const [down, t] of downs) {
-      if (typeof down !== 'string') throw bad(`edge key ${String(down)} under '${up}' is not a string`);
-      if (!isDenseTensor(t) && !isSparseCoo(t)) throw bad(`edges['${up}']['${down}'] is ${describe(t)}, not a tensor`);
+      if (typeof down !== 'string') throw bad(`edge key ${quoteName(String(down))} under ${quoteName(up)} is not a string`);
+      if (!isDenseTensor(t) && !isSparseCoo(t)) throw bad(`edges[${quoteName(up)}][${quoteName(down)}] is ${describe(t)}, not a tensor`);
       row[down] = t;
     }
     edges[up] = row;

@@ -1,11 +1,13 @@
 // Deterministic mutation fuzzing of every binary reader: each mutated input must either be read
 // or be refused with an SfcError (FormatError / SecurityError / ShapeError) — never another
-// exception type, never a hang. The default run does 2,000 cases per format; set
-// SFC_FUZZ_CASES=50000 (and optionally SFC_FUZZ_SEED) for a long run.
+// exception type, never a hang, never more than MEMORY_BOUND allocated by one case. The default
+// run does 2,000 cases per format; set SFC_FUZZ_CASES=50000 (and optionally SFC_FUZZ_SEED) for a
+// long run. The harness lives in @sfc/core/testing (fuzz.ts); JSON inputs are fuzzed in core.
 
 import { readFileSync } from 'node:fs';
 import { zipSync, type Zippable } from 'fflate';
-import { encodeSafetensors, SafetensorsFile, SfcError } from '@sfc/core';
+import { encodeSafetensors, SafetensorsFile } from '@sfc/core';
+import { fuzz, fuzzSummary, INTERESTING_U32, mutateBytes, mutateDigits, type FuzzResult, type Rng } from '@sfc/core/testing';
 import { describe, expect, it } from 'vitest';
 import { readFcCircuit } from './fc-circuit.js';
 import { readNpy, readNpz } from './npz.js';
@@ -15,67 +17,10 @@ import { ZipArchive } from './zip.js';
 
 const CASES = Number(process.env.SFC_FUZZ_CASES ?? 2000);
 const SEED = Number(process.env.SFC_FUZZ_SEED ?? 20240601);
+/** Most memory one case may allocate: far above any valid test file, far below a crafted file's ask. */
+const MEMORY_BOUND = 256 * 2 ** 20;
 const DIR = new URL('../../test-data/formats/', import.meta.url);
 const read = (name: string) => new Uint8Array(readFileSync(new URL(name, DIR)));
-
-type Rng = { next(): number; int(n: number): number; pick<T>(a: readonly T[]): T };
-function rng(seed: number): Rng {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (n) => Math.floor(next() * n), pick: (a) => a[Math.floor(next() * a.length)]! };
-}
-
-const INTERESTING_U32 = [0, 1, 2, 7, 8, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
-
-// ------------------------------------------------------------------ generic mutations
-
-function mutateBytes(r: Rng, base: Uint8Array): Uint8Array {
-  const n = base.length;
-  switch (r.int(6)) {
-    case 0: { // bit flips
-      const b = base.slice();
-      for (let k = 1 + r.int(8); k > 0 && n; k--) b[r.int(n)] ^= 1 << r.int(8);
-      return b;
-    }
-    case 1: return base.slice(0, r.int(n + 1)); // truncation
-    case 2: { // insertion
-      const at = r.int(n + 1), len = 1 + r.int(16);
-      const b = new Uint8Array(n + len);
-      b.set(base.subarray(0, at));
-      for (let i = 0; i < len; i++) b[at + i] = r.int(256);
-      b.set(base.subarray(at), at + len);
-      return b;
-    }
-    case 3: { // deletion
-      const at = r.int(n + 1), len = 1 + r.int(32);
-      const b = new Uint8Array(Math.max(0, n - len));
-      b.set(base.subarray(0, at).subarray(0, b.length));
-      if (at + len < n) b.set(base.subarray(at + len), at);
-      return b;
-    }
-    case 4: { // interesting 32-bit values
-      const b = base.slice();
-      if (n >= 4) {
-        const at = r.int(n - 3);
-        new DataView(b.buffer).setUint32(at, r.pick(INTERESTING_U32), r.next() < 0.5);
-      }
-      return b;
-    }
-    default: { // copy a chunk over another place
-      const b = base.slice();
-      if (n < 2) return b;
-      const from = r.int(n), to = r.int(n), len = 1 + r.int(Math.min(64, n));
-      b.copyWithin(to, from, from + len);
-      return b;
-    }
-  }
-}
 
 /** Rewrites one zip header field (sizes, offsets, counts, lengths, method, flags). */
 function mutateZipField(r: Rng, base: Uint8Array): Uint8Array {
@@ -101,15 +46,6 @@ function mutateZipField(r: Rng, base: Uint8Array): Uint8Array {
   return b;
 }
 
-/** Replaces one run of digits inside a text header with another number. */
-function mutateDigits(r: Rng, text: string): string {
-  const runs = [...text.matchAll(/\d+/g)];
-  if (!runs.length) return text;
-  const m = r.pick(runs);
-  const repl = r.pick(['0', '1', '2', String(r.int(100)), '65536', '2147483647', '2147483648', '4294967296', '9007199254740993', '-1', '1e3', String(r.int(1e9))]);
-  return text.slice(0, m.index) + repl + text.slice(m.index! + m[0].length);
-}
-
 function replaceBytes(base: Uint8Array, start: number, end: number, repl: Uint8Array): Uint8Array {
   const b = new Uint8Array(base.length - (end - start) + repl.length);
   b.set(base.subarray(0, start));
@@ -120,34 +56,12 @@ function replaceBytes(base: Uint8Array, start: number, end: number, repl: Uint8A
 
 // ------------------------------------------------------------------ harness
 
-interface Failure { caseNo: number; strategy: string; error: string }
-
-function fuzz(name: string, count: number, seed: number, one: (r: Rng) => { strategy: string; run: () => void }) {
-  const r = rng(seed);
-  const failures: Failure[] = [];
-  let slowest = 0, slowestCase = -1, refused = 0;
-  const t0 = performance.now();
-  for (let i = 0; i < count; i++) {
-    const { strategy, run } = one(r);
-    const t = performance.now();
-    try {
-      run();
-    } catch (e) {
-      if (e instanceof SfcError) refused++;
-      else failures.push({ caseNo: i, strategy, error: e instanceof Error ? `${e.name}: ${e.message}\n${e.stack?.split('\n').slice(1, 4).join('\n')}` : String(e) });
-    }
-    const dt = performance.now() - t;
-    if (dt > slowest) { slowest = dt; slowestCase = i; }
-  }
-  return { name, failures, slowest, slowestCase, refused, total: performance.now() - t0 };
-}
-
-function report(res: ReturnType<typeof fuzz>): void {
-  // Visible in the test output so the time budget can be watched.
-  console.info(`[fuzz] ${res.name}: ${CASES} cases, ${res.refused} refused with SfcError, ${res.failures.length} other errors, `
-    + `${res.total.toFixed(0)} ms total, slowest case #${res.slowestCase} ${res.slowest.toFixed(1)} ms`);
+/** Every case is read or refused with an SfcError, in bounded time and memory. */
+function report(res: FuzzResult): void {
+  console.info(fuzzSummary(res)); // visible in the test output so the budgets can be watched
   expect(res.failures.slice(0, 5)).toEqual([]);
   expect(res.slowest).toBeLessThan(5_000);
+  expect(res.maxMemory).toBeLessThan(MEMORY_BOUND);
 }
 
 /** The entries of a (valid) zip in order, for mutating one and re-zipping with correct CRCs. */

@@ -14,3 +14,4 @@ export {
 } from './fc-circuit.js';
 export { toDense, toFloat32Data, type DType, type TensorData, type DenseTensor, type SparseCooTensor } from './tensor-data.js';
 export { DEFAULT_LIMITS, type FormatLimits } from './limits.js';
+export { bytesSource, fileSource, withFileSource, type ByteSource } from './byte-source.js';

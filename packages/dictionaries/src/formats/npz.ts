@@ -3,7 +3,8 @@
 // small literal parser (never evaluated). Byte order and fortran_order are honoured: results
 // are C-order, host-order arrays. Object arrays (which need pickle) are refused.
 
-import { FormatError } from '@sfc/core';
+import { FormatError, quoteName } from '@sfc/core';
+import type { ByteSource } from './byte-source.js';
 import { ElementBudget, resolveLimits, type FormatLimits, type ResolvedLimits } from './limits.js';
 import { checkedNumel, fortranStrides, contiguousStrides, gatherStrided, ITEM_BYTES, type DenseTensor, type DType } from './tensor-data.js';
 import { looksLikeZip, ZipArchive } from './zip.js';
@@ -34,10 +35,12 @@ export function readNpy(bytes: Uint8Array, source = 'npy file', options: NpyOpti
 }
 
 /** All arrays of an .npz archive, keyed by entry name without '.npy', in archive order. */
-export function readNpz(bytes: Uint8Array, source = 'npz file', options: NpyOptions = {}): Map<string, NpyArray> {
+/** Reads from the archive's bytes, or from a ByteSource (a file read by offset, one entry at a time). */
+export function readNpz(bytes: Uint8Array | ByteSource, source = 'npz file', options: NpyOptions = {}): Map<string, NpyArray> {
   const limits = resolveLimits(options.limits);
   if (!looksLikeZip(bytes)) {
-    const isNpy = MAGIC.every((m, i) => bytes[i] === m);
+    const head = bytes instanceof Uint8Array ? bytes : bytes.read(0, Math.min(8, bytes.size));
+    const isNpy = MAGIC.every((m, i) => head[i] === m);
     throw new FormatError(`${source}: not an .npz archive (no zip signature)`, isNpy ? 'this is a single .npy array; read it with readNpy' : 'expected a file written by numpy.savez');
   }
   const zip = ZipArchive.open(bytes, source, limits, options.verifyCrc ?? true);
@@ -45,7 +48,7 @@ export function readNpz(bytes: Uint8Array, source = 'npz file', options: NpyOpti
   const out = new Map<string, NpyArray>();
   for (const entry of zip.entries.values()) {
     if (!entry.name.endsWith('.npy')) continue; // directories or stray files: numpy ignores them too
-    out.set(entry.name.slice(0, -4), parseNpy(zip.read(entry), `${source}:${entry.name}`, limits, budget));
+    out.set(entry.name.slice(0, -4), parseNpy(zip.read(entry), `${source}:${quoteName(entry.name)}`, limits, budget));
   }
   if (out.size === 0) throw new FormatError(`${source}: the archive holds no .npy arrays`, 'expected a file written by numpy.savez');
   return out;
@@ -93,9 +96,9 @@ function parseNpy(bytes: Uint8Array, source: string, limits: ResolvedLimits, bud
   }
   const dims = shape as number[];
   const m = /^([<>|=])([a-zA-Z])(\d+)$/.exec(descr);
-  if (descr.includes('O')) throw bad(`dtype '${descr}' is an object array, which would need pickle to read`, 'save numeric arrays only (np.save refuses to load these without allow_pickle too)');
-  const dtype = m ? KIND_DTYPES[`${m[2]}${m[3]}`] : undefined;
-  if (!m || !dtype) throw bad(`unsupported dtype '${descr}'`, 'supported: f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1, any byte order');
+  if (descr.includes('O')) throw bad(`dtype ${quoteName(descr)} is an object array, which would need pickle to read`, 'save numeric arrays only (np.save refuses to load these without allow_pickle too)');
+  const dtype = m && Object.hasOwn(KIND_DTYPES, `${m[2]}${m[3]}`) ? KIND_DTYPES[`${m[2]}${m[3]}`] : undefined;
+  if (!m || !dtype) throw bad(`unsupported dtype ${quoteName(descr)}`, 'supported: f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1, any byte order');
   const littleEndian = m[1] !== '>';
   const numel = checkedNumel(dims, limits.maxElements, source);
   const dataStart = headerStart + headerLen;

@@ -12,7 +12,7 @@
 // set/frozenset → array, dict/OrderedDict → Map (insertion order kept), allowed classes →
 // whatever their handler returns. Shared references and cycles from the memo are preserved.
 
-import { FormatError, SecurityError } from '@sfc/core';
+import { FormatError, quoteName, SecurityError } from '@sfc/core';
 
 export interface PickleLimits {
   /** Opcodes executed (default 50,000,000). */
@@ -201,7 +201,7 @@ function encodeString(what: string, args: readonly PickleValue[]): Uint8Array {
     return out;
   }
   if (enc === 'utf-8' || enc === 'utf8' || enc === 'ascii') return new TextEncoder().encode(text);
-  throw new FormatError(`pickle: ${what} with unsupported encoding '${encoding}'`);
+  throw new FormatError(`pickle: ${what} with unsupported encoding ${quoteName(encoding)}`);
 }
 
 function hashable(k: PickleValue): PickleValue {
@@ -215,8 +215,8 @@ function describe(v: PickleValue | undefined): string {
   if (Array.isArray(v)) return isTuple(v) ? 'tuple' : 'list';
   if (v instanceof Map) return 'dict';
   if (v instanceof Uint8Array) return 'bytes';
-  if (v instanceof PickleGlobal) return `global ${v.fullName}`;
-  if (typeof v === 'object') return (v as PickleRecord).kind === 'object' ? `${(v as PickleObject).__class__} object` : String((v as PickleRecord).kind);
+  if (v instanceof PickleGlobal) return `global ${quoteName(v.fullName)}`;
+  if (typeof v === 'object') return (v as PickleRecord).kind === 'object' ? `${quoteName((v as PickleObject).__class__)} object` : String((v as PickleRecord).kind);
   return typeof v;
 }
 
@@ -351,7 +351,7 @@ class Unpickler {
       : Object.prototype.hasOwnProperty.call(BUILTIN_GLOBALS, full) ? BUILTIN_GLOBALS[full] : undefined;
     if (handler) return handler.value !== undefined ? handler.value : new PickleGlobal(module, name);
     if (this.isDataClass(full)) return new PickleGlobal(module, name);
-    const shown = module === rawModule && name === rawName ? `'${full}'` : `'${full}' (written as '${rawModule}.${rawName}')`;
+    const shown = module === rawModule && name === rawName ? quoteName(full) : `${quoteName(full)} (written as ${quoteName(`${rawModule}.${rawName}`)})`;
     throw new SecurityError(`${this.src}: the pickle references the global ${shown}, which is not on the allowlist; nothing was executed`,
       'sfc never runs code from files. If this file is trusted and only stores a plain data class, pass it in dataClasses '
       + "(e.g. ['mypackage.MyConfig']); otherwise re-save the weights as safetensors or with torch.save(model.state_dict())");
@@ -370,11 +370,11 @@ class Unpickler {
 
   private callGlobal(f: PickleValue, args: PickleValue, opcode: 'REDUCE' | 'NEWOBJ', kwargs?: Map<PickleValue, PickleValue>): PickleValue {
     if (!(f instanceof PickleGlobal)) throw this.bad(`${opcode} on a ${describe(f)}, which is not callable`);
-    if (!isTuple(args)) throw this.bad(`${opcode} arguments for ${f.fullName} are a ${describe(args)}, not a tuple`);
+    if (!isTuple(args)) throw this.bad(`${opcode} arguments for ${quoteName(f.fullName)} are a ${describe(args)}, not a tuple`);
     const h = this.handlerOf(f);
     if (h) {
       const fn = opcode === 'REDUCE' ? h.call : (h.construct ?? undefined);
-      if (!fn) throw this.bad(`${f.fullName} cannot be used with ${opcode}`);
+      if (!fn) throw this.bad(`${quoteName(f.fullName)} cannot be used with ${opcode}`);
       return fn(args, kwargs);
     }
     const obj: PickleObject = kwargs

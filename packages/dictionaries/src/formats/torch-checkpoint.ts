@@ -1,7 +1,9 @@
 // Reader for `torch.save` checkpoints (the zip format of torch ≥ 1.6): finds `<prefix>/data.pkl`,
 // unpickles it with the restricted unpickler and torch's allowlisted rebuild functions, and
 // materializes every tensor from `<prefix>/data/<key>` honouring storage offset, shape and strides
-// (views, transposes and shared storages all come out as contiguous row-major copies), the
+// (views and transposes come out as contiguous row-major copies; tensors that view a storage
+// identically share one array, and the distinct views of a storage are bounded, so aliases cannot
+// multiply memory), the
 // archive's byte order, and any device tag (cuda storages load like CPU ones). Nothing in the
 // file is executed; see pickle.ts for the value model.
 //
@@ -11,12 +13,13 @@
 // array of numbers, torch.device a string like 'cuda:0', dtypes and layouts strings like
 // 'torch.float32' / 'torch.sparse_coo', allowed data classes PickleObject records.
 
-import { FormatError } from '@sfc/core';
+import { FormatError, quoteName, ShapeError } from '@sfc/core';
 import {
   unpickle, isTuple, isPickleObject, PickleGlobal,
   type GlobalHandler, type PickleLimits, type PickleRecord, type PickleValue,
 } from './pickle.js';
 import { looksLikeZip, ZipArchive } from './zip.js';
+import type { ByteSource } from './byte-source.js';
 import { ElementBudget, resolveLimits, type FormatLimits, type ResolvedLimits } from './limits.js';
 import {
   checkedNumel, gatherStrided, ITEM_BYTES, toDense, toFloat32Data,
@@ -70,9 +73,13 @@ const MEMORY_FORMAT_NAMES = ['contiguous_format', 'channels_last', 'channels_las
 /** Every global a torch checkpoint may reference (besides the unpickler's builtin data constructors). */
 export const TORCH_ALLOWED_GLOBALS: readonly string[] = Object.freeze(Object.keys(torchGlobals(null)).sort());
 
-export function readTorchCheckpoint(bytes: Uint8Array, source: string, options: TorchCheckpointOptions = {}): TorchCheckpoint {
+/**
+ * Reads a checkpoint from its bytes, or from a ByteSource (a file read by offset: only the
+ * central directory, data.pkl and the storages are read, so files over 2 GiB load too).
+ */
+export function readTorchCheckpoint(bytes: Uint8Array | ByteSource, source: string, options: TorchCheckpointOptions = {}): TorchCheckpoint {
   const limits = resolveLimits(options.limits);
-  if (!looksLikeZip(bytes)) throw notZip(bytes, source);
+  if (!looksLikeZip(bytes)) throw notZip(bytes instanceof Uint8Array ? bytes : bytes.read(0, Math.min(16, bytes.size)), source);
   const zip = ZipArchive.open(bytes, source, limits, options.verifyCrc ?? true);
   const pkls = [...zip.entries.keys()].filter((n) => /^([^/]+\/)?data\.pkl$/.test(n));
   if (pkls.length === 0) {
@@ -82,9 +89,9 @@ export function readTorchCheckpoint(bytes: Uint8Array, source: string, options: 
         'save the weights with torch.save(model.state_dict(), path) or as safetensors');
     }
     throw new FormatError(`${source}: zip archive has no <folder>/data.pkl, so it is not a torch.save checkpoint`,
-      `entries: ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''}`);
+      `entries: ${names.slice(0, 10).map((n) => quoteName(n)).join(', ')}${names.length > 10 ? ', …' : ''}`);
   }
-  if (pkls.length > 1) throw new FormatError(`${source}: several data.pkl records (${pkls.join(', ')})`, 'the archive is not a single torch.save checkpoint');
+  if (pkls.length > 1) throw new FormatError(`${source}: several data.pkl records (${pkls.slice(0, 5).map((n) => quoteName(n)).join(', ')})`, 'the archive is not a single torch.save checkpoint');
   const prefix = pkls[0]!.slice(0, -'data.pkl'.length);
   const byteOrder = readByteOrder(zip, prefix, source);
   const ctx: TorchContext = {
@@ -93,6 +100,9 @@ export function readTorchCheckpoint(bytes: Uint8Array, source: string, options: 
       `${source}: tensors in the file add up to ${n} elements, over the ${limits.maxTotalElements}-element limit`,
       'raise limits.maxTotalElements if the file is trusted')),
     storages: new Map(),
+    views: new Map(),
+    viewElements: new Map(),
+    excess: { n: 0 },
   };
   return unpickle(zip.read(zip.entries.get(pkls[0]!)!), {
     source: `${source} (${pkls[0]})`,
@@ -119,9 +129,12 @@ function readByteOrder(zip: ZipArchive, prefix: string, source: string): 'little
   if (!e) return 'little'; // torch < 2.1 wrote none, and only little-endian machines matter there
   if (e.size > 16) throw new FormatError(`${source}: byteorder record is ${e.size} bytes`);
   const text = new TextDecoder().decode(zip.read(e)).trim();
-  if (text !== 'little' && text !== 'big') throw new FormatError(`${source}: byteorder record says '${text}', not 'little' or 'big'`);
+  if (text !== 'little' && text !== 'big') throw new FormatError(`${source}: byteorder record says ${quoteName(text)}, not 'little' or 'big'`);
   return text;
 }
+
+/** Distinct views of one storage may hold this many times its elements before counting as expanded (a tensor and its transpose). */
+const ALIAS_FACTOR = 2;
 
 interface TorchContext {
   readonly source: string;
@@ -131,6 +144,12 @@ interface TorchContext {
   readonly limits: ResolvedLimits;
   readonly budget: ElementBudget;
   readonly storages: Map<string, TorchStorage>;
+  /** Tensors already materialized, by storage key, offset, shape and strides: aliases share their data. */
+  readonly views: Map<string, DenseTensor>;
+  /** Elements materialized from each storage (distinct views only). */
+  readonly viewElements: Map<string, number>;
+  /** Elements materialized beyond ALIAS_FACTOR × their storages, over the whole file. */
+  readonly excess: { n: number };
 }
 
 function loadStorage(ctx: TorchContext, pid: PickleValue): TorchStorage {
@@ -143,14 +162,14 @@ function loadStorage(ctx: TorchContext, pid: PickleValue): TorchStorage {
   }
   const cached = ctx.storages.get(key);
   if (cached) {
-    if (cached.dtype !== type.dtype) throw bad(`storage '${key}' is referenced as both ${cached.dtype} and ${type.dtype}`);
+    if (cached.dtype !== type.dtype) throw bad(`storage ${quoteName(key)} is referenced as both ${cached.dtype} and ${type.dtype}`);
     return cached;
   }
   const name = `${ctx.prefix}data/${key}`;
   const entry = ctx.zip.entries.get(name);
-  if (!entry) throw bad(`storage '${key}' is missing from the archive (no ${name})`);
+  if (!entry) throw bad(`storage ${quoteName(key)} is missing from the archive (no ${quoteName(name)})`);
   const want = numel * ITEM_BYTES[type.dtype];
-  if (entry.size !== want) throw bad(`storage '${key}' should hold ${numel} ${type.dtype} elements (${want} bytes) but has ${entry.size} bytes`);
+  if (entry.size !== want) throw bad(`storage ${quoteName(key)} should hold ${numel} ${type.dtype} elements (${want} bytes) but has ${entry.size} bytes`);
   const storage: TorchStorage = { kind: 'storage', dtype: type.dtype, key, location, numel, bytes: ctx.zip.read(entry) };
   ctx.storages.set(key, storage);
   return storage;
@@ -200,13 +219,35 @@ function rebuildTensor(ctx: TorchContext, args: readonly PickleValue[], requires
   const shape = intTuple(size, 'tensor size', ctx.source);
   const strides = intTuple(stride, 'tensor stride', ctx.source);
   if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
-    throw new FormatError(`${ctx.source}: tensor storage offset is ${describeValue(offset)}`, 'the checkpoint is corrupt');
+    const shown = typeof offset === 'number' || typeof offset === 'bigint' ? String(offset) : describeValue(offset);
+    throw new FormatError(`${ctx.source}: tensor storage offset is ${shown}, not a non-negative integer`, 'the checkpoint is corrupt');
   }
-  const what = `${ctx.source}: tensor on storage '${storage.key}'`;
+  const requires = requiresGrad === true;
+  // One storage referenced by many tensors (tied weights, or a crafted file with thousands of
+  // aliases of one large storage): identical views share one decoded array; distinct views of a
+  // storage may add up to twice its size (a tensor and its transpose), and what they add beyond
+  // that, over the whole file, to maxExpandedElements. A small file cannot multiply its storages
+  // into gigabytes.
+  const viewKey = `${storage.key}\0${offset}\0${shape.join(',')}\0${strides.join(',')}`;
+  const seen = ctx.views.get(viewKey);
+  if (seen) return seen.requiresGrad === requires ? seen : { ...seen, requiresGrad: requires };
+  const what = `${ctx.source}: tensor on storage ${quoteName(storage.key)}`;
   const numel = checkedNumel(shape, ctx.limits.maxElements, what);
+  const before = ctx.viewElements.get(storage.key) ?? 0;
+  const free = ALIAS_FACTOR * storage.numel;
+  const excess = ctx.excess.n + Math.max(0, before + numel - free) - Math.max(0, before - free);
+  if (excess > ctx.limits.maxExpandedElements) {
+    throw new ShapeError(`${what}: the distinct tensors viewing this storage add up to ${before + numel} elements, more than ${ALIAS_FACTOR}× its ${storage.numel}; `
+      + `views in this file exceed their storages by ${excess} elements, over the ${ctx.limits.maxExpandedElements}-element limit for expanded views`,
+    'raise limits.maxExpandedElements if the file is trusted, or save each tensor with .clone()');
+  }
+  ctx.excess.n = excess;
+  ctx.viewElements.set(storage.key, before + numel);
   ctx.budget.take(numel);
   const data = gatherStrided(storage.bytes, { dtype: storage.dtype, littleEndian: ctx.littleEndian, offset, shape, strides }, ctx.limits, what);
-  return { kind: 'tensor', dtype: storage.dtype, shape, data, requiresGrad: requiresGrad === true };
+  const t: DenseTensor = { kind: 'tensor', dtype: storage.dtype, shape, data, requiresGrad: requires };
+  ctx.views.set(viewKey, t);
+  return t;
 }
 
 function rebuildSparse(ctx: TorchContext, args: readonly PickleValue[]): SparseCooTensor {
@@ -358,7 +399,7 @@ export function stateDict(value: TorchCheckpoint | unknown, options: StateDictOp
   const ancestors = new Set<object>();
   let visits = 0;
   const add = (path: string, t: DenseTensor) => {
-    if (out.has(path)) throw new FormatError(`state dict: two tensors flatten to the same key '${path}'`, 'rename one of the nested keys');
+    if (out.has(path)) throw new FormatError(`state dict: two tensors flatten to the same key ${quoteName(path)}`, 'rename one of the nested keys');
     out.set(path, { dtype: t.dtype, shape: t.shape, data: toFloat32Data(t.data) });
   };
   const walk = (v: unknown, path: string, depth: number): void => {
@@ -366,8 +407,8 @@ export function stateDict(value: TorchCheckpoint | unknown, options: StateDictOp
     if (typeof v !== 'object' || v === null || v instanceof Uint8Array || v instanceof PickleGlobal) return;
     if (isDenseTensor(v)) { add(path, v); return; }
     if (isSparseCoo(v)) { add(path, toDense(v, maxDense)); return; }
-    if (depth >= maxDepth) throw new FormatError(`state dict: nesting deeper than ${maxDepth} at '${path}'`, 'the object is not a state dict');
-    if (ancestors.has(v)) throw new FormatError(`state dict: the object contains itself at '${path}'`, 'the object is not a state dict');
+    if (depth >= maxDepth) throw new FormatError(`state dict: nesting deeper than ${maxDepth} at ${quoteName(path)}`, 'the object is not a state dict');
+    if (ancestors.has(v)) throw new FormatError(`state dict: the object contains itself at ${quoteName(path)}`, 'the object is not a state dict');
     ancestors.add(v);
     const join = (k: string) => (path ? `${path}.${k}` : k);
     if (v instanceof Map) {

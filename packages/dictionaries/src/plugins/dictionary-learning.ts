@@ -12,7 +12,7 @@
 // `normalizeDecoder` (default true) ports AutoEncoder.from_pretrained(normalize_decoder=True).
 
 import { join } from 'node:path';
-import { FormatError, type Dictionary, type DictionaryLoadContext, type DictionaryPlugin, type TensorOps } from '@sfc/core';
+import { FormatError, quoteName, type Dictionary, type DictionaryLoadContext, type DictionaryPlugin, type TensorOps } from '@sfc/core';
 import {
   BatchTopKDictionary, GatedDictionary, JumpReluDictionary, MatryoshkaBatchTopKDictionary, ReluDictionary, TopKDictionary,
   type DictionaryMeta,
@@ -20,8 +20,8 @@ import {
 import { expectShape, foldDecoderNorms, rowNorms, transpose2d, type HostTensor } from '../host-weights.js';
 import { readTorchCheckpoint, stateDict } from '../formats/index.js';
 import { VERSION } from '../version.js';
-import { booleanOption, checkWidth, isFile, readBytes, readJson } from './plugin-io.js';
-import type { WeightMap } from './weight-map.js';
+import { booleanOption, checkWidth, isFile, readByOffset, readJson } from './plugin-io.js';
+import { checkFiniteWeights, type WeightMap } from './weight-map.js';
 
 export const DICTIONARY_LEARNING_CLASSES = ['AutoEncoder', 'AutoEncoderNew', 'GatedAutoEncoder', 'JumpReluAutoEncoder',
   'AutoEncoderTopK', 'BatchTopKSAE', 'MatryoshkaBatchTopKSAE'] as const;
@@ -81,7 +81,9 @@ function readTrainerConfig(raw: unknown): TrainerConfig {
 }
 
 async function readStateDict(path: string): Promise<WeightMap> {
-  return stateDict(unwrapTrainingBackup(readTorchCheckpoint(await readBytes(path, HINT), path)));
+  const sd = stateDict(unwrapTrainingBackup(readByOffset(path, HINT, (src) => readTorchCheckpoint(src, path))));
+  checkFiniteWeights(sd, path);
+  return sd;
 }
 
 /** Training backups (`checkpoints/*.pt`, trainSAE's backup files) hold {"ae": state_dict, "optimizer": …}. */
@@ -142,7 +144,7 @@ export function buildDictionaryLearning(ops: TensorOps, sd: WeightMap, trainer: 
       throw new FormatError(`${source}: the state_dict keys (${[...sd.keys()].join(', ')}) match no dictionary_learning class`,
         `supported: ${DICTIONARY_LEARNING_CLASSES.join(', ')}`);
     }
-    if (trainer.dictClass) ctx.warn?.(`${source}: unknown dict_class '${trainer.dictClass}' in config.json; the keys fit ${inferred.cls}, loading as that`);
+    if (trainer.dictClass) ctx.warn?.(`${source}: unknown dict_class ${quoteName(trainer.dictClass)} in config.json; the keys fit ${inferred.cls}, loading as that`);
     if (inferred.ambiguous) ctx.warn?.(`${source}: AutoEncoderTopK and BatchTopKSAE have the same keys and there is no config.json; loading as AutoEncoderTopK (per-row top-k)`);
     cls = inferred.cls;
   }

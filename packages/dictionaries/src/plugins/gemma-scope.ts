@@ -4,12 +4,13 @@
 // (as some exports name them) are accepted, as SAELens' loader does.
 
 import { join } from 'node:path';
-import { FormatError, type DictionaryPlugin } from '@sfc/core';
+import { FormatError, quoteName, type DictionaryPlugin } from '@sfc/core';
 import { JumpReluDictionary } from '../architectures/threshold.js';
 import { expectShape, type HostTensor } from '../host-weights.js';
 import { readNpz, toFloat32Data } from '../formats/index.js';
 import { VERSION } from '../version.js';
-import { checkWidth, isFile, readBytes } from './plugin-io.js';
+import { checkWidth, isFile, readByOffset } from './plugin-io.js';
+import { checkFiniteWeights } from './weight-map.js';
 
 const HINT = 'a Gemma Scope folder has params.npz with W_enc, W_dec, b_enc, b_dec and threshold';
 
@@ -21,12 +22,13 @@ export function gemmaScope(): DictionaryPlugin {
     },
     async load(dir, ctx) {
       const path = join(dir, 'params.npz');
-      const arrays = readNpz(await readBytes(path, HINT), path);
+      const arrays = readByOffset(path, HINT, (src) => readNpz(src, path));
       const named = new Map<string, HostTensor>();
       for (const [k, v] of arrays) named.set(k.startsWith('w_') ? `W_${k.slice(2)}` : k, { shape: v.shape, data: toFloat32Data(v.data) });
+      checkFiniteWeights(named, path);
       const need = (n: string) => {
         const t = named.get(n);
-        if (!t) throw new FormatError(`${path}: no array '${n}'`, `arrays present: ${[...named.keys()].join(', ')}; ${HINT}`);
+        if (!t) throw new FormatError(`${path}: no array '${n}'`, `arrays present: ${[...named.keys()].slice(0, 20).map((k) => quoteName(k)).join(', ')}; ${HINT}`);
         return t;
       };
       const W_enc = need('W_enc');

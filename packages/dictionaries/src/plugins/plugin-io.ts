@@ -3,7 +3,8 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { ConfigError, FormatError, NotFoundError, ShapeError, type Dictionary, type DictionaryLoadContext } from '@sfc/core';
+import { ConfigError, FormatError, jsonSyntaxError, NotFoundError, ShapeError, type Dictionary, type DictionaryLoadContext } from '@sfc/core';
+import { withFileSource, type ByteSource } from '../formats/byte-source.js';
 
 export function isFile(path: string): boolean {
   try {
@@ -27,12 +28,21 @@ export async function readBytes(path: string, hint: string): Promise<Uint8Array>
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength); // the Buffer's bytes, not a copy of them
 }
 
+/**
+ * Runs `read` on the file at `path` read by offset (a ByteSource), for weight files that may be
+ * larger than one readFile can return (2 GiB); the file is closed afterwards.
+ */
+export function readByOffset<T>(path: string, hint: string, read: (source: ByteSource) => T): T {
+  if (!isFile(path)) throw new NotFoundError(`${path} does not exist`, hint);
+  return withFileSource(path, read);
+}
+
 export async function readJson(path: string, hint: string): Promise<unknown> {
   const text = new TextDecoder().decode(await readBytes(path, hint));
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new FormatError(`${path} is not valid JSON: ${(e as Error).message}`, hint);
+    throw new FormatError(`${path} is not valid JSON: ${jsonSyntaxError(e, text)}`, hint);
   }
 }
 

@@ -2,7 +2,7 @@
 // pre-6.0 layout and 6.x with a `metadata` block) to one normalised shape, mirroring SAELens'
 // own `handle_config_defaulting` / `handle_pre_6_0_config`.
 
-import { FormatError } from '@sfc/core';
+import { FormatError, showValue } from '@sfc/core';
 
 export type SaeLensNormalization = 'none' | 'expected_average_only_in' | 'constant_norm_rescale' | 'layer_norm';
 
@@ -72,7 +72,7 @@ export function migrateSaeLensConfig(raw: unknown, source = 'cfg.json'): SaeLens
 
   const dIn = cfg.d_in, dSae = cfg.d_sae;
   if (!Number.isSafeInteger(dIn) || (dIn as number) < 1 || !Number.isSafeInteger(dSae) || (dSae as number) < 1) {
-    throw new FormatError(`${source}: d_in and d_sae must be positive integers (got ${JSON.stringify(dIn)}, ${JSON.stringify(dSae)})`,
+    throw new FormatError(`${source}: d_in and d_sae must be positive integers (got ${showValue(dIn)}, ${showValue(dSae)})`,
       'check that this is a SAELens cfg.json');
   }
 
@@ -80,7 +80,7 @@ export function migrateSaeLensConfig(raw: unknown, source = 'cfg.json'): SaeLens
   if (typeof norm === 'boolean') norm = norm ? 'expected_average_only_in' : 'none';
   if (norm === null || norm === undefined) norm = 'none';
   if (!NORMALIZATIONS.includes(norm as SaeLensNormalization)) {
-    throw new FormatError(`${source}: normalize_activations ${JSON.stringify(norm)} is not one of ${NORMALIZATIONS.join(', ')}`);
+    throw new FormatError(`${source}: normalize_activations ${showValue(norm)} is not one of ${NORMALIZATIONS.join(', ')}`);
   }
 
   let architecture = typeof cfg.architecture === 'string' ? cfg.architecture : 'standard';

@@ -5,7 +5,7 @@
 // applied here too, so features and reconstructions match `SAE.load_from_disk` + its folds.
 
 import { join } from 'node:path';
-import { FormatError, SafetensorsFile, type Dictionary, type DictionaryLoadContext, type DictionaryPlugin, type TensorOps } from '@sfc/core';
+import { FormatError, NotFoundError, quoteName, withSafetensors, type Dictionary, type DictionaryLoadContext, type DictionaryPlugin, type TensorOps } from '@sfc/core';
 import {
   BatchTopKDictionary, GatedDictionary, JumpReluDictionary, MatryoshkaBatchTopKDictionary, ReluDictionary, TopKDictionary,
   type DictionaryMeta,
@@ -13,7 +13,7 @@ import {
 import { withInputNormalization } from '../architectures/input-normalization.js';
 import { expectShape, foldDecoderNorms, host, scaleRows, scaleVector, type HostTensor } from '../host-weights.js';
 import { VERSION } from '../version.js';
-import { checkWidth, isFile, numberOption, readBytes, readJson } from './plugin-io.js';
+import { checkWidth, isFile, numberOption, readJson } from './plugin-io.js';
 import { migrateSaeLensConfig, type SaeLensConfig } from './saelens-config.js';
 import { weightMap, type WeightMap } from './weight-map.js';
 
@@ -52,8 +52,8 @@ export function saelens(options: SaeLensOptions = {}): DictionaryPlugin {
       const cfgPath = join(dir, 'cfg.json');
       const cfg = migrateSaeLensConfig(await readJson(cfgPath, HINT), cfgPath);
       const wPath = join(dir, 'sae_weights.safetensors');
-      const file = SafetensorsFile.parse(await readBytes(wPath, HINT), wPath);
-      const dict = buildSaeLens(ctx.ops, cfg, weightMap(file), wPath, ctx, options);
+      if (!isFile(wPath)) throw new NotFoundError(`${wPath} does not exist`, HINT);
+      const dict = buildSaeLens(ctx.ops, cfg, withSafetensors(wPath, weightMap), wPath, ctx, options);
       checkWidth(dict, ctx);
       return dict;
     },
@@ -65,7 +65,7 @@ function need(w: WeightMap, name: string, source: string, alternatives: readonly
     const t = w.get(n);
     if (t) return t;
   }
-  throw new FormatError(`${source}: no tensor '${name}'`, `tensors present: ${[...w.keys()].join(', ')}; the file does not match its cfg.json architecture`);
+  throw new FormatError(`${source}: no tensor '${name}'`, `tensors present: ${[...w.keys()].slice(0, 20).map((k) => quoteName(k)).join(', ')}; the file does not match its cfg.json architecture`);
 }
 
 /** SAELens' scalar-or-vector batchtopk threshold: `threshold` (as saved for inference) or `topk_threshold` (training). */
@@ -164,7 +164,7 @@ export function buildSaeLens(ops: TensorOps, cfg: SaeLensConfig, w: WeightMap, s
       break;
     }
     default:
-      throw new FormatError(`${source}: SAELens architecture '${cfg.architecture}' is not supported`,
+      throw new FormatError(`${source}: SAELens architecture ${quoteName(cfg.architecture)} is not supported`,
         `supported: ${SAELENS_ARCHITECTURES.join(', ')}; write a dictionary plugin for other architectures`);
   }
   if (cfg.normalize_activations === 'constant_norm_rescale' || cfg.normalize_activations === 'layer_norm') {

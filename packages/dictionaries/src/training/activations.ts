@@ -55,7 +55,11 @@ export async function collectActivations(model: Model, lines: readonly string[],
     if (tokens >= budget) break;
     let ids: number[];
     try {
-      ids = model.tokenizer.encode(lines[i]!);
+      // Only the first ctx tokens are used: a huge line is cut, well past what ctx tokens can
+      // cover, before tokenizing (a 50 MB line would otherwise take seconds and gigabytes).
+      const line = lines[i]!;
+      const maxChars = ctx * 4 * (model.tokenizer.maxTokenChars ?? 256);
+      ids = model.tokenizer.encode(line.length > maxChars ? line.slice(0, maxChars) : line);
     } catch (e) {
       if (isSfcError(e)) throw new InputError(`${source}: line ${i + 1} cannot be tokenized: ${e.message}`, e.hint, { cause: e });
       throw e;

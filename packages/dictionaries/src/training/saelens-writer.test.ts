@@ -1,8 +1,11 @@
 // A trained SAE written by writeSaeLensFolder loads back through the SAELens plugin and the set
 // loader (folder named after the sfc submodule) with the same math as the host weights.
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { listSubmodules, PythonRandom } from '@sfc/core';
 import { referenceOps } from '@sfc/core/testing';
@@ -63,5 +66,22 @@ describe('writeSaeLensFolder', () => {
     const w = weights(2);
     const bad = { ...w, b_dec: host([d + 1], new Float32Array(d + 1)) };
     await expect(writeSaeLensFolder(mkdtempSync(join(tmpdir(), 'sfc-saelens-w-')), bad, { hookName: 'hook_embed' })).rejects.toMatchObject({ code: 'SHAPE' });
+  });
+
+  it('under a file-size limit (as on a full disk): a typed error, no partial weights, no temp file', () => {
+    const root = mkdtempSync(join(tmpdir(), 'sfc-saelens-w-'));
+    const url = (p: string) => JSON.stringify(pathToFileURL(fileURLToPath(new URL(p, import.meta.url))).href);
+    const script = join(root, 'write.mts');
+    // 2 × 6 × 1000 float32 = 48 KB of weights against an 8 KiB limit.
+    writeFileSync(script, `import { writeSaeLensFolder } from ${url('./saelens-writer.ts')};
+import { host } from ${url('../host-weights.ts')};
+const F = 1000, d = 6;
+const w = { W_enc: host([d, F], new Float32Array(d * F)), b_enc: host([F], new Float32Array(F)), W_dec: host([F, d], new Float32Array(F * d)), b_dec: host([d], new Float32Array(d)) };
+try { await writeSaeLensFolder(${JSON.stringify(join(root, 'sae'))}, w, { hookName: 'hook_embed' }); console.log('ok'); }
+catch (e) { console.log(e.code); }`);
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    const r = spawnSync('bash', ['-c', `ulimit -f 8; exec "${process.execPath}" --conditions=@sfc/source --import ${tsx} "${script}"`], { encoding: 'utf8' });
+    expect(r.stdout.trim(), r.stderr).toBe('IO');
+    expect(readdirSync(join(root, 'sae'))).toEqual([]);
   });
 });

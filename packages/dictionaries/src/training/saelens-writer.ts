@@ -1,12 +1,13 @@
 // Writes a trained ReLU SAE as a SAELens folder — cfg.json in the 6.x layout (architecture
 // "standard", the TransformerLens hook in metadata.hook_name) and sae_weights.safetensors
 // (W_enc [d_in, d_sae], b_enc, W_dec [d_sae, d_in], b_dec, F32) — plus sfc's own training.json
-// record beside them. Every file is written atomically (temp file + rename), weights first and
-// cfg.json after, so a reader never sees a config without its weights.
+// record beside them. Every file is written with core's writeFileAtomic (every byte checked,
+// fsync, temp file + rename, no temp file left on a full disk), weights first and cfg.json after,
+// so a reader never sees a config without its weights.
 
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeSafetensors, ShapeError } from '@sfc/core';
+import { encodeSafetensors, ShapeError, writeFileAtomic } from '@sfc/core';
 import type { ReluSaeWeights } from './relu-sae-trainer.js';
 
 export interface SaeLensMetadata {
@@ -53,19 +54,13 @@ function checkShapes(w: ReluSaeWeights): void {
   }
 }
 
-async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-}
-
 /** Writes `dir/{sae_weights.safetensors, cfg.json[, training.json]}`; creates `dir` if needed. */
 export async function writeSaeLensFolder(dir: string, weights: ReluSaeWeights, meta: SaeLensMetadata,
   training?: Record<string, unknown>): Promise<void> {
   checkShapes(weights);
   await mkdir(dir, { recursive: true });
   const tensors = new Map(Object.entries(weights).map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
-  await writeAtomic(join(dir, 'sae_weights.safetensors'), encodeSafetensors(tensors));
-  await writeAtomic(join(dir, 'cfg.json'), `${JSON.stringify(saeLensConfig(weights, meta), null, 2)}\n`);
-  if (training) await writeAtomic(join(dir, 'training.json'), `${JSON.stringify(training, null, 2)}\n`);
+  await writeFileAtomic(join(dir, 'sae_weights.safetensors'), encodeSafetensors(tensors));
+  await writeFileAtomic(join(dir, 'cfg.json'), `${JSON.stringify(saeLensConfig(weights, meta), null, 2)}\n`);
+  if (training) await writeFileAtomic(join(dir, 'training.json'), `${JSON.stringify(training, null, 2)}\n`);
 }

@@ -5,7 +5,7 @@
 
 import { Box, Text } from 'ink';
 import type { ProgressEvent } from '@sfc/core';
-import { barLine, duration } from '../../progress.js';
+import { duration, pct, timing } from '../../progress.js';
 import { Line, Title } from './line.js';
 
 export interface StageProgress {
@@ -41,6 +41,16 @@ export function addProgress(stages: readonly StageProgress[], event: ProgressEve
   return stages.map((s, i) => (i === at ? next : s));
 }
 
+/** `[███░░] 3/10 30% ETA 0:12` in `width` columns: the bar shrinks first, so the counts and the ETA are never cut. */
+export function fittedBar(e: ProgressEvent, elapsedMs: number, width: number): string {
+  const frac = e.total > 0 ? Math.min(1, Math.max(0, e.done / e.total)) : 0;
+  const tail = ` ${e.done}/${e.total} ${pct(frac)} ${timing(e, elapsedMs)}`;
+  const barWidth = Math.max(0, Math.min(30, width - tail.length - 2));
+  if (barWidth < 3) return tail.trimStart();
+  const filled = Math.round(frac * barWidth);
+  return `[${'█'.repeat(filled)}${'░'.repeat(barWidth - filled)}]${tail}`;
+}
+
 export function JobPane({ width, height, job, now }: JobPaneProps) {
   const end = job.status === 'running' ? now : job.end;
   const elapsed = duration(end - job.start);
@@ -60,7 +70,7 @@ export function JobPane({ width, height, job, now }: JobPaneProps) {
         : job.stages.slice(-stageCount).map((s) => (
             <Box key={s.event.stage} flexDirection="column" width={width} height={2} overflow="hidden">
               <Line width={width}><Text>{s.event.stage}</Text><Text dimColor>{s.event.detail ? ` ${s.event.detail}` : ''}</Text></Line>
-              <Line width={width}><Text>{barLine({ stage: '', done: s.event.done, total: s.event.total }, end - s.start, width).trimStart()}</Text></Line>
+              <Line width={width}><Text>{fittedBar(s.event, end - s.start, width)}</Text></Line>
             </Box>
           ))}
       {job.status === 'done' ? <Box width={width} overflow="hidden"><Text wrap="wrap" color="green">{job.summary}</Text></Box> : null}

@@ -1,5 +1,5 @@
 // The selected node: its effect, annotation, strongest incoming and outgoing edges (as many as
-// the pane has rows for), and its Neuronpedia page (wrapped over two rows when it is wider than
+// the pane has rows for), its top-activating contexts when `sfc dict top` computed them, and its Neuronpedia page (wrapped over two rows when it is wider than
 // the pane, so the link is never cut).
 /* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
@@ -7,7 +7,9 @@ import { Box, Text } from 'ink';
 import { METRIC_NODE, type Circuit, type CircuitEdge, type CircuitNode } from '@sfc/core';
 import { isErrorNode, neuronpediaLink, nodeEdges, type NeuronpediaOptions } from '../circuit-view.js';
 import { cell, signed } from '../format.js';
+import type { TopContextsView } from '../session.js';
 import { effectColor, Line, Title } from './line.js';
+import { TopContextLines } from './top-contexts.js';
 
 export interface NodePaneProps {
   readonly width: number;
@@ -17,6 +19,10 @@ export interface NodePaneProps {
   readonly annotation: string | undefined;
   readonly picked: boolean;
   readonly neuronpedia: NeuronpediaOptions;
+  /** The feature's top contexts (`sfc dict top`); undefined when the session has none to offer. */
+  readonly contexts?: TopContextsView | undefined;
+  /** Whether to give rows to top contexts (features of a session that can look them up). */
+  readonly showContexts?: boolean;
 }
 
 function EdgeLine({ width, label, edge, other }: { readonly width: number; readonly label: string; readonly edge: CircuitEdge | undefined; readonly other: 'source' | 'target' }) {
@@ -43,7 +49,10 @@ export function NodePane(p: NodePaneProps) {
   const link = neuronpediaLink(circuit, node, p.neuronpedia);
   const linkText = 'url' in link ? link.url : link.none;
   const linkRows = 'url' in link && linkText.length > width ? 2 : 1;
-  const edgeRows = Math.max(2, height - 2 - linkRows);
+  const free = Math.max(2, height - 2 - linkRows);
+  // Top contexts take up to half the free rows (at least one for the reason there are none).
+  const contextRows = p.showContexts ? Math.max(1, Math.min(p.contexts && 'contexts' in p.contexts ? p.contexts.contexts.length : 1, Math.floor(free / 2))) : 0;
+  const edgeRows = Math.max(2, free - contextRows);
   const inRows = Math.ceil(edgeRows / 2);
   const outRows = edgeRows - inRows;
   const { incoming, outgoing } = nodeEdges(circuit, node.id, Math.max(inRows, outRows));
@@ -60,6 +69,7 @@ export function NodePane(p: NodePaneProps) {
       <Line width={width}>{p.annotation ? <Text italic>“{p.annotation}”</Text> : <Text dimColor>no annotation</Text>}</Line>
       {Array.from({ length: inRows }, (_, i) => <EdgeLine key={`in${i}`} width={width} label={i === 0 ? 'in  ← ' : '      '} edge={incoming[i]} other="source" />)}
       {Array.from({ length: outRows }, (_, i) => <EdgeLine key={`out${i}`} width={width} label={i === 0 ? 'out → ' : '      '} edge={outgoing[i]} other="target" />)}
+      <TopContextLines width={width} rows={contextRows} view={p.contexts} />
       <Box width={width} height={linkRows} overflow="hidden">
         {'url' in link ? <Text wrap="wrap" color="cyan">{linkText}</Text> : <Text dimColor wrap="truncate-end">{linkText}</Text>}
       </Box>

@@ -94,9 +94,18 @@ export function ResultPane(p: ResultPaneProps) {
       {klRow ? <Line width={width}><Text dimColor>{result.kl! < 1e-9
         // Scaling or ablating a feature that is 0 on this prompt changes nothing: say so.
         ? 'no change: inactive here? try clamp or add'
-        : `KL(before‖after) ${result.kl!.toFixed(4)} nats`}</Text></Line> : null}
+        : outcomeText(result)}</Text></Line> : null}
     </Box>
   );
+}
+
+/** KL, whether the steered top-1 is the contrasting answer, and the continuations' fluency (docs/concepts.md). */
+export function outcomeText(r: SteerResult): string {
+  const parts = [`KL(before‖after) ${r.kl!.toFixed(4)} nats`];
+  if (r.onTarget !== undefined) parts.push(r.onTarget ? 'on target' : 'off target');
+  const f = r.fluency;
+  if (f && f.before !== null && f.after !== null) parts.push(`fluency ${f.before.toFixed(2)} → ${f.after.toFixed(2)} nats/token`);
+  return parts.join(' · ');
 }
 
 function showContinuation(text: string | undefined): string {

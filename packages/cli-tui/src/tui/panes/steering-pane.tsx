@@ -28,7 +28,7 @@ export function SteeringPane(p: SteeringPaneProps) {
   return (
     <Box flexDirection="column" width={width} height={height} overflow="hidden">
       <Title width={width} title="Steering" info={<Text><Text bold color="magenta">{describeSettings(p.settings)}</Text><Text dimColor>{p.live ? ' · live' : ' · live off'}</Text></Text>}
-        hint="o op · +/- strength" />
+        hint="o op · +/- strength · C calibrate" />
       <Line width={width}>
         <Text dimColor>{`picks (${p.picks.length}) `}</Text>
         <Text>{p.picks.length ? p.picks.join(' ') : '—'}</Text>

@@ -4,9 +4,11 @@
 // Every request is recorded. Not for production use: it computes nothing about a model.
 
 import { readFile } from 'node:fs/promises';
-import { NotFoundError, parseCircuit, type Circuit, type ProgressEvent } from '@sfc/core';
+import { InputError, NotFoundError, parseCircuit, type Circuit, type ProgressEvent, type TopContext } from '@sfc/core';
 import { opStrength, type TopToken } from '@sfc/steering';
-import { CancelledError, EMPTY_PROMPT, type DiscoveryOutcome, type PromptInput, type RunContext, type SteerRequest, type SteerResult, type TuiSession } from '../session.js';
+import {
+  CancelledError, EMPTY_PROMPT, type CalibrationResult, type DiscoveryOutcome, type PromptInput, type RunContext, type SteerRequest, type SteerResult, type TopContextsView, type TuiSession,
+} from '../session.js';
 
 interface Deferred<T> {
   readonly promise: Promise<T>;
@@ -34,6 +36,8 @@ export interface FakeSessionOptions {
    * progress() or finishDiscovery()), not at once.
    */
   readonly cancelBetweenUnits?: boolean;
+  /** Top contexts by feature id (`embed/54`); without it the session offers none. */
+  readonly topContexts?: Readonly<Record<string, readonly TopContext[]>>;
 }
 
 const BEFORE_TOP = [' have', ' has', ' are', ' is', ' the'];
@@ -55,15 +59,25 @@ export class FakeSession implements TuiSession {
   readonly description: string;
   readonly unavailable: TuiSession['unavailable'];
   readonly steerRequests: SteerRequest[] = [];
+  readonly calibrateRequests: SteerRequest[] = [];
   readonly statusLog: string[] = [];
   circuit: Circuit | undefined;
   closed = false;
   private steerWaits: Deferred<void>[] = [];
   private discovery: { readonly done: Deferred<void>; readonly onProgress: (e: ProgressEvent) => void; readonly context: RunContext } | undefined;
 
+  readonly topContexts?: (submodule: string, feature: number) => Promise<TopContextsView>;
+
   constructor(private readonly options: FakeSessionOptions = {}) {
     this.description = options.description ?? 'fake session';
     this.unavailable = options.unavailable ?? {};
+    const contexts = options.topContexts;
+    if (contexts) {
+      this.topContexts = async (submodule, feature) => {
+        const c = contexts[`${submodule}/${feature}`];
+        return c ? { contexts: c } : { none: `${submodule}/${feature} has no top contexts yet` };
+      };
+    }
   }
 
   async loadCircuit(path: string, context: RunContext): Promise<Circuit> {
@@ -109,7 +123,17 @@ export class FakeSession implements TuiSession {
         ...(request.generate ? { continuation: ` ${request.op.kind}${strength === undefined ? '' : ` ${strength}`} has` } : {}),
       },
       kl: Math.abs(after - before) / 10,
+      ...(request.prompt.patchAnswer ? { onTarget: flipped } : {}),
+      ...(request.generate ? { fluency: { before: -1.25, after: -1.25 - Math.abs(after - before) / 4 } } : {}),
     };
+  }
+
+  /** The fake's calibration: the strength 1.5 for scale (reached), none for clamp/add (best 0). */
+  async calibrate(request: SteerRequest, context: RunContext): Promise<CalibrationResult> {
+    this.calibrateRequests.push(request);
+    if (context.signal.aborted) throw new CancelledError('calibration');
+    if (!request.prompt.patchAnswer) throw new InputError('calibration needs a target: the prompt\'s contrasting answer');
+    return request.op.kind === 'scale' ? { strength: -1.5, reached: true, kl: 2.25, tried: 16 } : { strength: 0, reached: false, kl: 0.5, tried: 21 };
   }
 
   /** Resolves the oldest waiting steering run (manualSteer). */
