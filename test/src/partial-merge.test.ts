@@ -143,6 +143,9 @@ describe('sharded runs merge to the single-process result', () => {
     expect(() => mergePartials([parts[0]!, other[1]!])).toThrow(/part-0.json and part-1.json are partials of different runs: identity steps is null in part-0.json but 10 in part-1.json/);
     const moved = { ...other[1]!, file: { ...parts[1]!.file, meta: { ...META, model: { path: 'pythia-70m' } } } };
     expect(() => mergePartials([parts[0]!, moved])).toThrow(/meta model.path is "small-a" in part-0.json but "pythia-70m"/);
+    // The provenance record (content hashes of the model and SAEs) is part of meta: same folder, other weights.
+    const hashed = (p: typeof parts[number], hash: string) => ({ ...p, file: { ...p.file, meta: { ...META, model: { path: 'small-a', hash } } } });
+    expect(() => mergePartials([hashed(parts[0]!, 'sha256:aa'), hashed(parts[1]!, 'sha256:bb')])).toThrow(/meta model.hash is "sha256:aa" in part-0.json but "sha256:bb"/);
     expect(() => parsePartial(serializePartial({ ...parts[0]!.file, numExamples: 3 }), 'bad.json')).toThrow(/bad.json: numExamples must be 7/);
     const sums = parts[0]!.file.sums as unknown as Record<string, unknown>;
     expect(() => parsePartial(serializePartial({ ...parts[0]!.file, sums: { ...sums, metricClean: [1] } } as PartialFile), 'bad.json'))

@@ -15,7 +15,8 @@ import type { DiscoveryResult } from '../algorithms/discover.js';
 import { metricEdges, type EdgeSet } from '../algorithms/edges.js';
 import { ratio, type EvaluationResult, type EvaluationRow } from '../algorithms/evaluation.js';
 import { FormatError, InputError } from '../errors.js';
-import { JsonReader, type Json } from './json-checks.js';
+import { quoteName } from '../quote.js';
+import { JsonReader, jsonSyntaxError, type Json } from './json-checks.js';
 import { encodeSafetensors, SafetensorsFile } from '../formats/safetensors.js';
 import type { RunMetadata } from './effects-file.js';
 
@@ -237,12 +238,12 @@ function readContainer(bytes: Uint8Array, source: string): Json {
       if (typeof v !== 'object' || v === null || typeof (v as Json).$tensor !== 'string') return v;
       const name = (v as Json).$tensor as string;
       const e = file.entries.get(name);
-      if (!e || (e.dtype !== 'F64' && e.dtype !== 'I32')) throw new FormatError(`${source}: tensor '${name}' is missing or not F64/I32`, HINT);
+      if (!e || (e.dtype !== 'F64' && e.dtype !== 'I32')) throw new FormatError(`${source}: tensor ${quoteName(name)} is missing or not F64/I32`, HINT);
       return file.getExact(name, e.dtype);
     });
   } catch (e) {
     if (e instanceof FormatError) throw e;
-    throw new FormatError(`${source}: the "${PARTIAL_KEY}" metadata is not valid JSON: ${(e as Error).message}`, HINT);
+    throw new FormatError(`${source}: the "${PARTIAL_KEY}" metadata is not valid JSON: ${jsonSyntaxError(e, text)}`, HINT);
   }
   return new JsonReader(source, HINT).object(o, '(top level)');
 }

@@ -126,7 +126,7 @@ describe('example selection', () => {
     expect(sel.examples.map((e) => [e.id, e.cleanPrefix, e.cleanIds.length])).toEqual([['a7', 'The teachers', 3], ['c', 'The cat', 2]]);
     expect(sel.skipped['answer-not-one-token']).toBe(1);
     expect(() => selectExamples(JSON.stringify({ x: { context: 'The cat', answer: ' is' } }), toyTokenizer(), { numExamples: 1 }))
-      .toThrow(/entry "x": 'context' must be a list of strings/);
+      .toThrow(/entry 'x': 'context' must be a list of strings/);
   });
 
   it('refuses a file that mixes pairs and single prompts, naming a line', () => {
@@ -178,6 +178,19 @@ describe('prompts past the model context (issue 16)', () => {
     const huge = ' the'.repeat(2_500_000); // 10 M characters
     const text = [line(`The dog${huge}`, `The dogs${huge}`, ' runs', ' run'), line('The dog', 'The cat', ' runs', ' run')].join('\n');
     const sel = selectExamples(text, tok, { numExamples: 2, seed: null, maxLength: 16 });
+    expect(sel.skipped['too-long']).toBe(1);
+    expect(sel.examples.map((e) => e.line)).toEqual([2]);
+    expect(encoded).toBeLessThan(1000);
+  });
+
+  it('skips a single prompt longer than maxLength without tokenizing it, as for pairs', () => {
+    let encoded = 0;
+    const base = toyTokenizer();
+    const tok: ExampleTokenizer = { encode: (t) => { encoded += t.length; return base.encode(t); }, maxTokenChars: 8 };
+    const single = (prefix: string) => JSON.stringify({ clean_prefix: prefix, clean_answer: ' runs' });
+    const text = [single(`The dog${' the'.repeat(2_500_000)}`), single('The dog')].join('\n');
+    const sel = selectExamples(text, tok, { numExamples: 2, maxLength: 16 });
+    expect(sel.paired).toBe(false);
     expect(sel.skipped['too-long']).toBe(1);
     expect(sel.examples.map((e) => e.line)).toEqual([2]);
     expect(encoded).toBeLessThan(1000);

@@ -6,6 +6,7 @@
 // batches are right-padded (batches.ts). See docs/concepts.md, "Data".
 
 import { InputError } from '../errors.js';
+import { quoteName } from '../quote.js';
 import type { Example, ExampleSelection, ExampleTokenizer, SelectExamplesOptions, SkipReason } from './examples.js';
 import { isPairedLine, parseLineObject, requireStrings, splitLines } from './json-lines.js';
 import { tooManyChars } from './too-long.js';
@@ -26,7 +27,7 @@ export type DataKind = { readonly kind: 'paired' } | { readonly kind: 'single'; 
 
 function clusterEntries(obj: Record<string, unknown>, source: string): SinglePromptEntry[] {
   return Object.entries(obj).map(([id, v], i) => {
-    const where = `${source} entry ${JSON.stringify(id)}`;
+    const where = `${source} entry ${quoteName(id)}`;
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new InputError(`${where} is not an object`, 'each entry must be {"context": ["piece", …], "answer": " x"}');
     const e = v as Record<string, unknown>;
     if (!Array.isArray(e.context) || !e.context.every((p) => typeof p === 'string')) {
@@ -100,7 +101,7 @@ export function selectSinglePrompts(entries: readonly (SinglePromptEntry | undef
     }
     if (ans.length !== 1) { skipped['answer-not-one-token']++; continue; }
     if (ids.length === 0) {
-      throw new InputError(`${options.source} ${e.id !== undefined ? `entry ${JSON.stringify(e.id)}` : `line ${e.line}`}: the prompt has no tokens`, 'give every prompt some text');
+      throw new InputError(`${options.source} ${e.id !== undefined ? `entry ${quoteName(e.id)}` : `line ${e.line}`}: the prompt has no tokens`, 'give every prompt some text');
     }
     if (options.maxLength !== undefined && ids.length > options.maxLength) { skipped['too-long']++; continue; }
     examples.push({
