@@ -175,8 +175,8 @@ export async function generateWorkload(scale: Scale, log: (line: string) => void
       throw new Error(`generator: expected ${PAIRS} pairs of ${SEQ_LEN} tokens, got ${sel.examples.length} (${JSON.stringify(sel.skipped)})`);
     }
     const tokens: TokensFile = {
-      clean: sel.examples.map((e) => [...e.cleanIds]), patch: sel.examples.map((e) => [...e.patchIds]),
-      clean_answer: sel.examples.map((e) => e.cleanAnswerId), patch_answer: sel.examples.map((e) => e.patchAnswerId),
+      clean: sel.examples.map((e) => [...e.cleanIds]), patch: sel.examples.map((e) => [...e.patchIds!]),
+      clean_answer: sel.examples.map((e) => e.cleanAnswerId), patch_answer: sel.examples.map((e) => e.patchAnswerId!),
     };
     writeFileSync(join(tmp, 'tokens.json'), `${JSON.stringify(tokens)}\n`);
     // Calibrate on the pairs a default run uses.

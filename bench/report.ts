@@ -160,3 +160,12 @@ export function writeResults(res: BenchResults): string {
   renameSync(tmp, path);
   return path;
 }
+
+/** Writes any result object to bench/results/<name>-<timestamp>.json (temp file + rename); returns the path. */
+export function writeNamedResults(name: string, res: Record<string, unknown>): string {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const path = join(RESULTS_DIR, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(res, null, 2)}\n`);
+  renameSync(`${path}.tmp`, path);
+  return path;
+}

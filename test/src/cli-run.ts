@@ -21,9 +21,15 @@ async function slot<T>(fn: () => Promise<T>): Promise<T> {
   try { return await fn(); } finally { running--; waiting.shift()?.(); }
 }
 
+/** The command line that runs the CLI from source, for scripts outside this process (e.g. Slurm jobs). */
+export function sfcCommandLine(): string[] {
+  return [process.execPath, '--conditions=@sfc/source', '--import', TSX, CLI_MAIN];
+}
+
 export function sfc(args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
   return slot(() => new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=@sfc/source', '--import', TSX, CLI_MAIN, ...args], {
+    const [node, ...pre] = sfcCommandLine();
+    const child = spawn(node!, [...pre, ...args], {
       cwd: options.cwd ?? REPO_ROOT,
       env: { ...process.env, NO_COLOR: '1', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

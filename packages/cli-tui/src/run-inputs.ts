@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import {
-  batchExamples, describeSkips, NotFoundError, recordInputs, selectExamples, splitLines,
+  batchExamples, describeSkips, NotFoundError, recordInputs, selectExamples,
   type Dictionary, type Example, type Model, type PromptBatch, type RunMetadata,
 } from '@sfc/core';
 import { loadModelDictionaries } from './dictionaries.js';
@@ -44,25 +44,45 @@ export async function loadDataBatches(s: Session, model: Model, options: Pick<Ru
   try {
     text = await readFile(dataPath, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`data file ${dataPath} does not exist`, 'pass --data FILE with JSON lines {clean_prefix, patch_prefix, clean_answer, patch_answer}');
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new NotFoundError(`data file ${dataPath} does not exist`,
+        'pass --data FILE with JSON lines of pairs {clean_prefix, patch_prefix, clean_answer, patch_answer} or of single prompts {clean_prefix, clean_answer}, or a cluster JSON {"<id>": {"context": [...], "answer": " x"}}');
+    }
     throw e;
   }
   const asked = s.config.get<number>(options.numExamplesKey);
   const seed = s.config.get<number>('circuit.seed')!;
   const minLengthOnly = s.config.get<boolean>('circuit.minLengthOnly')!;
   const selection = selectExamples(text, model.tokenizer, {
-    // Unset means every usable example: ask for as many as there are lines.
-    numExamples: asked ?? Math.max(1, splitLines(text).length),
+    // Unset means every usable example (a cluster JSON file may be one line).
+    numExamples: asked ?? Number.MAX_SAFE_INTEGER,
     seed, minLengthOnly, source: basename(dataPath), maxLength: model.spec.dims.maxPositions,
     ...(asked !== undefined ? { onWarning: s.warn } : {}),
   });
   const batchSize = s.config.get<number>(options.batchSizeKey)!;
   const batches = batchExamples(selection.examples, batchSize);
-  s.status(`data: ${selection.examples.length} examples from ${basename(dataPath)} (${selection.lines} lines, ${describeSkips(selection.skipped)}), ${batches.length} batch${batches.length === 1 ? '' : 'es'}`);
+  const n = selection.examples.length;
+  const padded = batches.some((b) => b.lengths !== undefined) ? ', right-padded (mixed lengths)' : '';
+  // Single prompts are taken in file order with every length (the reference's --nopair): seed and
+  // --min-length-only do not apply to them.
+  const what = selection.paired ? `${n} examples` : `${n} single prompt${n === 1 ? '' : 's'} (file order, all lengths)`;
+  s.status(`data: ${what} from ${basename(dataPath)} (${selection.lines} ${selection.paired ? 'lines' : 'entries'}, ${describeSkips(selection.skipped)}), ${batches.length} batch${batches.length === 1 ? '' : 'es'}${padded}`);
   return {
     batches, examples: selection.examples,
-    meta: { path: dataPath, seed, minLengthOnly, requested: asked ?? null, used: selection.examples.length, skipped: selection.skipped },
+    meta: {
+      path: dataPath, kind: selection.paired ? 'pairs' : 'single-prompts',
+      ...(selection.paired ? { seed, minLengthOnly } : {}), requested: asked ?? null, used: n, skipped: selection.skipped,
+    },
   };
+}
+
+/**
+ * What every output file records about the run's model and SAEs (paths and content hashes: it lets
+ * a circuit reopen its own inputs); RunMetadata without `data`. Hashing reads every weight file:
+ * compute it once per model and dictionaries.
+ */
+export function inputsMetadata(s: Session, model: Model, dictionaries: ReadonlyMap<string, Dictionary>): Promise<Omit<RunMetadata, 'data'>> {
+  return recordInputs(model, dictionaries, s.config.get<string>('dictionaries.folder') ?? null);
 }
 
 async function loadRunInputs(s: Session, options: RunInputOptions): Promise<RunInputs> {
@@ -70,8 +90,7 @@ async function loadRunInputs(s: Session, options: RunInputOptions): Promise<RunI
   const model = await s.model();
   const data = await loadDataBatches(s, model, options);
   const dictionaries = await loadModelDictionaries(s, model, options.only ? { only: options.only } : {});
-  // The model and SAE record (paths and content hashes) lets a circuit reopen its own inputs.
-  const meta: RunMetadata = { ...await recordInputs(model, dictionaries, s.config.get<string>('dictionaries.folder') ?? null), data: data.meta };
+  const meta: RunMetadata = { ...await inputsMetadata(s, model, dictionaries), data: data.meta };
   return {
     model, batches: data.batches, dictionaries, meta,
     dispose: () => { for (const d of dictionaries.values()) d.dispose(); },

@@ -27,8 +27,9 @@ export {
   loadExamples, selectExamples, splitLines, describeSkips, SKIP_REASONS,
   type Example, type ExampleSelection, type ExampleTokenizer, type SelectExamplesOptions, type SkipReason,
 } from './data/examples.js';
-export { batchExamples, singlePromptBatch, countPrompts, type PromptBatch } from './data/batches.js';
-export { logitDiff, cleanMinusPatch, negAnswerLogit, linearLogitMetric, defaultMetric, type Metric, type BoundMetric } from './algorithms/metrics.js';
+export { batchExamples, singlePromptBatch, countPrompts, padRows, rowLength, PAD_ID, type PromptBatch } from './data/batches.js';
+export { detectData, type DataKind, type SinglePromptEntry } from './data/single-prompts.js';
+export { logitDiff, cleanMinusPatch, negAnswerLogit, linearLogitMetric, defaultMetric, lastTokenPositions, type Metric, type BoundMetric } from './algorithms/metrics.js';
 export type { ProgressCallback, ProgressEvent } from './algorithms/progress.js';
 export { cancelCheck, type CancelCheck } from './algorithms/cancel.js';
 export { saeState, effectOf, toDense, type SparseAct } from './algorithms/sparse-act.js';
@@ -52,6 +53,11 @@ export {
 } from './circuit/effects-file.js';
 export { jsonSyntaxError } from './circuit/json-checks.js';
 export { EVAL_SCHEMA, evaluationToFile, serializeEvaluation, type EvalFile } from './circuit/eval-file.js';
+export {
+  PARTIAL_SCHEMA, parseShard, shardBatchIndices, attributionPartial, discoveryPartial, evaluationPartial, emptyPartial, serializePartial,
+  parsePartial, mergePartials, firstDifference,
+  type Shard, type PartialKind, type PartialFile, type PartialContext, type NamedPartial, type MergedRun,
+} from './circuit/partial.js';
 export { tidySync } from './tidy.js';
 export { contentHash, modelContentHash, isModelFile, CONTENT_HASH_METHOD, FULL_HASH_LIMIT, type ContentHashOptions } from './content-hash.js';
 export {

@@ -1,8 +1,9 @@
-// How batched generation splits its prompts into forwards. sfc batches are rectangular: no
-// padding, no attention mask (the backends' attention is causal only, and one positionOffset
-// places every row), so only prompts of one token length can share a forward. Each group is
-// such a set, at most `batchSize` rows, run to the end as one batch with one KV cache; groups
-// run one after another. Exact by construction: every row sees what it would see alone.
+// How batched generation splits its prompts into forwards. Scoring runs prompts of mixed lengths
+// right-padded (a prompt token never attends to the pads after it), but a generated token would
+// attend to the pads of shorter prompts (the backends' attention is causal only, with no mask, and
+// one positionOffset places every row), so only prompts of one token length share a generation
+// forward. Each group is such a set, at most `batchSize` rows, run to the end as one batch with one
+// KV cache; groups run one after another. Exact by construction: every row sees what it would see alone.
 
 import { InputError } from '@sfc/core';
 

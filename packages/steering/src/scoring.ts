@@ -1,15 +1,17 @@
 // Steered scoring: the next-token distribution at the last prompt position before and after
 // steering — the metric, the answer logits and their difference, the top-k log-probabilities,
 // and KL(before ‖ after) — per prompt and summed up over a dataset. The unsteered forward runs
-// once per batch however many steered variants are compared (sweeps reuse it).
+// once per batch however many steered variants are compared (sweeps reuse it). Right-padded
+// batches (prompts of mixed lengths) are read at each row's last real token; edits at pad
+// positions reach no real token (docs/concepts.md, "Prompts of different lengths").
 
 import { InputError, logitDiff, negAnswerLogit, type Metric, type Model, type PromptBatch, type Tensor, type TensorOps } from '@sfc/core';
 import { f32, i32 } from './host-data.js';
 import type { Steering, TokenBatch } from './steering.js';
 
 /**
- * Prompts of one token length. Structurally a subset of core's PromptBatch, so batches from
- * the data loader pass straight in; answers are optional (prompt-only scoring has no metric).
+ * Prompts, right-padded when their lengths differ. Structurally a subset of core's PromptBatch, so
+ * batches from the data loader pass straight in; answers are optional (prompt-only scoring has no metric).
  */
 export interface ScoreBatch {
   readonly size: number;
@@ -20,13 +22,25 @@ export interface ScoreBatch {
   readonly patch?: Int32Array;
   readonly cleanAnswer?: Int32Array;
   readonly patchAnswer?: Int32Array;
-  /** Index of each row in the example list it came from (data batches are grouped by length). */
+  /** Index of each row in the example list it came from. */
   readonly exampleIndex?: readonly number[];
+  /** Real tokens per row of a right-padded batch (absent: every row has `seq`). */
+  readonly lengths?: Int32Array;
   /**
    * Per row, the next tokens that count as the steer's intended outcome (on target when the
    * steered top-1 is one of them). Default: the row's patch answer; none without one.
    */
   readonly targets?: readonly (readonly number[])[];
+}
+
+/** The unembed selection of a batch's next-token logits: each row's last real token. */
+function nextTokenLogits(batch: ScoreBatch): { lastOnly: true; lastPositions?: Int32Array } {
+  return batch.lengths ? { lastOnly: true, lastPositions: Int32Array.from(batch.lengths, (l) => l - 1) } : { lastOnly: true };
+}
+
+/** The distinct prompt lengths of a batch. */
+function batchLengths(batch: ScoreBatch): number[] {
+  return batch.lengths ? [...new Set(batch.lengths)] : [batch.seq];
 }
 
 /** A metric on the last-position logits [batch, vocab] → [batch]. */
@@ -183,9 +197,19 @@ function lastLogits(model: Model, logits: Tensor, batch: number): Tensor {
   return logits.shape.length === 2 ? logits : model.ops.reshape(logits, [batch, vocab]);
 }
 
-/** The batch's prompts as token ids (e.g. as reference prompts for ablate mean). */
-export function cleanTokens(batch: ScoreBatch): TokenBatch {
-  return { ids: batch.clean, batch: batch.size, seq: batch.seq };
+/**
+ * The batch's prompts as token ids without pads (e.g. as reference prompts for ablate mean, which
+ * averages over every token): one TokenBatch per prompt length, rows in order within each.
+ */
+export function cleanTokens(batch: ScoreBatch): TokenBatch[] {
+  if (!batch.lengths) return [{ ids: batch.clean, batch: batch.size, seq: batch.seq }];
+  const lengths = batch.lengths;
+  return batchLengths(batch).map((seq) => {
+    const rows = [...lengths.keys()].filter((r) => lengths[r] === seq);
+    const ids = new Int32Array(rows.length * seq);
+    rows.forEach((r, i) => ids.set(batch.clean.subarray(r * batch.seq, r * batch.seq + seq), i * seq));
+    return { ids, batch: rows.length, seq };
+  });
 }
 
 function patchTokens(batch: ScoreBatch, options: ScoreOptions): TokenBatch | undefined {
@@ -199,16 +223,18 @@ function patchTokens(batch: ScoreBatch, options: ScoreOptions): TokenBatch | und
  */
 export async function compareBatch(model: Model, variants: readonly Steering[], batch: ScoreBatch, options: ScoreOptions = {},
   offset = 0): Promise<PromptScore[][]> {
+  if (batch.lengths && variants.some((v) => v.dependsOnPromptLength)) return compareByLength(model, variants, batch, options, offset);
   const ops = model.ops;
   const k = Math.min(options.topK ?? 10, model.spec.dims.vocabSize);
   if (!Number.isInteger(k) || k < 1) throw new InputError(`topK must be a positive integer, got ${options.topK}`);
   const metric = options.metric ?? defaultScoreMetric(batch);
   const patchIds = patchTokens(batch, options);
-  for (const v of variants) v.validate(batch.seq, batch.seq, patchIds, batch.size);
+  // Every row is checked at its own length, as it would be alone.
+  for (const v of variants) for (const len of batchLengths(batch)) v.validate(len, len, patchIds, batch.size);
   const results: PromptScore[][] = [];
   await ops.scope(async () => {
     const tokens = model.tokens(batch.clean, batch.size, batch.seq);
-    const before = lastLogits(model, (await model.forward(tokens, { logits: { lastOnly: true } })).logits!, batch.size);
+    const before = lastLogits(model, (await model.forward(tokens, { logits: nextTokenLogits(batch) })).logits!, batch.size);
     const lpBefore = ops.logSoftmax(before);
     const pBefore = ops.exp(lpBefore);
     const b = await readSide(model, before, lpBefore, batch, metric, k);
@@ -216,7 +242,7 @@ export async function compareBatch(model: Model, variants: readonly Steering[], 
       await ops.scope(async () => {
         const patch = steering.needsPatch && patchIds ? await steering.capturePatch(patchIds) : undefined;
         const edits = steering.edits({ promptLength: batch.seq, patch });
-        const after = lastLogits(model, (await model.forward(tokens, { edits, logits: { lastOnly: true } })).logits!, batch.size);
+        const after = lastLogits(model, (await model.forward(tokens, { edits, logits: nextTokenLogits(batch) })).logits!, batch.size);
         const lpAfter = ops.logSoftmax(after);
         const kl = await f32(ops.sum(ops.mul(pBefore, ops.sub(lpBefore, lpAfter)), -1));
         const a = await readSide(model, after, lpAfter, batch, metric, k);
@@ -236,6 +262,45 @@ export async function compareBatch(model: Model, variants: readonly Steering[], 
     }
   });
   return results;
+}
+
+/** The rows of a right-padded batch whose prompts have `seq` tokens, as a pad-free batch. */
+function rowsOfLength(batch: ScoreBatch, seq: number): { rows: number[]; batch: ScoreBatch } {
+  const rows = [...batch.lengths!.keys()].filter((r) => batch.lengths![r] === seq);
+  const take = (a: Int32Array, width: number) => {
+    const out = new Int32Array(rows.length * width);
+    rows.forEach((r, i) => out.set(a.subarray(r * batch.seq, r * batch.seq + width), i * width));
+    return out;
+  };
+  const pick = (a: Int32Array) => Int32Array.from(rows, (r) => a[r]!);
+  return {
+    rows,
+    batch: {
+      size: rows.length, seq, clean: take(batch.clean, seq),
+      ...(batch.patch ? { patch: take(batch.patch, seq) } : {}),
+      ...(batch.cleanAnswer ? { cleanAnswer: pick(batch.cleanAnswer) } : {}),
+      ...(batch.patchAnswer ? { patchAnswer: pick(batch.patchAnswer) } : {}),
+      ...(batch.targets ? { targets: rows.map((r) => batch.targets![r]!) } : {}),
+    },
+  };
+}
+
+/**
+ * compareBatch for a right-padded batch whose steering depends on the prompt length: one pad-free
+ * forward per prompt length, the scores put back in the batch's row order.
+ */
+async function compareByLength(model: Model, variants: readonly Steering[], batch: ScoreBatch, options: ScoreOptions, offset: number): Promise<PromptScore[][]> {
+  const out: PromptScore[][] = variants.map(() => new Array<PromptScore>(batch.size));
+  for (const seq of batchLengths(batch)) {
+    const group = rowsOfLength(batch, seq);
+    const scores = await compareBatch(model, variants, group.batch, options);
+    scores.forEach((list, v) => list.forEach((sc, i) => {
+      const r = group.rows[i]!;
+      const { example: _, ...rest } = sc;
+      out[v]![r] = { ...rest, index: offset + r, ...(batch.exampleIndex ? { example: batch.exampleIndex[r]! } : {}) };
+    }));
+  }
+  return out;
 }
 
 /** The row's targets: ScoreBatch.targets, else its patch answer; undefined when it has neither. */

@@ -136,6 +136,18 @@ export class Steering {
   }
 
   /**
+   * Whether the edits depend on where the prompt ends: positions counted from the prompt's end
+   * (negative list entries or starts), or patch ops (copied up to the patch prompt's length). Such
+   * edits resolve against one prompt length per forward, so prompts of different lengths cannot
+   * share a right-padded forward (scoring then runs each length separately).
+   */
+  get dependsOnPromptLength(): boolean {
+    return this.interventions.some((iv) => iv.op.kind === 'patch'
+      || (iv.positions.kind === 'list' && iv.positions.positions.some((q) => q < 0))
+      || (iv.positions.kind === 'from' && iv.positions.start < 0));
+  }
+
+  /**
    * Fails before any compute when some requested position can never be reached, or when a
    * patch prompt is missing, too short or of the wrong batch size.
    */

@@ -205,7 +205,7 @@ async function loadPrompts(argv: GlobalArgs, s: Session, model: Model): Promise<
   const batches = targets ? withTargets(data.batches, () => targets) : byCase ? withTargets(data.batches, byCase) : data.batches;
   return {
     batches, texts: data.examples.map((e) => e.cleanPrefix),
-    patchTokens: data.examples.map((e) => patchPrompt ?? tokenBatch(e.patchIds)),
+    patchTokens: data.examples.map((e) => patchPrompt ?? (e.patchIds ? tokenBatch(e.patchIds) : undefined)),
     ...(patchPrompt ? { patchPrompt } : {}), meta: { data: data.meta },
   };
 }
@@ -391,7 +391,7 @@ async function run(argv: GlobalArgs, s: Session): Promise<void> {
     const reference = !isMean ? [] : argv.prompt === undefined ? prompts.batches
       : s.config.get('data') !== undefined ? (await loadDataBatches(s, model, DATA_KEYS)).batches : [];
     const steering = await Steering.create(model, dictionaries, interventionsFor(features, op, p.positions), {
-      reference: reference.map(cleanTokens), onProgress: onPhase,
+      reference: reference.flatMap(cleanTokens), onProgress: onPhase,
     });
     if (p.generate !== undefined) {
       // Fail before any work when generated positions cannot be steered (e.g. patch past the patch prompt).

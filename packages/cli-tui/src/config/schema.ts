@@ -78,7 +78,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   { path: 'circuit.seed', type: { kind: 'integer', min: 0 }, default: 12,
     description: 'Shuffle seed for the data file (same order as feature-circuits); also seeds resample ablation.' },
   { path: 'circuit.minLengthOnly', type: { kind: 'boolean' }, default: true,
-    description: 'Keep only examples of the shortest token length, as feature-circuits does.' },
+    description: 'Pairs: keep only examples of the shortest token length, as feature-circuits does (false: every length, in right-padded batches). Single-prompt data always keeps every length.' },
   { path: 'evaluate.ablation', type: { kind: 'enum', values: ABLATIONS }, default: 'mean',
     description: 'Values for ablated nodes: per-position `mean` over the patch prompts, `zero`, or `resample`.' },
   { path: 'evaluate.handleErrors', type: { kind: 'enum', values: ERROR_HANDLING }, default: 'default',

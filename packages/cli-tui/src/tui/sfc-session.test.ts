@@ -205,3 +205,29 @@ describe('discovery', () => {
     expect(r.after.top).toHaveLength(5);
   });
 });
+
+describe('single-prompt data', () => {
+  it('starts from the first cluster entry and discovers on prompts of different lengths', async () => {
+    // The reference's cluster JSON (context pieces joined with ""), prompts of 4, 6 and 3 tokens.
+    const clusters = {
+      a: { context: ['The', ' parents', ' that', ' know'], answer: ' have' },
+      b: { context: ['The parent that the guards know'], answer: ' has' },
+      c: { context: ['The', ' guards', ' know'], answer: ' have' },
+    };
+    writeFileSync(join(dir, 'clusters.json'), JSON.stringify(clusters));
+    const single = await SfcTuiSession.open(memoryIO({ cwd: dir }), {
+      model: SMALL_A, dictionaries: join(SMALL_A, 'dictionaries'), data: join(dir, 'clusters.json'), backend: 'tfjs', 'node-threshold': 0.01,
+    }, { out: 'single.json' });
+    try {
+      expect(await single.defaultPrompt()).toEqual({ text: 'The parents that know', answer: ' have', patchAnswer: '' });
+      const notes: string[] = [];
+      const out = await single.discover({ ...context(notes), onProgress: () => undefined });
+      expect(out.circuit.numExamples).toBe(3);
+      expect(out.circuit.metricPatch).toBeNull();
+      expect(out.circuit.nodes.length).toBeGreaterThan(1);
+      expect(notes.some((n) => n.startsWith('data: 3 single prompts'))).toBe(true);
+    } finally {
+      await single.close();
+    }
+  });
+});

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import {
-  buildCircuit, contentHash, dictionaryFolder, discover, InputError, modelDisplayName, serializeCircuit, splitLines,
+  buildCircuit, contentHash, detectData, dictionaryFolder, discover, InputError, modelDisplayName, serializeCircuit, splitLines,
   type Circuit, type Dictionary, type Model, type ProgressEvent,
 } from '@sfc/core';
 import {
@@ -202,10 +202,17 @@ export class SfcTuiSession implements TuiSession {
   async defaultPrompt(): Promise<PromptInput> {
     const o = this.options;
     if (o.prompt !== undefined) return { text: o.prompt, answer: o.answer ?? '', patchAnswer: o.patchAnswer ?? '' };
-    const data = this.config.get<string>('data');
-    if (data === undefined) return EMPTY_PROMPT;
+    const dataPath = this.config.get<string>('data');
+    if (dataPath === undefined) return EMPTY_PROMPT;
     let text: string;
-    try { text = await readFile(data, 'utf8'); } catch { return EMPTY_PROMPT; } // discovery reports a missing data file
+    try { text = await readFile(dataPath, 'utf8'); } catch { return EMPTY_PROMPT; } // discovery reports a missing data file
+    // The first example of the file: a pair, a single prompt (JSON lines) or a cluster JSON entry.
+    let data: ReturnType<typeof detectData>;
+    try { data = detectData(text, basename(dataPath)); } catch { return EMPTY_PROMPT; } // discovery reports a malformed file
+    if (data.kind === 'single') {
+      const first = data.entries.find((e) => e !== undefined);
+      return first ? { text: first.prefix, answer: first.answer, patchAnswer: '' } : EMPTY_PROMPT;
+    }
     for (const line of splitLines(text)) {
       try {
         const r = JSON.parse(line) as Record<string, unknown>;

@@ -3,14 +3,16 @@
 // by its SAE and has the features and errors that are not kept replaced by ablation values
 // computed from unmodified runs of the patch prompts: `mean` (per position, over all patch
 // prompts), `zero`, or `resample` (each row takes the patch state of a prompt drawn with
-// replacement, seeded).
+// replacement, seeded). Prompts of mixed lengths: means per position over the prompts that reach
+// it, resampled states from prompts of the same length; pads are never read (docs/concepts.md).
 
 import { InputError } from '../errors.js';
 import type { Model } from '../model/model.js';
 import type { LogitSelection } from '../model/spec.js';
 import type { Tensor, TensorOps } from '../tensor.js';
 import { tidySync } from '../tidy.js';
-import type { PromptBatch } from '../data/batches.js';
+import { padRows, rowLength, type PromptBatch } from '../data/batches.js';
+import { realMask } from './changed-rows.js';
 import { PythonRandom } from '../data/python-random.js';
 import type { CancelCheck } from './cancel.js';
 import type { ResolvedSubmodule } from './setup.js';
@@ -42,30 +44,36 @@ function ablationIds(batch: PromptBatch): Int32Array {
 }
 
 /**
- * Per-position means of every submodule's SAE state over the prompts of all batches (which must
- * share one length): act [S, F], res [S, d]. The tensors outlive the call; the caller disposes them.
+ * Per-position means of every submodule's SAE state over the prompts of all batches: act [S, F],
+ * res [S, d], S the longest prompt. In right-padded batches only real rows count: the mean at
+ * position p is over the prompts longer than p (pad positions contribute nothing). The tensors
+ * outlive the call; the caller disposes them (meanStatesFor cuts them to a batch's length).
  * The decoder is affine, so mean(x − dec(f)) = mean(x) − dec(mean(f)): one decode of [S, F] per
  * submodule instead of one per prompt.
  */
 export async function meanAblationStates(model: Model, subs: readonly ResolvedSubmodule[], batches: readonly PromptBatch[],
   cancel?: CancelCheck): Promise<Map<string, SparseAct>> {
   const ops = model.ops;
-  const seq = batches[0]!.seq;
-  if (batches.some((b) => b.seq !== seq)) {
-    throw new InputError('mean ablation averages per position, but the examples have different token lengths',
-      'keep only the shortest length class (--min-length-only, the default) or use --ablation zero');
-  }
+  const S = Math.max(...batches.map((b) => b.seq));
+  // Prompts counted at each position (all of them for pad-free batches of one length).
+  const counts = new Float64Array(S);
+  for (const b of batches) for (let r = 0; r < b.size; r++) for (let p = 0; p < rowLength(b, r); p++) counts[p]!++;
   let sums: Map<string, SparseAct> | undefined;
-  let n = 0;
   for (const batch of batches) {
     await cancel?.(); // the running sums are the caller's scope's to dispose
     const part = await ops.scope(async () => {
       const run = await model.forward(model.tokens(ablationIds(batch), batch.size, batch.seq), { logits: false });
+      const real = realMask(ops, batch);
+      // Σ over the batch's real rows, zero-extended to S positions.
+      const rowSum = (t: Tensor) => {
+        const sum = ops.sum(real ? ops.mul(t, real) : t, 0);
+        return batch.seq === S ? sum : ops.concat([sum, ops.zeros([S - batch.seq, t.shape[2]!])], 0);
+      };
       const out: Record<string, Tensor> = {};
       for (const s of subs) {
         const x = run.values.get(s.name)!;
-        out[`${s.name}:act`] = ops.sum(s.dict.encode(x), 0);
-        out[`${s.name}:x`] = ops.sum(x, 0);
+        out[`${s.name}:act`] = rowSum(s.dict.encode(x));
+        out[`${s.name}:x`] = rowSum(x);
       }
       return out;
     });
@@ -78,17 +86,26 @@ export async function meanAblationStates(model: Model, subs: readonly ResolvedSu
       if (prev) { prev.act.dispose(); prev.res.dispose(); act.dispose(); res.dispose(); }
     }
     sums = next;
-    n += batch.size;
   }
+  const uniform = counts.every((c) => c === counts[0]);
+  const inv = uniform ? undefined : ops.tensor(Float32Array.from(counts, (c) => 1 / c), [S, 1]);
+  const mean = (t: Tensor) => (inv ? ops.mul(t, inv) : ops.scale(t, 1 / counts[0]!));
   const means = new Map<string, SparseAct>();
   for (const s of subs) {
     const v = sums!.get(s.name)!;
-    const act = ops.scale(v.act, 1 / n);
-    const res = tidySync((t) => ops.sub(t(ops.scale(v.res, 1 / n)), t(s.dict.decode(act))));
+    const act = mean(v.act);
+    const res = tidySync((t) => ops.sub(t(mean(v.res)), t(s.dict.decode(act))));
     means.set(s.name, { act, res });
     v.act.dispose(); v.res.dispose();
   }
+  inv?.dispose();
   return means;
+}
+
+/** Per-position ablation states [S_max, ·] cut to a batch of `seq` positions (created in the caller's scope). */
+export function meanStatesFor(ops: TensorOps, states: ReadonlyMap<string, SparseAct>, seq: number): ReadonlyMap<string, SparseAct> {
+  const cut = (t: Tensor) => (t.shape.length === 2 && t.shape[0]! > seq ? ops.slice(t, [0, 0], [seq, t.shape[1]!]) : t);
+  return new Map([...states].map(([k, v]) => [k, { act: cut(v.act), res: cut(v.res) }]));
 }
 
 /** Zero ablation values (x̂ = dec(0) = b_dec for a fully ablated submodule). */
@@ -96,26 +113,35 @@ export function zeroAblationStates(ops: TensorOps, subs: readonly ResolvedSubmod
   return new Map(subs.map((s) => [s.name, { act: ops.zeros([s.dict.dSae]), res: ops.zeros([s.dict.dIn]) }]));
 }
 
-/** Draws, for every prompt of every batch, the global index of the prompt whose state it takes (with replacement). */
+/**
+ * Draws, for every prompt of every batch, the global index of the prompt whose state it takes (with
+ * replacement) among the prompts of its own token length, so a drawn state has a real token at
+ * every real position. With one length this is a draw among all prompts.
+ */
 export function resampleDraws(batches: readonly PromptBatch[], seed: number): number[][] {
-  const total = batches.reduce((n, b) => n + b.size, 0);
+  const pools = new Map<number, number[]>();
+  let g = 0;
+  for (const b of batches) {
+    for (let r = 0; r < b.size; r++, g++) {
+      const len = rowLength(b, r);
+      const pool = pools.get(len);
+      if (pool) pool.push(g); else pools.set(len, [g]);
+    }
+  }
   const rng = new PythonRandom(seed);
-  return batches.map((b) => Array.from({ length: b.size }, () => rng.randbelow(total)));
+  return batches.map((b) => Array.from({ length: b.size }, (_, r) => {
+    const pool = pools.get(rowLength(b, r))!;
+    return pool[rng.randbelow(pool.length)]!;
+  }));
 }
 
-/** Resample ablation values for one batch: the unmodified states of the drawn prompts [B, S, ·]. */
+/** Resample ablation values for one batch: the unmodified states of the drawn prompts [B, S, ·], padded like the batch. */
 export async function resampleAblationStates(model: Model, subs: readonly ResolvedSubmodule[], batches: readonly PromptBatch[],
   draws: readonly number[]): Promise<Map<string, SparseAct>> {
   const ops = model.ops;
-  const seq = batches[0]!.seq;
-  if (batches.some((b) => b.seq !== seq)) {
-    throw new InputError('resample ablation swaps states between prompts, but the examples have different token lengths',
-      'keep only the shortest length class (--min-length-only, the default) or use --ablation zero');
-  }
   const all: Int32Array[] = [];
-  for (const b of batches) for (let r = 0; r < b.size; r++) all.push(ablationIds(b).subarray(r * seq, (r + 1) * seq));
-  const ids = new Int32Array(draws.length * seq);
-  draws.forEach((g, r) => ids.set(all[g]!, r * seq));
+  for (const b of batches) for (let r = 0; r < b.size; r++) all.push(ablationIds(b).subarray(r * b.seq, r * b.seq + rowLength(b, r)));
+  const { ids, seq } = padRows(draws.map((g) => [...all[g]!]));
   const run = await model.forward(model.tokens(ids, draws.length, seq), { logits: false });
   return new Map(subs.map((s) => [s.name, saeState(ops, s.dict, run.values.get(s.name)!)]));
 }

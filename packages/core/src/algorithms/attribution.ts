@@ -20,9 +20,9 @@ import { countPrompts, type PromptBatch } from '../data/batches.js';
 import { defaultMetric, type BoundMetric, type Metric } from './metrics.js';
 import { cancelCheck, type CancelCheck } from './cancel.js';
 import type { ProgressCallback } from './progress.js';
-import { checkBatches, checkGrad, requirePositiveInt, resolveDictionaries, type DictionarySet, type ResolvedSubmodule } from './setup.js';
+import { checkBatches, checkGrad, promptLengths, requirePositiveInt, resolveDictionaries, type DictionarySet, type ResolvedSubmodule } from './setup.js';
 import { effectOfOutputDelta, saeState, type SparseAct } from './sparse-act.js';
-import { changedRows, compactRows, expandRows, type ChangedRows } from './changed-rows.js';
+import { changedRows, compactRows, expandRows, realMask, realRows, type ChangedRows } from './changed-rows.js';
 import { tidySync } from '../tidy.js';
 
 export type AttributionMethod =
@@ -126,12 +126,15 @@ export async function prepareBatch(model: Model, subs: readonly ResolvedSubmodul
   const delta = new Map<string, SparseAct>();
   const target = new Map<string, Tensor>();
   const changed = changedRows(ops, batch);
+  // Right-padded batch: Δ is forced to exact zeros at pad positions (nothing there has an effect).
+  const real = realMask(ops, batch);
+  const atReal = (t: Tensor) => (real ? ops.mul(t, real) : t);
   for (const s of subs) {
     const d = await ops.scope(() => {
       const xc = clean.values.get(s.name)!;
       if (!patch) {
         const c = saeState(ops, s.dict, xc);
-        return { act: ops.neg(c.act), res: ops.neg(c.res) }; // the patch state is 0
+        return { act: atReal(ops.neg(c.act)), res: atReal(ops.neg(c.res)) }; // the patch state is 0
       }
       const xp = patch.values.get(s.name)!;
       // Δf on the changed rows only (zeros elsewhere). The decoder is linear, so
@@ -142,7 +145,7 @@ export async function prepareBatch(model: Model, subs: readonly ResolvedSubmodul
         ? expandRows(ops, changed, tidySync((t) => ops.sub(t(s.dict.encode(t(compactRows(ops, changed, xp)))), t(s.dict.encode(t(compactRows(ops, changed, xc)))))),
           [...xc.shape.slice(0, 2), s.dict.dSae])
         : ops.sub(s.dict.encode(xp), s.dict.encode(xc));
-      return { act, res: ops.sub(ops.sub(xp, xc), ops.sub(s.dict.decode(act), s.dict.decoderBias())) };
+      return { act: changed ? act : atReal(act), res: atReal(ops.sub(ops.sub(xp, xc), ops.sub(s.dict.decode(act), s.dict.decoderBias()))) };
     });
     delta.set(s.name, d);
     target.set(s.name, patch ? patch.values.get(s.name)! : s.dict.decoderBias());
@@ -221,7 +224,7 @@ export async function exactEffect(model: Model, ctx: BatchContext, sub: Resolved
   const effRes = new Float32Array(B * S);
   // Error nodes: one patch per position whose Δr can be nonzero (rows with an unchanged prefix have
   // Δ = 0, so their effect is exactly 0 without a forward).
-  const errorRows = ctx.changed ? ctx.changed.rows : Int32Array.from({ length: B * S }, (_, r) => r);
+  const errorRows = ctx.changed ? ctx.changed.rows : realRows(ctx.batch);
   const total = nz.length + errorRows.length;
   let done = 0;
 
@@ -363,9 +366,10 @@ export function resolveMethod(method: AttributionMethod): { kind: AttributionMet
   throw new InputError(`unknown attribution method ${JSON.stringify((method as { kind: unknown }).kind)}`, 'use attrib, ig or exact');
 }
 
+/** The token length every prompt has, or null when lengths differ (within or across batches). */
 export function sameLength(batches: readonly PromptBatch[]): number | null {
-  const lens = new Set(batches.map((b) => b.seq));
-  return lens.size === 1 ? batches[0]!.seq : null;
+  const lens = promptLengths(batches);
+  return lens.length === 1 ? lens[0]! : null;
 }
 
 /** What attribute() and discover() report about the metric, per example and as means. */

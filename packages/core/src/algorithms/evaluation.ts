@@ -11,14 +11,14 @@ import { parseSubmoduleName } from '../submodule.js';
 import type { Tensor, TensorOps } from '../tensor.js';
 import { countPrompts, type PromptBatch } from '../data/batches.js';
 import {
-  ablatedMetric, meanAblationStates, resampleAblationStates, resampleDraws, zeroAblationStates,
+  ablatedMetric, meanAblationStates, meanStatesFor, resampleAblationStates, resampleDraws, zeroAblationStates,
   type Ablation, type ErrorHandling, type KeepMask,
 } from './ablation.js';
 import type { NodeEffects } from './attribution.js';
 import { cancelCheck } from './cancel.js';
 import { cleanMinusPatch, linearLogitMetric, type Metric } from './metrics.js';
 import type { ProgressCallback } from './progress.js';
-import { checkBatches, resolveDictionaries, type DictionarySet, type ResolvedSubmodule } from './setup.js';
+import { checkBatches, promptLengths, resolveDictionaries, type DictionarySet, type ResolvedSubmodule } from './setup.js';
 import type { SparseAct } from './sparse-act.js';
 
 export interface EvaluateOptions {
@@ -41,6 +41,13 @@ export interface EvaluateOptions {
   /** Default logit[clean] − logit[patch] (paired) or logit[answer] (single prompts). */
   readonly metric?: Metric;
   readonly onProgress?: ProgressCallback;
+  /**
+   * Run the ablated forwards only on these batch indices (default: all) — one shard of a run
+   * (circuit/partial.ts). Ablation values (mean, resample draws) still come from every batch, so
+   * each selected batch computes what it computes in the full run; numExamples and the means are
+   * over the selected batches.
+   */
+  readonly onlyBatches?: readonly number[];
   /**
    * Aborting stops the run at the next unit of work (a batch of the mean-ablation pass, a batch, one
    * ablated forward per threshold) with CancelledError; every tensor the run made is disposed.
@@ -137,19 +144,23 @@ export async function evaluate(model: Model, dictionaries: DictionarySet, batche
     if (e.dSae !== s.dict.dSae) {
       throw new InputError(`the circuit has ${e.dSae} features for ${s.name}, its dictionary ${s.dict.dSae}`, 'evaluate with the dictionaries the circuit was discovered with');
     }
-    if (e.positions !== null && batches.some((b) => b.seq !== e.positions)) {
-      throw new InputError(`the circuit keeps ${e.positions} positions (aggregation none), but the examples have ${[...new Set(batches.map((b) => b.seq))].join(', ')} tokens`,
+    const lens = promptLengths(batches);
+    if (e.positions !== null && (lens.length > 1 || lens[0] !== e.positions)) {
+      throw new InputError(`the circuit keeps ${e.positions} positions (aggregation none), but the examples have ${lens.join(', ')} tokens`,
         'evaluate on examples of the same length, or use a circuit with aggregation sum');
     }
   }
-  const N = countPrompts(batches);
+  const only = options.onlyBatches ? new Set(options.onlyBatches) : undefined;
+  const selected = only ? batches.filter((_, bi) => only.has(bi)) : batches;
+  if (selected.length === 0) throw new InputError('no batches selected to evaluate', 'select at least one batch index');
+  const N = countPrompts(selected);
   const masks = options.thresholds.map((t) => new Map(subs.map((s) => [s.name, thresholdMask(effects.get(s.name)!, t)])));
   const empty = new Map(subs.map((s) => {
     const e = effects.get(s.name)!;
     return [s.name, { act: new Float32Array(e.features.length), res: new Float32Array(e.error.length), count: 0 }];
   }));
   const sums = { full: 0, empty: 0, circuit: options.thresholds.map(() => 0), complement: options.thresholds.map(() => 0) };
-  const totalRuns = batches.length * (2 + 2 * options.thresholds.length);
+  const totalRuns = selected.length * (2 + 2 * options.thresholds.length);
   let runs = 0;
   const tick = () => options.onProgress?.({ stage: 'ablation', done: ++runs, total: totalRuns });
   const draws = ablation.kind === 'resample' ? resampleDraws(batches, ablation.seed ?? 12) : undefined;
@@ -159,12 +170,13 @@ export async function evaluate(model: Model, dictionaries: DictionarySet, batche
     const shared = ablation.kind === 'mean' ? await meanAblationStates(model, subs, batches, cancel)
       : ablation.kind === 'zero' ? zeroAblationStates(ops, subs) : undefined;
     for (const [bi, batch] of batches.entries()) {
+      if (only && !only.has(bi)) continue;
       await cancel();
       await ops.scope(async () => {
         const bound = metric.bind(ops, batch);
         const selection = bound.selection();
         const tokens = model.tokens(batch.clean, batch.size, batch.seq);
-        const states: ReadonlyMap<string, SparseAct> = shared ?? await resampleAblationStates(model, subs, batches, draws![bi]!);
+        const states: ReadonlyMap<string, SparseAct> = shared ? meanStatesFor(ops, shared, batch.seq) : await resampleAblationStates(model, subs, batches, draws![bi]!);
         const total = async (t: Tensor): Promise<number> => {
           const v = await t.data();
           let acc = 0;

@@ -36,4 +36,12 @@ describe('metrics', () => {
     expect([...(await m.value(ops.tensor([2, -3], [2, 1])).data())]).toEqual([-2, 3]);
     expect(() => logitDiff().bind(ops, single)).toThrow(InputError);
   });
+
+  it('reads each row\'s last real token in a right-padded batch, per mapped row too', () => {
+    const padded = { ...batch, lengths: Int32Array.of(2, 3) };
+    const m = logitDiff().bind(ops, padded);
+    expect([...m.selection().lastPositions!]).toEqual([1, 2]);
+    expect([...m.selection(Int32Array.of(1, 0, 0)).lastPositions!]).toEqual([2, 1, 1]);
+    expect(logitDiff().bind(ops, batch).selection().lastPositions).toBeUndefined();
+  });
 });

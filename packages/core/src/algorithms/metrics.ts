@@ -1,4 +1,5 @@
-// Metrics: scalar functions of the last-position logits, one value per prompt. The built-in ones
+// Metrics: scalar functions of the logits at each prompt's last real token (the last position, or
+// the row's last real token in a right-padded batch), one value per prompt. The built-in ones
 // are linear in a few logit columns, so the forward only computes those columns (an unembed
 // LogitSelection of 1–2 ids per prompt instead of the whole vocabulary) and their gradient is a
 // constant cotangent. Code users can pass any Metric that supplies value and cotangent.
@@ -48,7 +49,7 @@ export function linearLogitMetric(name: string, coef: readonly number[], paired:
             ids = new Int32Array(rows.length * k);
             for (let n = 0; n < rows.length; n++) ids.set(cols.subarray(rows[n]! * k, rows[n]! * k + k), n * k);
           }
-          return { lastOnly: true, columns: ops.intTensor(ids, [ids.length / k, k]) };
+          return { lastOnly: true, columns: ops.intTensor(ids, [ids.length / k, k]), ...lastTokenPositions(batch, rows) };
         },
         value(logits: Tensor): Tensor {
           const n = logits.shape[0]!;
@@ -62,6 +63,16 @@ export function linearLogitMetric(name: string, coef: readonly number[], paired:
       };
     },
   };
+}
+
+/**
+ * For a right-padded batch, the position of each row's last real token (row n of the forward is
+ * prompt rows[n]); nothing for a pad-free batch (the last position is read).
+ */
+export function lastTokenPositions(batch: PromptBatch, rows?: Int32Array): { lastPositions?: Int32Array } {
+  const len = batch.lengths;
+  if (!len) return {};
+  return { lastPositions: rows ? Int32Array.from(rows, (r) => len[r]! - 1) : Int32Array.from(len, (l) => l - 1) };
 }
 
 function interleave(a: Int32Array, b: Int32Array): Int32Array {

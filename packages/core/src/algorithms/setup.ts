@@ -47,10 +47,12 @@ export function requirePositiveInt(value: number, what: string, hint?: string): 
 export function checkBatches(batches: readonly PromptBatch[], opts: { aggregation: 'sum' | 'none'; metric?: Metric; needPatch?: boolean }): void {
   if (batches.length === 0 || batches.every((b) => b.size === 0)) throw new InputError('no examples to run on', 'give at least one example');
   if (opts.aggregation === 'none') {
-    const lens = [...new Set(batches.map((b) => b.seq))];
+    // Positions counted from the start would put different tokens of different prompts at one
+    // position; sfc refuses rather than pick an alignment (docs/concepts.md).
+    const lens = promptLengths(batches);
     if (lens.length > 1) {
       throw new InputError(`aggregation 'none' keeps positions, but the examples have ${lens.length} different token lengths (${lens.join(', ')})`,
-        'keep only the shortest length class (--min-length-only, the default) or use --aggregation sum');
+        'keep only the shortest length class (--min-length-only, the default for pairs), select prompts of one length, or use --aggregation sum');
     }
   }
   const paired = batches.every((b) => b.patch && b.patchAnswer);
@@ -59,6 +61,16 @@ export function checkBatches(batches: readonly PromptBatch[], opts: { aggregatio
   if ((opts.metric?.paired || opts.needPatch) && !paired) {
     throw new InputError(`${opts.metric ? `the metric '${opts.metric.name}'` : 'this computation'} needs patch prompts`, 'give paired data (patch_prefix, patch_answer)');
   }
+}
+
+/** The distinct prompt token lengths over batches (padded rows count by their real length), ascending. */
+export function promptLengths(batches: readonly PromptBatch[]): number[] {
+  const lens = new Set<number>();
+  for (const b of batches) {
+    if (b.lengths) for (const l of b.lengths) lens.add(l);
+    else if (b.size > 0) lens.add(b.seq);
+  }
+  return [...lens].sort((a, b) => a - b);
 }
 
 export function checkGrad(model: Model, what: string): void {

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FormatError, InputError, NotFoundError } from '../errors.js';
-import { batchExamples } from './batches.js';
+import { batchExamples, PAD_ID, singlePromptBatch } from './batches.js';
 import { loadExamples, selectExamples, splitLines, type ExampleTokenizer } from './examples.js';
 
 /**
@@ -70,9 +70,15 @@ describe('example selection', () => {
     expect(sel.skipped['not-shortest']).toBe(2);
     const all = selectExamples(text, toyTokenizer(), { numExamples: 3, seed: null, minLengthOnly: false });
     expect(all.examples.map((e) => e.line)).toEqual([1, 2, 3]);
+    // Mixed lengths: one right-padded batch in selection order, with each row's real length.
     const batches = batchExamples(all.examples, 8);
-    expect(batches.map((b) => [b.seq, b.size])).toEqual([[3, 2], [2, 1]]);
-    expect(batches[0]!.exampleIndex).toEqual([0, 2]);
+    expect(batches.map((b) => [b.seq, b.size])).toEqual([[3, 3]]);
+    expect(batches[0]!.exampleIndex).toEqual([0, 1, 2]);
+    expect([...batches[0]!.lengths!]).toEqual([3, 2, 3]);
+    expect([...batches[0]!.clean.subarray(3, 6)]).toEqual([...all.examples[1]!.cleanIds, PAD_ID]);
+    expect([...batches[0]!.patch!.subarray(3, 6)]).toEqual([...all.examples[1]!.patchIds!, PAD_ID]);
+    // One length: pad-free batches, no lengths.
+    expect(batchExamples(sel.examples, 1).map((b) => [b.seq, b.size, b.lengths])).toEqual([[2, 1, undefined], [2, 1, undefined]]);
   });
 
   it('warns and continues when fewer examples are usable than asked', () => {
@@ -90,6 +96,48 @@ describe('example selection', () => {
     expect(() => selectExamples('{"clean_prefix": ', toyTokenizer(), { numExamples: 1 })).toThrow(FormatError);
     expect(() => selectExamples(line('The #a', 'The #b', ' c', ' d'), toyTokenizer(), { numExamples: 1 })).toThrow(/no usable examples/);
     expect(() => selectExamples('', toyTokenizer(), { numExamples: 0 })).toThrow(InputError);
+  });
+
+  it('reads single prompts from JSON lines without patch fields, in file order, any length', () => {
+    const one = (cp: string, ca: string) => JSON.stringify({ clean_prefix: cp, clean_answer: ca });
+    const text = [one('The teachers', ' are'), one('The dog', ' runs fast'), '', one('The cat', ' sits'), one('The #x', ' y')].join('\n');
+    const sel = selectExamples(text, toyTokenizer(), { numExamples: 10, seed: 12, minLengthOnly: true, onWarning: () => {} });
+    expect(sel.paired).toBe(false);
+    expect(sel.examples.map((e) => e.line)).toEqual([1, 4]); // file order (no shuffle), lengths 3 and 2 both kept
+    expect(sel.examples[0]!.patchIds).toBeUndefined();
+    expect(sel.skipped).toMatchObject({ 'answer-not-one-token': 1, blank: 1, 'unknown-token': 1 });
+    const [b] = batchExamples(sel.examples, 4);
+    expect(b!.patch).toBeUndefined();
+    expect([...b!.lengths!]).toEqual([3, 2]);
+    expect(selectExamples(text, toyTokenizer(), { numExamples: 1 }).examples.map((e) => e.line)).toEqual([1]);
+  });
+
+  it('singlePromptBatch right-pads prompts of different lengths', () => {
+    const b = singlePromptBatch([[4, 5, 6], [7]], [1, 2]);
+    expect([b.size, b.seq, [...b.clean], [...b.lengths!]]).toEqual([2, 3, [4, 5, 6, 7, PAD_ID, PAD_ID], [3, 1]]);
+    expect(singlePromptBatch([[4, 5], [6, 7]], [1, 2]).lengths).toBeUndefined();
+    expect(() => singlePromptBatch([[4], []], [1, 2])).toThrow(InputError);
+  });
+
+  it('reads the reference\'s cluster JSON (context pieces joined with "")', () => {
+    const text = JSON.stringify({ a7: { context: ['The', ' teachers'], answer: ' are' }, b2: { context: ['The', ' dog'], answer: ' runs fast' }, c: { context: ['The cat'], answer: ' sits' } });
+    const sel = selectExamples(text, toyTokenizer(), { numExamples: 5, onWarning: () => {} });
+    expect(sel.paired).toBe(false);
+    expect(sel.examples.map((e) => [e.id, e.cleanPrefix, e.cleanIds.length])).toEqual([['a7', 'The teachers', 3], ['c', 'The cat', 2]]);
+    expect(sel.skipped['answer-not-one-token']).toBe(1);
+    expect(() => selectExamples(JSON.stringify({ x: { context: 'The cat', answer: ' is' } }), toyTokenizer(), { numExamples: 1 }))
+      .toThrow(/entry 'x': 'context' must be a list of strings/);
+  });
+
+  it('refuses a file that mixes pairs and single prompts, naming a line', () => {
+    const single = JSON.stringify({ clean_prefix: 'The cat', clean_answer: ' sits' });
+    const pair = line('The dog', 'The dogs', ' runs', ' run');
+    expect(() => selectExamples([pair, single].join('\n'), toyTokenizer(), { numExamples: 2, source: 'm.jsonl' }))
+      .toThrow(/m.jsonl line 2 is a single prompt .* but line 1 is a contrastive pair/);
+    expect(() => selectExamples([single, '', pair].join('\n'), toyTokenizer(), { numExamples: 2, source: 'm.jsonl' }))
+      .toThrow(/m.jsonl line 1 is a single prompt .* but line 3 is a contrastive pair/);
+    expect(() => selectExamples(JSON.stringify({ clean_prefix: 'a', clean_answer: ' b', patch_prefix: 'c' }), toyTokenizer(), { numExamples: 1 }))
+      .toThrow(/missing field 'patch_answer'/);
   });
 
   it('reports a missing file as NotFoundError', async () => {
@@ -130,6 +178,19 @@ describe('prompts past the model context (issue 16)', () => {
     const huge = ' the'.repeat(2_500_000); // 10 M characters
     const text = [line(`The dog${huge}`, `The dogs${huge}`, ' runs', ' run'), line('The dog', 'The cat', ' runs', ' run')].join('\n');
     const sel = selectExamples(text, tok, { numExamples: 2, seed: null, maxLength: 16 });
+    expect(sel.skipped['too-long']).toBe(1);
+    expect(sel.examples.map((e) => e.line)).toEqual([2]);
+    expect(encoded).toBeLessThan(1000);
+  });
+
+  it('skips a single prompt longer than maxLength without tokenizing it, as for pairs', () => {
+    let encoded = 0;
+    const base = toyTokenizer();
+    const tok: ExampleTokenizer = { encode: (t) => { encoded += t.length; return base.encode(t); }, maxTokenChars: 8 };
+    const single = (prefix: string) => JSON.stringify({ clean_prefix: prefix, clean_answer: ' runs' });
+    const text = [single(`The dog${' the'.repeat(2_500_000)}`), single('The dog')].join('\n');
+    const sel = selectExamples(text, tok, { numExamples: 2, maxLength: 16 });
+    expect(sel.paired).toBe(false);
     expect(sel.skipped['too-long']).toBe(1);
     expect(sel.examples.map((e) => e.line)).toEqual([2]);
     expect(encoded).toBeLessThan(1000);

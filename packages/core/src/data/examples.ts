@@ -2,26 +2,35 @@
 // clean_answer, patch_answer, case) and the reference's example selection: shuffle the lines with
 // CPython's random.Random(seed), then walk them keeping pairs whose answers are one token, whose
 // prefixes have equal token length and whose tokenization is compositional, optionally only the
-// shortest length class, until enough are collected.
+// shortest length class, until enough are collected. Files without patch fields (and the
+// reference's cluster JSON) are single-prompt data, selected by single-prompts.ts.
 
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { FormatError, InputError, NotFoundError } from '../errors.js';
-import { jsonSyntaxError } from '../circuit/json-checks.js';
+import { InputError, NotFoundError } from '../errors.js';
 import { PythonRandom } from './python-random.js';
+import { parseLineObject, requireStrings, splitLines, type RawLine } from './json-lines.js';
+import { detectData, selectSinglePrompts } from './single-prompts.js';
+import { tooManyChars } from './too-long.js';
 
+export { splitLines } from './json-lines.js';
+
+/** One example: a contrastive pair, or a single prompt (no patch fields; see single-prompts.ts). */
 export interface Example {
   readonly cleanPrefix: string;
-  readonly patchPrefix: string;
   readonly cleanAnswer: string;
-  readonly patchAnswer: string;
   readonly case?: string;
   readonly cleanIds: readonly number[];
-  readonly patchIds: readonly number[];
   readonly cleanAnswerId: number;
-  readonly patchAnswerId: number;
-  /** 1-based line in the source file. */
+  /** Patch prompt and answer: present for pairs, absent for single prompts. */
+  readonly patchPrefix?: string;
+  readonly patchAnswer?: string;
+  readonly patchIds?: readonly number[];
+  readonly patchAnswerId?: number;
+  /** 1-based line in the source file (cluster JSON: 1-based entry number). */
   readonly line: number;
+  /** The entry's key in a cluster JSON file. */
+  readonly id?: string;
 }
 
 export type SkipReason =
@@ -49,14 +58,6 @@ export interface ExampleTokenizer {
   readonly maxTokenChars?: number;
 }
 
-/**
- * Characters one token can stand for, at most, relative to its string in the vocabulary: a
- * normalizer may shrink the text (accents stripped, NFKC), never by 4× or more.
- */
-const CHARS_PER_TOKEN_CHAR = 4;
-/** Used when the tokenizer does not say how long its tokens are. */
-const DEFAULT_MAX_TOKEN_CHARS = 256;
-
 export interface SelectExamplesOptions {
   readonly numExamples: number;
   /** Shuffle seed (CPython random.Random(seed).shuffle); default 12 as the reference; null keeps file order. */
@@ -73,6 +74,8 @@ export interface SelectExamplesOptions {
 
 export interface ExampleSelection {
   readonly examples: Example[];
+  /** Contrastive pairs (true) or single prompts (false), as detected from the file. */
+  readonly paired: boolean;
   readonly requested: number;
   /** Lines in the file. */
   readonly lines: number;
@@ -82,10 +85,6 @@ export interface ExampleSelection {
   readonly source: string;
 }
 
-interface RawLine {
-  readonly line: number;
-  readonly text: string;
-}
 
 interface Fields {
   readonly clean_prefix: string;
@@ -97,39 +96,10 @@ interface Fields {
 
 const REQUIRED = ['clean_prefix', 'patch_prefix', 'clean_answer', 'patch_answer'] as const;
 
-/** Lines as Python's text-mode readlines() gives them (universal newlines; no empty line after a final newline). */
-export function splitLines(text: string): string[] {
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  const lines = text.split(/\r\n|\r|\n/);
-  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-  return lines;
-}
-
 function parseFields(raw: RawLine, source: string): Fields | undefined {
-  if (raw.text.trim() === '') return undefined;
-  let data: unknown;
-  try {
-    data = JSON.parse(raw.text);
-  } catch (e) {
-    throw new FormatError(`${source} line ${raw.line} is not valid JSON: ${jsonSyntaxError(e, raw.text)}`,
-      'each line must be one JSON object like {"clean_prefix": …, "patch_prefix": …, "clean_answer": …, "patch_answer": …}');
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new FormatError(`${source} line ${raw.line} is not a JSON object`, 'each line must be one JSON object');
-  }
-  const obj = data as Record<string, unknown>;
-  for (const key of REQUIRED) {
-    if (!(key in obj)) {
-      throw new InputError(`${source} line ${raw.line}: missing field '${key}'`,
-        `every line needs ${REQUIRED.join(', ')} (strings); 'case' is optional`);
-    }
-    if (typeof obj[key] !== 'string') {
-      throw new InputError(`${source} line ${raw.line}: field '${key}' must be a string, got ${JSON.stringify(obj[key])}`);
-    }
-  }
-  if (obj.case !== undefined && typeof obj.case !== 'string') {
-    throw new InputError(`${source} line ${raw.line}: field 'case' must be a string, got ${JSON.stringify(obj.case)}`);
-  }
+  const obj = parseLineObject(raw, source);
+  if (!obj) return undefined;
+  requireStrings(obj, REQUIRED, `${source} line ${raw.line}`);
   return obj as unknown as Fields;
 }
 
@@ -142,12 +112,7 @@ function sameIds(a: readonly number[], b: readonly number[]): boolean {
 type Tokenized = { ok: true; example: Example } | { ok: false; reason: SkipReason };
 
 function tokenizeLine(fields: Fields, line: number, tok: ExampleTokenizer, maxLength: number | undefined): Tokenized {
-  if (maxLength !== undefined) {
-    // A prefix with more characters than maxLength tokens can cover is too long whatever its
-    // tokens: skip it before tokenizing (a 50 MB line would take seconds and gigabytes).
-    const maxChars = maxLength * CHARS_PER_TOKEN_CHAR * (tok.maxTokenChars ?? DEFAULT_MAX_TOKEN_CHARS);
-    if (fields.clean_prefix.length > maxChars || fields.patch_prefix.length > maxChars) return { ok: false, reason: 'too-long' };
-  }
+  if (tooManyChars(fields.clean_prefix, maxLength, tok) || tooManyChars(fields.patch_prefix, maxLength, tok)) return { ok: false, reason: 'too-long' };
   let cleanIds: number[], patchIds: number[], cleanAns: number[], patchAns: number[], cleanFull: number[], patchFull: number[];
   const ids = (text: string) => (tok.encodeWithSpecialTokens ? tok.encodeWithSpecialTokens(text) : tok.encode(text));
   const answer = (text: string) => { const a = ids(text); return a.length > 0 && a[0] === tok.bosId ? a.slice(1) : a; };
@@ -180,13 +145,24 @@ function tokenizeLine(fields: Fields, line: number, tok: ExampleTokenizer, maxLe
   };
 }
 
-/** Selects examples from the text of a JSON-lines file exactly as feature-circuits' load_examples does. */
+/**
+ * Selects examples from the text of a data file exactly as feature-circuits does: contrastive
+ * pairs as load_examples (shuffled with `seed`, optionally the shortest length class only), single
+ * prompts (JSON lines without patch fields, or cluster JSON) as load_examples_nopair (file order;
+ * `seed` and `minLengthOnly` do not apply).
+ */
 export function selectExamples(text: string, tokenizer: ExampleTokenizer, options: SelectExamplesOptions): ExampleSelection {
   const source = options.source ?? 'data';
   const n = options.numExamples;
   if (!Number.isInteger(n) || n < 1) throw new InputError(`number of examples must be a positive integer, got ${n}`, 'pass --num-examples N with N ≥ 1');
   if (options.maxLength !== undefined && !(Number.isInteger(options.maxLength) && options.maxLength >= 1)) {
     throw new InputError(`maxLength must be a positive integer, got ${options.maxLength}`);
+  }
+  const data = detectData(text, source);
+  if (data.kind === 'single') {
+    const skipped = noSkips();
+    const sel = selectSinglePrompts(data.entries, tokenizer, { ...options, source }, skipped);
+    return finish(sel.examples, { paired: false, requested: n, lines: data.entries.length, linesExamined: sel.linesExamined, skipped, source }, options);
   }
   const raw: RawLine[] = splitLines(text).map((t, i) => ({ line: i + 1, text: t }));
   // Validate every line first, so a malformed file fails before any work (and independently of the seed).
@@ -196,7 +172,7 @@ export function selectExamples(text: string, tokenizer: ExampleTokenizer, option
   if (seed !== null) new PythonRandom(seed).shuffle(order);
 
   const minOnly = options.minLengthOnly ?? true;
-  const skipped = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
+  const skipped = noSkips();
   let examples: Example[] = [];
   let minLength = Infinity;
   let examined = 0;
@@ -221,16 +197,28 @@ export function selectExamples(text: string, tokenizer: ExampleTokenizer, option
     }
     examples.push(t.example);
   }
+  return finish(examples, { paired: true, requested: n, lines: raw.length, linesExamined: examined, skipped, source }, options);
+}
+
+function noSkips(): Record<SkipReason, number> {
+  return Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
+}
+
+/** The selection, or an InputError when nothing is usable; a warning when fewer than asked for. */
+function finish(examples: Example[], rest: Omit<ExampleSelection, 'examples'>, options: SelectExamplesOptions): ExampleSelection {
+  const { source, skipped, requested: n } = rest;
   if (examples.length === 0) {
-    throw new InputError(`${source}: no usable examples among ${raw.length} lines (${describeSkips(skipped)})`,
+    throw new InputError(`${source}: no usable examples among ${rest.lines} ${rest.paired ? 'lines' : 'prompts'} (${describeSkips(skipped)})`,
       skipped['too-long'] > 0 && options.maxLength !== undefined
         ? `prefixes may have at most ${options.maxLength} tokens (the model's context); use shorter prompts or a model with a longer context`
-        : 'examples need one-token answers and clean/patch prefixes of equal token length; check that the data matches the model\'s tokenizer');
+        : rest.paired
+          ? 'examples need one-token answers and clean/patch prefixes of equal token length; check that the data matches the model\'s tokenizer'
+          : 'single prompts need a one-token answer; check that the data matches the model\'s tokenizer');
   }
   if (examples.length < n) {
     options.onWarning?.(`${source}: only ${examples.length} usable examples, fewer than the ${n} asked for (${describeSkips(skipped)}); continuing with ${examples.length}`);
   }
-  return { examples, requested: n, lines: raw.length, linesExamined: examined, skipped, source };
+  return { examples, ...rest };
 }
 
 export function describeSkips(skipped: Readonly<Record<SkipReason, number>>): string {

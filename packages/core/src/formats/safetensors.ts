@@ -65,6 +65,15 @@ export class SafetensorsFile {
     return this.getFloat32(name);
   }
 
+  /** An F64 or I32 tensor as a copy in its own type (anything else is a FormatError naming the dtype). */
+  getExact(name: string, dtype: 'F64' | 'I32'): Float64Array | Int32Array {
+    const e = this.entries.get(name);
+    if (!e) throw new FormatError(`${this.source}: no tensor ${quoteName(name)}`);
+    if (e.dtype !== dtype) throw new FormatError(`${this.source}: tensor ${quoteName(name)} is ${e.dtype}, expected ${dtype}`);
+    const bytes = new Uint8Array(this.data.subarray(e.begin, e.end)); // a copy with its own aligned buffer (Buffer#slice would be a view)
+    return dtype === 'F64' ? new Float64Array(bytes.buffer, 0, bytes.byteLength / 8) : new Int32Array(bytes.buffer, 0, bytes.byteLength / 4);
+  }
+
   /** The tensor as float32 (F32 copied, F16/BF16/F64 converted). Integer dtypes and NaN/±Inf values are refused. */
   getFloat32(name: string): Float32Array {
     const e = this.entries.get(name);
@@ -260,12 +269,13 @@ export function f16ToF32(src: Uint16Array): Float32Array {
   return out;
 }
 
-/** A tensor to write: F32 data, or the raw 16-bit words of a BF16/F16 tensor. */
+/** A tensor to write: F32 data, F64 or I32 data, or the raw 16-bit words of a BF16/F16 tensor. */
 export type EncodableTensor =
   | { readonly shape: readonly number[]; readonly data: Float32Array; readonly dtype?: 'F32' }
+  | { readonly shape: readonly number[]; readonly data: Float64Array | Int32Array; readonly dtype?: 'F64' | 'I32' }
   | { readonly shape: readonly number[]; readonly data: Uint16Array; readonly dtype: 'BF16' | 'F16' };
 
-/** Writes a safetensors file (F32, BF16, F16); used by trainers, generators and tests. Header padded to 8 bytes. */
+/** Writes a safetensors file (F32, F64, I32, BF16, F16); used by trainers, generators, partials and tests. Header padded to 8 bytes. */
 export function encodeSafetensors(tensors: ReadonlyMap<string, EncodableTensor>,
   metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
@@ -274,7 +284,8 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, EncodableTensor>,
   const names = [...tensors.keys()].sort();
   for (const name of names) {
     const t = tensors.get(name)!;
-    header[name] = { dtype: t.dtype ?? 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    const dtype = t.dtype ?? (t.data instanceof Float64Array ? 'F64' : t.data instanceof Int32Array ? 'I32' : 'F32');
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }
   const raw = new TextEncoder().encode(JSON.stringify(header));

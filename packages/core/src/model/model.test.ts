@@ -78,6 +78,20 @@ describe('Model ↔ SegmentRuntime', () => {
     for (const c of calls) expect(c.options?.positionOffset ?? 0).toBe(0);
   });
 
+  it('lastPositions: the backend sees each row\'s position gathered (lastOnly on [B, 1, d]), never the field; bad positions fail', async () => {
+    const t = tokens(4, 2);
+    const { values, logits } = await model.forward(t, { logits: { lastOnly: true, lastPositions: Int32Array.of(1, 3) } });
+    const un = calls.filter((c) => c.segment === 'unembed');
+    expect(un.map((c) => c.options?.logits)).toEqual([{ lastOnly: true }]);
+    expect(logits!.shape).toEqual([2, model.spec.dims.vocabSize]);
+    calls.length = 0;
+    const grads = await model.backward(values, { logits: logits! }, { targets: ['resid_1'], logits: { lastOnly: true, lastPositions: Int32Array.of(1, 3) } });
+    expect(grads.get('resid_1')!.shape).toEqual([2, 4, model.spec.dims.dModel]); // scattered back to every position
+    expect(calls.find((c) => c.segment === 'unembed')!.options?.logits).toEqual({ lastOnly: true });
+    await expect(model.forward(t, { logits: { lastOnly: true, lastPositions: Int32Array.of(1, 4) } })).rejects.toThrow(ShapeError);
+    await expect(model.forward(t, { logits: { lastPositions: Int32Array.of(1, 2) } })).rejects.toThrow(ShapeError);
+  });
+
   it('a cached forward gives the cache to attention only, starts at cache.length, and tells edits the offset', async () => {
     const cache = await model.createKvCache({ batch: 2, maxLength: 6 });
     const seen: [string, EditCall, number][] = [];

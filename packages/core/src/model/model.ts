@@ -263,9 +263,27 @@ export class Model {
     let logits: Tensor | undefined;
     if (options.logits !== false) {
       const un = this.spec.segments[this.spec.segments.length - 1]!;
-      logits = await this.runtime.forward('unembed', [values.get(un.inputs[0]!)!], { logits: options.logits || undefined });
+      const { x, selection } = this.unembedInput(values.get(un.inputs[0]!)!, options.logits || undefined);
+      logits = await this.runtime.forward('unembed', [x], { logits: selection });
     }
     return { values, logits };
+  }
+
+  /**
+   * The unembed segment's input and selection: with `lastPositions`, row b's position p_b is
+   * gathered to [batch, 1, d] and the backend reads the last (only) position of that.
+   */
+  private unembedInput(x: Tensor, selection: LogitSelection | undefined): { x: Tensor; selection: LogitSelection | undefined } {
+    const at = selection?.lastPositions;
+    if (!at) return { x, selection };
+    const [B, S, d] = x.shape as [number, number, number];
+    if (!selection.lastOnly || at.length !== B || at.some((p) => p < 0 || p >= S)) {
+      throw new ShapeError(`logit positions: expected ${B} positions in 0..${S - 1} with lastOnly, got [${[...at].join(', ')}]`);
+    }
+    const ops = this.ops;
+    const rows = ops.intTensor(Int32Array.from(at, (p, b) => b * S + p), [B]);
+    const { lastPositions: _, ...rest } = selection;
+    return { x: ops.reshape(ops.gather(ops.reshape(x, [B * S, d]), rows, 0), [B, 1, d]), selection: rest };
   }
 
   /**
@@ -313,8 +331,15 @@ export class Model {
     let i = segs.length - 1;
     if ('logits' in seed) {
       const un = segs[i]!;
-      const x = values.get(un.inputs[0]!)!;
-      const [g] = await this.runtime.vjp('unembed', [x], seed.logits, { logits: options.logits, positionOffset: options.positionOffset });
+      const full = values.get(un.inputs[0]!)!;
+      const { x, selection } = this.unembedInput(full, options.logits);
+      let [g] = await this.runtime.vjp('unembed', [x], seed.logits, { logits: selection, positionOffset: options.positionOffset });
+      const at = options.logits?.lastPositions;
+      if (at) {
+        // Scatter row b's gradient [B, 1, d] back to its position p_b of [B, S, d] (zeros elsewhere).
+        const S = full.shape[1]!;
+        g = ops.mul(ops.reshape(ops.oneHot(ops.intTensor(at, [at.length]), S), [at.length, S, 1]), g!);
+      }
       accumulate(un.inputs[0]!, g!);
     } else {
       accumulate(this.submodule(seed.submodule).name, seed.cotangent);

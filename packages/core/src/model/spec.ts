@@ -205,6 +205,12 @@ export interface ModelSpec {
 export interface LogitSelection {
   /** Only the last position of every row (default: all positions). */
   readonly lastOnly?: boolean;
+  /**
+   * With lastOnly: the position read in each row (int32 [batch]) instead of the last one — each
+   * row's last real token in a right-padded batch. Core's Model handles it (it gathers those rows
+   * before the unembed segment and scatters the gradient back); backends never see it.
+   */
+  readonly lastPositions?: Int32Array;
   /** Per example `k` vocabulary ids (int32 [batch, k]); output [batch, (s,) k] instead of [batch, (s,) vocab]. */
   readonly columns?: import('../tensor.js').Tensor;
 }
