@@ -33,7 +33,11 @@ export async function onnxBackend(options: OnnxBackendOptions = {}): Promise<Bac
 
   return {
     name: 'onnx',
-    capabilities: { grad: true, kvCache: true, devices: providers.active, dtypes: ['float32', 'int32'] },
+    // The weights are wrapped, not copied (weightTensors), and a tied unembedding reads the token
+    // embedding transposed (segment-program.ts), so the store is the only copy of the weights.
+    capabilities: {
+      grad: true, kvCache: true, devices: providers.active, dtypes: ['float32', 'int32'], copiesWeights: false, transposedUnembed: true,
+    },
     ops,
     describe() {
       const notes = providers.notes.length ? `; ${providers.notes.join('; ')}` : '';

@@ -16,8 +16,8 @@ import { activationOp, gatedActivation, softCap } from './lowering/activation.js
 import { appendPast, causalAttention, mergeHeads, rotary, seqMajor, splitHeads } from './lowering/attention.js';
 import { embeddingLookup, positionRows, scaled, sum } from './lowering/embedding.js';
 import { layerNorm } from './lowering/layer-norm.js';
-import { linear } from './lowering/linear.js';
-import { lastPosition, selectColumns } from './lowering/logits.js';
+import { linear, linearTransposed } from './lowering/linear.js';
+import { lastPosition, selectColumns, selectRows } from './lowering/logits.js';
 import { Program, type Value } from './lowering/op.js';
 import { rmsNorm } from './lowering/rms-norm.js';
 
@@ -168,7 +168,11 @@ function unembed(b: SegmentBuilder, seg: UnembedSegment): Value {
     const cols = p.input('columns', 'int32', [B, 'k'], false);
     const ins = [h, b.weight(seg.weight.weight), cols];
     if (seg.weight.bias) ins.push(b.weight(seg.weight.bias));
-    y = p.apply1(selectColumns, ins, { hasSeq: !v.lastOnly }, 'columns');
+    y = p.apply1(seg.transposed ? selectRows : selectColumns, ins, { hasSeq: !v.lastOnly }, 'columns');
+  } else if (seg.transposed) {
+    // A tied unembedding reading the [vocab, d] token embedding (no [d, vocab] copy).
+    if (seg.weight.bias) throw new Error('internal: a transposed unembedding has no bias');
+    y = p.apply1(linearTransposed, [h, b.weight(seg.weight.weight)], undefined, 'unembed');
   } else {
     y = b.lin(h, seg.weight, 'unembed');
   }

@@ -46,3 +46,23 @@ export const selectColumns: OpLowering<SelectColumnsAttrs> = {
     return inputs.map((_, i) => (i === 0 ? dh : undefined));
   },
 };
+
+/**
+ * inputs: h [b, (s,) d], W [V, d] (read transposed), columns int32 [b, k] → [b, (s,) k] with
+ * out[n, …, j] = h[n, …] · W[columns[n, j], :]: the rows of W are gathered (no copy of W).
+ */
+export const selectRows: OpLowering<SelectColumnsAttrs> = {
+  name: 'selectRows',
+  forward(g, [h, w, cols], { hasSeq }) {
+    const wSel = g.node('Gather', [w!, cols!], { axis: 0 }); // [b, k, d]
+    const wT = g.node('Transpose', [wSel], { perm: [0, 2, 1] }); // [b, d, k]
+    const y = hasSeq ? g.node('MatMul', [h!, wT])
+      : g.node('Squeeze', [g.node('MatMul', [g.node('Unsqueeze', [h!, g.constI64([1])]), wT]), g.constI64([1])]);
+    return { outputs: [y], saved: { wSel } };
+  },
+  vjp(g, { inputs, saved: { wSel }, attrs: { hasSeq } }, [dy]) {
+    const dh = hasSeq ? g.node('MatMul', [dy!, wSel!])
+      : g.node('Squeeze', [g.node('MatMul', [g.node('Unsqueeze', [dy!, g.constI64([1])]), wSel!]), g.constI64([1])]);
+    return inputs.map((_, i) => (i === 0 ? dh : undefined));
+  },
+};
