@@ -1,8 +1,9 @@
 // Core's SegmentRuntime on onnxruntime: forward and VJP of every segment of a ModelSpec, each a
 // compiled graph (segment-program.ts) with dynamic batch and sequence axes. A session per
 // (segment, forward|vjp, logit selection) is created on first use and kept for the model's life.
-// Weights are ORT tensors over the WeightStore's own Float32Arrays, created once and fed to every
-// session: forward and VJP graphs share them and no weight is copied.
+// Weights are ORT tensors over the WeightStore's own arrays (Float32Array, or the fp16 words of a
+// 16-bit weight, widened in the graph), created once and fed to every session: forward and VJP
+// graphs share them and no weight is copied.
 // KV caches are host buffers per attention segment, sequence-major [maxLength, b, kvh, hd]: the
 // positions held so far are a prefix, fed to the cached graph as `past_k`/`past_v` without a
 // copy, and the graph's `k_new`/`v_new` are written after them.
@@ -10,13 +11,13 @@
 import {
   BackendError, InputError, LayerKvCache, NotFoundError, ShapeError, rotaryTables, segmentWidth, shapeToString,
   type AttentionSegment, type KvCache, type KvCacheOptions, type ModelSpec, type SegmentCallOptions, type SegmentRuntime,
-  type SegmentSpec, type Tensor, type WeightStore,
+  type SegmentSpec, type Tensor, type WeightStore, isHalfWeight,
 } from '@sfc/core';
 import type * as ort from 'onnxruntime-node';
 import type { GraphCache } from './graph-cache.js';
 import type { OnnxTensorOps } from './lazy/tensor-ops.js';
 import { ortTensor, runSession } from './ort-session.js';
-import { FULL_VARIANT, inputWidth, ROPE_COS, ROPE_SIN, segmentProgram, variantKey, type SegmentVariant } from './segment-program.js';
+import { FULL_VARIANT, inputWidth, ROPE_COS, ROPE_SIN, segmentProgram, variantKey, type HalfWeights, type SegmentVariant } from './segment-program.js';
 
 interface CompiledSegment {
   readonly session: ort.InferenceSession;
@@ -39,8 +40,15 @@ export function weightTensors(spec: ModelSpec, weights: WeightStore): Map<string
     if (w.shape.length !== shape.length || w.shape.some((d, i) => d !== shape[i]) || w.data.length !== n) {
       throw new ShapeError(`weight '${name}' has shape ${shapeToString(w.shape)} (${w.data.length} values), the spec needs ${shapeToString(shape)}`);
     }
-    out.set(name, ortTensor('float32', w.data, shape));
+    out.set(name, isHalfWeight(w) ? ortTensor('float16', w.data, shape) : ortTensor('float32', w.data, shape));
   }
+  return out;
+}
+
+/** The scales of the store's 16-bit weights, by name (segmentProgram widens them). */
+export function halfWeights(weights: WeightStore): HalfWeights {
+  const out = new Map<string, number>();
+  for (const [name, w] of weights) if (isHalfWeight(w)) out.set(name, w.scale);
   return out;
 }
 
@@ -57,6 +65,8 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     private readonly cache: GraphCache,
     /** Called once by dispose() (the backend stops tracking the runtime, so its weights can be freed). */
     private readonly onDispose: (rt: OnnxSegmentRuntime) => void = () => {},
+    /** The weights held in 16 bits (halfWeights). */
+    private readonly half: HalfWeights = new Map(),
   ) {}
 
   private segment(name: string): SegmentSpec {
@@ -76,7 +86,7 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     const key = `${seg.name}/${mode}/${variantKey(v)}`;
     let c = this.sessions.get(key);
     if (!c) {
-      const program = segmentProgram(this.spec, seg, v);
+      const program = segmentProgram(this.spec, seg, v, this.half);
       const { graph, outputs } = mode === 'forward' ? { graph: program.compileForward(), outputs: program.forwardOutputs } : program.compileVjp();
       c = this.cache.session(graph.encode(), `segment '${seg.name}' ${mode}`).then((session) => ({
         session, inputs: session.inputNames, outputs,

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   BackendError, InputError, LayerKvCache, NotFoundError, ShapeError, SfcError, shapeToString, sizeOf,
   type AttentionSegment, type KvCache, type KvCacheOptions, type ModelSpec, type SegmentCallOptions, type SegmentRuntime,
-  type SegmentSpec, type Tensor, type WeightStore, segmentWidth, valueWidth,
+  type SegmentSpec, type Tensor, type WeightStore, isHalfWeight, segmentWidth, valueWidth, widenWeight,
 } from '@sfc/core';
 import { unwrap } from './handle.js';
 import type { TfjsOps } from './ops.js';
@@ -37,9 +37,11 @@ export class TfjsSegmentRuntime implements SegmentRuntime {
     const weights = new Map<string, tf.Tensor>();
     try {
       for (const [name, shape] of spec.weightShapes) {
-        const data = store.get(name)!.data;
-        // kept: loading inside a caller's scope must not free the weights when that scope ends.
-        weights.set(name, tf.keep(tf.tensor(copy ? data.slice() : data, [...shape], 'float32')));
+        // A 16-bit weight is widened here, once: tfjs computes in float32 (the widened array is
+        // already a copy). kept: loading inside a caller's scope must not free the weights when that scope ends.
+        const w = store.get(name)!;
+        const data = isHalfWeight(w) ? widenWeight(w).data : copy ? w.data.slice() : w.data;
+        weights.set(name, tf.keep(tf.tensor(data, [...shape], 'float32')));
       }
       // A tied unembedding reads the embedding transposed: one [d, vocab] copy for plain matMuls.
       for (const seg of spec.segments) {

@@ -27,11 +27,23 @@ export interface BackendCapabilities {
    * [d, vocab] copy (`transposedTiedUnembed`). Absent means false.
    */
   readonly transposedUnembed?: boolean;
+  /**
+   * The backend computes on 16-bit weights (HalfWeightTensor) as the store holds them, widening
+   * them per segment. Absent means false: it widens them once at load, into its own float32 copy.
+   */
+  readonly halfWeights?: boolean;
 }
 
 /** Canonical weights (see model/spec.ts), fp32, row-major. */
 export interface WeightTensor { readonly shape: readonly number[]; readonly data: Float32Array }
-export type WeightStore = ReadonlyMap<string, WeightTensor>;
+/**
+ * A canonical weight kept in 16 bits (from a BF16/F16 checkpoint, model/half-weights.ts): the
+ * float32 value of element i is exactly fp16(data[i]) · scale, `scale` a power of two. Backends
+ * widen it (per segment, or once at load) and compute in float32.
+ */
+export interface HalfWeightTensor { readonly shape: readonly number[]; readonly dtype: 'float16'; readonly data: Uint16Array; readonly scale: number }
+export type StoredWeight = WeightTensor | HalfWeightTensor;
+export type WeightStore = ReadonlyMap<string, StoredWeight>;
 
 export interface SegmentCallOptions {
   /** Unembed only: which logits to produce. */
