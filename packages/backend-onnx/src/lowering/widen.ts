@@ -1,4 +1,4 @@
-// 16-bit weights (HalfWeightTensor, docs/architecture.md "weights") widened to float32 inside a
+// 16-bit weights (HalfWeightTensor, docs/architecture.md "The segment contract") widened to float32 inside a
 // segment's graph: Cast, then times the weight's power-of-two scale. Both steps are exact, so the
 // segment computes on the very float32 values a widened store would hold. Weights carry no
 // cotangent, so there is nothing to pass back.

@@ -1,5 +1,5 @@
 // 16-bit canonical weights: a BF16/F16 checkpoint's weights kept in 16 bits in the WeightStore
-// and widened to float32 by the backend per segment (docs/architecture.md, "weights"). Only exact
+// and widened to float32 by the backend (docs/architecture.md, "The segment contract"). Only exact
 // conversions are made, so a segment computes the same float32 values as from a widened store:
 // F16 words are kept as they are; a BF16 tensor is kept as fp16 words times a power-of-two scale
 // when every value of it is exactly such a number, else it is widened to float32 here.
