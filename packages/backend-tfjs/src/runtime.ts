@@ -151,7 +151,7 @@ export class TfjsSegmentRuntime implements SegmentRuntime {
     const xs = this.inputs(seg, inputs);
     if (seg.kind === 'attention' && options?.cache) return this.cachedAttention(seg, xs, options.cache, options);
     const out = this.guard(`forward of '${segment}'`, () => tf.tidy(() => {
-      if (seg.kind === 'embed') return embedForward(seg, this.weight, xs[0]!, this.offset(xs[0]!.shape[1]!, options));
+      if (seg.kind === 'embed') return embedForward(seg, this.weight, xs[0]!, this.offset(xs[0]!.shape[1]!, options), options?.cache?.padding);
       const x = xs.length === 1 ? xs[0]! : tf.addN(xs);
       return this.fn(seg, x.shape, options)(x);
     }));
@@ -166,7 +166,7 @@ export class TfjsSegmentRuntime implements SegmentRuntime {
     const { entry: past } = cache.begin(seg.name, batch, offset, seq);
     const [y, k, v] = this.guard(`cached forward of '${seg.name}'`, () => tf.tidy(() => {
       const x = xs.length === 1 ? xs[0]! : tf.addN(xs);
-      const r = attentionStepFn(seg, this.weight, seq, offset, past)(x);
+      const r = attentionStepFn(seg, this.weight, seq, offset, past, cache.padding)(x);
       return [r.y, r.k, r.v];
     }));
     // Kept: the caller's ops.scope must not free what the cache holds; the cache disposes them.

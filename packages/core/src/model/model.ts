@@ -21,6 +21,11 @@ import { canonicalWeights, type LoadedWeights } from './weights.js';
 export interface EditCall {
   /** Absolute position of the tensor's first row along the sequence axis (> 0 for cached steps). */
   readonly positionOffset: number;
+  /**
+   * With a left-padded KV cache (KvCacheOptions.padding): pad slots per row, so row r's element t
+   * is at position positionOffset + t − padding[r] (negative: a pad slot). Absent: no padding.
+   */
+  readonly padding?: readonly number[];
 }
 
 /**
@@ -194,6 +199,11 @@ export class Model {
     return this.backend.capabilities.kvCache === true && this.runtime.createKvCache !== undefined;
   }
 
+  /** Whether KV caches take per-row left padding (prompts of different lengths in one batch). */
+  get supportsPaddedKvCache(): boolean {
+    return this.supportsKvCache && this.backend.capabilities.paddedKvCache === true;
+  }
+
   /** An empty KV cache for `batch` rows and up to `maxLength` positions; dispose it when done. */
   async createKvCache(options: KvCacheOptions): Promise<KvCache> {
     if (!this.supportsKvCache) {
@@ -201,6 +211,9 @@ export class Model {
         're-run the whole prefix each step (exact, slower), or use --backend tfjs or onnx');
     }
     checkKvCacheOptions(this.spec, options);
+    if (options.padding?.some((p) => p > 0) && !this.supportsPaddedKvCache) {
+      throw new CapabilityError(`backend '${this.backend.name}' has no padded KV caches`, 'batch prompts of one length together (no padding)');
+    }
     return this.runtime.createKvCache!(options);
   }
 
@@ -224,7 +237,8 @@ export class Model {
     tokens: Tensor | undefined, options: ForwardOptions): Promise<ForwardResult> {
     const ops = this.ops;
     const call = this.callOptions(tokens, options);
-    const editCall: EditCall = { positionOffset: call.positionOffset ?? 0 };
+    const padding = call.cache?.padding;
+    const editCall: EditCall = padding ? { positionOffset: call.positionOffset ?? 0, padding } : { positionOffset: call.positionOffset ?? 0 };
     const values = new Map<string, Tensor>();
     const dirty = new Set<string>();
     let reps = 1;
@@ -300,8 +314,10 @@ export class Model {
       for (let i = 2; i < inputs.length; i++) acc = this.ops.add(acc, inputs[i]!);
       return acc;
     }
-    // Only attention holds state across positions; every other segment is position-wise.
-    return this.runtime.forward(seg.name, inputs, seg.kind === 'attention' ? call : { positionOffset: call.positionOffset });
+    // Only attention holds state across positions; every other segment is position-wise (the
+    // embed segment reads a padded cache's per-row positions from it).
+    const needsCache = seg.kind === 'attention' || (seg.kind === 'embed' && call.cache?.padding !== undefined);
+    return this.runtime.forward(seg.name, inputs, needsCache ? call : { positionOffset: call.positionOffset });
   }
 
   /**
