@@ -37,7 +37,7 @@ export async function onnxBackend(options: OnnxBackendOptions = {}): Promise<Bac
     // segment in the graph), and a tied unembedding reads the token embedding transposed
     // (segment-program.ts), so the store is the only copy of the weights.
     capabilities: {
-      grad: true, kvCache: true, devices: providers.active, dtypes: ['float32', 'int32'],
+      grad: true, kvCache: true, paddedKvCache: true, devices: providers.active, dtypes: ['float32', 'int32'],
       copiesWeights: false, transposedUnembed: true, halfWeights: true,
     },
     ops,

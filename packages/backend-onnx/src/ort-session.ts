@@ -13,7 +13,7 @@ export interface SessionSettings {
 export type Feeds = Record<string, ort.Tensor>;
 
 /** An ORT tensor over `data` (no copy); float16 data are the fp16 words. */
-export function ortTensor(dtype: 'float32' | 'float16' | 'int32' | 'int64', data: Float32Array | Uint16Array | Int32Array | BigInt64Array, shape: readonly number[]): ort.Tensor {
+export function ortTensor(dtype: 'float32' | 'float16' | 'int32' | 'int64' | 'bool', data: Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array, shape: readonly number[]): ort.Tensor {
   return new ort.Tensor(dtype, data as Float32Array, [...shape]);
 }
 

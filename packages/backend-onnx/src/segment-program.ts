@@ -35,6 +35,12 @@ export interface SegmentVariant {
    * prepended, and the new ones come out as `k_new`, `v_new` [s, b, kvh, hd] (kvh = nKvHeads).
    */
   readonly kvCache?: boolean;
+  /**
+   * Left-padded KV cache (forward only). Embed: learned positions come per row from `positions`
+   * int32 [b, s]. Attention (with kvCache): `key_mask` bool [b, past + s] (false: a pad key) and
+   * rotary tables per row, `rope_cos`/`rope_sin` [b, 1, s, rotaryDims].
+   */
+  readonly padded?: boolean;
 }
 
 export const FULL_VARIANT: SegmentVariant = { lastOnly: false, columns: false };
@@ -47,7 +53,7 @@ export const ROPE_COS = 'rope_cos';
 export const ROPE_SIN = 'rope_sin';
 
 export function variantKey(v: SegmentVariant): string {
-  return `${v.lastOnly ? 'last' : 'all'}-${v.columns ? 'cols' : 'vocab'}${v.kvCache ? '-kv' : ''}`;
+  return `${v.lastOnly ? 'last' : 'all'}-${v.columns ? 'cols' : 'vocab'}${v.kvCache ? '-kv' : ''}${v.padded ? '-pad' : ''}`;
 }
 
 /** Output dims of a segment for a variant (symbolic batch, seq and k). */
@@ -134,7 +140,10 @@ function embed(b: SegmentBuilder, seg: EmbedSegment): Value {
   let y = p.apply1(embeddingLookup, [table.value, ids], undefined, 'tokens');
   if (table.scale !== undefined) y = p.apply1(widen, [y], { scale: table.scale }, 'widen tokens');
   if (seg.scale !== undefined) y = p.apply1(scaled, [y], { factor: seg.scale }, 'scale');
-  if (seg.positionEmbedding) {
+  if (seg.positionEmbedding && b.v.padded) {
+    const rows = p.input('positions', 'int32', [B, S], false);
+    y = p.apply1(sum, [y, p.apply1(embeddingLookup, [b.weight(seg.positionEmbedding), rows], undefined, 'positions')], { ranks: [3, 3] }, 'add');
+  } else if (seg.positionEmbedding) {
     const pos = p.apply1(positionRows, [b.weight(seg.positionEmbedding), b.offset(), ids], { seqAxis: 1 }, 'positions');
     y = p.apply1(sum, [y, pos], { ranks: [3, 2] }, 'add');
   }
@@ -150,8 +159,9 @@ function attention(b: SegmentBuilder, seg: AttentionSegment): Value {
   if (seg.qNorm) q = b.norm(q, seg.qNorm, 'qNorm');
   if (seg.kNorm) k = b.norm(k, seg.kNorm, 'kNorm');
   if (seg.rotary) {
-    const cos = p.input(ROPE_COS, 'float32', [S, seg.rotaryDims], false);
-    const sin = p.input(ROPE_SIN, 'float32', [S, seg.rotaryDims], false);
+    const dims: Dim[] = b.v.padded ? [B, 1, S, seg.rotaryDims] : [S, seg.rotaryDims];
+    const cos = p.input(ROPE_COS, 'float32', dims, false);
+    const sin = p.input(ROPE_SIN, 'float32', dims, false);
     const r = { rotaryDims: seg.rotaryDims, headDim: seg.headDim };
     q = p.apply1(rotary, [q, cos, sin], r, 'rotary.q');
     k = p.apply1(rotary, [k, cos, sin], r, 'rotary.k');
@@ -166,8 +176,10 @@ function attention(b: SegmentBuilder, seg: AttentionSegment): Value {
     v = kv('v', v);
   }
   const groups = seg.nHeads / seg.nKvHeads;
-  const ctx = p.apply1(causalAttention, [q, k, v], {
+  const padded = b.v.padded && b.v.kvCache;
+  const ctx = p.apply1(causalAttention, padded ? [q, k, v, p.input('key_mask', 'bool', [B, 'total'], false)] : [q, k, v], {
     scale: seg.scale, softCap: seg.softcap, window: seg.slidingWindow, ...(groups === 1 ? {} : { groups, nKvHeads: seg.nKvHeads }),
+    ...(padded ? { keyMask: true } : {}),
   }, 'attention');
   const merged = p.apply1(mergeHeads, [ctx], heads, 'mergeHeads');
   return seg.out ? b.lin(merged, seg.out, 'out') : merged;

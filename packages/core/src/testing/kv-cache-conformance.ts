@@ -20,6 +20,12 @@ export interface KvCacheConformanceOptions {
   readonly models: readonly string[];
   /** Largest allowed |cached − full| logit difference (default 1e-5). */
   readonly tolerance?: number;
+  /**
+   * Largest allowed relative logit difference between a row decoded in a batch and alone
+   * (default 2e-5): batching alone, without padding, already moves onnxruntime's logits by up to
+   * 1.3e-5 relative (llama-a, batch of 3 equal-length prompts vs each alone; tfjs: 0).
+   */
+  readonly batchTolerance?: number;
 }
 
 /** Token ids [batch][seq] from a fixed pattern (every id < vocab). */
@@ -71,6 +77,7 @@ export function runKvCacheConformance(options: KvCacheConformanceOptions,
   runner: ConformanceRunner & { readonly afterAll?: (fn: () => void) => void }, name = 'KV cache conformance'): void {
   const { describe, it, expect } = runner;
   const tolerance = options.tolerance ?? 1e-5;
+  const batchTolerance = options.batchTolerance ?? 2e-5;
   const B = 2, PROMPT = 5;
 
   for (const dir of options.models) {
@@ -269,7 +276,7 @@ export function runKvCacheConformance(options: KvCacheConformanceOptions,
               expect(argmaxRows(t, V), `row ${r} step ${step}: the greedy token`).toEqual(argmaxRows(a, V));
             }
           }
-          expect(worst, `max relative |padded batch − alone| ${e ? 'with edits' : ''} = ${worst}`).toBeLessThanOrEqual(tolerance);
+          expect(worst, `max relative |padded batch − alone| ${e ? 'with edits' : ''} = ${worst}`).toBeLessThanOrEqual(batchTolerance);
         }
       });
 
