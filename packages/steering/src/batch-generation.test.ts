@@ -126,6 +126,16 @@ describe.each<SmallABackend>(['tfjs-cpu', 'onnx'])('batched generation on %s (sm
       expectSame(await batched(grouped, prompts, steering, { maxNewTokens: N, sampling }), alone, `grouped, ${sampling.kind}`, TOLERANCE[which]);
       expectSame(await batched(model, prompts, steering, { maxNewTokens: N, sampling, batchSize: 3 }), alone, `padded by 3, ${sampling.kind}`, TOLERANCE[which]);
     }
+    // The edits of one prompt length refuse a padded batch (rows would be steered at the wrong positions).
+    const cache = await model.createKvCache({ batch: 2, maxLength: 4, padding: [1, 0] });
+    try {
+      await model.ops.scope(async () => {
+        await expect(model.forward(model.tokens(Int32Array.of(0, 5, 6, 7), 2, 2), { cache, edits: steering.edits({ promptLength: 2 }) }))
+          .rejects.toThrow(/left-padded batch/);
+      });
+    } finally {
+      cache.dispose();
+    }
   });
 
   it('unsteered, greedy and sampled: every prompt as if alone; both decoding paths', async () => {
