@@ -7,7 +7,7 @@ import { resolveProviders } from './execution-providers.js';
 import { defaultCacheDir, GraphCache } from './graph-cache.js';
 import { OnnxTensorOps } from './lazy/tensor-ops.js';
 import { ort, type SessionSettings } from './ort-session.js';
-import { OnnxSegmentRuntime, weightTensors } from './segment-runtime.js';
+import { halfWeights, OnnxSegmentRuntime, weightTensors } from './segment-runtime.js';
 
 export interface OnnxBackendOptions {
   /** Threads per ORT kernel (default 2). */
@@ -33,7 +33,13 @@ export async function onnxBackend(options: OnnxBackendOptions = {}): Promise<Bac
 
   return {
     name: 'onnx',
-    capabilities: { grad: true, kvCache: true, devices: providers.active, dtypes: ['float32', 'int32'] },
+    // The weights are wrapped, not copied (weightTensors; 16-bit ones as they are, widened per
+    // segment in the graph), and a tied unembedding reads the token embedding transposed
+    // (segment-program.ts), so the store is the only copy of the weights.
+    capabilities: {
+      grad: true, kvCache: true, paddedKvCache: true, devices: providers.active, dtypes: ['float32', 'int32'],
+      copiesWeights: false, transposedUnembed: true, halfWeights: true,
+    },
     ops,
     describe() {
       const notes = providers.notes.length ? `; ${providers.notes.join('; ')}` : '';
@@ -41,7 +47,7 @@ export async function onnxBackend(options: OnnxBackendOptions = {}): Promise<Bac
     },
     async loadModel(spec: ModelSpec, weights: WeightStore): Promise<SegmentRuntime> {
       if (disposed) throw new InputError('the onnx backend was disposed', 'create a new one with onnxBackend()');
-      const rt = new OnnxSegmentRuntime(spec, weightTensors(spec, weights), ops, cache, (r) => runtimes.delete(r));
+      const rt = new OnnxSegmentRuntime(spec, weightTensors(spec, weights), ops, cache, (r) => runtimes.delete(r), halfWeights(weights));
       runtimes.add(rt);
       return rt;
     },

@@ -11,12 +11,13 @@ const { onnx } = onnxProto;
 export const OPSET = 20;
 export const IR_VERSION = 9;
 
-export type ElemType = 'float32' | 'int32' | 'int64' | 'bool';
+export type ElemType = 'float32' | 'float16' | 'int32' | 'int64' | 'bool';
 /** A fixed size, or a symbolic name (dynamic dimension). */
 export type Dim = number | string;
 
 const ELEM: Record<ElemType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
+  float16: onnx.TensorProto.DataType.FLOAT16,
   int32: onnx.TensorProto.DataType.INT32,
   int64: onnx.TensorProto.DataType.INT64,
   bool: onnx.TensorProto.DataType.BOOL,

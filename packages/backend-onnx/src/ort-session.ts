@@ -12,9 +12,9 @@ export interface SessionSettings {
 
 export type Feeds = Record<string, ort.Tensor>;
 
-/** An ORT tensor over `data` (no copy). */
-export function ortTensor(dtype: 'float32' | 'int32' | 'int64', data: Float32Array | Int32Array | BigInt64Array, shape: readonly number[]): ort.Tensor {
-  return new ort.Tensor(dtype, data, [...shape]);
+/** An ORT tensor over `data` (no copy); float16 data are the fp16 words. */
+export function ortTensor(dtype: 'float32' | 'float16' | 'int32' | 'int64' | 'bool', data: Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array, shape: readonly number[]): ort.Tensor {
+  return new ort.Tensor(dtype, data as Float32Array, [...shape]);
 }
 
 /** Turns a graph node name `<segment>:<op label>:<ONNX op>:<n>` into `segment 'attn_0', op 'qkv' (MatMul)`. */

@@ -5,7 +5,10 @@
 // positions: every rope type, dynamic NTK included, with no frequency math in the graph), and every
 // weight under its canonical name (weights are fed from tensors created once per model and shared
 // by all of its graphs). A cached attention graph also outputs `k_new`/`v_new`. The math of every
-// segment field is docs/architecture.md's "segment contract".
+// segment field is docs/architecture.md's "segment contract". A weight held in 16 bits
+// (HalfWeightTensor) is a float16 graph input widened in the graph (lowering/widen.ts); a table
+// read by rows (embedding, selected logit rows/columns) is widened after the rows are gathered.
+// With every weight float32 the graphs are exactly those without this option.
 
 import {
   segmentWidth, valueWidth,
@@ -16,10 +19,11 @@ import { activationOp, gatedActivation, softCap } from './lowering/activation.js
 import { appendPast, causalAttention, mergeHeads, rotary, seqMajor, splitHeads } from './lowering/attention.js';
 import { embeddingLookup, positionRows, scaled, sum } from './lowering/embedding.js';
 import { layerNorm } from './lowering/layer-norm.js';
-import { linear } from './lowering/linear.js';
-import { lastPosition, selectColumns } from './lowering/logits.js';
+import { linear, linearTransposed } from './lowering/linear.js';
+import { lastPosition, selectColumns, selectRows } from './lowering/logits.js';
 import { Program, type Value } from './lowering/op.js';
 import { rmsNorm } from './lowering/rms-norm.js';
+import { widen } from './lowering/widen.js';
 
 export interface SegmentVariant {
   /** Unembed only: keep the last position. */
@@ -31,6 +35,12 @@ export interface SegmentVariant {
    * prepended, and the new ones come out as `k_new`, `v_new` [s, b, kvh, hd] (kvh = nKvHeads).
    */
   readonly kvCache?: boolean;
+  /**
+   * Left-padded KV cache (forward only). Embed: learned positions come per row from `positions`
+   * int32 [b, s]. Attention (with kvCache): `key_mask` bool [b, past + s] (false: a pad key) and
+   * rotary tables per row, `rope_cos`/`rope_sin` [b, 1, s, rotaryDims].
+   */
+  readonly padded?: boolean;
 }
 
 export const FULL_VARIANT: SegmentVariant = { lastOnly: false, columns: false };
@@ -43,7 +53,7 @@ export const ROPE_COS = 'rope_cos';
 export const ROPE_SIN = 'rope_sin';
 
 export function variantKey(v: SegmentVariant): string {
-  return `${v.lastOnly ? 'last' : 'all'}-${v.columns ? 'cols' : 'vocab'}${v.kvCache ? '-kv' : ''}`;
+  return `${v.lastOnly ? 'last' : 'all'}-${v.columns ? 'cols' : 'vocab'}${v.kvCache ? '-kv' : ''}${v.padded ? '-pad' : ''}`;
 }
 
 /** Output dims of a segment for a variant (symbolic batch, seq and k). */
@@ -58,23 +68,41 @@ export function inputWidth(spec: ModelSpec, seg: SegmentSpec, i: number): number
   return seg.kind === 'project' ? valueWidth(spec, seg.inputs[i]!) : spec.dims.dModel;
 }
 
+/** Scales of the weights held in 16 bits (HalfWeightTensor.scale), by canonical name; absent: float32. */
+export type HalfWeights = ReadonlyMap<string, number>;
+
 /** What every segment builder uses: the program, weights as graph inputs (one each), and the shared ops. */
 class SegmentBuilder {
   readonly p: Program;
-  private readonly weights = new Map<string, Value>();
+  private readonly inputs = new Map<string, Value>();
+  private readonly widened = new Map<string, Value>();
   private offsetValue?: Value;
 
-  constructor(readonly spec: ModelSpec, readonly seg: SegmentSpec, readonly v: SegmentVariant) {
+  constructor(readonly spec: ModelSpec, readonly seg: SegmentSpec, readonly v: SegmentVariant, readonly half: HalfWeights) {
     this.p = new Program(seg.name);
   }
 
-  weight(name: string): Value {
-    let w = this.weights.get(name);
+  /** The graph input of a weight as held: float16 for a 16-bit weight (then `scale` says how to widen it). */
+  stored(name: string): { value: Value; scale?: number } {
+    let w = this.inputs.get(name);
+    const scale = this.half.get(name);
     if (!w) {
       const shape = this.spec.weightShapes.get(name);
       if (!shape) throw new Error(`internal: no weight shape for ${name}`);
-      w = this.p.input(name, 'float32', [...shape], false);
-      this.weights.set(name, w);
+      w = this.p.input(name, scale === undefined ? 'float32' : 'float16', [...shape], false);
+      this.inputs.set(name, w);
+    }
+    return scale === undefined ? { value: w } : { value: w, scale };
+  }
+
+  /** A weight as float32 (widened in the graph when held in 16 bits). */
+  weight(name: string): Value {
+    const { value, scale } = this.stored(name);
+    if (scale === undefined) return value;
+    let w = this.widened.get(name);
+    if (!w) {
+      w = this.p.apply1(widen, [value], { scale }, `widen ${name}`);
+      this.widened.set(name, w);
     }
     return w;
   }
@@ -108,9 +136,14 @@ class SegmentBuilder {
 function embed(b: SegmentBuilder, seg: EmbedSegment): Value {
   const { p } = b;
   const ids = p.input('ids', 'int32', [B, S], false);
-  let y = p.apply1(embeddingLookup, [b.weight(seg.tokenEmbedding), ids], undefined, 'tokens');
+  const table = b.stored(seg.tokenEmbedding);
+  let y = p.apply1(embeddingLookup, [table.value, ids], undefined, 'tokens');
+  if (table.scale !== undefined) y = p.apply1(widen, [y], { scale: table.scale }, 'widen tokens');
   if (seg.scale !== undefined) y = p.apply1(scaled, [y], { factor: seg.scale }, 'scale');
-  if (seg.positionEmbedding) {
+  if (seg.positionEmbedding && b.v.padded) {
+    const rows = p.input('positions', 'int32', [B, S], false);
+    y = p.apply1(sum, [y, p.apply1(embeddingLookup, [b.weight(seg.positionEmbedding), rows], undefined, 'positions')], { ranks: [3, 3] }, 'add');
+  } else if (seg.positionEmbedding) {
     const pos = p.apply1(positionRows, [b.weight(seg.positionEmbedding), b.offset(), ids], { seqAxis: 1 }, 'positions');
     y = p.apply1(sum, [y, pos], { ranks: [3, 2] }, 'add');
   }
@@ -126,8 +159,9 @@ function attention(b: SegmentBuilder, seg: AttentionSegment): Value {
   if (seg.qNorm) q = b.norm(q, seg.qNorm, 'qNorm');
   if (seg.kNorm) k = b.norm(k, seg.kNorm, 'kNorm');
   if (seg.rotary) {
-    const cos = p.input(ROPE_COS, 'float32', [S, seg.rotaryDims], false);
-    const sin = p.input(ROPE_SIN, 'float32', [S, seg.rotaryDims], false);
+    const dims: Dim[] = b.v.padded ? [B, 1, S, seg.rotaryDims] : [S, seg.rotaryDims];
+    const cos = p.input(ROPE_COS, 'float32', dims, false);
+    const sin = p.input(ROPE_SIN, 'float32', dims, false);
     const r = { rotaryDims: seg.rotaryDims, headDim: seg.headDim };
     q = p.apply1(rotary, [q, cos, sin], r, 'rotary.q');
     k = p.apply1(rotary, [k, cos, sin], r, 'rotary.k');
@@ -142,8 +176,10 @@ function attention(b: SegmentBuilder, seg: AttentionSegment): Value {
     v = kv('v', v);
   }
   const groups = seg.nHeads / seg.nKvHeads;
-  const ctx = p.apply1(causalAttention, [q, k, v], {
+  const padded = b.v.padded && b.v.kvCache;
+  const ctx = p.apply1(causalAttention, padded ? [q, k, v, p.input('key_mask', 'bool', [B, 'total'], false)] : [q, k, v], {
     scale: seg.scale, softCap: seg.softcap, window: seg.slidingWindow, ...(groups === 1 ? {} : { groups, nKvHeads: seg.nKvHeads }),
+    ...(padded ? { keyMask: true } : {}),
   }, 'attention');
   const merged = p.apply1(mergeHeads, [ctx], heads, 'mergeHeads');
   return seg.out ? b.lin(merged, seg.out, 'out') : merged;
@@ -166,9 +202,15 @@ function unembed(b: SegmentBuilder, seg: UnembedSegment): Value {
   let y: Value;
   if (v.columns) {
     const cols = p.input('columns', 'int32', [B, 'k'], false);
-    const ins = [h, b.weight(seg.weight.weight), cols];
+    const w = b.stored(seg.weight.weight);
+    const ins = [h, w.value, cols];
     if (seg.weight.bias) ins.push(b.weight(seg.weight.bias));
-    y = p.apply1(selectColumns, ins, { hasSeq: !v.lastOnly }, 'columns');
+    const attrs = w.scale === undefined ? { hasSeq: !v.lastOnly } : { hasSeq: !v.lastOnly, scale: w.scale };
+    y = p.apply1(seg.transposed ? selectRows : selectColumns, ins, attrs, 'columns');
+  } else if (seg.transposed) {
+    // A tied unembedding reading the [vocab, d] token embedding (no [d, vocab] copy).
+    if (seg.weight.bias) throw new Error('internal: a transposed unembedding has no bias');
+    y = p.apply1(linearTransposed, [h, b.weight(seg.weight.weight)], undefined, 'unembed');
   } else {
     y = b.lin(h, seg.weight, 'unembed');
   }
@@ -176,8 +218,8 @@ function unembed(b: SegmentBuilder, seg: UnembedSegment): Value {
   return seg.softcap === undefined ? y : p.apply1(softCap, [y], { cap: seg.softcap }, 'softcap');
 }
 
-export function segmentProgram(spec: ModelSpec, seg: SegmentSpec, v: SegmentVariant = FULL_VARIANT): Program {
-  const b = new SegmentBuilder(spec, seg, v);
+export function segmentProgram(spec: ModelSpec, seg: SegmentSpec, v: SegmentVariant = FULL_VARIANT, half: HalfWeights = new Map()): Program {
+  const b = new SegmentBuilder(spec, seg, v, half);
   let y: Value;
   switch (seg.kind) {
     case 'embed': y = embed(b, seg); break;

@@ -1,22 +1,23 @@
 // Core's SegmentRuntime on onnxruntime: forward and VJP of every segment of a ModelSpec, each a
 // compiled graph (segment-program.ts) with dynamic batch and sequence axes. A session per
 // (segment, forward|vjp, logit selection) is created on first use and kept for the model's life.
-// Weights are ORT tensors over the WeightStore's own Float32Arrays, created once and fed to every
-// session: forward and VJP graphs share them and no weight is copied.
+// Weights are ORT tensors over the WeightStore's own arrays (Float32Array, or the fp16 words of a
+// 16-bit weight, widened in the graph), created once and fed to every session: forward and VJP
+// graphs share them and no weight is copied.
 // KV caches are host buffers per attention segment, sequence-major [maxLength, b, kvh, hd]: the
 // positions held so far are a prefix, fed to the cached graph as `past_k`/`past_v` without a
 // copy, and the graph's `k_new`/`v_new` are written after them.
 
 import {
-  BackendError, InputError, LayerKvCache, NotFoundError, ShapeError, rotaryTables, segmentWidth, shapeToString,
+  BackendError, InputError, LayerKvCache, NotFoundError, ShapeError, paddedKeyMask, paddedPositions, paddedRotaryTables, rotaryTables, segmentWidth, shapeToString,
   type AttentionSegment, type KvCache, type KvCacheOptions, type ModelSpec, type SegmentCallOptions, type SegmentRuntime,
-  type SegmentSpec, type Tensor, type WeightStore,
+  type SegmentSpec, type Tensor, type WeightStore, isHalfWeight,
 } from '@sfc/core';
 import type * as ort from 'onnxruntime-node';
 import type { GraphCache } from './graph-cache.js';
 import type { OnnxTensorOps } from './lazy/tensor-ops.js';
 import { ortTensor, runSession } from './ort-session.js';
-import { FULL_VARIANT, inputWidth, ROPE_COS, ROPE_SIN, segmentProgram, variantKey, type SegmentVariant } from './segment-program.js';
+import { FULL_VARIANT, inputWidth, ROPE_COS, ROPE_SIN, segmentProgram, variantKey, type HalfWeights, type SegmentVariant } from './segment-program.js';
 
 interface CompiledSegment {
   readonly session: ort.InferenceSession;
@@ -39,8 +40,15 @@ export function weightTensors(spec: ModelSpec, weights: WeightStore): Map<string
     if (w.shape.length !== shape.length || w.shape.some((d, i) => d !== shape[i]) || w.data.length !== n) {
       throw new ShapeError(`weight '${name}' has shape ${shapeToString(w.shape)} (${w.data.length} values), the spec needs ${shapeToString(shape)}`);
     }
-    out.set(name, ortTensor('float32', w.data, shape));
+    out.set(name, isHalfWeight(w) ? ortTensor('float16', w.data, shape) : ortTensor('float32', w.data, shape));
   }
+  return out;
+}
+
+/** The scales of the store's 16-bit weights, by name (segmentProgram widens them). */
+export function halfWeights(weights: WeightStore): HalfWeights {
+  const out = new Map<string, number>();
+  for (const [name, w] of weights) if (isHalfWeight(w)) out.set(name, w.scale);
   return out;
 }
 
@@ -57,6 +65,8 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     private readonly cache: GraphCache,
     /** Called once by dispose() (the backend stops tracking the runtime, so its weights can be freed). */
     private readonly onDispose: (rt: OnnxSegmentRuntime) => void = () => {},
+    /** The weights held in 16 bits (halfWeights). */
+    private readonly half: HalfWeights = new Map(),
   ) {}
 
   private segment(name: string): SegmentSpec {
@@ -76,7 +86,7 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     const key = `${seg.name}/${mode}/${variantKey(v)}`;
     let c = this.sessions.get(key);
     if (!c) {
-      const program = segmentProgram(this.spec, seg, v);
+      const program = segmentProgram(this.spec, seg, v, this.half);
       const { graph, outputs } = mode === 'forward' ? { graph: program.compileForward(), outputs: program.forwardOutputs } : program.compileVjp();
       c = this.cache.session(graph.encode(), `segment '${seg.name}' ${mode}`).then((session) => ({
         session, inputs: session.inputNames, outputs,
@@ -138,7 +148,7 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
       for (const id of ids) if (id < 0 || id >= V) throw new InputError(`token id ${id} is outside the vocabulary [0, ${V})`, 'use the tokenizer that belongs to the model');
     }
     const feeds: Record<string, ort.Tensor> = {};
-    const rope = seg.kind === 'attention' ? this.rotaryFeeds(seg, offset, tensors.get('x0')!.shape[1]!) : {};
+    const rope = seg.kind === 'attention' && !host[ROPE_COS] ? this.rotaryFeeds(seg, offset, tensors.get('x0')!.shape[1]!) : {};
     for (const name of compiled.inputs) {
       const t = given.get(name) ?? host[name] ?? rope[name] ?? this.weights.get(name)
         ?? (name === 'offset' ? ortTensor('int64', BigInt64Array.of(BigInt(offset)), []) : undefined);
@@ -157,6 +167,15 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     return { [ROPE_COS]: ortTensor('float32', cos, [seq, seg.rotaryDims]), [ROPE_SIN]: ortTensor('float32', sin, [seq, seg.rotaryDims]) };
   }
 
+  /** A left-padded cached attention's key mask [b, offset + seq] and per-row rotary tables [b, 1, seq, r]. */
+  private paddedFeeds(seg: AttentionSegment, padding: readonly number[], offset: number, seq: number): Record<string, ort.Tensor> {
+    const b = padding.length;
+    const feeds: Record<string, ort.Tensor> = { key_mask: ortTensor('bool', paddedKeyMask(padding, offset + seq), [b, offset + seq]) };
+    if (!seg.rotary) return feeds;
+    const { cos, sin } = paddedRotaryTables(seg.rotary, padding, offset, seq);
+    return { ...feeds, [ROPE_COS]: ortTensor('float32', cos, [b, 1, seq, seg.rotaryDims]), [ROPE_SIN]: ortTensor('float32', sin, [b, 1, seq, seg.rotaryDims]) };
+  }
+
   async forward(segment: string, inputs: readonly Tensor[], options?: SegmentCallOptions): Promise<Tensor> {
     const seg = this.segment(segment);
     const what = `forward of '${seg.name}'`;
@@ -168,10 +187,12 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
       return acc;
     }
     if (seg.kind === 'attention' && options?.cache) return this.cachedAttention(seg, inputs, options.cache, batch, seq, offset);
-    const v = this.variant(seg, options);
+    const padding = seg.kind === 'embed' && seg.positionEmbedding ? options?.cache?.padding : undefined;
+    const v = padding ? { ...FULL_VARIANT, padded: true } : this.variant(seg, options);
     const tensors = new Map<string, Tensor>(seg.kind === 'embed' ? [['ids', inputs[0]!]] : inputs.map((t, i) => [`x${i}`, t]));
     if (v.columns) tensors.set('columns', options!.logits!.columns!);
-    const [y] = await this.run(seg, 'forward', v, tensors, offset);
+    const host: Record<string, ort.Tensor> = padding ? { positions: ortTensor('int32', paddedPositions(padding, offset, seq), [batch, seq]) } : {};
+    const [y] = await this.run(seg, 'forward', v, tensors, offset, host);
     return this.ops.wrap(y!.data as Float32Array, y!.dims);
   }
 
@@ -191,8 +212,9 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     const row = batch * seg.nKvHeads * seg.headDim; // one position, every row and key/value head
     const past = (b: Float32Array | undefined) => ortTensor('float32', b ? b.subarray(0, offset * row) : new Float32Array(0), [offset, ...dims]);
     const tensors = new Map<string, Tensor>(inputs.map((t, i) => [`x${i}`, t]));
-    const [y, kNew, vNew] = await this.run(seg, 'forward', { ...FULL_VARIANT, kvCache: true }, tensors, offset,
-      { past_k: past(entry?.k), past_v: past(entry?.v) });
+    const padding = cache.padding;
+    const [y, kNew, vNew] = await this.run(seg, 'forward', { ...FULL_VARIANT, kvCache: true, ...(padding ? { padded: true } : {}) }, tensors, offset,
+      { past_k: past(entry?.k), past_v: past(entry?.v), ...(padding ? this.paddedFeeds(seg, padding, offset, seq) : {}) });
     cache.commit(seg.name, offset, offset + seq, (prev) => {
       const buf = prev ?? { k: new Float32Array(cache.maxLength * row), v: new Float32Array(cache.maxLength * row) };
       buf.k.set(kNew!.data as Float32Array, offset * row);

@@ -14,7 +14,7 @@ describe('tfjsBackend', () => {
     const cpu = await tfjsBackend({ flavor: 'cpu' });
     expect(cpu.name).toBe('tfjs-cpu');
     expect(cpu.describe()).toMatch(/^tfjs 4\.22\.0 cpu /);
-    expect(cpu.capabilities).toEqual({ grad: true, kvCache: true, devices: ['cpu'], dtypes: ['float32', 'int32'], copiesWeights: true, transposedUnembed: true });
+    expect(cpu.capabilities).toEqual({ grad: true, kvCache: true, paddedKvCache: true, devices: ['cpu'], dtypes: ['float32', 'int32'], copiesWeights: true, transposedUnembed: true });
     await cpu.dispose();
     const wasm = await tfjsBackend({ flavor: 'wasm' });
     expect(wasm.name).toBe('tfjs-wasm');

@@ -41,7 +41,7 @@ export async function tfjsBackend(options: TfjsBackendOptions = {}): Promise<Bac
   const gpu = flavor === 'tensorflow' && description.includes('GPU');
   return {
     name: `tfjs-${flavor}`,
-    capabilities: { grad: true, kvCache: true, devices: [gpu ? 'gpu' : 'cpu'], dtypes: ['float32', 'int32'], copiesWeights: true, transposedUnembed: true },
+    capabilities: { grad: true, kvCache: true, paddedKvCache: true, devices: [gpu ? 'gpu' : 'cpu'], dtypes: ['float32', 'int32'], copiesWeights: true, transposedUnembed: true },
     ops,
     describe: () => description,
     async loadModel(spec: ModelSpec, weights: WeightStore): Promise<SegmentRuntime> {

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   BackendError, InputError, LayerKvCache, NotFoundError, ShapeError, SfcError, shapeToString, sizeOf,
   type AttentionSegment, type KvCache, type KvCacheOptions, type ModelSpec, type SegmentCallOptions, type SegmentRuntime,
-  type SegmentSpec, type Tensor, type WeightStore, segmentWidth, valueWidth,
+  type SegmentSpec, type Tensor, type WeightStore, isHalfWeight, segmentWidth, valueWidth, widenWeight,
 } from '@sfc/core';
 import { unwrap } from './handle.js';
 import type { TfjsOps } from './ops.js';
@@ -37,9 +37,11 @@ export class TfjsSegmentRuntime implements SegmentRuntime {
     const weights = new Map<string, tf.Tensor>();
     try {
       for (const [name, shape] of spec.weightShapes) {
-        const data = store.get(name)!.data;
-        // kept: loading inside a caller's scope must not free the weights when that scope ends.
-        weights.set(name, tf.keep(tf.tensor(copy ? data.slice() : data, [...shape], 'float32')));
+        // A 16-bit weight is widened here, once: tfjs computes in float32 (the widened array is
+        // already a copy). kept: loading inside a caller's scope must not free the weights when that scope ends.
+        const w = store.get(name)!;
+        const data = isHalfWeight(w) ? widenWeight(w).data : copy ? w.data.slice() : w.data;
+        weights.set(name, tf.keep(tf.tensor(data, [...shape], 'float32')));
       }
       // A tied unembedding reads the embedding transposed: one [d, vocab] copy for plain matMuls.
       for (const seg of spec.segments) {
@@ -149,7 +151,7 @@ export class TfjsSegmentRuntime implements SegmentRuntime {
     const xs = this.inputs(seg, inputs);
     if (seg.kind === 'attention' && options?.cache) return this.cachedAttention(seg, xs, options.cache, options);
     const out = this.guard(`forward of '${segment}'`, () => tf.tidy(() => {
-      if (seg.kind === 'embed') return embedForward(seg, this.weight, xs[0]!, this.offset(xs[0]!.shape[1]!, options));
+      if (seg.kind === 'embed') return embedForward(seg, this.weight, xs[0]!, this.offset(xs[0]!.shape[1]!, options), options?.cache?.padding);
       const x = xs.length === 1 ? xs[0]! : tf.addN(xs);
       return this.fn(seg, x.shape, options)(x);
     }));
@@ -164,7 +166,7 @@ export class TfjsSegmentRuntime implements SegmentRuntime {
     const { entry: past } = cache.begin(seg.name, batch, offset, seq);
     const [y, k, v] = this.guard(`cached forward of '${seg.name}'`, () => tf.tidy(() => {
       const x = xs.length === 1 ? xs[0]! : tf.addN(xs);
-      const r = attentionStepFn(seg, this.weight, seq, offset, past)(x);
+      const r = attentionStepFn(seg, this.weight, seq, offset, past, cache.padding)(x);
       return [r.y, r.k, r.v];
     }));
     // Kept: the caller's ops.scope must not free what the cache holds; the cache disposes them.

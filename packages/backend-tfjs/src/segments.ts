@@ -8,20 +8,24 @@
 
 import * as tf from '@tensorflow/tfjs';
 import {
-  rotaryTables, type AttentionSegment, type EmbedSegment, type LinearSpec, type MlpSegment, type ProjectSegment, type UnembedSegment,
+  paddedKeyMask, paddedPositions, paddedRotaryTables, rotaryTables, type AttentionSegment, type EmbedSegment, type LinearSpec, type MlpSegment, type ProjectSegment, type UnembedSegment,
 } from '@sfc/core';
 import { activate, applyRotary, causalMask, linear, matMul, matMulConst, norm, rmsNormOf, softcap, swapLast } from './layers.js';
 
 export type WeightOf = (name: string) => tf.Tensor;
 export type SegmentFn = (x: tf.Tensor) => tf.Tensor;
 
-/** Token ids [b, s] → the residual stream entering block 0 (GPT-2 adds positions offset…offset+s−1; Gemma scales). */
-export function embedForward(seg: EmbedSegment, w: WeightOf, ids: tf.Tensor, offset: number): tf.Tensor {
+/**
+ * Token ids [b, s] → the residual stream entering block 0 (GPT-2 adds positions offset…offset+s−1,
+ * per row minus its left padding when given; Gemma scales).
+ */
+export function embedForward(seg: EmbedSegment, w: WeightOf, ids: tf.Tensor, offset: number, padding?: readonly number[]): tf.Tensor {
   let tok = tf.gather(w(seg.tokenEmbedding), ids);
   if (seg.scale !== undefined) tok = tf.mul(tok, tf.scalar(seg.scale));
   if (!seg.positionEmbedding) return tok;
   const pos = w(seg.positionEmbedding);
-  const [s] = ids.shape.slice(1) as [number];
+  const [b, s] = ids.shape as [number, number];
+  if (padding) return tf.add(tok, tf.gather(pos, tf.tensor2d(paddedPositions(padding, offset, s), [b, s], 'int32')));
   return tf.add(tok, tf.slice(pos, [offset, 0], [s, pos.shape[1]!]));
 }
 
@@ -38,20 +42,25 @@ export interface AttentionStep { readonly y: tf.Tensor; readonly k: tf.Tensor; r
  * query heads of one kv head as one matrix of rows (no repeated keys). Returns the output and the
  * concatenated keys and values (what a KV cache keeps).
  */
-export function attentionStepFn(seg: AttentionSegment, w: WeightOf, seq: number, offset: number, past?: PastKeyValues): (x: tf.Tensor) => AttentionStep {
+export function attentionStepFn(seg: AttentionSegment, w: WeightOf, seq: number, offset: number, past?: PastKeyValues,
+  padding?: readonly number[]): (x: tf.Tensor) => AttentionStep {
   const { nHeads: H, nKvHeads: Hkv, headDim: hd, rotaryDims: rot } = seg;
   const rep = H / Hkv;
   const pastLength = past ? past.k.shape[2]! : 0;
   const width = pastLength + seq;
   // The mask of one head, repeated for the `rep` query heads that share a kv head.
-  const mask = tf.tile(tf.tensor2d(causalMask(seq, pastLength, seg.slidingWindow), [seq, width]), [rep, 1]);
+  let mask = tf.tile(tf.tensor2d(causalMask(seq, pastLength, seg.slidingWindow), [seq, width]), [rep, 1]);
+  // Left padding: no query sees a pad slot ([b, 1, 1, width] added to every row's mask).
+  if (padding) mask = tf.add(mask, tf.mul(tf.sub(1, tf.tensor4d(paddedKeyMask(padding, width), [padding.length, 1, 1, width], 'float32')), 1e9 * -1));
   const scale = tf.scalar(seg.scale);
   let cos: tf.Tensor | undefined, sin: tf.Tensor | undefined;
   if (seg.rotary) {
-    // Core's tables (every rope type; dynamic NTK keyed on offset + seq, the total length with a cache).
-    const t = rotaryTables(seg.rotary, offset, seq);
-    cos = tf.tensor2d(t.cos, [seq, rot]);
-    sin = tf.tensor2d(t.sin, [seq, rot]);
+    // Core's tables (every rope type; dynamic NTK keyed on offset + seq, the total length with a cache);
+    // with left padding one table per row ([b, 1, seq, rot], broadcast over heads).
+    const t = padding ? paddedRotaryTables(seg.rotary, padding, offset, seq) : rotaryTables(seg.rotary, offset, seq);
+    const shape = padding ? [padding.length, 1, seq, rot] : [seq, rot];
+    cos = tf.tensor(t.cos, shape);
+    sin = tf.tensor(t.sin, shape);
   }
   return (x) => {
     const [b, s] = x.shape as [number, number, number];

@@ -13,6 +13,11 @@ export interface BackendCapabilities {
    * so generation feeds one new token per step. Absent means false: callers re-run the prefix.
    */
   readonly kvCache?: boolean;
+  /**
+   * KV caches take per-row left padding (KvCacheOptions.padding), so prompts of different lengths
+   * decode in one batch exactly as each alone. Absent means false: batch prompts of one length.
+   */
+  readonly paddedKvCache?: boolean;
   readonly devices: readonly string[];
   readonly dtypes: readonly DType[];
   /**
@@ -27,11 +32,23 @@ export interface BackendCapabilities {
    * [d, vocab] copy (`transposedTiedUnembed`). Absent means false.
    */
   readonly transposedUnembed?: boolean;
+  /**
+   * The backend computes on 16-bit weights (HalfWeightTensor) as the store holds them, widening
+   * them per segment. Absent means false: it widens them once at load, into its own float32 copy.
+   */
+  readonly halfWeights?: boolean;
 }
 
 /** Canonical weights (see model/spec.ts), fp32, row-major. */
 export interface WeightTensor { readonly shape: readonly number[]; readonly data: Float32Array }
-export type WeightStore = ReadonlyMap<string, WeightTensor>;
+/**
+ * A canonical weight kept in 16 bits (from a BF16/F16 checkpoint, model/half-weights.ts): the
+ * float32 value of element i is exactly fp16(data[i]) · scale, `scale` a power of two. Backends
+ * widen it (per segment, or once at load) and compute in float32.
+ */
+export interface HalfWeightTensor { readonly shape: readonly number[]; readonly dtype: 'float16'; readonly data: Uint16Array; readonly scale: number }
+export type StoredWeight = WeightTensor | HalfWeightTensor;
+export type WeightStore = ReadonlyMap<string, StoredWeight>;
 
 export interface SegmentCallOptions {
   /** Unembed only: which logits to produce. */
@@ -41,7 +58,8 @@ export interface SegmentCallOptions {
   /**
    * Attention forward only: attend over the positions this segment already holds in the cache
    * plus the new ones (causal within the new block) and append the new keys and values.
-   * `positionOffset` must equal the number of positions the segment holds. Other segments ignore it.
+   * `positionOffset` must equal the number of positions the segment holds. The embed segment reads
+   * its `padding` (learned positions per row); other segments ignore it.
    */
   readonly cache?: KvCache;
 }
@@ -51,6 +69,13 @@ export interface KvCacheOptions {
   readonly batch: number;
   /** Most positions the cache will hold (prompt + tokens fed back); at most the model's maxPositions. */
   readonly maxLength: number;
+  /**
+   * Left padding per row (length `batch`): row r's first `padding[r]` slots are pad tokens. Its
+   * token in slot t sits at position t − padding[r] (rotary, learned positions), and no query
+   * attends to a pad slot; a sliding window counts positions, i.e. slots. What a pad slot's own
+   * query computes is finite but meaningless. Needs `capabilities.paddedKvCache`.
+   */
+  readonly padding?: readonly number[];
 }
 
 /**
@@ -63,6 +88,8 @@ export interface KvCache {
   readonly maxLength: number;
   /** Positions held by every attention segment: where the next forward starts. */
   readonly length: number;
+  /** The left padding per row it was created with; absent when no row is padded. */
+  readonly padding?: readonly number[];
   readonly isDisposed: boolean;
   /** Frees the cached keys and values (idempotent). */
   dispose(): void;

@@ -7,9 +7,10 @@ export * from './dictionary.js';
 export * from './submodule.js';
 export * from './model/spec.js';
 export { parseModelConfig, SUPPORTED_MODEL_TYPES } from './model/config.js';
-export { canonicalWeights, safetensorsSource, transpose, neoxQkv, type TensorSource, type LoadedWeights } from './model/weights.js';
-export { LayerKvCache } from './model/kv-cache.js';
-export { Model, type Edit, type EditCall, type ForwardOptions, type ForwardResult, type BackwardOptions, type ModelLoadOptions } from './model/model.js';
+export { canonicalWeights, safetensorsSource, transpose, neoxQkv, type TensorSource, type LoadedWeights, type CanonicalWeightOptions } from './model/weights.js';
+export { bf16ToScaledF16, isHalfWeight, storeBytes, widenWeight } from './model/half-weights.js';
+export { LayerKvCache, paddedKeyMask, paddedPositions } from './model/kv-cache.js';
+export { Model, weightMemory, type Edit, type EditCall, type ForwardOptions, type ForwardResult, type BackwardOptions, type ModelLoadOptions } from './model/model.js';
 export {
   SafetensorsFile, encodeSafetensors, toFloat32, f16ToF32, bf16ToF32, f32ToBf16, bf16ToF16Exact, safetensorsHeaderLength, parseSafetensorsHeader, SAFETENSORS_DTYPE_BYTES,
   type SafetensorsEntry, type SafetensorsDType, type SafetensorsLimits, type SafetensorsHeader, type EncodableTensor,

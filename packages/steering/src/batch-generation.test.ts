@@ -3,7 +3,8 @@
 // next-token logits (tfjs ≤ 1e-5, onnx ≤ 5e-5) — greedy and sampled (prompt i samples with rowSeed(seed, i)),
 // unsteered and steered (prompt positions, the last prompt token, from it on, fixed positions,
 // everywhere; patch ops with a shared patch prompt and with per-prompt ones of other lengths),
-// prompts of mixed lengths, a row stopping early, any batch size, KV cache and recompute. Also
+// prompts of mixed lengths (one left-padded batch with a padded KV cache; grouped by length
+// without one, and when recomputing), a row stopping early, any batch size, KV cache and recompute. Also
 // progress, typed errors before any compute, and no tensors left behind.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import {
   type BatchGenerateOptions, type Generation, type GenerationProgress,
 } from './generation.js';
 import { clamp, interventionsFor, parsePositions, patch, scale, type Intervention } from './intervention.js';
+import { paddedGroups } from './padded-batch.js';
 import { groupByLength } from './prompt-groups.js';
 import { rowSeed, type Sampling } from './sampling.js';
 import { Steering, type TokenBatch } from './steering.js';
@@ -84,6 +86,18 @@ function expectSame(got: readonly Run[], want: readonly Run[], label: string, to
   });
 }
 
+/** Batches a KV-cached generation of `prompts` runs: one padded batch, or one per length without padded caches. */
+function batchCount(model: Model, prompts: readonly number[][]): number {
+  const lengths = prompts.map((p) => p.length);
+  return (model.supportsPaddedKvCache ? paddedGroups(lengths) : groupByLength(lengths)).length;
+}
+
+/** The model on a backend whose KV caches take no padding (generation groups prompts by length). */
+function withoutPaddedCaches(model: Model): Model {
+  const capabilities = { ...model.backend.capabilities, paddedKvCache: false };
+  return Object.create(model, { backend: { value: { ...model.backend, capabilities } } }) as Model;
+}
+
 describe.each<SmallABackend>(['tfjs-cpu', 'onnx'])('batched generation on %s (small-a)', (which) => {
   let s: SmallA;
   let model: Model;
@@ -95,10 +109,33 @@ describe.each<SmallABackend>(['tfjs-cpu', 'onnx'])('batched generation on %s (sm
   });
   afterAll(async () => { await s?.dispose(); });
 
-  it('the prompts mix lengths, some lengths shared (batches of several rows)', () => {
+  it('the prompts mix lengths, some lengths shared (batches of several rows); the backend pads KV caches', () => {
     const groups = groupByLength(prompts.map((p) => p.length));
     expect(groups.length).toBeGreaterThan(2);
     expect(Math.max(...groups.map((g) => g.rows.length))).toBeGreaterThan(2);
+    expect(model.supportsPaddedKvCache).toBe(true);
+    expect(batchCount(model, prompts)).toBe(1);
+  });
+
+  it('one left-padded batch and batches grouped by length give every prompt its own generation', async () => {
+    const grouped = withoutPaddedCaches(model);
+    expect(batchCount(grouped, prompts)).toBeGreaterThan(2);
+    const steering = await Steering.create(model, s.dictionaries, interventionsFor(FEATURES, clamp(12), parsePositions('-1:')));
+    for (const sampling of [GREEDY, SAMPLED]) {
+      const alone = await oneByOne(model, prompts, steering, { maxNewTokens: N, sampling });
+      expectSame(await batched(grouped, prompts, steering, { maxNewTokens: N, sampling }), alone, `grouped, ${sampling.kind}`, TOLERANCE[which]);
+      expectSame(await batched(model, prompts, steering, { maxNewTokens: N, sampling, batchSize: 3 }), alone, `padded by 3, ${sampling.kind}`, TOLERANCE[which]);
+    }
+    // The edits of one prompt length refuse a padded batch (rows would be steered at the wrong positions).
+    const cache = await model.createKvCache({ batch: 2, maxLength: 4, padding: [1, 0] });
+    try {
+      await model.ops.scope(async () => {
+        await expect(model.forward(model.tokens(Int32Array.of(0, 5, 6, 7), 2, 2), { cache, edits: steering.edits({ promptLength: 2 }) }))
+          .rejects.toThrow(/left-padded batch/);
+      });
+    } finally {
+      cache.dispose();
+    }
   });
 
   it('unsteered, greedy and sampled: every prompt as if alone; both decoding paths', async () => {
@@ -159,7 +196,7 @@ describe.each<SmallABackend>(['tfjs-cpu', 'onnx'])('batched generation on %s (sm
     const mates = prompts.flatMap((p, o) => (p.length === prompts[pick!.row]!.length && got[o]!.g.stoppedBy === 'length' ? [o] : []));
     expect(mates.length, 'another row of the batch runs to the end').toBeGreaterThan(0);
     expectSame(got, await oneByOne(model, prompts, undefined, options), 'stop token', TOLERANCE[which]);
-    const total = groupByLength(prompts.map((p) => p.length)).length * N;
+    const total = batchCount(model, prompts) * N;
     expect(events.every((e, i) => i === 0 || e.done > events[i - 1]!.done), 'done only grows').toBe(true);
     expect(events.every((e) => e.phase === 'generate' && e.total === total)).toBe(true);
     expect(events[events.length - 1]!.done).toBe(total);
@@ -168,7 +205,7 @@ describe.each<SmallABackend>(['tfjs-cpu', 'onnx'])('batched generation on %s (sm
     const short: GenerationProgress[] = [];
     const stopped = await generateBatch(model, prompts, undefined, { maxNewTokens: N, stopTokens: first, onProgress: (e) => short.push(e) });
     expect(stopped.every((g) => g.ids.length === 1 && g.stoppedBy === 'stop-token')).toBe(true);
-    expect(short).toHaveLength(2 * groupByLength(prompts.map((p) => p.length)).length);
+    expect(short).toHaveLength(2 * batchCount(model, prompts));
     expect(short[short.length - 1]).toEqual({ phase: 'generate', done: total, total });
   });
 
@@ -200,7 +237,7 @@ describe.each<SmallABackend>(['tfjs-cpu', 'onnx'])('batched generation on %s (sm
     const steering = await Steering.create(model, s.dictionaries, interventionsFor(FEATURES, scale(-3), parsePositions('all')));
     const events: GenerationProgress[] = [];
     await generateSideBySideBatch(model, TEXTS, steering, { maxNewTokens: N, onProgress: (e) => events.push(e) });
-    const total = 2 * groupByLength(prompts.map((p) => p.length)).length * N;
+    const total = 2 * batchCount(model, prompts) * N;
     expect(events).toHaveLength(total);
     expect(events.map((e) => e.done)).toEqual(events.map((_, i) => i + 1));
     expect(events.every((e) => e.phase === 'generate' && e.total === total)).toBe(true);

@@ -5,8 +5,9 @@
 // cached keys and values). Without one, each step re-runs the whole prefix — exact too, O(n²).
 // The result says which path ran.
 //
-// Many prompts run batched: the prompts of one token length share every forward (at most
-// `batchSize` rows; prompt-groups.ts says why lengths are never mixed), one group after another.
+// Many prompts run batched, at most `batchSize` rows per forward, one batch after another: with a
+// KV cache that takes left padding (capabilities.paddedKvCache) prompts of any lengths share a
+// batch (padded-batch.ts); otherwise only prompts of one token length do (prompt-groups.ts).
 // A row that stops (stop token) keeps being fed — its cache row must stay aligned with the
 // others — but its tokens are discarded and draw no random numbers; a group ends when all its
 // rows have stopped. Each prompt samples from its own stream (rowSeed(seed, index)), so a
@@ -16,6 +17,7 @@
 import { CapabilityError, InputError, ShapeError, type Edit, type KvCache, type Model } from '@sfc/core';
 import { f32 } from './host-data.js';
 import { stackPatchRows, type PatchRow } from './patch-rows.js';
+import { paddedGroups, paddedRowEdits, slotFeed, usesPaddedBatches } from './padded-batch.js';
 import { groupByLength, type PromptGroup } from './prompt-groups.js';
 import { checkSampling, chooseToken, GREEDY, rowSeed, seededRandom, type Sampling } from './sampling.js';
 import type { PatchState, Steering, TokenBatch } from './steering.js';
@@ -113,8 +115,10 @@ function planJob(model: Model, prompts: readonly (readonly number[])[], options:
   if (d !== 'auto' && d !== 'kv-cache' && d !== 'recompute') {
     throw new InputError(`unknown decoding ${JSON.stringify(d)}`, 'use auto, kv-cache or recompute');
   }
-  const groups = groupByLength(prompts.map((p) => p.length), options.batchSize ?? Infinity);
-  return { prompts, groups, decoding: decodingFor(model, d), options };
+  const decoding = decodingFor(model, d);
+  const lengths = prompts.map((p) => p.length);
+  const groups = usesPaddedBatches(model, decoding) ? paddedGroups(lengths, options.batchSize) : groupByLength(lengths, options.batchSize ?? Infinity);
+  return { prompts, groups, decoding, options };
 }
 
 function decodingFor(model: Model, option: GenerateOptions['decoding']): Decoding {
@@ -225,7 +229,15 @@ async function groupPatch(steering: Steering, group: PromptGroup, patchOf: (i: n
   return stackPatchRows(rows);
 }
 
-/** One group of equal-length prompts, generated as one batch (one KV cache) to the end. */
+/** Row `j` of a group's patch state (a shared one serves every row). */
+function rowPatch(patch: PatchState | undefined, j: number): PatchState | undefined {
+  return !patch || patch.batch === 1 ? patch : stackPatchRows([{ state: patch, row: j }]);
+}
+
+/**
+ * One group of prompts, generated as one batch (one KV cache) to the end: of one length, or
+ * left-padded to its longest prompt (every row steered at its own positions).
+ */
 async function runGroup(model: Model, job: Job, group: PromptGroup, steering: Steering | undefined, patch: PatchState | undefined,
   count: (steps: number) => void): Promise<Generation[]> {
   const { options } = job;
@@ -233,22 +245,24 @@ async function runGroup(model: Model, job: Job, group: PromptGroup, steering: St
   const sampling = options.sampling ?? GREEDY;
   const stop = new Set(options.stopTokens ?? []);
   const g = group.rows.length, P = group.length;
-  const edits = steering?.edits({ promptLength: P, patch });
+  const lengths = group.rows.map((r) => job.prompts[r]!.length);
+  const padding = lengths.map((n) => P - n);
+  const padded = padding.some((p) => p > 0);
+  const edits = !steering ? undefined
+    : padded ? paddedRowEdits(model, lengths.map((n, j) => steering.edits({ promptLength: n, patch: rowPatch(patch, j) })))
+    : steering.edits({ promptLength: P, patch });
   const seqs = group.rows.map((r) => [...job.prompts[r]!]);
   const out = group.rows.map((): number[] => []);
   const stopped = new Array<boolean>(g).fill(false);
   const random = group.rows.map((r) => seededRandom(sampling.kind === 'sample' ? rowSeed(sampling.seed, r) : 0));
   let live = g, steps = 0;
   // Every position but the last generated one is fed to the model once.
-  const cache = job.decoding === 'kv-cache' ? await model.createKvCache({ batch: g, maxLength: P + N - 1 }) : undefined;
+  const cache = job.decoding === 'kv-cache' ? await model.createKvCache({ batch: g, maxLength: P + N - 1, ...(padded ? { padding } : {}) }) : undefined;
   try {
     while (steps < N && live > 0) {
       const step = steps;
-      // Cached: only the positions the cache does not hold yet (the prompt, then the last token); rows stay of one length.
-      const from = cache ? cache.length : 0;
-      const seq = seqs[0]!.length - from;
-      const feed = new Int32Array(g * seq);
-      seqs.forEach((s, j) => feed.set(s.slice(from), j * seq));
+      // Cached: only the slots the cache does not hold yet (the prompt, then the last token); rows stay of one length in slots.
+      const { ids: feed, seq } = slotFeed(seqs, padding, cache ? cache.length : 0);
       const logits = await nextLogits(model, feed, g, seq, edits, cache);
       const V = logits.length / g;
       for (let j = 0; j < g; j++) {

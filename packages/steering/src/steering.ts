@@ -198,6 +198,11 @@ export class Steering {
 
   private apply(plan: SubmodulePlan, x: Tensor, ctx: EditContext, call: EditCall | undefined): Tensor {
     const ops = this.model.ops;
+    if (call?.padding) {
+      // One EditContext is one prompt length: rows of a padded batch need their own edits.
+      throw new InputError(`${plan.name}: steering edits for one prompt length ran on a left-padded batch`,
+        'run mixed-length prompts through generateBatch, which steers every row at its own positions');
+    }
     const [b, s, d] = x.shape as [number, number, number];
     const offset = call?.positionOffset ?? 0;
     const k = plan.columns.length;

@@ -103,6 +103,11 @@ export interface CausalAttentionAttrs {
   readonly softCap?: number;
   /** Sliding window: query i sees keys j with i − window < j ≤ i (transformers' sliding_window_overlay). */
   readonly window?: number;
+  /**
+   * Left-padded KV cache: a 4th input, bool [b, t], false for a pad key, which no query of that
+   * row sees (a pad query then sees nothing: finite, meaningless). Forward only (cached graphs).
+   */
+  readonly keyMask?: boolean;
 }
 
 /** Lowest fp32: the masked score (as transformers uses torch.finfo.min), exp() of it underflows to 0. */
@@ -137,18 +142,22 @@ const grouped = (g: GraphBuilder, x: string, nKvHeads: number): string => g.node
  */
 export const causalAttention: OpLowering<CausalAttentionAttrs> = {
   name: 'causalAttention',
-  forward(g, [q, k, v], { scale, groups = 1, nKvHeads, softCap, window }) {
+  forward(g, [q, k, v, keys], { scale, groups = 1, nKvHeads, softCap, window, keyMask }) {
     const qg = groups === 1 ? q! : grouped(g, q!, nKvHeads!);
     let scores = g.node('Mul', [g.node('MatMul', [qg, g.node('Transpose', [k!], { perm: SWAP_LAST })]), g.constF(scale)]);
     let capped: string | undefined;
     if (softCap !== undefined) ({ y: scores, t: capped } = softCapForward(g, scores, softCap));
-    const p = g.node('Softmax', [g.node('Where', [allowedKeys(g, q!, k!, window, groups), scores, g.constF(MASKED)])], { axis: -1 });
+    let allowed = allowedKeys(g, q!, k!, window, groups);
+    // [g·s, t] and [b, 1, 1, t] → [b, 1, g·s, t], broadcast over the key heads.
+    if (keyMask) allowed = g.node('And', [allowed, g.node('Unsqueeze', [keys!, g.constI64([1, 2])])]);
+    const p = g.node('Softmax', [g.node('Where', [allowed, scores, g.constF(MASKED)])], { axis: -1 });
     const out = g.node('MatMul', [p, v!]);
     const saved: Record<string, string> = { p, qg };
     if (capped) saved.capped = capped;
     return { outputs: [groups === 1 ? out : g.node('Reshape', [out, g.node('Shape', [q!])])], saved };
   },
-  vjp(g, { inputs: [q, k, v], saved: { p, qg, capped }, attrs: { scale, groups = 1, nKvHeads } }, [dy]) {
+  vjp(g, { inputs: [q, k, v], saved: { p, qg, capped }, attrs: { scale, groups = 1, nKvHeads, keyMask } }, [dy]) {
+    if (keyMask) throw new Error('internal: no VJP through a padded KV cache');
     const dyg = groups === 1 ? dy! : grouped(g, dy!, nKvHeads!);
     const dv = g.node('MatMul', [g.node('Transpose', [p!], { perm: SWAP_LAST }), dyg]);
     const dp = g.node('MatMul', [dyg, g.node('Transpose', [v!], { perm: SWAP_LAST })]);

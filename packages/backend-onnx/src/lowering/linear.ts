@@ -15,3 +15,18 @@ export const linear: OpLowering<void> = {
     return b ? [dx, undefined, undefined] : [dx, undefined];
   },
 };
+
+/**
+ * Linear with a weight stored [out, in] (a tied unembedding reading the token embedding):
+ * y = x @ Wᵀ, lowered as MatMul over a Transpose of W, which onnxruntime fuses into one
+ * transposed GEMM (no copy of W). VJP: dx = dy @ W.
+ */
+export const linearTransposed: OpLowering<void> = {
+  name: 'linearTransposed',
+  forward(g, [x, w]) {
+    return { outputs: [g.node('MatMul', [x!, g.node('Transpose', [w!], { perm: [1, 0] })])] };
+  },
+  vjp(g, { inputs: [, w] }, [dy]) {
+    return [g.node('MatMul', [dy!, w!]), undefined];
+  },
+};

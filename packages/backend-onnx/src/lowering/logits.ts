@@ -2,8 +2,10 @@
 // multiply by only `k` columns of the unembedding per example (the metric's answer tokens)
 // instead of the whole vocabulary.
 
+import type { GraphBuilder } from '../onnx-graph.js';
 import type { OpLowering } from './op.js';
 import { seqLen } from './embedding.js';
+import { widenHalf } from './widen.js';
 
 /** inputs: x [b, s, d] → x[:, s−1, :] [b, d]. VJP: the cotangent placed at the last position, zeros elsewhere. */
 export const lastPosition: OpLowering<void> = {
@@ -21,6 +23,17 @@ export const lastPosition: OpLowering<void> = {
 export interface SelectColumnsAttrs {
   /** `h` keeps its sequence axis ([b, s, d]) or not ([b, d]). */
   readonly hasSeq: boolean;
+  /**
+   * W is float16 (a 16-bit weight, value = fp16 · scale): the gathered part is cast to float32 and
+   * the products are multiplied by `scale` (a power of two, so exactly the same values; this
+   * order keeps onnxruntime's kernels those of the float32 graph, so results are bit-identical).
+   */
+  readonly scale?: number;
+}
+
+/** y · scale for a 16-bit W (see SelectColumnsAttrs.scale); y itself otherwise. */
+function scaled(g: GraphBuilder, y: string, scale: number | undefined): string {
+  return scale === undefined || scale === 1 ? y : g.node('Mul', [y, g.constF(scale)]);
 }
 
 /**
@@ -29,20 +42,43 @@ export interface SelectColumnsAttrs {
  */
 export const selectColumns: OpLowering<SelectColumnsAttrs> = {
   name: 'selectColumns',
-  forward(g, [h, w, cols, bias], { hasSeq }) {
-    const wSel = g.node('Transpose', [g.node('Gather', [w!, cols!], { axis: 1 })], { perm: [1, 0, 2] }); // [b, d, k]
+  forward(g, [h, w, cols, bias], { hasSeq, scale }) {
+    const gathered = g.node('Gather', [w!, cols!], { axis: 1 });
+    const wSel = g.node('Transpose', [scale === undefined ? gathered : widenHalf(g, gathered, 1)], { perm: [1, 0, 2] }); // [b, d, k]
     let y = hasSeq ? g.node('MatMul', [h!, wSel])
       : g.node('Squeeze', [g.node('MatMul', [g.node('Unsqueeze', [h!, g.constI64([1])]), wSel]), g.constI64([1])]);
+    y = scaled(g, y, scale);
     if (bias) {
       const bSel = g.node('Gather', [bias, cols!], { axis: 0 }); // [b, k]
       y = g.node('Add', [y, hasSeq ? g.node('Unsqueeze', [bSel, g.constI64([1])]) : bSel]);
     }
     return { outputs: [y], saved: { wSel } };
   },
-  vjp(g, { inputs, saved: { wSel }, attrs: { hasSeq } }, [dy]) {
+  vjp(g, { inputs, saved: { wSel }, attrs: { hasSeq, scale } }, [dy]) {
     const wT = g.node('Transpose', [wSel!], { perm: [0, 2, 1] }); // [b, k, d]
     const dh = hasSeq ? g.node('MatMul', [dy!, wT])
       : g.node('Squeeze', [g.node('MatMul', [g.node('Unsqueeze', [dy!, g.constI64([1])]), wT]), g.constI64([1])]);
-    return inputs.map((_, i) => (i === 0 ? dh : undefined));
+    return inputs.map((_, i) => (i === 0 ? scaled(g, dh, scale) : undefined));
+  },
+};
+
+/**
+ * inputs: h [b, (s,) d], W [V, d] (read transposed), columns int32 [b, k] → [b, (s,) k] with
+ * out[n, …, j] = h[n, …] · W[columns[n, j], :]: the rows of W are gathered (no copy of W).
+ */
+export const selectRows: OpLowering<SelectColumnsAttrs> = {
+  name: 'selectRows',
+  forward(g, [h, w, cols], { hasSeq, scale }) {
+    const gathered = g.node('Gather', [w!, cols!], { axis: 0 }); // [b, k, d]
+    const wSel = scale === undefined ? gathered : widenHalf(g, gathered, 1);
+    const wT = g.node('Transpose', [wSel], { perm: [0, 2, 1] }); // [b, d, k]
+    const y = hasSeq ? g.node('MatMul', [h!, wT])
+      : g.node('Squeeze', [g.node('MatMul', [g.node('Unsqueeze', [h!, g.constI64([1])]), wT]), g.constI64([1])]);
+    return { outputs: [scaled(g, y, scale)], saved: { wSel } };
+  },
+  vjp(g, { inputs, saved: { wSel }, attrs: { hasSeq, scale } }, [dy]) {
+    const dh = hasSeq ? g.node('MatMul', [dy!, wSel!])
+      : g.node('Squeeze', [g.node('MatMul', [g.node('Unsqueeze', [dy!, g.constI64([1])]), wSel!]), g.constI64([1])]);
+    return inputs.map((_, i) => (i === 0 ? scaled(g, dh, scale) : undefined));
   },
 };

@@ -9,15 +9,50 @@ import type { ModelSpec } from './spec.js';
 
 const NEW_CACHE = 'create a new cache with model.createKvCache()';
 
-/** Batch and maxLength must be positive integers, maxLength within the model's positions. */
+/**
+ * Batch and maxLength must be positive integers, maxLength within the model's positions; padding
+ * (if given) one count per row, each in 0…maxLength−1.
+ */
 export function checkKvCacheOptions(spec: ModelSpec, options: KvCacheOptions): void {
-  const { batch, maxLength } = options;
+  const { batch, maxLength, padding } = options;
   if (!Number.isInteger(batch) || batch < 1) throw new InputError(`KV cache batch must be a positive integer, got ${batch}`);
   if (!Number.isInteger(maxLength) || maxLength < 1) throw new InputError(`KV cache maxLength must be a positive integer, got ${maxLength}`);
   const max = spec.dims.maxPositions;
   if (maxLength > max) {
     throw new InputError(`a KV cache of ${maxLength} positions exceeds the model's ${max} positions`, `use maxLength ≤ ${max} (prompt + tokens to generate)`);
   }
+  if (padding === undefined) return;
+  if (padding.length !== batch) throw new ShapeError(`KV cache padding has ${padding.length} entries for ${batch} rows`, 'give one left-padding count per row');
+  for (const p of padding) {
+    if (!Number.isInteger(p) || p < 0 || p >= maxLength) {
+      throw new InputError(`KV cache padding ${p} is not an integer in 0…${maxLength - 1}`, 'pad each row on the left by fewer slots than the cache holds');
+    }
+  }
+}
+
+/** The padding a cache keeps: undefined when no row is padded (the unpadded path, unchanged). */
+export function effectivePadding(padding: readonly number[] | undefined): readonly number[] | undefined {
+  return padding && padding.some((p) => p > 0) ? Object.freeze([...padding]) : undefined;
+}
+
+/**
+ * Per-row positions of slots offset…offset+seq−1 of a left-padded batch, row-major [rows, seq]:
+ * slot t of row r is position t − padding[r], clamped at 0 for pad slots (their value is unused).
+ */
+export function paddedPositions(padding: readonly number[], offset: number, seq: number): Int32Array {
+  const out = new Int32Array(padding.length * seq);
+  padding.forEach((p, r) => { for (let t = 0; t < seq; t++) out[r * seq + t] = Math.max(0, offset + t - p); });
+  return out;
+}
+
+/**
+ * Per-row key mask of a left-padded batch over the `width` slots a cached attention sees,
+ * row-major [rows, width]: 1 for a real token, 0 for a pad slot.
+ */
+export function paddedKeyMask(padding: readonly number[], width: number): Uint8Array {
+  const out = new Uint8Array(padding.length * width);
+  padding.forEach((p, r) => out.fill(1, r * width + Math.min(p, width), (r + 1) * width));
+  return out;
 }
 
 /**
@@ -49,6 +84,7 @@ export class LayerKvCache<E> implements KvCache {
     private readonly layers: readonly string[],
     readonly batch: number,
     readonly maxLength: number,
+    readonly padding: readonly number[] | undefined,
     private readonly release: (entry: E) => void,
     private readonly onDispose: ((cache: LayerKvCache<E>) => void) | undefined,
   ) {}
@@ -61,7 +97,7 @@ export class LayerKvCache<E> implements KvCache {
     onDispose?: (cache: LayerKvCache<E>) => void): LayerKvCache<E> {
     checkKvCacheOptions(spec, options);
     const layers = spec.segments.filter((s) => s.kind === 'attention').map((s) => s.name);
-    return new LayerKvCache(owner, layers, options.batch, options.maxLength, release, onDispose);
+    return new LayerKvCache(owner, layers, options.batch, options.maxLength, effectivePadding(options.padding), release, onDispose);
   }
 
   /** `cache` as the cache `owner` created (InputError for a cache of another model or backend). */

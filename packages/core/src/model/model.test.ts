@@ -143,6 +143,16 @@ describe('weightMemory', () => {
     expect(weightMemory(gemma, caps(false))).toEqual([{ what: 'gemma2 weights (float32)', bytes: total }]);
   });
 
+  it('counts a 16-bit store at 2 bytes a value, plus the float32 copy of a backend that widens at load', () => {
+    const half = (caps: Record<string, unknown>) => ({ name: 'x', capabilities: { grad: true, devices: [], dtypes: [], ...caps } }) as unknown as Backend;
+    expect(weightMemory(gemma, half({ copiesWeights: false, halfWeights: true }), { half: true })).toEqual([{ what: 'gemma2 weights (16-bit, as stored)', bytes: total / 2 }]);
+    for (const caps of [{ copiesWeights: false }, {}]) {
+      const needs = weightMemory(gemma, half(caps), { half: true });
+      expect(needs.map((n) => n.bytes)).toEqual([total / 2, total + 4 * 100 * 8]);
+      expect(needs[1]!.what).toMatch(/float32 copy .*widens 16-bit weights at load/);
+    }
+  });
+
   it('adds the backend copy (and its [d, vocab] copy of a tied embedding) when the backend copies; absent means it does', () => {
     for (const b of [caps(true), caps()]) {
       const needs = weightMemory(gemma, b);

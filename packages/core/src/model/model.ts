@@ -15,7 +15,7 @@ import type { Tensor, TensorOps } from '../tensor.js';
 import { parseModelConfig } from './config.js';
 import { checkKvCacheCall, checkKvCacheOptions } from './kv-cache.js';
 import { segmentWidth, transposedTiedUnembed, type LogitSelection, type ModelSpec, type SegmentSpec } from './spec.js';
-import { openCheckpoint } from './checkpoint.js';
+import { openCheckpoint, type Checkpoint } from './checkpoint.js';
 import { checkMemory, type MemoryNeed } from './memory-budget.js';
 import { canonicalWeights, type LoadedWeights } from './weights.js';
 
@@ -23,6 +23,11 @@ import { canonicalWeights, type LoadedWeights } from './weights.js';
 export interface EditCall {
   /** Absolute position of the tensor's first row along the sequence axis (> 0 for cached steps). */
   readonly positionOffset: number;
+  /**
+   * With a left-padded KV cache (KvCacheOptions.padding): pad slots per row, so row r's element t
+   * is at position positionOffset + t − padding[r] (negative: a pad slot). Absent: no padding.
+   */
+  readonly padding?: readonly number[];
 }
 
 /**
@@ -80,20 +85,31 @@ export function submodulesOf(spec: ModelSpec): Submodule[] {
 }
 
 /**
- * The memory loading `spec` on `backend` takes: the canonical float32 weights, and the backend's
- * copy of them when it makes one (then also the [d, vocab] copy of a tied embedding it reads
- * transposed, as tfjs does).
+ * The memory loading `spec` on `backend` takes: the canonical weights (in 16 bits when `half`: a
+ * BF16/F16 decoder checkpoint, kept 16-bit by canonicalWeights), and the backend's float32 copy
+ * of them when it makes one — it copies, or it widens 16-bit weights at load — (then also the
+ * [d, vocab] copy of a tied embedding it reads transposed, as tfjs does). A bf16 tensor that fp16
+ * cannot hold exactly is widened to float32 (half-weights.ts); that is not in the estimate.
  */
-export function weightMemory(spec: ModelSpec, backend: Backend): MemoryNeed[] {
+export function weightMemory(spec: ModelSpec, backend: Backend, options: { readonly half?: boolean } = {}): MemoryNeed[] {
   const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-  const store = 4 * [...spec.weightShapes.values()].reduce((n, shape) => n + size(shape), 0);
-  const needs: MemoryNeed[] = [{ what: `${spec.architecture} weights (float32)`, bytes: store }];
-  if (backend.capabilities.copiesWeights !== false) {
+  const values = [...spec.weightShapes.values()].reduce((n, shape) => n + size(shape), 0);
+  const half = !!options.half;
+  const needs: MemoryNeed[] = [{ what: `${spec.architecture} weights (${half ? '16-bit, as stored' : 'float32'})`, bytes: (half ? 2 : 4) * values }];
+  const widens = half && !backend.capabilities.halfWeights;
+  if (backend.capabilities.copiesWeights !== false || widens) {
     const un = spec.segments[spec.segments.length - 1]!;
     const tied = un.kind === 'unembed' && un.transposed ? 4 * size(spec.weightShapes.get(un.weight.weight) ?? []) : 0;
-    needs.push({ what: `the ${backend.name} backend's copy of the weights`, bytes: store + tied });
+    const what = widens ? `the ${backend.name} backend's float32 copy of the weights (it widens 16-bit weights at load)` : `the ${backend.name} backend's copy of the weights`;
+    needs.push({ what, bytes: 4 * values + tied });
   }
   return needs;
+}
+
+/** Whether canonicalWeights keeps this checkpoint's weights 16-bit: a decoder whose floating-point tensors are all BF16/F16. */
+function keepsHalf(spec: ModelSpec, ckpt: Checkpoint): boolean {
+  if (spec.architecture === 'gpt_neox' || spec.architecture === 'gpt2') return false;
+  return ckpt.names().every((n) => { const t = ckpt.dtype(n); return t === 'BF16' || t === 'F16' || !t.startsWith('F'); });
 }
 
 export class Model {
@@ -133,8 +149,9 @@ export class Model {
     const ckpt = await openCheckpoint(dir);
     let store: LoadedWeights['store'];
     try {
-      checkMemory(weightMemory(spec, backend), { action: 'loading the model', hint: 'free memory (close other programs or runs), or load a smaller model' });
-      const loaded = canonicalWeights(spec, ckpt, ckpt.label);
+      const half = keepsHalf(spec, ckpt);
+      checkMemory(weightMemory(spec, backend, { half }), { action: 'loading the model', hint: 'free memory (close other programs or runs), or load a smaller model' });
+      const loaded = canonicalWeights(spec, ckpt, ckpt.label, { keep16: half });
       store = loaded.store;
       const { unused } = loaded;
       if (unused.length) options.warn?.(`${ckpt.label}: ignored ${unused.length} tensors not used by ${spec.architecture}: ${unused.slice(0, 5).map((n) => quoteName(n)).join(', ')}`);
@@ -185,6 +202,11 @@ export class Model {
     return this.backend.capabilities.kvCache === true && this.runtime.createKvCache !== undefined;
   }
 
+  /** Whether KV caches take per-row left padding (prompts of different lengths in one batch). */
+  get supportsPaddedKvCache(): boolean {
+    return this.supportsKvCache && this.backend.capabilities.paddedKvCache === true;
+  }
+
   /** An empty KV cache for `batch` rows and up to `maxLength` positions; dispose it when done. */
   async createKvCache(options: KvCacheOptions): Promise<KvCache> {
     if (!this.supportsKvCache) {
@@ -192,6 +214,9 @@ export class Model {
         're-run the whole prefix each step (exact, slower), or use --backend tfjs or onnx');
     }
     checkKvCacheOptions(this.spec, options);
+    if (options.padding?.some((p) => p > 0) && !this.supportsPaddedKvCache) {
+      throw new CapabilityError(`backend '${this.backend.name}' has no padded KV caches`, 'batch prompts of one length together (no padding)');
+    }
     return this.runtime.createKvCache!(options);
   }
 
@@ -215,7 +240,8 @@ export class Model {
     tokens: Tensor | undefined, options: ForwardOptions): Promise<ForwardResult> {
     const ops = this.ops;
     const call = this.callOptions(tokens, options);
-    const editCall: EditCall = { positionOffset: call.positionOffset ?? 0 };
+    const padding = call.cache?.padding;
+    const editCall: EditCall = padding ? { positionOffset: call.positionOffset ?? 0, padding } : { positionOffset: call.positionOffset ?? 0 };
     const values = new Map<string, Tensor>();
     const dirty = new Set<string>();
     let reps = 1;
@@ -309,8 +335,10 @@ export class Model {
       for (let i = 2; i < inputs.length; i++) acc = this.ops.add(acc, inputs[i]!);
       return acc;
     }
-    // Only attention holds state across positions; every other segment is position-wise.
-    return this.runtime.forward(seg.name, inputs, seg.kind === 'attention' ? call : { positionOffset: call.positionOffset });
+    // Only attention holds state across positions; every other segment is position-wise (the
+    // embed segment reads a padded cache's per-row positions from it).
+    const needsCache = seg.kind === 'attention' || (seg.kind === 'embed' && call.cache?.padding !== undefined);
+    return this.runtime.forward(seg.name, inputs, needsCache ? call : { positionOffset: call.positionOffset });
   }
 
   /**

@@ -159,3 +159,25 @@ export function rotaryTables(rotary: RotarySpec, offset: number, seq: number): R
   lastTables.set(rotary, { offset, seq, tables });
   return tables;
 }
+
+const lastPaddedTables = new WeakMap<RotarySpec, { readonly offset: number; readonly seq: number; readonly padding: readonly number[]; readonly tables: RotaryTables }>();
+
+/**
+ * Tables of a left-padded batch, row-major [rows, seq, rotaryDims]: row r holds rotaryTables for
+ * positions offset − padding[r] … (negative for pad slots, whose values no real query reads), so
+ * each row's tokens rotate exactly as in that row alone (dynamic NTK keyed on its own length).
+ */
+export function paddedRotaryTables(rotary: RotarySpec, padding: readonly number[], offset: number, seq: number): RotaryTables {
+  const memo = lastPaddedTables.get(rotary);
+  if (memo && memo.offset === offset && memo.seq === seq && memo.padding === padding) return memo.tables;
+  const n = seq * 2 * rotary.invFreq.length;
+  const cos = new Float32Array(padding.length * n), sin = new Float32Array(padding.length * n);
+  padding.forEach((p, r) => {
+    const t = rotaryTables(rotary, offset - p, seq);
+    cos.set(t.cos, r * n);
+    sin.set(t.sin, r * n);
+  });
+  const tables = { cos, sin };
+  lastPaddedTables.set(rotary, { offset, seq, padding, tables });
+  return tables;
+}

@@ -14,7 +14,7 @@
 import type { Architecture } from '../submodule.js';
 
 // The rotary math that evaluates a RotarySpec (one implementation, used by every backend).
-export { rotaryInverseFrequencies, rotaryTables, SUPPORTED_ROPE_TYPES, type RotaryTables } from './rope.js';
+export { paddedRotaryTables, rotaryInverseFrequencies, rotaryTables, SUPPORTED_ROPE_TYPES, type RotaryTables } from './rope.js';
 
 /** y = (x − mean(x)) / √(var(x) + eps) ⊙ w + b over the last axis (biased variance, two passes). */
 export interface LayerNormSpec { readonly kind: 'layernorm'; readonly weight: string; readonly bias: string; readonly eps: number }

@@ -1,10 +1,14 @@
 // Checkpoint tensors (Hugging Face names and layouts) → canonical weights (see spec.ts).
-// One pass, validated against the spec's shapes; fp16/bf16 are upcast by the safetensors reader.
+// One pass, validated against the spec's shapes. fp16/bf16 are upcast by the safetensors reader,
+// except that with `keep16` a decoder's 16-bit tensors stay 16-bit where that is exact
+// (half-weights.ts): the words are transposed and fused as they are, then converted.
 
-import type { WeightStore, WeightTensor } from '../backend.js';
+import type { StoredWeight, WeightStore } from '../backend.js';
 import { FormatError, ShapeError } from '../errors.js';
 import { quoteName } from '../quote.js';
-import type { SafetensorsFile } from '../formats/safetensors.js';
+import { bf16ToF32, f16ToF32, type SafetensorsFile } from '../formats/safetensors.js';
+import type { RawTensor } from './checkpoint.js';
+import { storedWeight } from './half-weights.js';
 import type { AttentionSegment, ModelSpec } from './spec.js';
 
 export interface TensorSource {
@@ -12,6 +16,16 @@ export interface TensorSource {
   shape(name: string): readonly number[];
   get(name: string): Float32Array;
   names(): string[];
+  /** The tensor as stored (F32, BF16, F16 words), for `keep16`; absent: `get` is used. */
+  getRaw?(name: string): RawTensor;
+}
+
+export interface CanonicalWeightOptions {
+  /**
+   * Keep BF16/F16 tensors of Llama-family and Gemma checkpoints in 16 bits (HalfWeightTensor)
+   * where exact; others are widened to float32. GPT-NeoX and GPT-2 weights are always float32.
+   */
+  readonly keep16?: boolean;
 }
 
 export function safetensorsSource(file: SafetensorsFile): TensorSource {
@@ -28,9 +42,10 @@ const IGNORED = [/\.attention\.bias$/, /\.attention\.masked_bias$/, /\.rotary_em
 
 export interface LoadedWeights { readonly store: WeightStore; readonly unused: readonly string[] }
 
-export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'model.safetensors'): LoadedWeights {
-  if (spec.architecture !== 'gpt_neox' && spec.architecture !== 'gpt2') return decoderWeights(spec, src, source);
-  const { read, put, used, done } = weightIo(spec, src, source);
+export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'model.safetensors', options: CanonicalWeightOptions = {}): LoadedWeights {
+  if (spec.architecture !== 'gpt_neox' && spec.architecture !== 'gpt2') return decoderWeights(spec, src, source, !!options.keep16);
+  const io = weightIo(spec, src, source, false);
+  const { read, put, used, done } = io;
   const { dModel: d, nHeads, headDim, nLayers } = spec.dims;
   const prefixes = spec.architecture === 'gpt2' ? ['transformer.', ''] : ['gpt_neox.', ''];
   const prefix = prefixes.find((p) => src.has(`${p}${spec.architecture === 'gpt2' ? 'wte' : 'embed_in'}.weight`));
@@ -66,7 +81,7 @@ export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'm
     }
     put('final_ln.w', read(g('final_layer_norm.weight'), [d]));
     put('final_ln.b', read(g('final_layer_norm.bias'), [d]));
-    unembedding(spec, src, { read, put, used }, embed, ['embed_out.weight'], source);
+    unembedding(spec, src, io, { dtype: 'F32', data: embed }, ['embed_out.weight'], source);
   } else {
     const g = (n: string) => `${prefix}${n}`;
     const wte = read(g('wte.weight'), [V, d]);
@@ -97,10 +112,10 @@ export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'm
 }
 
 /** Reads checked tensors from a source and stores canonical ones checked against the spec. */
-function weightIo(spec: ModelSpec, src: TensorSource, source: string) {
-  const out = new Map<string, WeightTensor>();
+function weightIo(spec: ModelSpec, src: TensorSource, source: string, keep16: boolean) {
+  const out = new Map<string, StoredWeight>();
   const used = new Set<string>();
-  const read = (name: string, expect: readonly number[]): Float32Array => {
+  const check = (name: string, expect: readonly number[]): void => {
     if (!src.has(name)) throw new FormatError(`${source}: missing tensor '${name}'`, 'the weights do not match config.json; use the model folder as saved by transformers');
     const shape = src.shape(name);
     if (shape.length !== expect.length || shape.some((x, i) => x !== expect[i])) {
@@ -108,15 +123,51 @@ function weightIo(spec: ModelSpec, src: TensorSource, source: string) {
         'config.json and model.safetensors come from different models');
     }
     used.add(name);
+  };
+  const read = (name: string, expect: readonly number[]): Float32Array => {
+    check(name, expect);
     return src.get(name);
   };
-  const put = (name: string, data: Float32Array) => {
+  const readRaw = (name: string, expect: readonly number[]): RawTensor => {
+    check(name, expect);
+    return keep16 && src.getRaw ? src.getRaw(name) : { dtype: 'F32', data: src.get(name) };
+  };
+  const shapeOf = (name: string): readonly number[] => {
     const shape = spec.weightShapes.get(name);
     if (!shape) throw new Error(`internal: no canonical weight '${name}'`);
-    out.set(name, { shape, data });
+    return shape;
+  };
+  const put = (name: string, data: Float32Array) => { out.set(name, { shape: shapeOf(name), data }); };
+  const putRaw = (name: string, raw: RawTensor) => {
+    out.set(name, raw.dtype === 'F32' ? { shape: shapeOf(name), data: raw.data } : storedWeight(shapeOf(name), raw.dtype, raw.data));
   };
   const done = (): LoadedWeights => ({ store: out, unused: src.names().filter((n) => !used.has(n) && !IGNORED.some((re) => re.test(n))) });
-  return { read, put, used, done };
+  return { read, readRaw, put, putRaw, used, done };
+}
+
+/** [rows, cols] → [cols, rows] of a raw tensor, words as they are. */
+function transposeRaw(raw: RawTensor, rows: number, cols: number): RawTensor {
+  return raw.dtype === 'F32' ? { dtype: 'F32', data: transpose(raw.data, rows, cols) } : { dtype: raw.dtype, data: transpose(raw.data, rows, cols) };
+}
+
+function widenRaw(raw: RawTensor): Float32Array {
+  return raw.dtype === 'F32' ? raw.data : raw.dtype === 'BF16' ? bf16ToF32(raw.data) : f16ToF32(raw.data);
+}
+
+/** Raw tensors concatenated (flat): their words when all share one 16-bit dtype, else widened to float32. */
+function concatRaw(parts: readonly RawTensor[]): RawTensor {
+  const n = parts.reduce((a, p) => a + p.data.length, 0);
+  const first = parts[0]!.dtype;
+  if (first !== 'F32' && parts.every((p) => p.dtype === first)) {
+    const data = new Uint16Array(n);
+    let o = 0;
+    for (const p of parts) { data.set(p.data as Uint16Array, o); o += p.data.length; }
+    return { dtype: first, data };
+  }
+  const data = new Float32Array(n);
+  let o = 0;
+  for (const p of parts) { data.set(widenRaw(p), o); o += p.data.length; }
+  return { dtype: 'F32', data };
 }
 
 /**
@@ -127,9 +178,9 @@ function weightIo(spec: ModelSpec, src: TensorSource, source: string) {
 const DECODER_PREFIXES = ['model.', 'model.language_model.', 'language_model.model.', ''];
 
 /** Llama family and Gemma: q/k/v fused into qkv, every linear transposed to [in, out]. */
-function decoderWeights(spec: ModelSpec, src: TensorSource, source: string): LoadedWeights {
-  const io = weightIo(spec, src, source);
-  const { read, put, done } = io;
+function decoderWeights(spec: ModelSpec, src: TensorSource, source: string, keep16: boolean): LoadedWeights {
+  const io = weightIo(spec, src, source, keep16);
+  const { readRaw: read, putRaw: put, used, done } = io;
   const { dModel: d, nHeads: H, headDim: hd, nLayers, vocabSize: V, dMlp: m } = spec.dims;
   const prefix = DECODER_PREFIXES.find((p) => src.has(`${p}embed_tokens.weight`));
   if (prefix === undefined) {
@@ -142,7 +193,7 @@ function decoderWeights(spec: ModelSpec, src: TensorSource, source: string): Loa
   const attention = spec.segments.filter((s): s is AttentionSegment => s.kind === 'attention');
   const optional = (name: string | undefined, hf: string, shape: readonly number[]) => { if (name) put(name, read(hf, shape)); };
   const linear = (w: string, b: string | undefined, hf: string, rows: number, cols: number) => {
-    put(w, transpose(read(`${hf}.weight`, [rows, cols]), rows, cols));
+    put(w, transposeRaw(read(`${hf}.weight`, [rows, cols]), rows, cols));
     optional(b, `${hf}.bias`, [rows]);
   };
   for (let l = 0; l < nLayers; l++) {
@@ -176,20 +227,20 @@ function decoderWeights(spec: ModelSpec, src: TensorSource, source: string): Loa
  * is a transposed copy of `embed`, or nothing when the spec reads embed.tok transposed
  * (transposedTiedUnembed). Untied: the checkpoint must hold the head (the first of `heads` found).
  */
-function unembedding(spec: ModelSpec, src: TensorSource, io: Pick<ReturnType<typeof weightIo>, 'read' | 'put' | 'used'>,
-  embed: Float32Array, heads: readonly string[], source: string): void {
+function unembedding(spec: ModelSpec, src: TensorSource, io: Pick<ReturnType<typeof weightIo>, 'readRaw' | 'putRaw' | 'used'>,
+  embed: RawTensor, heads: readonly string[], source: string): void {
   const { vocabSize: V, dModel: d } = spec.dims;
   const head = heads.find((n) => src.has(n));
   if (spec.tiedEmbeddings) {
     if (head) io.used.add(head);
-    if (spec.weightShapes.has('unembed.w')) io.put('unembed.w', transpose(embed, V, d));
+    if (spec.weightShapes.has('unembed.w')) io.putRaw('unembed.w', transposeRaw(embed, V, d));
     return;
   }
   if (!head) {
-    throw new FormatError(`${source}: missing tensor ${quoteName(heads[0])} (config.json has tie_word_embeddings false, so the unembedding is not the token embedding)`,
+    throw new FormatError(`${source}: missing tensor ${quoteName(heads[0]!)} (config.json has tie_word_embeddings false, so the unembedding is not the token embedding)`,
       'use the weights saved with this config.json, or set "tie_word_embeddings": true if the model really shares them');
   }
-  io.put('unembed.w', transpose(io.read(head, [V, d]), V, d));
+  io.putRaw('unembed.w', transposeRaw(io.readRaw(head, [V, d]), V, d));
 }
 
 /**
@@ -200,22 +251,16 @@ function fusedQkv(io: WeightIo, seg: AttentionSegment, at: string, dims: ModelSp
   const { dModel: d, nHeads: H, nKvHeads: Hkv, headDim: hd } = dims;
   const parts = [['q_proj', H], ['k_proj', Hkv], ['v_proj', Hkv]] as const;
   const width = (H + 2 * Hkv) * hd;
-  const stacked = new Float32Array(width * d);
-  let o = 0;
-  for (const [n, heads] of parts) { stacked.set(io.read(`${at}${n}.weight`, [heads * hd, d]), o * d); o += heads * hd; }
-  io.put(seg.qkv.weight, transpose(stacked, width, d));
+  io.putRaw(seg.qkv.weight, transposeRaw(concatRaw(parts.map(([n, heads]) => io.readRaw(`${at}${n}.weight`, [heads * hd, d]))), width, d));
   if (!seg.qkv.bias) return;
-  const b = new Float32Array(width);
-  o = 0;
-  for (const [n, heads] of parts) { b.set(io.read(`${at}${n}.bias`, [heads * hd]), o); o += heads * hd; }
-  io.put(seg.qkv.bias, b);
+  io.putRaw(seg.qkv.bias, concatRaw(parts.map(([n, heads]) => io.readRaw(`${at}${n}.bias`, [heads * hd]))));
 }
 
 type WeightIo = ReturnType<typeof weightIo>;
 
 /** [rows, cols] → [cols, rows]. */
-export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(a.length);
+export function transpose<A extends Float32Array | Uint16Array>(a: A, rows: number, cols: number): A {
+  const out = (a instanceof Float32Array ? new Float32Array(a.length) : new Uint16Array(a.length)) as A;
   const B = 32; // blocked for cache locality on big matrices
   for (let i0 = 0; i0 < rows; i0 += B) {
     const i1 = Math.min(rows, i0 + B);

@@ -4,7 +4,8 @@
 // the logits of one full forward at every position, also with position-dependent edits (at
 // prompt positions and from a position inside the generated part on) — which holds only if edits
 // see the right positionOffset; no tensor outlives the cache; misuse gives typed errors before any
-// compute and leaves the cache usable.
+// compute and leaves the cache usable; prompts of different lengths left-padded in one cache
+// (capabilities.paddedKvCache) decode greedily as each prompt alone, edits included.
 
 import { CapabilityError, InputError, ShapeError } from '../errors.js';
 import type { KvCache } from '../backend.js';
@@ -19,6 +20,12 @@ export interface KvCacheConformanceOptions {
   readonly models: readonly string[];
   /** Largest allowed |cached − full| logit difference (default 1e-5). */
   readonly tolerance?: number;
+  /**
+   * Largest allowed relative logit difference between a row decoded in a batch and alone
+   * (default 2e-5): batching alone, without padding, already moves onnxruntime's logits by up to
+   * 1.3e-5 relative (llama-a, batch of 3 equal-length prompts vs each alone; tfjs: 0).
+   */
+  readonly batchTolerance?: number;
 }
 
 /** Token ids [batch][seq] from a fixed pattern (every id < vocab). */
@@ -35,10 +42,24 @@ function positionEdit(model: Model, sub: string, selected: (p: number) => boolea
   const u = Float32Array.from({ length: d }, (_, i) => Math.sin(seed * 31 + i * 1.7));
   return (x: Tensor, call) => {
     const ops = model.ops;
-    const s = x.shape[1]!;
-    const amount = Float32Array.from({ length: s }, (_, i) => (selected(call.positionOffset + i) ? (call.positionOffset + i + 1) * 0.05 : 0));
-    return ops.add(x, ops.mul(ops.tensor(amount, [s, 1]), ops.tensor(u, [d])));
+    const [b, s] = x.shape as [number, number];
+    // Left-padded cache: row r's element i is at position positionOffset + i − padding[r] (< 0: a pad).
+    const pads = call.padding ?? [0];
+    const amount = Float32Array.from({ length: pads.length * s }, (_, k) => {
+      const p = call.positionOffset + (k % s) - pads[Math.floor(k / s)]!;
+      return p >= 0 && selected(p) ? (p + 1) * 0.05 : 0;
+    });
+    return ops.add(x, ops.mul(ops.tensor(amount, call.padding ? [b, s, 1] : [s, 1]), ops.tensor(u, [d])));
   };
+}
+
+/** Argmax of each row of [rows, V] logits. */
+function argmaxRows(logits: Float32Array, V: number): number[] {
+  return Array.from({ length: logits.length / V }, (_, r) => {
+    let best = 0;
+    for (let i = 1; i < V; i++) if (logits[r * V + i]! > logits[r * V + best]!) best = i;
+    return best;
+  });
 }
 
 /**
@@ -56,6 +77,7 @@ export function runKvCacheConformance(options: KvCacheConformanceOptions,
   runner: ConformanceRunner & { readonly afterAll?: (fn: () => void) => void }, name = 'KV cache conformance'): void {
   const { describe, it, expect } = runner;
   const tolerance = options.tolerance ?? 1e-5;
+  const batchTolerance = options.batchTolerance ?? 2e-5;
   const B = 2, PROMPT = 5;
 
   for (const dir of options.models) {
@@ -200,11 +222,72 @@ export function runKvCacheConformance(options: KvCacheConformanceOptions,
         }
       });
 
+      /**
+       * Greedy decoding of `prompts` (token rows) for `steps` tokens through one cache of rows
+       * left-padded to the longest: the last-position logits [rows][V] of the prefill and every step.
+       */
+      async function decode(m: Model, prompts: readonly number[][], steps: number, edits?: () => ReadonlyMap<string, Edit>): Promise<Float32Array[]> {
+        const V = m.spec.dims.vocabSize;
+        const longest = Math.max(...prompts.map((p) => p.length));
+        const padding = prompts.map((p) => longest - p.length);
+        const cache = await m.createKvCache({ batch: prompts.length, maxLength: longest + steps, ...(padding.some((p) => p > 0) ? { padding } : {}) });
+        const out: Float32Array[] = [];
+        try {
+          // Pad slots hold token 0: what they hold must not matter.
+          let ids = Int32Array.from(prompts.flatMap((p, r) => [...Array<number>(padding[r]!).fill(0), ...p]));
+          let n = longest;
+          for (let step = 0; step <= steps; step++) {
+            const last = await read(m, async () => (await m.forward(m.tokens(ids, prompts.length, n), { cache, edits: edits?.(), logits: { lastOnly: true } })).logits!);
+            out.push(last);
+            ids = Int32Array.from(argmaxRows(last, V));
+            n = 1;
+          }
+        } finally {
+          cache.dispose();
+        }
+        return out;
+      }
+
+      it('prompts of different lengths, left-padded in one cache, decode as each alone', async () => {
+        const m = await get();
+        const V = m.spec.dims.vocabSize;
+        const prompts = [3, 7, 5].map((n, r) => Array.from({ length: n }, (_, s) => (5 * s + 11 * r + 2) % V));
+        if (!m.supportsPaddedKvCache) {
+          await expect(m.createKvCache({ batch: 3, maxLength: 8, padding: [4, 0, 2] })).rejects.toThrow(CapabilityError);
+          return;
+        }
+        await expect(m.createKvCache({ batch: 3, maxLength: 8, padding: [4, 0] })).rejects.toThrow(ShapeError);
+        await expect(m.createKvCache({ batch: 3, maxLength: 8, padding: [4, 0, 8] })).rejects.toThrow(InputError);
+        const subs = m.submodules.map((s) => s.name);
+        const at = [subs[0]!, subs.find((s) => s.startsWith('attn_'))!];
+        const edits = () => new Map<string, Edit>([
+          [at[0]!, positionEdit(m, at[0]!, (p) => p === 2, 4)],
+          [at[1]!, positionEdit(m, at[1]!, (p) => p >= 4, 5)],
+        ]);
+        const STEPS = 4;
+        for (const e of [undefined, edits]) {
+          const together = await decode(m, prompts, STEPS, e);
+          let worst = 0;
+          for (let r = 0; r < prompts.length; r++) {
+            const alone = await decode(m, [prompts[r]!], STEPS, e);
+            for (let step = 0; step <= STEPS; step++) {
+              const a = alone[step]!, t = together[step]!.subarray(r * V, (r + 1) * V);
+              for (let i = 0; i < V; i++) worst = Math.max(worst, Math.abs(a[i]! - t[i]!) / Math.max(1, Math.abs(a[i]!)));
+              expect(argmaxRows(t, V), `row ${r} step ${step}: the greedy token`).toEqual(argmaxRows(a, V));
+            }
+          }
+          expect(worst, `max relative |padded batch − alone| ${e ? 'with edits' : ''} = ${worst}`).toBeLessThanOrEqual(batchTolerance);
+        }
+      });
+
       it('a backend without the capability is refused with a CapabilityError', async () => {
         const m = await get();
         const without = Object.create(m, { backend: { value: { ...m.backend, capabilities: { ...m.backend.capabilities, kvCache: false } } } }) as Model;
         expect(without.supportsKvCache).toBe(false);
         await expect(without.createKvCache({ batch: 1, maxLength: 2 })).rejects.toThrow(CapabilityError);
+        const unpadded = Object.create(m, { backend: { value: { ...m.backend, capabilities: { ...m.backend.capabilities, paddedKvCache: false } } } }) as Model;
+        expect(unpadded.supportsPaddedKvCache).toBe(false);
+        await expect(unpadded.createKvCache({ batch: 2, maxLength: 4, padding: [1, 0] })).rejects.toThrow(CapabilityError);
       });
 
       runner.afterAll?.(() => { model?.dispose(); model = undefined; });
