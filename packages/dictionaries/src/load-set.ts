@@ -12,7 +12,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import {
-  checkMemory, ConfigError, NotFoundError, quoteName, resolveSubmoduleAlias,
+  checkMemory, ConfigError, NotFoundError, quoteName, resolveSubmoduleAlias, selectSubmodules,
   type Dictionary, type DictionaryPlugin, type Submodule, type TensorOps,
 } from '@sfc/core';
 import { defaultDictionaryPlugins } from './defaults.js';
@@ -42,7 +42,7 @@ export interface LoadDictionarySetOptions {
   readonly options?: Readonly<Record<string, unknown>>;
   /** Which run-id subfolder to use when a submodule folder has several. */
   readonly runId?: string;
-  /** Load only these submodules (names or aliases); default all found. */
+  /** Load only these submodules (names, aliases or `*` patterns such as `resid_*`: core's selectSubmodules); default all found. */
   readonly only?: readonly string[];
   /**
    * Submodules without a dictionary: 'error' (default) throws listing them, 'skip' leaves them
@@ -138,11 +138,7 @@ function folderBytes(dir: string): number {
  */
 export async function loadDictionarySet(dir: string, submodules: readonly Submodule[], options: LoadDictionarySetOptions): Promise<Map<string, Dictionary>> {
   const registry = options.plugins instanceof DictionaryRegistry ? options.plugins : new DictionaryRegistry(options.plugins ?? defaultDictionaryPlugins());
-  const wanted = options.only?.map((n) => {
-    const s = resolveSubmoduleAlias(n, submodules);
-    if (!s) throw new NotFoundError(`unknown submodule '${n}'`, `valid submodules: ${submodules.map((x) => x.name).join(', ')}`);
-    return s;
-  }) ?? submodules;
+  const wanted = options.only ? selectSubmodules(options.only, submodules, 'the `only` option') : submodules;
   const out = new Map<string, Dictionary>();
   const loaded: Dictionary[] = [];
   // A submodule listed from a model spec knows its width (Gemma's attn_l: heads × head_dim).
@@ -204,7 +200,8 @@ export async function loadDictionarySet(dir: string, submodules: readonly Submod
     checkMemory(needs, {
       ...(options.memoryBudget !== undefined ? { available: options.memoryBudget } : {}),
       action: `loading ${needs.length} dictionar${needs.length === 1 ? 'y' : 'ies'} from ${dir}`,
-      hint: 'load fewer submodules (the `only` option: e.g. just the resid_l), narrower SAEs, or free memory first',
+      hint: 'load fewer submodules: on the command line --submodules (e.g. --submodules resid_* for the residual stream only; '
+        + 'config dictionaries.only), in code the `only` option; or narrower SAEs, or free memory first',
     });
   }
   try {
