@@ -3,7 +3,7 @@
 // nodes there only and only their SAEs recorded, `sfc evaluate` / `sfc steer` on that circuit, the
 // config key doing what the flag does, and the errors: an unknown name (listing the valid ones) and
 // a circuit or feature outside the selection.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -98,6 +98,22 @@ describe('dictionaries.only in sfc.config.json', () => {
     expect(bad.stderr).toMatch(/^error: unknown submodule 'resid_9' in dictionaries\.only in .*sfc\.config\.json$/m);
     expect(bad.stderr).toContain(VALID);
     expect(existsSync(join(dir, 'bad.json'))).toBe(false);
+  });
+});
+
+describe('a folder with SAEs for some submodules only', () => {
+  it('is refused without --submodules, with the flag to pass; runs with it', async () => {
+    const dir = join(TMP, 'resid-only');
+    mkdirSync(dir);
+    for (const l of [0, 1]) cpSync(join(SAES, `resid_out_layer${l}`), join(dir, `resid_out_layer${l}`), { recursive: true });
+    const args = ['attribute', '--model', SMALL_A, '--dictionaries', dir, '--data', DATA, '--num-examples', '4', '--method', 'attrib'];
+    const r = await sfc([...args, '--out', join(TMP, 'resid-only.json')]);
+    expect(r.code).toBe(EXIT_CODES.NOT_FOUND);
+    expect(r.stderr).toMatch(/^error: no dictionary for embed, attn_0, mlp_0, attn_1, mlp_1 in /m);
+    expect(r.stderr).toMatch(/^hint: found: resid_0, resid_1; load only those \(sfc: --submodules resid_0,resid_1; /m);
+    const ok = await sfc([...args, '--submodules', 'resid_0,resid_1', '--out', join(TMP, 'resid-only.json')]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(readJson(join(TMP, 'resid-only.json')).submodules).toEqual(['resid_0', 'resid_1']);
   });
 });
 

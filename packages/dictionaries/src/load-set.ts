@@ -192,7 +192,8 @@ export async function loadDictionarySet(dir: string, submodules: readonly Submod
   const missing = wanted.filter((s) => !bySubmodule.has(s.name));
   if (missing.length && (options.missing ?? 'error') === 'error') {
     throw new NotFoundError(`no dictionary for ${missing.map((s) => s.name).join(', ')} in ${dir}`,
-      `found: ${[...bySubmodule.keys()].join(', ') || 'none'}; name folders embed, attn_out_layer{l}, mlp_out_layer{l}, resid_out_layer{l} `
+      `found: ${[...bySubmodule.keys()].join(', ') || 'none'}; load only those (sfc: --submodules ${[...bySubmodule.keys()].join(',') || 'resid_*'}; `
+      + 'in code the `only` option), or name folders embed, attn_out_layer{l}, mlp_out_layer{l}, resid_out_layer{l} '
       + '(or attn_{l} …, or any name with a SAELens hook_name), or set missing: skip | identity');
   }
   if (options.memoryBudget !== false) {
