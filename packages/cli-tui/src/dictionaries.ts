@@ -4,8 +4,8 @@
 // dictionaries from here.
 
 import { dirname } from 'node:path';
-import { ConfigError, NotFoundError, selectSubmodules, type Dictionary, type DictionaryPlugin, type Model } from '@sfc/core';
-import { defaultDictionaryPlugins, loadDictionary, loadDictionarySet, resolvePlugin } from '@sfc/dictionaries';
+import { availableMemory, ConfigError, NotFoundError, selectSubmodules, type Dictionary, type DictionaryPlugin, type Model } from '@sfc/core';
+import { checkDictionaryMemory, defaultDictionaryPlugins, loadDictionary, loadDictionarySet, resolvePlugin } from '@sfc/dictionaries';
 import { describeSource } from './config/config.js';
 import type { Session } from './session.js';
 
@@ -80,8 +80,14 @@ export async function loadModelDictionaries(s: Session, model: Model, options: {
     throw new NotFoundError(`no SAE for ${fromFolder.join(', ')}: dictionaries.submodules names none for ${fromFolder.length === 1 ? 'it' : 'them'} and no dictionaries folder is set`,
       'pass --dictionaries DIR (one sub-folder per submodule), or add them to dictionaries.submodules');
   }
+  // Memory for all of them is checked before any loads: the SAEs named one by one (a circuit's
+  // record, dictionaries.submodules) here, the folder's with what those leave.
+  const named = wanted.flatMap((submodule) => (overrides[submodule] !== undefined ? [{ submodule, dir: overrides[submodule] }] : []));
+  const namedBytes = named.length ? checkDictionaryMemory(named, `named by ${describeSource(s.config.source('dictionaries.submodules'))}`) : 0;
   const out = folder && fromFolder.length
-    ? await loadDictionarySet(folder, model.submodules, { ...ctx, plugins, only: fromFolder, ...(runId ? { runId } : {}) })
+    ? await loadDictionarySet(folder, model.submodules, {
+      ...ctx, plugins, only: fromFolder, ...(runId ? { runId } : {}), ...(namedBytes ? { memoryBudget: Math.max(0, availableMemory() - namedBytes) } : {}),
+    })
     : new Map<string, Dictionary>();
   try {
     for (const name of wanted) {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CapabilityError, encodeSafetensors, listSubmodules, SafetensorsFile, ShapeError, type Submodule } from '@sfc/core';
 import { referenceOps } from '@sfc/core/testing';
-import { loadDictionarySet } from './load-set.js';
+import { checkDictionaryMemory, loadDictionarySet } from './load-set.js';
 
 const ARCHS = fileURLToPath(new URL('../test-data/archs', import.meta.url));
 
@@ -98,6 +98,12 @@ describe('loadDictionarySet on Gemma Scope releases', () => {
     const one = await loadDictionarySet(root, gemmaSubmodules(), { ops: fresh, dIn: 8, only: ['resid_1'], memoryBudget: oneSae });
     expect([...one.keys()]).toEqual(['resid_1']);
     for (const d of one.values()) d.dispose();
+    // SAEs named one by one (a circuit's record) are checked the same way.
+    const named = [{ submodule: 'resid_1', dir: join(root, 'layer_1', 'width_16k', 'average_l0_71') }];
+    expect(checkDictionaryMemory(named, 'named by circuit c.json', oneSae)).toBe(oneSae);
+    expect(() => checkDictionaryMemory(named, 'named by circuit c.json', oneSae - 1))
+      .toThrow(/^loading 1 dictionary named by circuit c\.json needs [\d.]+ MiB \(\d+ bytes\) but only/);
+    expect(checkDictionaryMemory([{ submodule: 'resid_0', dir: join(root, 'nowhere') }], '', 0)).toBe(0); // loading reports a missing folder
   });
 });
 

@@ -123,11 +123,28 @@ function placeRuns(dir: string, runs: readonly Run[], byName: Submodule | undefi
   return placed;
 }
 
-/** Bytes of the files directly in a dictionary folder: what loading it reads into memory. */
+/** Bytes of the files directly in a dictionary folder: what loading it reads into memory (0 when it is no folder: loading says so). */
 function folderBytes(dir: string): number {
+  if (!isDirectory(dir)) return 0;
   let total = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isFile()) total += statSync(join(dir, e.name)).size;
   return total;
+}
+
+/**
+ * Refuses, before any is read, dictionary folders whose files add up to more than `budget` bytes
+ * (default: free memory now), naming the bytes and what to load instead; returns their bytes.
+ * `where` ends the action in the message (`from DIR`).
+ */
+export function checkDictionaryMemory(folders: readonly { readonly submodule: string; readonly dir: string }[], where: string, budget?: number): number {
+  const needs = folders.map((f) => ({ what: f.submodule, bytes: folderBytes(f.dir) }));
+  checkMemory(needs, {
+    ...(budget !== undefined ? { available: budget } : {}),
+    action: `loading ${needs.length} dictionar${needs.length === 1 ? 'y' : 'ies'}${where ? ` ${where}` : ''}`,
+    hint: 'load fewer submodules: on the command line --submodules (e.g. --submodules resid_* for the residual stream only; '
+      + 'config dictionaries.only), in code the `only` option; or narrower SAEs, or free memory first',
+  });
+  return needs.reduce((n, x) => n + x.bytes, 0);
 }
 
 /**
@@ -197,13 +214,8 @@ export async function loadDictionarySet(dir: string, submodules: readonly Submod
       + '(or attn_{l} …, or any name with a SAELens hook_name), or set missing: skip | identity');
   }
   if (options.memoryBudget !== false) {
-    const needs = wanted.flatMap((s) => { const c = bySubmodule.get(s.name); return c ? [{ what: s.name, bytes: folderBytes(c.dir) }] : []; });
-    checkMemory(needs, {
-      ...(options.memoryBudget !== undefined ? { available: options.memoryBudget } : {}),
-      action: `loading ${needs.length} dictionar${needs.length === 1 ? 'y' : 'ies'} from ${dir}`,
-      hint: 'load fewer submodules: on the command line --submodules (e.g. --submodules resid_* for the residual stream only; '
-        + 'config dictionaries.only), in code the `only` option; or narrower SAEs, or free memory first',
-    });
+    const folders = wanted.flatMap((s) => { const c = bySubmodule.get(s.name); return c ? [{ submodule: s.name, dir: c.dir }] : []; });
+    checkDictionaryMemory(folders, `from ${dir}`, options.memoryBudget);
   }
   try {
     for (const s of wanted) {
