@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '@sfc/core';
 import { sfc, STACK_LINE } from './cli-run.js';
-import { SMALL_A } from './paths.js';
+import { REPO_ROOT, SMALL_A } from './paths.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'sfc-cli-submodules-'));
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
@@ -98,6 +98,21 @@ describe('dictionaries.only in sfc.config.json', () => {
     expect(bad.stderr).toMatch(/^error: unknown submodule 'resid_9' in dictionaries\.only in .*sfc\.config\.json$/m);
     expect(bad.stderr).toContain(VALID);
     expect(existsSync(join(dir, 'bad.json'))).toBe(false);
+  });
+});
+
+describe('steer --circuit --dry-run without a model', () => {
+  it('selects the circuit\'s features in the selected submodules (patterns over its own names)', async () => {
+    const fc = join(REPO_ROOT, 'packages', 'dictionaries', 'test-data', 'formats', 'circuits', 'small-a_agreement_n40_aggsum_node0.1.pt');
+    const all = await sfc(['steer', '--circuit', fc, '--threshold', '0.1', '--dry-run', '--json'], { cwd: TMP });
+    const resid = await sfc(['steer', '--circuit', fc, '--threshold', '0.1', '--submodules', '*_1', '--dry-run', '--json'], { cwd: TMP });
+    expect(all.code, all.stderr).toBe(0);
+    expect(resid.code, resid.stderr).toBe(0);
+    const subsOf = (out: string) => (JSON.parse(out) as { features: { submodule: string }[] }).features.map((f) => f.submodule);
+    const want = subsOf(all.stdout).filter((x) => x.endsWith('_1'));
+    expect(want.length).toBeGreaterThan(0);
+    expect(want.length).toBeLessThan(subsOf(all.stdout).length);
+    expect(subsOf(resid.stdout)).toEqual(want);
   });
 });
 
