@@ -19,6 +19,7 @@ export const OPTIONS = {
   backend: def('backend', { type: 'string', requiresArg: true, describe: 'Backend: tfjs, tfjs-cpu, tfjs-wasm, tfjs-tensorflow, onnx or a package name (comma-separated: tried in order)' }, 'backend'),
   model: def('model', { type: 'string', requiresArg: true, normalize: false, describe: 'Hugging Face model folder (config.json, model.safetensors, tokenizer.json)' }, 'model'),
   dictionaries: def('dictionaries', { type: 'string', requiresArg: true, describe: 'Folder of SAEs, one sub-folder per submodule' }, 'dictionaries.folder'),
+  submodules: def('submodules', { type: 'string', requiresArg: true, describe: 'Load SAEs only for these submodules, comma-separated: sfc names, TransformerLens hooks or patterns (e.g. resid_* or resid_0,blocks.1.hook_resid_post)' }, 'dictionaries.only'),
   dictRun: def('dict-run', { type: 'string', requiresArg: true, describe: 'Run-id sub-folder where a submodule folder holds several dictionaries (e.g. 10_32768)' }, 'dictionaries.runId'),
   data: def('data', { type: 'string', requiresArg: true, describe: 'Prompt pairs, JSON lines {clean_prefix, patch_prefix, clean_answer, patch_answer}; or single prompts: JSON lines {clean_prefix, clean_answer}, or a cluster JSON {"<id>": {"context": [...], "answer": " x"}}' }, 'data'),
   method: def('method', { type: 'string', requiresArg: true, choices: ['attrib', 'ig', 'exact'], describe: 'Node-effect method' }, 'circuit.method'),

@@ -8,7 +8,7 @@ import {
   batchExamples, describeSkips, NotFoundError, recordInputs, selectExamples,
   type Dictionary, type Example, type Model, type PromptBatch, type RunMetadata,
 } from '@sfc/core';
-import { loadModelDictionaries } from './dictionaries.js';
+import { loadModelDictionaries, submoduleSelection } from './dictionaries.js';
 import type { ProgressReporter } from './progress.js';
 import type { Session } from './session.js';
 
@@ -17,6 +17,11 @@ export interface RunInputs {
   readonly batches: PromptBatch[];
   readonly dictionaries: Map<string, Dictionary>;
   readonly meta: RunMetadata;
+  /**
+   * The algorithms' `submodules` option: the --submodules / dictionaries.only selection, or {}
+   * (every submodule) — spread it into attribute/discover options.
+   */
+  readonly selection: { readonly submodules?: readonly string[] };
   /** Releases the dictionaries (the session releases the model and backend). */
   dispose(): void;
 }
@@ -92,7 +97,7 @@ async function loadRunInputs(s: Session, options: RunInputOptions): Promise<RunI
   const dictionaries = await loadModelDictionaries(s, model, options.only ? { only: options.only } : {});
   const meta: RunMetadata = { ...await inputsMetadata(s, model, dictionaries), data: data.meta };
   return {
-    model, batches: data.batches, dictionaries, meta,
+    model, batches: data.batches, dictionaries, meta, selection: submoduleSelection(s, model),
     dispose: () => { for (const d of dictionaries.values()) d.dispose(); },
   };
 }

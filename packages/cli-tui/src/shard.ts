@@ -64,6 +64,8 @@ export function runIdentity(s: Session, inputs: RunInputs, options: Record<strin
       modelConfig: fileHash(join(inputs.model.dir, 'config.json')),
       modelFolder: folderSize(inputs.model.dir),
       dictionaries: dictFolder ? folderSize(dictFolder) : null,
+      // Partials of runs on different --submodules selections are different runs.
+      ...(inputs.selection.submodules ? { submodules: [...inputs.selection.submodules] } : {}),
     },
   };
 }

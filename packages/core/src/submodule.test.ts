@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { listSubmodules, parseSubmoduleName, requireSubmodule, resolveSubmoduleAlias } from './submodule.js';
+import { describeSubmodules, listSubmodules, parseSubmoduleName, requireSubmodule, resolveSubmoduleAlias, selectSubmodules } from './submodule.js';
 import { NotFoundError } from './errors.js';
 
 describe('submodules', () => {
@@ -66,3 +66,26 @@ describe('submodules', () => {
   });
 });
 
+
+describe('selectSubmodules', () => {
+  const subs = listSubmodules(4, 'gpt_neox');
+  const names = (list: string[]) => selectSubmodules(list, subs, '--submodules').map((s) => s.name);
+  it('takes names, aliases and * patterns, in forward order, each once', () => {
+    expect(names(['resid_2', 'embed', 'blocks.0.hook_resid_post'])).toEqual(['embed', 'resid_0', 'resid_2']);
+    expect(names(['resid_*'])).toEqual(['resid_0', 'resid_1', 'resid_2', 'resid_3']);
+    expect(names(['*_3', 'resid_3'])).toEqual(['attn_3', 'mlp_3', 'resid_3']);
+    expect(names(['*'])).toEqual(subs.map((s) => s.name));
+  });
+  it('an unknown name or a pattern matching nothing lists the valid names', () => {
+    expect(() => names(['resid_9'])).toThrow(NotFoundError);
+    expect(() => names(['resid_9'])).toThrow("unknown submodule 'resid_9' in --submodules");
+    try { names(['resid_9']); } catch (e) {
+      expect((e as NotFoundError).hint).toContain('embed, attn_0…attn_3, mlp_0…mlp_3, resid_0…resid_3');
+    }
+    expect(() => names(['res_*'])).toThrow("the pattern 'res_*' in --submodules matches no submodule");
+    expect(() => names(['resid_.'])).toThrow(NotFoundError);
+  });
+  it('describes short runs name by name', () => {
+    expect(describeSubmodules(subs.filter((s) => s.name === 'resid_0' || s.name === 'resid_1' || s.name === 'mlp_3'))).toBe('resid_0, resid_1, mlp_3');
+  });
+});

@@ -132,3 +132,51 @@ export function requireSubmodule(name: string, submodules: readonly Submodule[])
   }
   return s;
 }
+
+/**
+ * Submodules as messages list them: embed, then each role's layers with runs of three or more
+ * shortened (`attn_0…attn_25`), in the order the roles first appear.
+ */
+export function describeSubmodules(submodules: readonly Submodule[]): string {
+  const byRole = new Map<SubmoduleRole, number[]>();
+  for (const s of submodules) byRole.set(s.role, [...(byRole.get(s.role) ?? []), s.layer]);
+  const parts: string[] = [];
+  for (const [role, layers] of byRole) {
+    if (role === 'embed') { parts.push('embed'); continue; }
+    const sorted = [...layers].sort((a, b) => a - b);
+    for (let i = 0; i < sorted.length;) {
+      let j = i;
+      while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+      if (j - i >= 2) parts.push(`${submoduleName(role, sorted[i]!)}…${submoduleName(role, sorted[j]!)}`);
+      else for (let k = i; k <= j; k++) parts.push(submoduleName(role, sorted[k]!));
+      i = j + 1;
+    }
+  }
+  return parts.join(', ');
+}
+
+/** A pattern over sfc names: `*` stands for any characters (`resid_*`, `*_3`, `*`). */
+function patternMatcher(pattern: string): RegExp {
+  return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+}
+
+/**
+ * The submodules a list names, in forward order and each once: sfc names, any alias
+ * resolveSubmoduleAlias knows (TransformerLens hooks, Hugging Face module paths, feature-circuits
+ * folders), or a pattern with `*` over sfc names (`resid_*`). An entry that names no submodule is
+ * a NotFoundError listing the valid names; `from` says where the list came from (`--submodules`).
+ */
+export function selectSubmodules(list: readonly string[], submodules: readonly Submodule[], from = 'the submodule list'): Submodule[] {
+  const chosen = new Set<string>();
+  for (const entry of list) {
+    const hits = entry.includes('*')
+      ? submodules.filter((s) => patternMatcher(entry).test(s.name))
+      : [resolveSubmoduleAlias(entry, submodules)].filter((s): s is Submodule => s !== undefined);
+    if (!hits.length) {
+      throw new NotFoundError(`${entry.includes('*') ? 'the pattern' : 'unknown submodule'} '${entry}' in ${from}${entry.includes('*') ? ' matches no submodule' : ''}`,
+        `valid submodules of this model: ${describeSubmodules(submodules)} (TransformerLens hooks such as ${submodules.at(-1)?.hook ?? 'blocks.0.hook_resid_post'} and patterns such as resid_* work too)`);
+    }
+    for (const s of hits) chosen.add(s.name);
+  }
+  return submodules.filter((s) => chosen.has(s.name));
+}

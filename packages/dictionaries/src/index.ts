@@ -13,7 +13,7 @@ export { identity } from './plugins/identity.js';
 export { weightMap, type WeightMap } from './plugins/weight-map.js';
 export { defaultDictionaryPlugins, type DefaultPluginOptions } from './defaults.js';
 export { DictionaryRegistry, resolvePlugin, isDictionaryPlugin, type Detected, type ResolvePluginOptions } from './registry.js';
-export { loadDictionarySet, loadDictionary, type LoadDictionarySetOptions } from './load-set.js';
+export { checkDictionaryMemory, loadDictionarySet, loadDictionary, type LoadDictionarySetOptions } from './load-set.js';
 export { describeDictionary, type DictionaryDescription } from './describe.js';
 export type { HostTensor } from './host-weights.js';
 export * from './formats/index.js';

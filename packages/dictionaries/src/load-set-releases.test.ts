@@ -1,14 +1,14 @@
 // Today's SAE releases in a dictionaries folder: Gemma Scope release layouts (nested run folders,
 // the site in the folder names), SAELens hook_z SAEs under any folder name, jumprelu/topk SAEs on
 // the Llama family, per-submodule widths (also of identity dictionaries), the memory check.
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CapabilityError, encodeSafetensors, listSubmodules, SafetensorsFile, ShapeError, type Submodule } from '@sfc/core';
 import { referenceOps } from '@sfc/core/testing';
-import { loadDictionarySet } from './load-set.js';
+import { checkDictionaryMemory, loadDictionarySet } from './load-set.js';
 
 const ARCHS = fileURLToPath(new URL('../test-data/archs', import.meta.url));
 
@@ -89,8 +89,21 @@ describe('loadDictionarySet on Gemma Scope releases', () => {
     const err = await loadDictionarySet(root, gemmaSubmodules(), { ops: fresh, dIn: 8, missing: 'skip', memoryBudget: 1000 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CapabilityError);
     expect((err as Error).message).toMatch(/^loading 2 dictionaries from .* needs [\d.]+ MiB \(\d+ bytes\) but only 0\.0 MiB is available \(largest: resid_0/);
-    expect((err as CapabilityError).hint).toMatch(/fewer submodules/);
+    // The hint names the CLI flag to pass instead (docs/gemma-2-2b.md, only some SAEs).
+    expect((err as CapabilityError).hint).toMatch(/fewer submodules: on the command line --submodules \(e\.g\. --submodules resid_\* /);
     expect(fresh.numTensors()).toBe(0);
+    // What the hint says to do: one SAE fits a budget the two do not.
+    const oneSae = statSync(join(ARCHS, 'gemma_scope', 'params.npz')).size;
+    await expect(loadDictionarySet(root, gemmaSubmodules(), { ops: fresh, dIn: 8, only: ['resid_*'], memoryBudget: oneSae })).rejects.toThrow(/^loading 2 dictionaries/);
+    const one = await loadDictionarySet(root, gemmaSubmodules(), { ops: fresh, dIn: 8, only: ['resid_1'], memoryBudget: oneSae });
+    expect([...one.keys()]).toEqual(['resid_1']);
+    for (const d of one.values()) d.dispose();
+    // SAEs named one by one (a circuit's record) are checked the same way.
+    const named = [{ submodule: 'resid_1', dir: join(root, 'layer_1', 'width_16k', 'average_l0_71') }];
+    expect(checkDictionaryMemory(named, 'named by circuit c.json', oneSae)).toBe(oneSae);
+    expect(() => checkDictionaryMemory(named, 'named by circuit c.json', oneSae - 1))
+      .toThrow(/^loading 1 dictionary named by circuit c\.json needs [\d.]+ MiB \(\d+ bytes\) but only/);
+    expect(checkDictionaryMemory([{ submodule: 'resid_0', dir: join(root, 'nowhere') }], '', 0)).toBe(0); // loading reports a missing folder
   });
 });
 

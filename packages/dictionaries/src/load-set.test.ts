@@ -90,9 +90,14 @@ describe('loadDictionarySet', () => {
     expect(filled.get('resid_1')!.architecture).toBe('relu');
   });
 
-  it('loads a subset with `only` (aliases accepted)', async () => {
+  it('loads a subset with `only` (aliases and resid_* patterns accepted)', async () => {
     const set = await loadDictionarySet(SAELENS, SUBS, { ...base(), only: ['blocks.1.hook_resid_post', 'embed'] });
-    expect([...set.keys()]).toEqual(['resid_1', 'embed']);
+    expect([...set.keys()]).toEqual(['embed', 'resid_1']); // forward order, whatever order `only` names them in
+    for (const d of set.values()) d.dispose();
+    const resid = await loadDictionarySet(SAELENS, SUBS, { ...base(), only: ['resid_*'] });
+    expect([...resid.keys()]).toEqual(SUBS.filter((x) => x.role === 'resid').map((x) => x.name));
+    for (const d of resid.values()) d.dispose();
+    await expect(loadDictionarySet(SAELENS, SUBS, { ...base(), only: ['resid_9'] })).rejects.toThrow("unknown submodule 'resid_9' in the `only` option");
   });
 
   it('warns about folders it cannot place and skips them', async () => {

@@ -12,7 +12,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import {
-  checkMemory, ConfigError, NotFoundError, quoteName, resolveSubmoduleAlias,
+  checkMemory, ConfigError, NotFoundError, quoteName, resolveSubmoduleAlias, selectSubmodules,
   type Dictionary, type DictionaryPlugin, type Submodule, type TensorOps,
 } from '@sfc/core';
 import { defaultDictionaryPlugins } from './defaults.js';
@@ -42,7 +42,7 @@ export interface LoadDictionarySetOptions {
   readonly options?: Readonly<Record<string, unknown>>;
   /** Which run-id subfolder to use when a submodule folder has several. */
   readonly runId?: string;
-  /** Load only these submodules (names or aliases); default all found. */
+  /** Load only these submodules (names, aliases or `*` patterns such as `resid_*`: core's selectSubmodules); default all found. */
   readonly only?: readonly string[];
   /**
    * Submodules without a dictionary: 'error' (default) throws listing them, 'skip' leaves them
@@ -123,11 +123,28 @@ function placeRuns(dir: string, runs: readonly Run[], byName: Submodule | undefi
   return placed;
 }
 
-/** Bytes of the files directly in a dictionary folder: what loading it reads into memory. */
+/** Bytes of the files directly in a dictionary folder: what loading it reads into memory (0 when it is no folder: loading says so). */
 function folderBytes(dir: string): number {
+  if (!isDirectory(dir)) return 0;
   let total = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isFile()) total += statSync(join(dir, e.name)).size;
   return total;
+}
+
+/**
+ * Refuses, before any is read, dictionary folders whose files add up to more than `budget` bytes
+ * (default: free memory now), naming the bytes and what to load instead; returns their bytes.
+ * `where` ends the action in the message (`from DIR`).
+ */
+export function checkDictionaryMemory(folders: readonly { readonly submodule: string; readonly dir: string }[], where: string, budget?: number): number {
+  const needs = folders.map((f) => ({ what: f.submodule, bytes: folderBytes(f.dir) }));
+  checkMemory(needs, {
+    ...(budget !== undefined ? { available: budget } : {}),
+    action: `loading ${needs.length} dictionar${needs.length === 1 ? 'y' : 'ies'}${where ? ` ${where}` : ''}`,
+    hint: 'load fewer submodules: on the command line --submodules (e.g. --submodules resid_* for the residual stream only; '
+      + 'config dictionaries.only), in code the `only` option; or narrower SAEs, or free memory first',
+  });
+  return needs.reduce((n, x) => n + x.bytes, 0);
 }
 
 /**
@@ -138,11 +155,7 @@ function folderBytes(dir: string): number {
  */
 export async function loadDictionarySet(dir: string, submodules: readonly Submodule[], options: LoadDictionarySetOptions): Promise<Map<string, Dictionary>> {
   const registry = options.plugins instanceof DictionaryRegistry ? options.plugins : new DictionaryRegistry(options.plugins ?? defaultDictionaryPlugins());
-  const wanted = options.only?.map((n) => {
-    const s = resolveSubmoduleAlias(n, submodules);
-    if (!s) throw new NotFoundError(`unknown submodule '${n}'`, `valid submodules: ${submodules.map((x) => x.name).join(', ')}`);
-    return s;
-  }) ?? submodules;
+  const wanted = options.only ? selectSubmodules(options.only, submodules, 'the `only` option') : submodules;
   const out = new Map<string, Dictionary>();
   const loaded: Dictionary[] = [];
   // A submodule listed from a model spec knows its width (Gemma's attn_l: heads × head_dim).
@@ -196,16 +209,13 @@ export async function loadDictionarySet(dir: string, submodules: readonly Submod
   const missing = wanted.filter((s) => !bySubmodule.has(s.name));
   if (missing.length && (options.missing ?? 'error') === 'error') {
     throw new NotFoundError(`no dictionary for ${missing.map((s) => s.name).join(', ')} in ${dir}`,
-      `found: ${[...bySubmodule.keys()].join(', ') || 'none'}; name folders embed, attn_out_layer{l}, mlp_out_layer{l}, resid_out_layer{l} `
+      `found: ${[...bySubmodule.keys()].join(', ') || 'none'}; load only those (sfc: --submodules ${[...bySubmodule.keys()].join(',') || 'resid_*'}; `
+      + 'in code the `only` option), or name folders embed, attn_out_layer{l}, mlp_out_layer{l}, resid_out_layer{l} '
       + '(or attn_{l} …, or any name with a SAELens hook_name), or set missing: skip | identity');
   }
   if (options.memoryBudget !== false) {
-    const needs = wanted.flatMap((s) => { const c = bySubmodule.get(s.name); return c ? [{ what: s.name, bytes: folderBytes(c.dir) }] : []; });
-    checkMemory(needs, {
-      ...(options.memoryBudget !== undefined ? { available: options.memoryBudget } : {}),
-      action: `loading ${needs.length} dictionar${needs.length === 1 ? 'y' : 'ies'} from ${dir}`,
-      hint: 'load fewer submodules (the `only` option: e.g. just the resid_l), narrower SAEs, or free memory first',
-    });
+    const folders = wanted.flatMap((s) => { const c = bySubmodule.get(s.name); return c ? [{ submodule: s.name, dir: c.dir }] : []; });
+    checkDictionaryMemory(folders, `from ${dir}`, options.memoryBudget);
   }
   try {
     for (const s of wanted) {

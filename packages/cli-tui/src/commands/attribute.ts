@@ -11,7 +11,7 @@ import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import type { OptionId } from '../options.js';
 import type { SfcCommand } from './command.js';
 
-const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'method', 'steps', 'aggregation', 'numExamples', 'batchSize', 'seed', 'minLengthOnly', 'backend'];
+const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'submodules', 'data', 'method', 'steps', 'aggregation', 'numExamples', 'batchSize', 'seed', 'minLengthOnly', 'backend'];
 
 export const attributeCommand: SfcCommand = {
   command: 'attribute',
@@ -32,7 +32,7 @@ export const attributeCommand: SfcCommand = {
     const aggregation = s.config.get<'sum' | 'none'>('circuit.aggregation')!;
     const shard = shardArg(argv);
     const result = await withRunInputs(s, { numExamplesKey: 'circuit.numExamples', batchSizeKey: 'circuit.batchSize' }, async (inputs, onProgress) => {
-      const run = (batches: typeof inputs.batches) => attribute(inputs.model, inputs.dictionaries, batches, { method, aggregation, onProgress, signal });
+      const run = (batches: typeof inputs.batches) => attribute(inputs.model, inputs.dictionaries, batches, { ...inputs.selection, method, aggregation, onProgress, signal });
       if (shard) {
         const file = await writeShard(s, out, 'attribute', shard, inputs, { method: kind, steps: method.kind === 'ig' ? method.steps ?? null : null, aggregation }, run, attributionPartial);
         return shardStatus(argv.out as string, file);

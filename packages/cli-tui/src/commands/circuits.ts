@@ -10,7 +10,7 @@ import {
   buildCircuit, discover, InputError, NotFoundError, parseCircuit, SfcError, serializeCircuit, type Model, type Dictionary, type RunMetadata,
 } from '@sfc/core';
 import { resolveConfig } from '../config/config.js';
-import { loadModelDictionaries } from '../dictionaries.js';
+import { loadModelDictionaries, submoduleSelection } from '../dictionaries.js';
 import { flagValues, type OptionId } from '../options.js';
 import { inputsMetadata, loadDataBatches } from '../run-inputs.js';
 import { Session } from '../session.js';
@@ -18,7 +18,7 @@ import { writeFileAtomic } from '../write-atomic.js';
 import { withInterrupt } from './interrupt.js';
 import type { GlobalArgs, SfcCommand } from './command.js';
 
-const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'steps', 'aggregation', 'nodeThreshold', 'edgeThreshold', 'numExamples', 'batchSize', 'seed', 'minLengthOnly', 'backend'];
+const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'submodules', 'steps', 'aggregation', 'nodeThreshold', 'edgeThreshold', 'numExamples', 'batchSize', 'seed', 'minLengthOnly', 'backend'];
 
 /** Data files sfc reads: JSON lines (pairs or single prompts) and cluster JSON. */
 const DATA_EXTENSIONS = new Set(['.jsonl', '.json']);
@@ -85,9 +85,11 @@ interface Loaded {
   readonly model: Model;
   readonly dictionaries: Map<string, Dictionary>;
   readonly inputs: Omit<RunMetadata, 'data'>;
+  /** discover's `submodules` option (--submodules / dictionaries.only). */
+  readonly selection: { readonly submodules?: readonly string[] };
 }
 
-async function runFile(s: Session, argv: GlobalArgs, io: { cwd: string }, { model, dictionaries, inputs }: Loaded, dataPath: string, out: string, signal: AbortSignal): Promise<string> {
+async function runFile(s: Session, argv: GlobalArgs, io: { cwd: string }, { model, dictionaries, inputs, selection }: Loaded, dataPath: string, out: string, signal: AbortSignal): Promise<string> {
   // This file's config: the command's flags plus --data, so selection and batching are exactly `sfc discover --data FILE`'s.
   const config = await resolveConfig({ cwd: io.cwd, configPath: argv.config, flags: [...flagValues(argv, OPTIONS), { key: 'data', flag: '--data', raw: dataPath }] });
   const fs = new Session(s.io, argv, config);
@@ -95,6 +97,7 @@ async function runFile(s: Session, argv: GlobalArgs, io: { cwd: string }, { mode
   const progress = fs.progress();
   try {
     const result = await discover(model, dictionaries, data.batches, {
+      ...selection,
       nodeThreshold: config.get<number>('circuit.nodeThreshold')!,
       aggregation: config.get<'sum' | 'none'>('circuit.aggregation')!,
       steps: config.get<number>('circuit.steps')!,
@@ -139,7 +142,7 @@ export const circuitsCommand: SfcCommand = {
     const dictionaries = await loadModelDictionaries(s, model);
     const failed: [string, unknown][] = [];
     try {
-      const loaded: Loaded = { model, dictionaries, inputs: await inputsMetadata(s, model, dictionaries) };
+      const loaded: Loaded = { model, dictionaries, inputs: await inputsMetadata(s, model, dictionaries), selection: submoduleSelection(s, model) };
       for (const f of todo) {
         const out = join(outDir, circuitFileName(f));
         try {

@@ -12,7 +12,7 @@ import {
   contentHash, dictionaryFolder, InputError, mergeTopContexts, modelContentHash, modelDisplayName, NotFoundError, parseCircuit, parseTopContexts, sanitizeMessage,
   serializeTopContexts, topActivations, topContextsFileName, topContextsFiles, tryParseNodeId, type Model, type TopContextsFile,
 } from '@sfc/core';
-import { loadModelDictionaries } from '../dictionaries.js';
+import { loadModelDictionaries, selectedSubmodules } from '../dictionaries.js';
 import { UsageError } from '../error-format.js';
 import type { OptionId } from '../options.js';
 import { Session } from '../session.js';
@@ -20,7 +20,7 @@ import { topContextsDir } from '../top-contexts.js';
 import { writeFileAtomic } from '../write-atomic.js';
 import type { GlobalArgs, SfcCommand } from './command.js';
 
-const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'backend', 'topContexts', 'json'];
+const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'submodules', 'backend', 'topContexts', 'json'];
 const SHOWN = 3;
 
 type Wanted = Map<string, Int32Array | 'all'>;
@@ -43,7 +43,8 @@ function fromIds(ids: readonly string[], what: string): Wanted {
   return new Map([...by].map(([s, f]) => [s, Int32Array.from([...f].sort((a, b) => a - b))]));
 }
 
-async function wantedFeatures(argv: GlobalArgs, cwd: string, model: Model): Promise<Wanted> {
+async function wantedFeatures(argv: GlobalArgs, s: Session, model: Model): Promise<Wanted> {
+  const cwd = s.io.cwd;
   const given = ['circuit', 'features', 'all'].filter((k) => argv[k] !== undefined && argv[k] !== false);
   if (given.length !== 1) throw new UsageError('give exactly one of --circuit FILE, --features LIST or --all', 'e.g. --circuit circuit.json');
   if (argv.circuit !== undefined) {
@@ -55,8 +56,8 @@ async function wantedFeatures(argv: GlobalArgs, cwd: string, model: Model): Prom
     return fromIds(ids, String(argv.circuit));
   }
   if (argv.features !== undefined) return fromIds(String(argv.features).split(',').map((x) => x.trim()).filter(Boolean), '--features');
-  const subs = argv.submodules !== undefined ? String(argv.submodules).split(',').map((x) => x.trim()).filter(Boolean) : model.submodules.map((s) => s.name);
-  return new Map(subs.map((s) => [model.submodule(s).name, 'all' as const]));
+  const subs = selectedSubmodules(s, model) ?? model.submodules.map((x) => x.name);
+  return new Map(subs.map((n) => [n, 'all' as const]));
 }
 
 /** Corpus token ids: line by line (tokenizers are fastest on short texts), newlines kept. */
@@ -91,7 +92,7 @@ async function run(argv: GlobalArgs, s: Session): Promise<void> {
   const text = await readFile(corpusPath, 'utf8');
   const outDir = topContextsDir(s.config, s.io.env, s.io.cwd);
   const model = await s.model();
-  const wanted = await wantedFeatures(argv, s.io.cwd, model);
+  const wanted = await wantedFeatures(argv, s, model);
   const dictionaries = await loadModelDictionaries(s, model, { only: [...wanted.keys()] });
   try {
     const t0 = performance.now();
@@ -143,7 +144,6 @@ export const dictTopCommand: SfcCommand = {
     .option('circuit', { type: 'string', requiresArg: true, describe: 'The feature nodes of this circuit (sfc.circuit/v1); its recorded model and SAEs are used' })
     .option('features', { type: 'string', requiresArg: true, describe: 'Feature ids, comma-separated (resid_2/33,attn_1/7)' })
     .option('all', { type: 'boolean', describe: 'Every feature of --submodules (default: every submodule)' })
-    .option('submodules', { type: 'string', requiresArg: true, describe: 'With --all: submodules, comma-separated' })
     .option('k', { type: 'number', requiresArg: true, default: 10, describe: 'Contexts kept per feature' })
     .option('seq-len', { type: 'number', requiresArg: true, default: 64, describe: 'Tokens per row the corpus is cut into (the context the model sees)' })
     .option('batch-size', { type: 'number', requiresArg: true, default: 32, describe: 'Rows per forward' })

@@ -44,7 +44,7 @@ const infoCommand: SfcCommand = {
     ['$0 dict info fixtures/small-a/saelens --model fixtures/small-a --text "The parents that the guards know"', 'How sparse each SAE is (L0) and how much variance it explains (FVE) on a prompt'],
   ],
   run: async (argv, io) => {
-    const ids = ['model', 'backend', 'dictionaries'] as const;
+    const ids = ['model', 'backend', 'dictionaries', 'submodules'] as const;
     await Session.with(io, { ...argv, ...(argv.dir ? { dictionaries: argv.dir } : {}) }, ids, async (s) => {
       const dir = s.config.require<string>('dictionaries.folder', '<dir>');
       if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new NotFoundError(`dictionary folder ${dir} does not exist`, 'give a folder holding an SAE, or a folder of per-submodule SAE folders');

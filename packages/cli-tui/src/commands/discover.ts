@@ -11,7 +11,7 @@ import { checkOutputPath, writeFileAtomic } from '../write-atomic.js';
 import type { OptionId } from '../options.js';
 import type { SfcCommand } from './command.js';
 
-const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'steps', 'aggregation', 'nodeThreshold', 'edgeThreshold', 'numExamples', 'batchSize', 'seed', 'minLengthOnly', 'backend'];
+const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'submodules', 'data', 'steps', 'aggregation', 'nodeThreshold', 'edgeThreshold', 'numExamples', 'batchSize', 'seed', 'minLengthOnly', 'backend'];
 
 export const discoverCommand: SfcCommand = {
   command: 'discover',
@@ -39,10 +39,10 @@ export const discoverCommand: SfcCommand = {
       if (shard) {
         // The edge threshold is applied at merge; it is recorded so merge can default to it.
         const file = await writeShard(s, out, 'discover', shard, inputs, { ...options, edgeThreshold },
-          (batches) => discover(inputs.model, inputs.dictionaries, batches, { ...options, onProgress, signal }), discoveryPartial);
+          (batches) => discover(inputs.model, inputs.dictionaries, batches, { ...options, ...inputs.selection, onProgress, signal }), discoveryPartial);
         return shardStatus(argv.out as string, file);
       }
-      const result = await discover(inputs.model, inputs.dictionaries, inputs.batches, { ...options, onProgress, signal });
+      const result = await discover(inputs.model, inputs.dictionaries, inputs.batches, { ...options, ...inputs.selection, onProgress, signal });
       const c = buildCircuit(result, { edgeThreshold, meta: inputs.meta });
       await writeFileAtomic(out, serializeCircuit(c));
       return c;

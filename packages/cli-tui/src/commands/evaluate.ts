@@ -18,7 +18,7 @@ import type { OptionId } from '../options.js';
 import type { SfcCommand } from './command.js';
 import { fixed } from '../number-format.js';
 
-const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'evalNumExamples', 'evalBatchSize', 'ablation', 'handleErrors', 'startLayer', 'includeEmbed', 'thresholds', 'seed', 'minLengthOnly', 'backend'];
+const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'submodules', 'data', 'evalNumExamples', 'evalBatchSize', 'ablation', 'handleErrors', 'startLayer', 'includeEmbed', 'thresholds', 'seed', 'minLengthOnly', 'backend'];
 
 async function readEffects(path: string, kind: 'circuit' | 'effects'): Promise<{ effects: Map<string, NodeEffects>; hash: string }> {
   if (!existsSync(path)) throw new NotFoundError(`${kind} file ${path} does not exist`, kind === 'circuit' ? 'write one with `sfc discover --out FILE`' : 'write one with `sfc attribute --out FILE`');

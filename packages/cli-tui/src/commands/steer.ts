@@ -6,7 +6,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
-import { InputError, isSfcError, type Circuit, type Dictionary, type Model } from '@sfc/core';
+import { InputError, isSfcError, parseSubmoduleName, selectSubmodules, type Circuit, type Dictionary, type Model } from '@sfc/core';
 import {
   calibrate, caseAnswerPool, checkCircuitDictionaries, chooseStrength, cleanTokens, DEFAULT_CALIBRATION_STRENGTHS, DEFAULT_TARGET_RATE, featureId, generationFluency, meanFluency, targetsByCase, withTargets, formatOp, formatPositions, generateSideBySideBatch, interventionsFor, OP_KINDS,
   parseFeatureSpec, parseOp, parsePositions, parseStrengthRange, readCircuitFile, resolveFeatures, score, selectCircuitFeatures,
@@ -15,7 +15,7 @@ import {
   type Calibration, type Fluency, type OpKind, type SideBySide, type SteerOp, type SweepRow, type TokenBatch,
 } from '@sfc/steering';
 import { annotationOf, readAnnotations, type Annotations } from '../annotations.js';
-import { loadModelDictionaries } from '../dictionaries.js';
+import { loadModelDictionaries, selectedSubmodules, selectionSource } from '../dictionaries.js';
 import { UsageError } from '../error-format.js';
 import type { OptionId } from '../options.js';
 import type { ProgressReporter } from '../progress.js';
@@ -26,7 +26,7 @@ import type { GlobalArgs, SfcCommand } from './command.js';
 import { fcCircuitReader } from './convert.js';
 import { fixed } from '../number-format.js';
 
-const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'data', 'annotations', 'numExamples', 'batchSize', 'minLengthOnly', 'backend'];
+const OPTIONS: OptionId[] = ['model', 'dictionaries', 'dictRun', 'submodules', 'data', 'annotations', 'numExamples', 'batchSize', 'minLengthOnly', 'backend'];
 const DATA_KEYS = { numExamplesKey: 'circuit.numExamples', batchSizeKey: 'circuit.batchSize' } as const;
 const SPEC_HINT = 'SPEC is a Neuronpedia quick-list URL (https://www.neuronpedia.org/quick-list?name=…&features=[…]) '
   + 'or a list of ids: resid_3/1234,attn_0/17 (features), resid_3/err (an SAE error node), resid_3/1234@5 (one position)';
@@ -112,19 +112,35 @@ function plan(argv: GlobalArgs, cwd: string): Plan {
   };
 }
 
-/** --circuit FILE (selected by top-k, threshold, submodules, sign) or --features SPEC. */
-async function selectFeatures(argv: GlobalArgs, s: Session, expected: { submodules?: readonly string[] }): Promise<Selected> {
+/**
+ * The circuit's submodules that --submodules / dictionaries.only select (names, hooks with a model,
+ * `*` patterns), or undefined when nothing is selected: only their SAEs are loaded.
+ */
+function circuitSelection(s: Session, circuit: Circuit, model: Model | undefined): string[] | undefined {
+  if (model) return selectedSubmodules(s, model)?.filter((n) => circuit.submodules.includes(n));
+  const list = s.config.get<string[]>('dictionaries.only');
+  if (list === undefined) return undefined;
+  // Without a model (--dry-run): the circuit's own submodule names stand in for the model's.
+  const own = circuit.submodules.flatMap((name, order) => {
+    const p = parseSubmoduleName(name);
+    return p ? [{ name, ...p, hook: name, order, aliases: [] }] : [];
+  });
+  return selectSubmodules(list, own, selectionSource(s)).map((x) => x.name);
+}
+
+/** --circuit FILE (selected by top-k, threshold, --submodules, sign) or --features SPEC. */
+async function selectFeatures(argv: GlobalArgs, s: Session, expected: { submodules?: readonly string[]; model?: Model }): Promise<Selected> {
   const selection = {
     ...(argv['top-k'] !== undefined ? { topK: positiveInt(argv['top-k'], '--top-k')! } : {}),
     ...(argv.threshold !== undefined ? { threshold: numberFlag(argv.threshold, '--threshold', (n) => n >= 0, 'a number ≥ 0')! } : {}),
-    ...(argv.submodules !== undefined ? { submodules: String(argv.submodules).split(',').map((x) => x.trim()).filter(Boolean) } : {}),
     ...(argv.sign !== undefined ? { sign: argv.sign as 'positive' | 'negative' | 'any' } : {}),
     ...(argv['include-errors'] === true ? { includeErrors: true } : {}),
   };
   if (argv.circuit !== undefined) {
     const path = resolve(s.io.cwd, String(argv.circuit));
     const circuit = await readCircuitFile(path, [fcCircuitReader({}, (c) => c.warnings.forEach(s.warn))]);
-    const features = selectCircuitFeatures(circuit, selection);
+    const submodules = circuitSelection(s, circuit, expected.model);
+    const features = selectCircuitFeatures(circuit, { ...selection, ...(submodules ? { submodules } : {}) });
     if (features.length === 0) throw new InputError(`no features of ${String(argv.circuit)} pass the selection`, 'loosen --threshold, --submodules or --sign (error nodes need --include-errors)');
     const of = circuit.nodes.filter((n) => n.index !== null).length;
     if (selection.topK === undefined && selection.threshold === undefined && features.length > 100) {
@@ -133,14 +149,14 @@ async function selectFeatures(argv: GlobalArgs, s: Session, expected: { submodul
     return { features, circuit, source: { circuit: path, nodes: of, selection } };
   }
   if (argv.features === undefined) throw new UsageError('give --circuit FILE or --features SPEC', SPEC_HINT);
-  if (Object.keys(selection).length) throw new UsageError('--top-k, --threshold, --submodules, --sign and --include-errors select from a --circuit', 'with --features, list exactly the features to steer');
+  if (Object.keys(selection).length) throw new UsageError('--top-k, --threshold, --sign and --include-errors select from a --circuit', 'with --features, list exactly the features to steer');
   const text = String(argv.features);
   const isUrl = /^https?:\/\//i.test(text.trim()) || /neuronpedia\.org/i.test(text);
   try {
     const spec = parseFeatureSpec(text, {
       ...(argv['model-id'] !== undefined ? { modelId: String(argv['model-id']) } : {}),
       ...(argv['sae-set'] !== undefined ? { saeSet: String(argv['sae-set']) } : {}),
-      ...expected,
+      ...(expected.submodules ? { submodules: expected.submodules } : {}),
     });
     const source = spec.kind === 'quick-list'
       ? { quickList: { name: spec.quickList.name, modelId: spec.quickList.modelId, saeSet: spec.quickList.saeSet } }
@@ -345,7 +361,8 @@ async function run(argv: GlobalArgs, s: Session): Promise<void> {
   const hasModel = s.config.get('model') !== undefined;
   if (argv['dry-run'] !== true && !hasModel) s.config.require('model', '--model');
   // Without a model the features are parsed only (a quick list of a model not on disk still parses).
-  let selected = await selectFeatures(argv, s, {});
+  // A circuit is read once, after the model loads (--submodules may name hooks); a feature list is parsed now (errors before loading).
+  const early = hasModel && argv.circuit !== undefined ? undefined : await selectFeatures(argv, s, {});
   const emit = async (report: ReturnType<typeof steerReport>, text: string) => {
     const json = `${JSON.stringify(report, null, 2)}\n`;
     if (p.out) await writeFileAtomic(p.out, json);
@@ -353,14 +370,15 @@ async function run(argv: GlobalArgs, s: Session): Promise<void> {
     if (p.out) s.status(`wrote ${String(argv.out)}`);
   };
   const plannedInterventions = (features: readonly FeatureRef[]) => (p.op ? interventionsFor(features, p.op, p.positions) : []);
-  if (argv['dry-run'] === true && !hasModel) {
-    await emit(steerReport({ features: selected.features, interventions: plannedInterventions(selected.features), meta: { source: selected.source } }),
-      formatFeatures(selected.features, p, annotations) + '(dry run: parsed only; give --model and --dictionaries to check the features against them)\n');
+  if (argv['dry-run'] === true && !hasModel && early) {
+    await emit(steerReport({ features: early.features, interventions: plannedInterventions(early.features), meta: { source: early.source } }),
+      formatFeatures(early.features, p, annotations) + '(dry run: parsed only; give --model and --dictionaries to check the features against them)\n');
     return;
   }
 
   const model = await s.model();
-  if (argv.features !== undefined) selected = await selectFeatures(argv, s, { submodules: model.submodules.map((x) => x.name) });
+  // With the model: feature ids checked against it, --submodules resolved (hooks, patterns).
+  const selected = early && argv.features === undefined ? early : await selectFeatures(argv, s, { submodules: model.submodules.map((x) => x.name), model });
   const subs = [...new Set(selected.features.map((f) => model.submodule(f.submodule).name))];
   const dictionaries: Map<string, Dictionary> = await loadModelDictionaries(s, model, { only: subs });
   const progress: ProgressReporter = s.progress();
@@ -477,7 +495,6 @@ export const steerCommand: SfcCommand = {
     .option('features', { type: 'string', requiresArg: true, describe: 'Features to steer: a Neuronpedia quick-list URL, or ids like resid_3/1234,attn_0/17,resid_3/err (@POS: one position)' })
     .option('top-k', { requiresArg: true, describe: 'Circuit: only the k features of largest |effect|' })
     .option('threshold', { requiresArg: true, describe: 'Circuit: only features with |effect| above this' })
-    .option('submodules', { type: 'string', requiresArg: true, describe: 'Circuit: only these submodules, comma-separated (e.g. resid_2,mlp_3)' })
     .option('sign', { type: 'string', requiresArg: true, choices: ['positive', 'negative', 'any'], describe: 'Circuit: only features whose effect has this sign' })
     .option('include-errors', { type: 'boolean', describe: 'Circuit: also steer SAE error nodes (scale, ablate and patch apply to them)' })
     .option('model-id', { type: 'string', requiresArg: true, describe: 'Quick list: the Neuronpedia model id it must be for (e.g. pythia-70m-deduped)' })

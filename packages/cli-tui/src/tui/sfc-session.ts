@@ -41,7 +41,7 @@ const TUI_GRIDS = {
 
 /** Config-backed flags of `sfc tui` (the model and dictionaries for steering, the rest for discovery). */
 export const TUI_OPTIONS: readonly OptionId[] = [
-  'model', 'dictionaries', 'data', 'annotations', 'topContexts', 'backend', 'steps', 'aggregation', 'nodeThreshold', 'edgeThreshold', 'numExamples', 'batchSize', 'seed', 'minLengthOnly',
+  'model', 'dictionaries', 'submodules', 'data', 'annotations', 'topContexts', 'backend', 'steps', 'aggregation', 'nodeThreshold', 'edgeThreshold', 'numExamples', 'batchSize', 'seed', 'minLengthOnly',
 ];
 
 export const DEFAULT_DISCOVERY_OUT = 'tui-circuit.json';
@@ -305,6 +305,7 @@ export class SfcTuiSession implements TuiSession {
       const c = this.config;
       const circuit = await withRunInputs(this.cli, { numExamplesKey: 'circuit.numExamples', batchSizeKey: 'circuit.batchSize' }, async (inputs, report) => {
         const result = await discover(inputs.model, inputs.dictionaries, inputs.batches, {
+          ...inputs.selection,
           nodeThreshold: c.get<number>('circuit.nodeThreshold')!,
           aggregation: c.get<'sum' | 'none'>('circuit.aggregation')!,
           steps: c.get<number>('circuit.steps')!,
