@@ -24,7 +24,9 @@ describe('bf16ToScaledF16', () => {
     const words = f32ToBf16(Float32Array.from([1e4, 1e-9]));
     expect(bf16ToScaledF16(words)).toBeUndefined();
     // …and the stored weight is then float32, with the very same values.
-    const w = storedWeight([2], 'BF16', words);
+    const told: number[] = [];
+    const w = storedWeight([2], 'BF16', words, (bytes) => told.push(bytes));
+    expect(told).toEqual([8]);
     expect('dtype' in w).toBe(false);
     expect(w.data).toEqual(bf16ToF32(words));
   });

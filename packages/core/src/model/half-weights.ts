@@ -41,11 +41,16 @@ export function bf16ToScaledF16(words: Uint16Array): { f16: Uint16Array; scale: 
   return inexact === 0 ? { f16, scale: 2 ** -shift } : undefined;
 }
 
-/** A checkpoint tensor's words as a stored weight: 16-bit when exact, else float32. */
-export function storedWeight(shape: readonly number[], dtype: 'BF16' | 'F16', words: Uint16Array): StoredWeight {
+/**
+ * A checkpoint tensor's words as a stored weight: 16-bit when exact, else float32 (`beforeWiden`
+ * is told the bytes first, so a caller can check the memory).
+ */
+export function storedWeight(shape: readonly number[], dtype: 'BF16' | 'F16', words: Uint16Array, beforeWiden?: (bytes: number) => void): StoredWeight {
   if (dtype === 'F16') return { shape, dtype: 'float16', data: words, scale: 1 };
   const half = bf16ToScaledF16(words);
-  return half ? { shape, dtype: 'float16', data: half.f16, scale: half.scale } : { shape, data: bf16ToF32(words) };
+  if (half) return { shape, dtype: 'float16', data: half.f16, scale: half.scale };
+  beforeWiden?.(4 * words.length);
+  return { shape, data: bf16ToF32(words) };
 }
 
 export function isHalfWeight(w: StoredWeight): w is HalfWeightTensor {

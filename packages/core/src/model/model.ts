@@ -16,7 +16,7 @@ import { parseModelConfig } from './config.js';
 import { checkKvCacheCall, checkKvCacheOptions } from './kv-cache.js';
 import { segmentWidth, transposedTiedUnembed, type LogitSelection, type ModelSpec, type SegmentSpec } from './spec.js';
 import { openCheckpoint, type Checkpoint } from './checkpoint.js';
-import { checkMemory, type MemoryNeed } from './memory-budget.js';
+import { checkMemory, formatBytes, type MemoryNeed } from './memory-budget.js';
 import { canonicalWeights, type LoadedWeights } from './weights.js';
 
 /** Where the tensor handed to an edit sits in the sequence. */
@@ -150,8 +150,14 @@ export class Model {
     let store: LoadedWeights['store'];
     try {
       const half = keepsHalf(spec, ckpt);
-      checkMemory(weightMemory(spec, backend, { half }), { action: 'loading the model', hint: 'free memory (close other programs or runs), or load a smaller model' });
-      const loaded = canonicalWeights(spec, ckpt, ckpt.label, { keep16: half });
+      const budget = { action: 'loading the model', hint: 'free memory (close other programs or runs), or load a smaller model' };
+      checkMemory(weightMemory(spec, backend, { half }), budget);
+      // A bf16 tensor fp16 cannot hold exactly is widened (weightMemory counted it at 2 bytes a value).
+      const beforeWiden = (name: string, bytes: number) => {
+        checkMemory([{ what: `${name} as float32 (bf16 values fp16 cannot hold exactly)`, bytes }], budget);
+        options.warn?.(`${ckpt.label}: ${name} is held as float32 (${formatBytes(bytes)}): some of its bf16 values are outside what fp16 holds exactly`);
+      };
+      const loaded = canonicalWeights(spec, ckpt, ckpt.label, { keep16: half, beforeWiden });
       store = loaded.store;
       const { unused } = loaded;
       if (unused.length) options.warn?.(`${ckpt.label}: ignored ${unused.length} tensors not used by ${spec.architecture}: ${unused.slice(0, 5).map((n) => quoteName(n)).join(', ')}`);

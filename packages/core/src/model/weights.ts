@@ -26,6 +26,8 @@ export interface CanonicalWeightOptions {
    * where exact; others are widened to float32. GPT-NeoX and GPT-2 weights are always float32.
    */
   readonly keep16?: boolean;
+  /** Called before a BF16 tensor fp16 cannot hold exactly is widened to float32 instead (keep16). */
+  readonly beforeWiden?: (name: string, bytes: number) => void;
 }
 
 export function safetensorsSource(file: SafetensorsFile): TensorSource {
@@ -43,8 +45,8 @@ const IGNORED = [/\.attention\.bias$/, /\.attention\.masked_bias$/, /\.rotary_em
 export interface LoadedWeights { readonly store: WeightStore; readonly unused: readonly string[] }
 
 export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'model.safetensors', options: CanonicalWeightOptions = {}): LoadedWeights {
-  if (spec.architecture !== 'gpt_neox' && spec.architecture !== 'gpt2') return decoderWeights(spec, src, source, !!options.keep16);
-  const io = weightIo(spec, src, source, false);
+  if (spec.architecture !== 'gpt_neox' && spec.architecture !== 'gpt2') return decoderWeights(spec, src, source, options);
+  const io = weightIo(spec, src, source, {});
   const { read, put, used, done } = io;
   const { dModel: d, nHeads, headDim, nLayers } = spec.dims;
   const prefixes = spec.architecture === 'gpt2' ? ['transformer.', ''] : ['gpt_neox.', ''];
@@ -112,7 +114,8 @@ export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'm
 }
 
 /** Reads checked tensors from a source and stores canonical ones checked against the spec. */
-function weightIo(spec: ModelSpec, src: TensorSource, source: string, keep16: boolean) {
+function weightIo(spec: ModelSpec, src: TensorSource, source: string, options: CanonicalWeightOptions) {
+  const keep16 = !!options.keep16;
   const out = new Map<string, StoredWeight>();
   const used = new Set<string>();
   const check = (name: string, expect: readonly number[]): void => {
@@ -139,7 +142,8 @@ function weightIo(spec: ModelSpec, src: TensorSource, source: string, keep16: bo
   };
   const put = (name: string, data: Float32Array) => { out.set(name, { shape: shapeOf(name), data }); };
   const putRaw = (name: string, raw: RawTensor) => {
-    out.set(name, raw.dtype === 'F32' ? { shape: shapeOf(name), data: raw.data } : storedWeight(shapeOf(name), raw.dtype, raw.data));
+    out.set(name, raw.dtype === 'F32' ? { shape: shapeOf(name), data: raw.data }
+      : storedWeight(shapeOf(name), raw.dtype, raw.data, (bytes) => options.beforeWiden?.(name, bytes)));
   };
   const done = (): LoadedWeights => ({ store: out, unused: src.names().filter((n) => !used.has(n) && !IGNORED.some((re) => re.test(n))) });
   return { read, readRaw, put, putRaw, used, done };
@@ -178,8 +182,8 @@ function concatRaw(parts: readonly RawTensor[]): RawTensor {
 const DECODER_PREFIXES = ['model.', 'model.language_model.', 'language_model.model.', ''];
 
 /** Llama family and Gemma: q/k/v fused into qkv, every linear transposed to [in, out]. */
-function decoderWeights(spec: ModelSpec, src: TensorSource, source: string, keep16: boolean): LoadedWeights {
-  const io = weightIo(spec, src, source, keep16);
+function decoderWeights(spec: ModelSpec, src: TensorSource, source: string, options: CanonicalWeightOptions): LoadedWeights {
+  const io = weightIo(spec, src, source, options);
   const { readRaw: read, putRaw: put, used, done } = io;
   const { dModel: d, nHeads: H, headDim: hd, nLayers, vocabSize: V, dMlp: m } = spec.dims;
   const prefix = DECODER_PREFIXES.find((p) => src.has(`${p}embed_tokens.weight`));
