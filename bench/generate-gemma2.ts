@@ -127,8 +127,8 @@ export async function generateGemma2Workload(scale: Scale, log: (line: string) =
     throw new Error(`generator: expected ${PAIRS} pairs of ${SEQ_LEN} tokens, got ${sel.examples.length}`);
   }
   const tokens: TokensFile = {
-    clean: sel.examples.map((e) => [...e.cleanIds]), patch: sel.examples.map((e) => [...e.patchIds]),
-    clean_answer: sel.examples.map((e) => e.cleanAnswerId), patch_answer: sel.examples.map((e) => e.patchAnswerId),
+    clean: sel.examples.map((e) => [...e.cleanIds]), patch: sel.examples.map((e) => [...e.patchIds!]),
+    clean_answer: sel.examples.map((e) => e.cleanAnswerId), patch_answer: sel.examples.map((e) => e.patchAnswerId!),
   };
   writeFileSync(join(tmp, 'tokens.json'), `${JSON.stringify(tokens)}\n`);
 

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { batchExamples, discover, Model, selectExamples, type Backend, type Dictionary, type Example } from '@sfc/core';
 import { loadDictionarySet } from '@sfc/dictionaries';
-import { pairs } from './generate.js';
+import { pairs } from './generate-data.js';
 import { machine, writeNamedResults } from './report.js';
 import { BENCH_DIR, IG_STEPS, scaleByName } from './scales.js';
 import { makeBackend } from './sfc-worker.js';
