@@ -7,23 +7,17 @@ import {
   InputError, NotFoundError, ShapeError, parseModelConfig, rotaryTables,
   type AttentionSegment, type Backend, type ModelSpec, type SegmentCallOptions, type SegmentRuntime, type Tensor, type TensorOps, type WeightStore, type WeightTensor,
 } from '@sfc/core';
+import { rng } from '@sfc/core/testing';
 import { tfjsBackend } from './index.js';
 
-/** Deterministic normal samples (mulberry32 + Box–Muller). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  const uni = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** Deterministic normal samples (core's seeded mulberry32 + Box–Muller). */
+function normals(seed: number): () => number {
+  const uni = rng(seed).next;
   return () => Math.sqrt(-2 * Math.log(uni() + 1e-12)) * Math.cos(2 * Math.PI * uni());
 }
 
 function randomWeights(spec: ModelSpec, seed: number): WeightStore {
-  const normal = rng(seed);
+  const normal = normals(seed);
   const out = new Map<string, WeightTensor>();
   for (const [name, shape] of spec.weightShapes) {
     const n = shape.reduce((p, d) => p * d, 1);
@@ -63,7 +57,7 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * step small enough that no pre-activation of these fixed seeds crosses zero.
  */
 async function checkVjp(rt: SegmentRuntime, ops: TensorOps, segment: string, inputs: Tensor[], options: SegmentCallOptions | undefined, seed: number, eps = 1e-2): Promise<number> {
-  const normal = rng(seed);
+  const normal = normals(seed);
   const y0 = await rt.forward(segment, inputs, options);
   const c = Float32Array.from({ length: y0.shape.reduce((p, d) => p * d, 1) }, () => normal());
   const cot = ops.tensor(c, y0.shape);
@@ -104,7 +98,7 @@ describe.each(['cpu', 'wasm'] as const)('segment runtime on tfjs-%s', (flavor) =
     afterAll(() => rt.dispose());
 
     const randomInput = (seed: number) => {
-      const normal = rng(seed);
+      const normal = normals(seed);
       return ops.tensor(Float32Array.from({ length: B * S * d }, () => normal()), [B, S, d]);
     };
     const ids = () => ops.intTensor(Array.from({ length: B * S }, (_, i) => (i * 7 + 3) % V), [B, S]);
@@ -228,7 +222,7 @@ describe.each(['cpu', 'wasm'] as const)('segment runtime on tfjs-%s', (flavor) =
     const spec = parseModelConfig(MODELS['neox-sequential-relu']);
     const rt = await backend.loadModel(spec, randomWeights(spec, 3));
     await ops.scope(async () => {
-      const normal = rng(4);
+      const normal = normals(4);
       const x = ops.tensor(Float32Array.from({ length: S * spec.dims.dModel }, () => normal()), [1, S, spec.dims.dModel]);
       const a = await (await rt.forward('attn_0', [x])).data();
       const b = await (await rt.forward('attn_0', [x], { positionOffset: 9 })).data();
