@@ -3,6 +3,7 @@ import type { DictionaryPlugin } from '@sfc/core';
 import { dictionaryLearning, type DictionaryLearningOptions } from './plugins/dictionary-learning.js';
 import { gemmaScope } from './plugins/gemma-scope.js';
 import { identity } from './plugins/identity.js';
+import { llamaScope } from './plugins/llama-scope.js';
 import { saelens, type SaeLensOptions } from './plugins/saelens.js';
 
 export interface DefaultPluginOptions {
@@ -10,7 +11,7 @@ export interface DefaultPluginOptions {
   readonly saelens?: SaeLensOptions;
 }
 
-/** saelens, dictionary-learning, gemma-scope and identity (identity never auto-detects). */
+/** saelens, dictionary-learning, gemma-scope, llama-scope and identity (identity never auto-detects). */
 export function defaultDictionaryPlugins(options: DefaultPluginOptions = {}): DictionaryPlugin[] {
-  return [saelens(options.saelens), dictionaryLearning(options.dictionaryLearning), gemmaScope(), identity()];
+  return [saelens(options.saelens), dictionaryLearning(options.dictionaryLearning), gemmaScope(), llamaScope(), identity()];
 }

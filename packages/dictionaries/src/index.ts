@@ -1,5 +1,5 @@
 // @sfc/dictionaries public surface: SAE architectures on core's TensorOps, loader plugins
-// (SAELens, dictionary_learning, Gemma Scope, identity), the plugin registry, set loading.
+// (SAELens, dictionary_learning, Gemma Scope, Llama Scope, identity), the plugin registry, set loading.
 export * from './architectures/index.js';
 export { withInputNormalization, type InputNormalization } from './architectures/input-normalization.js';
 export { saelens, buildSaeLens, SAELENS_ARCHITECTURES, type SaeLensOptions } from './plugins/saelens.js';
@@ -10,6 +10,8 @@ export {
 } from './plugins/dictionary-learning.js';
 export { gemmaScope } from './plugins/gemma-scope.js';
 export { identity } from './plugins/identity.js';
+export { llamaScope, foldLlamaScope } from './plugins/llama-scope.js';
+export { parseLlamaScopeConfig, type LlamaScopeConfig, type LlamaScopeActivation } from './plugins/llama-scope-config.js';
 export { weightMap, type WeightMap } from './plugins/weight-map.js';
 export { defaultDictionaryPlugins, type DefaultPluginOptions } from './defaults.js';
 export { DictionaryRegistry, resolvePlugin, isDictionaryPlugin, type Detected, type ResolvePluginOptions } from './registry.js';

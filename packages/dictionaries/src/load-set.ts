@@ -17,6 +17,7 @@ import {
 } from '@sfc/core';
 import { defaultDictionaryPlugins } from './defaults.js';
 import { IdentityDictionary } from './architectures/identity.js';
+import { llamaScopeWeightsFile } from './plugins/llama-scope.js';
 import { isDirectory } from './plugins/plugin-io.js';
 import { DictionaryRegistry, type Detected } from './registry.js';
 
@@ -123,11 +124,17 @@ function placeRuns(dir: string, runs: readonly Run[], byName: Submodule | undefi
   return placed;
 }
 
-/** Bytes of the files directly in a dictionary folder: what loading it reads into memory (0 when it is no folder: loading says so). */
+/**
+ * Bytes of the files directly in a dictionary folder, plus a Llama Scope weights file below it
+ * (`checkpoints/final.safetensors`): what loading it reads into memory (0 when it is no folder:
+ * loading says so).
+ */
 function folderBytes(dir: string): number {
   if (!isDirectory(dir)) return 0;
   let total = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isFile()) total += statSync(join(dir, e.name)).size;
+  const nested = llamaScopeWeightsFile(dir);
+  if (nested !== undefined && relative(dir, nested).includes(sep)) total += statSync(nested).size;
   return total;
 }
 
@@ -172,6 +179,8 @@ export async function loadDictionarySet(dir: string, submodules: readonly Submod
   if (!isDirectory(dir)) throw new NotFoundError(`dictionaries folder ${dir} does not exist`, 'pass --dictionaries DIR (one subfolder per submodule)');
 
   const bySubmodule = new Map<string, Candidate>();
+  /** Dictionaries skipped because the hook they declare is no submodule of this model. */
+  const offModel: string[] = [];
   for (const name of subdirs(dir)) {
     const path = join(dir, name);
     const byName = resolveSubmoduleAlias(name, submodules);
@@ -193,6 +202,7 @@ export async function loadDictionarySet(dir: string, submodules: readonly Submod
       const submodule = byName ?? byHook;
       if (!submodule) {
         options.warn?.(`${path}: skipped (folder name ${quoteName(name)}${hook ? ` and hook ${quoteName(hook)}` : ''} match no submodule of this model)`);
+        if (hook !== undefined) offModel.push(`${run.dir} (hook ${quoteName(hook)})`);
         continue;
       }
       if (byName && hook !== undefined && !byHook) {
@@ -208,7 +218,8 @@ export async function loadDictionarySet(dir: string, submodules: readonly Submod
 
   const missing = wanted.filter((s) => !bySubmodule.has(s.name));
   if (missing.length && (options.missing ?? 'error') === 'error') {
-    throw new NotFoundError(`no dictionary for ${missing.map((s) => s.name).join(', ')} in ${dir}`,
+    const skipped = offModel.length ? `; skipped, their hook is not on this model: ${offModel.slice(0, 5).join(', ')}${offModel.length > 5 ? ', …' : ''}` : '';
+    throw new NotFoundError(`no dictionary for ${missing.map((s) => s.name).join(', ')} in ${dir}${skipped}`,
       `found: ${[...bySubmodule.keys()].join(', ') || 'none'}; load only those (sfc: --submodules ${[...bySubmodule.keys()].join(',') || 'resid_*'}; `
       + 'in code the `only` option), or name folders embed, attn_out_layer{l}, mlp_out_layer{l}, resid_out_layer{l} '
       + '(or attn_{l} …, or any name with a SAELens hook_name), or set missing: skip | identity');

@@ -1,5 +1,6 @@
-// Parity with PyTorch ports of SAELens, dictionary_learning and Gemma Scope: every case in
-// test-data/archs (written by tools/refgen/make_sae_refs.py) is loaded through its plugin and
+// Parity with PyTorch ports of SAELens, dictionary_learning, Gemma Scope and lm-saes (Llama
+// Scope): every case in test-data/archs (written by tools/refgen/make_sae_refs.py) and
+// test-data/llama-scope (tools/refgen/make_llama_scope_refs.py) is loaded through its plugin and
 // encode, decode, encodeVjp and featureGradients are compared with autograd, ≤ 1e-5.
 
 import { readdirSync, readFileSync } from 'node:fs';
@@ -11,17 +12,17 @@ import { referenceOps } from '@sfc/core/testing';
 import { tfjsBackend } from '@sfc/backend-tfjs';
 import { defaultDictionaryPlugins, describeDictionary, loadDictionary } from './index.js';
 
-const ARCHS = fileURLToPath(new URL('../test-data/archs', import.meta.url));
+const DIRS = ['archs', 'llama-scope'].map((d) => fileURLToPath(new URL(`../test-data/${d}`, import.meta.url)));
 
 interface Ref {
-  case: string; loader: string; options: Record<string, unknown>;
+  dir: string; case: string; loader: string; options: Record<string, unknown>;
   expect: { architecture: string; dIn: number; dSae: number; hook: string | null; class?: string };
   x: number[][]; features: number[][]; decode: number[][]; cot: number[][]; vjp: number[][];
   feature_ids: number[]; feature_grads: number[][]; features_raw?: number[][];
 }
 
-const refs: Ref[] = readdirSync(ARCHS).filter((f) => f.endsWith('.ref.json')).sort()
-  .map((f) => JSON.parse(readFileSync(join(ARCHS, f), 'utf8')) as Ref);
+const refs: Ref[] = DIRS.flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.ref.json')).sort()
+  .map((f) => ({ ...JSON.parse(readFileSync(join(dir, f), 'utf8')) as Ref, dir })));
 
 async function expectClose(t: Tensor, ref: number[][], what: string, tol = 1e-5): Promise<void> {
   const got = await t.data();
@@ -41,7 +42,7 @@ const BACKENDS: [string, () => TensorOps][] = [['reference ops', referenceOps], 
 describe('parity test data', () => {
   it('has cases for every architecture and format', () => {
     expect(new Set(refs.map((r) => r.expect.architecture))).toEqual(new Set(['relu', 'jumprelu', 'topk', 'batchtopk', 'matryoshka_batchtopk', 'gated']));
-    expect(new Set(refs.map((r) => r.loader))).toEqual(new Set(['saelens', 'dictionary-learning', 'gemma-scope']));
+    expect(new Set(refs.map((r) => r.loader))).toEqual(new Set(['saelens', 'dictionary-learning', 'gemma-scope', 'llama-scope']));
   });
 });
 
@@ -51,7 +52,7 @@ describe.each(BACKENDS)('parity with PyTorch references on %s', (_name, makeOps)
       const ops = makeOps();
       await ops.scope(async () => {
         const warnings: string[] = [];
-        const dict = await loadDictionary(join(ARCHS, ref.case), { ops, dIn: ref.expect.dIn, warn: (m) => warnings.push(m), options: ref.options },
+        const dict = await loadDictionary(join(ref.dir, ref.case), { ops, dIn: ref.expect.dIn, warn: (m) => warnings.push(m), options: ref.options },
           defaultDictionaryPlugins());
         const info = describeDictionary(dict);
         expect(info.format).toBe(ref.loader);

@@ -15,7 +15,7 @@ import { expectShape, foldDecoderNorms, host, scaleRows, scaleVector, type HostT
 import { VERSION } from '../version.js';
 import { checkWidth, isFile, numberOption, readJson } from './plugin-io.js';
 import { migrateSaeLensConfig, type SaeLensConfig } from './saelens-config.js';
-import { weightMap, type WeightMap } from './weight-map.js';
+import { requireTensor, weightMap, type WeightMap } from './weight-map.js';
 
 export interface SaeLensOptions {
   /**
@@ -61,11 +61,7 @@ export function saelens(options: SaeLensOptions = {}): DictionaryPlugin {
 }
 
 function need(w: WeightMap, name: string, source: string, alternatives: readonly string[] = []): HostTensor {
-  for (const n of [name, ...alternatives]) {
-    const t = w.get(n);
-    if (t) return t;
-  }
-  throw new FormatError(`${source}: no tensor '${name}'`, `tensors present: ${[...w.keys()].slice(0, 20).map((k) => quoteName(k)).join(', ')}; the file does not match its cfg.json architecture`);
+  return requireTensor(w, [name, ...alternatives], source, 'the file does not match its cfg.json architecture');
 }
 
 /**

@@ -1,6 +1,6 @@
 // Named host tensors, whatever file they came from (safetensors, a torch state_dict, npz).
 
-import { checkFinite, quoteName, type SafetensorsEntry } from '@sfc/core';
+import { checkFinite, FormatError, quoteName, type SafetensorsEntry } from '@sfc/core';
 import { host, type HostTensor } from '../host-weights.js';
 
 export type WeightMap = ReadonlyMap<string, HostTensor>;
@@ -23,4 +23,17 @@ export function weightMap(file: { readonly entries: ReadonlyMap<string, Safetens
 /** Refuses NaN / ±Inf in any weight (docs/formats.md): they would make every output non-finite. */
 export function checkFiniteWeights(w: ReadonlyMap<string, { readonly data: Float32Array }>, source: string): void {
   for (const [name, t] of w) checkFinite(t.data, `${source}: tensor ${quoteName(name)}`);
+}
+
+/**
+ * The first of `names` present in `w`, or a FormatError listing the tensors the file has
+ * (`hint` says what the file should have held).
+ */
+export function requireTensor(w: WeightMap, names: readonly [string, ...string[]], source: string, hint: string): HostTensor {
+  for (const n of names) {
+    const t = w.get(n);
+    if (t) return t;
+  }
+  throw new FormatError(`${source}: no tensor ${quoteName(names[0])}`,
+    `tensors present: ${[...w.keys()].slice(0, 20).map((k) => quoteName(k)).join(', ') || 'none'}; ${hint}`);
 }
