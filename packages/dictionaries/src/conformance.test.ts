@@ -5,9 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, it } from 'vitest';
 import { referenceOps, runDictionaryPluginConformance } from '@sfc/core/testing';
 import { tfjsBackend } from '@sfc/backend-tfjs';
-import { dictionaryLearning, gemmaScope, saelens } from './index.js';
+import { dictionaryLearning, gemmaScope, llamaScope, saelens } from './index.js';
 
 const ARCHS = fileURLToPath(new URL('../test-data/archs', import.meta.url));
+const LLAMA_SCOPE = fileURLToPath(new URL('../test-data/llama-scope', import.meta.url));
 const SMALL_A = fileURLToPath(new URL('../../../fixtures/small-a', import.meta.url));
 
 const cases: [string, () => ReturnType<typeof saelens>, string, Record<string, unknown>?][] = [
@@ -18,6 +19,7 @@ const cases: [string, () => ReturnType<typeof saelens>, string, Record<string, u
   ...['autoencoder', 'autoencoder_new', 'gated', 'jumprelu', 'topk', 'batchtopk', 'matryoshka']
     .map((c) => ['dictionary-learning', dictionaryLearning, join(ARCHS, `dl_${c}`)] as [string, typeof dictionaryLearning, string]),
   ['gemma-scope', gemmaScope, join(ARCHS, 'gemma_scope')],
+  ...['L3R-2x', 'L1A-2x-topk', 'L2M-2x-relu'].map((c) => ['llama-scope', llamaScope, join(LLAMA_SCOPE, c)] as [string, typeof llamaScope, string]),
 ];
 
 for (const [name, factory, dir] of cases) {
@@ -29,7 +31,7 @@ for (const [name, factory, dir] of cases) {
 // The same suite on TensorFlow.js for one case of each architecture family.
 const tfjs = await tfjsBackend({ flavor: 'cpu' });
 afterAll(() => tfjs.dispose());
-for (const [name, factory, dir] of cases.filter(([, , d]) => /saelens_(topk|gated|layer_norm|matryoshka)$|dl_(autoencoder|jumprelu)$|gemma_scope$/.test(d))) {
+for (const [name, factory, dir] of cases.filter(([, , d]) => /saelens_(topk|gated|layer_norm|matryoshka)$|dl_(autoencoder|jumprelu)$|gemma_scope$|L3R-2x$/.test(d))) {
   describe(`tfjs-cpu: ${name} on ${dir.split('/').slice(-2).join('/')}`, () => {
     runDictionaryPluginConformance(factory(), { dir, ops: tfjs.ops, describe, it, rows: 8 });
   });
