@@ -51,6 +51,34 @@ describe('submodules', () => {
     expect(r('gpt_neox.layers.1')).toBeUndefined();
     const g3 = listSubmodules(1, 'gemma3', { embed: false });
     expect(resolveSubmoduleAlias('model.language_model.layers.0.self_attn.o_proj', g3)?.name).toBe('attn_0');
+    expect(r('model.layers.1.output')).toBeUndefined(); // Gemma Scope 2's names are Gemma 3's only
+  });
+
+  // Where Gemma Scope 2's SAEs read, as their config.json files declare it (`hf_hook_point_in`)
+  // and SAELens names it: decoderesearch/SAELens tests/loading/test_pretrained_sae_loaders.py
+  // (test_get_gemma_3_config_from_hf, test_infer_gemma_3_raw_cfg_dict) and
+  // sae_lens/loading/pretrained_sae_loaders.py (get_gemma_3_config_from_hf). The attention SAEs read
+  // o_proj's input (d_in 1024 = 4 heads × 256 on gemma-3-1b), i.e. z, which is sfc's attn_l.
+  it('Gemma 3: the sites Gemma Scope 2 declares are attn_l, mlp_l and resid_l', () => {
+    const g3 = listSubmodules(18, 'gemma3', { embed: false, dModel: 1152, attnWidth: 1024 });
+    const r = (a: string) => resolveSubmoduleAlias(a, g3);
+    const sites: [string, string, string][] = [
+      // [Gemma Scope 2 hf_hook_point_in, SAELens hook_name, sfc submodule]
+      ['model.layers.10.output', 'blocks.10.hook_resid_post', 'resid_10'],
+      ['model.layers.11.self_attn.o_proj.input', 'blocks.11.attn.hook_z', 'attn_11'],
+      ['model.layers.17.post_feedforward_layernorm.output', 'blocks.17.hook_mlp_out', 'mlp_17'],
+    ];
+    for (const [hf, tl, name] of sites) {
+      expect(r(hf)?.name, hf).toBe(name);
+      expect(r(tl)?.name, tl).toBe(name);
+      expect(g3.find((s) => s.name === name)!.hook).toBe(tl);
+    }
+    expect(r('model.language_model.layers.11.self_attn.o_proj.input')?.name).toBe('attn_11');
+    expect(r('blocks.11.attn.hook_z')!.width).toBe(1024);
+    // Transcoders read the MLP's input (pre_feedforward_layernorm output): no submodule of sfc's.
+    expect(r('model.layers.5.pre_feedforward_layernorm.output')).toBeUndefined();
+    // Older SAELens versions named the attention SAEs blocks.{l}.hook_attn_out; on Gemma that is after o_proj.
+    expect(r('blocks.11.hook_attn_out')).toBeUndefined();
   });
 
   it('Llama family: TransformerLens placement and model.layers paths', () => {

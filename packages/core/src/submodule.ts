@@ -58,7 +58,11 @@ function hfPaths(role: SubmoduleRole, layer: number, arch: Architecture): string
     : role === 'resid' ? `layers.${layer}`
       : role === 'attn' ? (isGemma(arch) ? `layers.${layer}.self_attn.o_proj` : `layers.${layer}.self_attn`)
         : (isGemma(arch) ? `layers.${layer}.post_feedforward_layernorm` : `layers.${layer}.mlp`);
-  return prefixes.map((p) => `${p}${tail}`);
+  const tails = [tail];
+  // Gemma Scope 2's config.json names its sites by module and side (`hf_hook_point_in`):
+  // `model.layers.{l}.output`, `….self_attn.o_proj.input`, `….post_feedforward_layernorm.output`.
+  if (arch === 'gemma3' && role !== 'embed') tails.push(`${tail}.${role === 'attn' ? 'input' : 'output'}`);
+  return prefixes.flatMap((p) => tails.map((t) => `${p}${t}`));
 }
 
 export interface SubmoduleLayout {
