@@ -167,3 +167,49 @@ describe('SAELens jumprelu and topk SAEs on the Llama family', () => {
     }
   });
 });
+
+describe('Gemma Scope 2 folders with config.json', () => {
+  /**
+   * A Gemma Scope 2 release folder (google/gemma-scope-2-*): `{site}/layer_{l}_width_16k_l0_medium/`
+   * with params.safetensors and a config.json declaring hf_hook_point_in, as the release's files do
+   * (keys as SAELens reads them: get_gemma_3_config_from_hf). The folder names say nothing here
+   * (`sites/…`): the config decides.
+   */
+  function release(entries: readonly [string, string, string?][]): string {
+    const root = mkdtempSync(join(tmpdir(), 'sfc-gs2-'));
+    const npz = SafetensorsFile.parse(readFileSync(join(ARCHS, 'saelens_jumprelu', 'sae_weights.safetensors')));
+    const tensors = new Map(['W_enc', 'W_dec', 'b_enc', 'b_dec', 'threshold'].map((n) => [n.replace('W_', 'w_'), { shape: npz.entries.get(n)!.shape, data: npz.getFloat32(n) }]));
+    for (const [folder, hookIn, hookOut] of entries) {
+      const dir = join(root, 'sites', folder);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'params.safetensors'), encodeSafetensors(tensors));
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({
+        hf_hook_point_in: hookIn, ...(hookOut ? { hf_hook_point_out: hookOut } : {}), width: 16, model_name: 'gemma-v3-1b-pt', architecture: 'jump_relu', l0: 5,
+      }));
+    }
+    return join(root, 'sites');
+  }
+  const gemma3 = () => listSubmodules(2, 'gemma3', { embed: false, dModel: 8, attnWidth: 8 });
+
+  it('places each SAE where its hf_hook_point_in says: o_proj input → attn_l, post_feedforward_layernorm output → mlp_l, layer output → resid_l', async () => {
+    const dir = release([
+      ['a', 'model.layers.1.self_attn.o_proj.input'], ['b', 'model.layers.0.post_feedforward_layernorm.output'], ['c', 'model.layers.1.output'],
+    ]);
+    const set = await loadDictionarySet(dir, gemma3(), { ops, dIn: 8, missing: 'skip' });
+    expect([...set].map(([k, d]) => `${k}:${d.hook}`)).toEqual([
+      'mlp_0:model.layers.0.post_feedforward_layernorm.output', 'attn_1:model.layers.1.self_attn.o_proj.input', 'resid_1:model.layers.1.output',
+    ]);
+    for (const d of set.values()) d.dispose();
+  });
+
+  it('refuses transcoders (hf_hook_point_out differs) and, on Gemma 2, names the hooks that are not on the model', async () => {
+    const tc = release([['t', 'model.layers.0.pre_feedforward_layernorm.output', 'model.layers.0.post_feedforward_layernorm.output']]);
+    await expect(loadDictionarySet(tc, gemma3(), { ops, dIn: 8, missing: 'skip' })).resolves.toEqual(new Map()); // its input is no submodule: skipped
+    const named = join(tc, '..', 'mlp_0');
+    cpSync(join(tc, 't'), named, { recursive: true });
+    await expect(loadDictionarySet(join(tc, '..'), gemma3(), { ops, dIn: 8, only: ['mlp_0'] })).rejects.toThrow(CapabilityError);
+    const g2 = listSubmodules(2, 'gemma2', { embed: false, dModel: 8, attnWidth: 8 });
+    const res = release([['c', 'model.layers.1.output']]);
+    await expect(loadDictionarySet(res, g2, { ops, dIn: 8, only: ['resid_1'] })).rejects.toThrow(/skipped, their hook is not on this model: .*c \(hook 'model\.layers\.1\.output'\)/);
+  });
+});

@@ -1,4 +1,5 @@
-// Where a Gemma Scope SAE sits, from its path: params.npz / params.safetensors carry no hook, so
+// Where a Gemma Scope SAE sits, from its path, for folders without Gemma Scope 2's config.json
+// (whose hf_hook_point_in wins, gemma-scope.ts): params.npz / params.safetensors carry no hook, so
 // the release's folder names say it. Gemma Scope: `gemma-scope-2b-pt-{res,mlp,att}/layer_3/width_16k/
 // average_l0_71`; Gemma Scope 2: `{resid_post,mlp_out,attn_out}/layer_3_width_16k_l0_medium`; hand-made
 // layouts such as `layer_3_att`. The att SAEs read the attention's z (heads × head_dim, the input of
@@ -10,10 +11,10 @@ import { sep } from 'node:path';
 const DEPTH = 4;
 
 /**
- * In order: the first that matches wins. Attention SAEs of every release are placed on z (Gemma
- * Scope's read z; where Gemma Scope 2's `attn_out` SAEs read is not stated in their files): one
- * that reads o_proj's output instead has d_in = d_model ≠ heads × head_dim on every Gemma, so the
- * width check stops it with both widths named.
+ * In order: the first that matches wins. Attention SAEs of every release are placed on z: Gemma
+ * Scope's read z, and Gemma Scope 2's `attn_out` SAEs read o_proj's input (their config.json:
+ * `model.layers.{l}.self_attn.o_proj.input`). One that read o_proj's output instead would have
+ * d_in = d_model ≠ heads × head_dim on every Gemma, so the width check stops it with both widths named.
  */
 const SITES: readonly [RegExp, (l: number) => string][] = [
   [/(?:^|[-_])(?:att|attn|attn_out|hook_z)(?:[-_]|$)/, (l) => `blocks.${l}.attn.hook_z`],
