@@ -28,19 +28,13 @@ import os
 import shutil
 import sys
 
-if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3") and os.path.exists("/usr/bin/python3"):
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        os.execv("/usr/bin/python3", ["/usr/bin/python3", *sys.argv])
-
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# make_sae_refs re-runs this script with Debian's /usr/bin/python3 when this python has no torch.
+from make_sae_refs import D, F, ROOT, gen, reference, write_json  # noqa: E402
 from make_models import write_safetensors  # noqa: E402
-from make_sae_refs import D, F, gen, reference, write_json  # noqa: E402
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+import torch  # noqa: E402
+
 OUT = os.path.join(ROOT, "packages", "dictionaries", "test-data", "llama-scope")
 torch.set_default_dtype(torch.float32)
 
