@@ -16,6 +16,11 @@ export interface OnnxBackendOptions {
   readonly executionProviders?: readonly string[];
   /** Folder for compiled graphs (default `.sfc-cache/onnx` under the OS cache dir, else the cwd). */
   readonly cacheDir?: string;
+  /**
+   * Float32 bytes per row chunk of a 16-bit weight widened chunk by chunk (default 4 MiB for
+   * linear weights, 16 MiB for a tied unembedding's table). For tests and tuning.
+   */
+  readonly rowChunkBytes?: number;
 }
 
 export async function onnxBackend(options: OnnxBackendOptions = {}): Promise<Backend> {
@@ -38,7 +43,7 @@ export async function onnxBackend(options: OnnxBackendOptions = {}): Promise<Bac
     // (segment-program.ts), so the store is the only copy of the weights.
     capabilities: {
       grad: true, kvCache: true, paddedKvCache: true, devices: providers.active, dtypes: ['float32', 'int32'],
-      copiesWeights: false, transposedUnembed: true, halfWeights: true,
+      copiesWeights: false, transposedUnembed: true, halfWeights: true, halfWeightsTransposed: true,
     },
     ops,
     describe() {
@@ -47,7 +52,8 @@ export async function onnxBackend(options: OnnxBackendOptions = {}): Promise<Bac
     },
     async loadModel(spec: ModelSpec, weights: WeightStore): Promise<SegmentRuntime> {
       if (disposed) throw new InputError('the onnx backend was disposed', 'create a new one with onnxBackend()');
-      const rt = new OnnxSegmentRuntime(spec, weightTensors(spec, weights), ops, cache, (r) => runtimes.delete(r), halfWeights(weights));
+      const half = halfWeights(weights, options.rowChunkBytes);
+      const rt = new OnnxSegmentRuntime(spec, weightTensors(spec, weights, half), ops, cache, (r) => runtimes.delete(r), half);
       runtimes.add(rt);
       return rt;
     },

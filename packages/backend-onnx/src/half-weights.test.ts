@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   bf16ToF32, canonicalWeights, f32ToBf16, isHalfWeight, type Checkpoint, type TensorSource, openCheckpoint, parseModelConfig, storeBytes, transposedTiedUnembed, weightMemory, widenWeight,
-  type ModelSpec, type SegmentRuntime, type Tensor, type WeightStore,
+  type ModelSpec, type SegmentRuntime, type Tensor, type TensorOps, type WeightStore,
 } from '@sfc/core';
 import { tempBackend } from './test-support/temp-backend.js';
 
@@ -39,8 +39,11 @@ async function loadStores(fixture: string, roundToBf16: boolean): Promise<{ spec
 }
 
 /** Every segment's output along the chain, and the input cotangents of every non-embed segment's VJP. */
-async function runChain(rt: SegmentRuntime, spec: ModelSpec, ids: Tensor): Promise<Float32Array[]> {
-  const ops = backend().ops;
+function runChain(rt: SegmentRuntime, spec: ModelSpec, ids: Tensor): Promise<Float32Array[]> {
+  return runChainOn(backend().ops, rt, spec, ids);
+}
+
+async function runChainOn(ops: TensorOps, rt: SegmentRuntime, spec: ModelSpec, ids: Tensor): Promise<Float32Array[]> {
   const values = new Map<string, Tensor>();
   const out: Float32Array[] = [];
   for (const seg of spec.segments) {
@@ -86,6 +89,77 @@ describe.each([['mistral-bf16', false], ['gemma2-a', true]] as const)('16-bit we
         const run = async (rt: SegmentRuntime) => {
           const y = await rt.forward(un.name, [x], opts);
           const [dx] = await rt.vjp(un.name, [x], backend().ops.fill(y.shape, 1), opts);
+          return [await y.data(), await dx!.data()];
+        };
+        expect(await run(rtHalf)).toEqual(await run(rtF32));
+      }
+    } finally {
+      rtHalf.dispose();
+      rtF32.dispose();
+    }
+  });
+});
+
+// Widening chunk by chunk (linears held transposed, the tied unembedding) and per-row factors: gemma2-a's weights rounded to bf16, with the odd input channels of layer 0's gate and
+// some token rows scaled so far down that one power-of-two scale per tensor cannot hold them
+// (per row it can). Chunks of 3 rows force many parts on the tiny model.
+describe('16-bit weights widened in chunks, with per-row factors (gemma2-a)', () => {
+  const chunked = tempBackend('half-chunks', { rowChunkBytes: 4 * 3 * 64 });
+  const TINY = 2 ** -40;
+
+  async function stores(): Promise<{ spec: ModelSpec; half: WeightStore; f32: WeightStore }> {
+    const dir = join(MODELS, 'gemma2-a');
+    const spec = transposedTiedUnembed(parseModelConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))));
+    const ckpt = await openCheckpoint(dir);
+    try {
+      const base = asBf16(ckpt);
+      const scaled = (n: string): Uint16Array => {
+        const v = bf16ToF32(base.getRaw!(n).data as Uint16Array);
+        const [rows, cols] = ckpt.shape(n) as [number, number];
+        if (n.endsWith('layers.0.mlp.gate_proj.weight')) for (let r = 1; r < rows; r += 2) for (let c = 0; c < cols; c++) v[r * cols + c]! *= TINY;
+        if (n.endsWith('embed_tokens.weight')) for (let r = 10; r < rows; r += 3) for (let c = 0; c < cols; c++) v[r * cols + c]! *= TINY;
+        return f32ToBf16(v);
+      };
+      const src: TensorSource = { ...base, get: (n) => bf16ToF32(scaled(n)), getRaw: (n) => ({ dtype: 'BF16', data: scaled(n) }) };
+      return { spec, half: canonicalWeights(spec, src, ckpt.label, { keep16: true, transposeLinears: true }).store, f32: canonicalWeights(spec, src, ckpt.label).store };
+    } finally {
+      ckpt.close();
+    }
+  }
+
+  it('stores per-row factors and transposed linears exactly', async () => {
+    const { spec, half, f32 } = await stores();
+    const gate = half.get('l0.gate.w')!;
+    const embed = half.get('embed.tok')!;
+    expect(isHalfWeight(gate) && typeof gate.scale !== 'number' && gate.transposed).toBe(true);
+    expect(isHalfWeight(embed) && typeof embed.scale !== 'number').toBe(true);
+    for (const n of spec.weightShapes.keys()) expect(widenWeight(half.get(n)!).data).toEqual(f32.get(n)!.data);
+  });
+
+  it('gives the float32 store\'s segment outputs and VJPs within 1e-6 (chunks split the output; the VJP sums them)', async () => {
+    const { spec, half, f32 } = await stores();
+    const ops = chunked().ops;
+    const ids = ops.intTensor([1, 5, 9, 3, 7, 2, 4, 8], [2, 4]);
+    const rtHalf = await chunked().loadModel(spec, half);
+    const rtF32 = await chunked().loadModel(spec, f32);
+    try {
+      const a = await runChainOn(ops, rtHalf, spec, ids);
+      const b = await runChainOn(ops, rtF32, spec, ids);
+      expect(a.length).toBe(b.length);
+      a.forEach((x, i) => {
+        const scale = Math.max(1e-30, ...Array.from(b[i]!, Math.abs));
+        let worst = 0;
+        for (let j = 0; j < x.length; j++) worst = Math.max(worst, Math.abs(x[j]! - b[i]![j]!) / scale);
+        expect(worst).toBeLessThan(1e-6);
+      });
+      const un = spec.segments[spec.segments.length - 1]!;
+      const cols = ops.intTensor([13, 1, 4, 16], [2, 2]);
+      const x = ops.fill([2, 4, spec.dims.dModel], 0.5);
+      for (const lastOnly of [false, true]) {
+        const opts = { logits: { columns: cols, lastOnly } };
+        const run = async (rt: SegmentRuntime) => {
+          const y = await rt.forward(un.name, [x], opts);
+          const [dx] = await rt.vjp(un.name, [x], ops.fill(y.shape, 1), opts);
           return [await y.data(), await dx!.data()];
         };
         expect(await run(rtHalf)).toEqual(await run(rtF32));

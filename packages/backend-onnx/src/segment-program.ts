@@ -23,7 +23,8 @@ import { linear, linearTransposed } from './lowering/linear.js';
 import { lastPosition, selectColumns, selectRows } from './lowering/logits.js';
 import { Program, type Value } from './lowering/op.js';
 import { rmsNorm } from './lowering/rms-norm.js';
-import { widen } from './lowering/widen.js';
+import { chunkedLinearT } from './lowering/chunked-linear.js';
+import { gatheredRowFactors, widen, type HalfScale } from './lowering/widen.js';
 
 export interface SegmentVariant {
   /** Unembed only: keep the last position. */
@@ -68,8 +69,43 @@ export function inputWidth(spec: ModelSpec, seg: SegmentSpec, i: number): number
   return seg.kind === 'project' ? valueWidth(spec, seg.inputs[i]!) : spec.dims.dModel;
 }
 
-/** Scales of the weights held in 16 bits (HalfWeightTensor.scale), by canonical name; absent: float32. */
-export type HalfWeights = ReadonlyMap<string, number>;
+/** How a weight held in 16 bits (HalfWeightTensor) is fed and widened. */
+export interface HalfInfo {
+  readonly scale: HalfScale;
+  /** A linear weight held transposed ([out, in]): it is only read through chunkedLinearT. */
+  readonly transposed?: boolean;
+  /** Row counts of the chunks a 2-D weight is also fed in, as held (`halfFeed.rows`). */
+  readonly rowChunks?: readonly number[];
+}
+
+/** The weights held in 16 bits, by canonical name; absent: float32. */
+export type HalfWeights = ReadonlyMap<string, HalfInfo>;
+
+/**
+ * Feed names of a 16-bit weight's parts besides the whole (its canonical name): row chunks,
+ * per-row factors [rows] and their chunks. All are views of the store's arrays.
+ */
+export const halfFeed = {
+  rows: (name: string, i: number) => `${name}#r${i}`,
+  scale: (name: string) => `${name}#scale`,
+  scaleRows: (name: string, i: number) => `${name}#scale#r${i}`,
+};
+
+/**
+ * Float32 bytes of a row chunk: 4 MiB for a linear weight (its widened chunk stays in cache for
+ * the product; 2 and 4 MiB measured alike, 1 MiB slower), 16 MiB for a table read transposed (the
+ * tied unembedding: fewer, larger products over its vocabulary rows).
+ */
+export const LINEAR_CHUNK_BYTES = 2 ** 22;
+export const TABLE_CHUNK_BYTES = 2 ** 24;
+
+/** Rows per chunk of a [rows, cols] 16-bit weight: about `bytes` of float32 per chunk. */
+export function rowChunks(rows: number, cols: number, bytes: number): number[] {
+  const per = Math.max(1, Math.floor(bytes / (4 * cols)));
+  const out: number[] = [];
+  for (let r = 0; r < rows; r += per) out.push(Math.min(per, rows - r));
+  return out;
+}
 
 /** What every segment builder uses: the program, weights as graph inputs (one each), and the shared ops. */
 class SegmentBuilder {
@@ -82,29 +118,60 @@ class SegmentBuilder {
     this.p = new Program(seg.name);
   }
 
-  /** The graph input of a weight as held: float16 for a 16-bit weight (then `scale` says how to widen it). */
-  stored(name: string): { value: Value; scale?: number } {
+  /** A constant graph input (a weight or a part of one), created once. */
+  feed(name: string, elem: 'float32' | 'float16', dims: readonly number[]): Value {
     let w = this.inputs.get(name);
-    const scale = this.half.get(name);
     if (!w) {
-      const shape = this.spec.weightShapes.get(name);
-      if (!shape) throw new Error(`internal: no weight shape for ${name}`);
-      w = this.p.input(name, scale === undefined ? 'float32' : 'float16', [...shape], false);
+      w = this.p.input(name, elem, [...dims], false);
       this.inputs.set(name, w);
     }
-    return scale === undefined ? { value: w } : { value: w, scale };
+    return w;
+  }
+
+  shape(name: string): readonly number[] {
+    const shape = this.spec.weightShapes.get(name);
+    if (!shape) throw new Error(`internal: no weight shape for ${name}`);
+    return shape;
+  }
+
+  /** The graph input of a weight as held: float16 for a 16-bit weight (then `half` says how to widen it). */
+  stored(name: string): { value: Value; half?: HalfInfo } {
+    const half = this.half.get(name);
+    const value = this.feed(name, half === undefined ? 'float32' : 'float16', this.shape(name));
+    return half === undefined ? { value } : { value, half };
+  }
+
+  /** The per-row factors [rows] of a 16-bit weight with a `rows` scale (rows as held). */
+  rowScale(name: string): Value {
+    const shape = this.shape(name);
+    return this.feed(halfFeed.scale(name), 'float32', [this.half.get(name)?.transposed ? shape[1]! : shape[0]!]);
   }
 
   /** A weight as float32 (widened in the graph when held in 16 bits). */
   weight(name: string): Value {
-    const { value, scale } = this.stored(name);
-    if (scale === undefined) return value;
+    const { value, half } = this.stored(name);
+    if (half === undefined) return value;
+    if (half.transposed) throw new Error(`internal: ${name} is held transposed; use lin()`);
     let w = this.widened.get(name);
     if (!w) {
-      w = this.p.apply1(widen, [value], { scale }, `widen ${name}`);
+      w = half.scale === 'rows'
+        ? this.p.apply1(widen, [value, this.rowScale(name)], { scale: 'rows', rowVector: true }, `widen ${name}`)
+        : this.p.apply1(widen, [value], { scale: half.scale }, `widen ${name}`);
       this.widened.set(name, w);
     }
     return w;
+  }
+
+  /** x · Wᵀ (+ bias) for a 16-bit W held as [rows, d] (fed in row chunks), widened chunk by chunk. */
+  chunkedT(x: Value, name: string, bias: string | undefined, label: string): Value {
+    const half = this.half.get(name);
+    if (!half?.rowChunks) throw new Error(`internal: ${name} is not fed in row chunks`);
+    const shape = this.shape(name);
+    const d = half.transposed ? shape[0]! : shape[1]!;
+    const chunks = half.rowChunks.map((r, i) => this.feed(halfFeed.rows(name, i), 'float16', [r, d]));
+    const factors = half.scale === 'rows' ? half.rowChunks.map((r, i) => this.feed(halfFeed.scaleRows(name, i), 'float32', [r])) : [];
+    const ins = [x, ...chunks, ...factors, ...(bias ? [this.weight(bias)] : [])];
+    return this.p.apply1(chunkedLinearT, ins, { widths: half.rowChunks, scale: half.scale, bias: !!bias }, label);
   }
 
   offset(): Value {
@@ -118,6 +185,7 @@ class SegmentBuilder {
   }
 
   lin(x: Value, l: LinearSpec, label: string): Value {
+    if (this.half.get(l.weight)?.transposed) return this.chunkedT(x, l.weight, l.bias, label);
     return this.p.apply1(linear, l.bias ? [x, this.weight(l.weight), this.weight(l.bias)] : [x, this.weight(l.weight)], undefined, label);
   }
 
@@ -138,7 +206,12 @@ function embed(b: SegmentBuilder, seg: EmbedSegment): Value {
   const ids = p.input('ids', 'int32', [B, S], false);
   const table = b.stored(seg.tokenEmbedding);
   let y = p.apply1(embeddingLookup, [table.value, ids], undefined, 'tokens');
-  if (table.scale !== undefined) y = p.apply1(widen, [y], { scale: table.scale }, 'widen tokens');
+  if (table.half?.scale === 'rows') {
+    const factors = p.apply1(gatheredRowFactors, [b.rowScale(seg.tokenEmbedding), ids], undefined, 'token factors');
+    y = p.apply1(widen, [y, factors], { scale: 'rows' }, 'widen tokens');
+  } else if (table.half) {
+    y = p.apply1(widen, [y], { scale: table.half.scale }, 'widen tokens');
+  }
   if (seg.scale !== undefined) y = p.apply1(scaled, [y], { factor: seg.scale }, 'scale');
   if (seg.positionEmbedding && b.v.padded) {
     const rows = p.input('positions', 'int32', [B, S], false);
@@ -202,15 +275,26 @@ function unembed(b: SegmentBuilder, seg: UnembedSegment): Value {
   let y: Value;
   if (v.columns) {
     const cols = p.input('columns', 'int32', [B, 'k'], false);
-    const w = b.stored(seg.weight.weight);
-    const ins = [h, w.value, cols];
-    if (seg.weight.bias) ins.push(b.weight(seg.weight.bias));
-    const attrs = w.scale === undefined ? { hasSeq: !v.lastOnly } : { hasSeq: !v.lastOnly, scale: w.scale };
-    y = p.apply1(seg.transposed ? selectRows : selectColumns, ins, attrs, 'columns');
+    const name = seg.weight.weight;
+    const w = b.stored(name);
+    const hasSeq = !v.lastOnly;
+    if (seg.transposed) {
+      // Rows of the [vocab, d] embedding gathered, then widened (and their factors gathered).
+      const ins = w.half?.scale === 'rows' ? [h, w.value, cols, b.rowScale(name)] : [h, w.value, cols];
+      y = p.apply1(selectRows, ins, w.half ? { hasSeq, scale: w.half.scale } : { hasSeq }, 'columns');
+    } else {
+      // Per-row factors of a [d, vocab] head scale its d rows: widen it whole for the gather.
+      const perRow = w.half?.scale === 'rows';
+      const ins = [h, perRow ? b.weight(name) : w.value, cols];
+      if (seg.weight.bias) ins.push(b.weight(seg.weight.bias));
+      y = p.apply1(selectColumns, ins, w.half && !perRow ? { hasSeq, scale: w.half.scale as number } : { hasSeq }, 'columns');
+    }
   } else if (seg.transposed) {
     // A tied unembedding reading the [vocab, d] token embedding (no [d, vocab] copy).
     if (seg.weight.bias) throw new Error('internal: a transposed unembedding has no bias');
-    y = p.apply1(linearTransposed, [h, b.weight(seg.weight.weight)], undefined, 'unembed');
+    y = b.half.get(seg.weight.weight)?.rowChunks
+      ? b.chunkedT(h, seg.weight.weight, undefined, 'unembed')
+      : p.apply1(linearTransposed, [h, b.weight(seg.weight.weight)], undefined, 'unembed');
   } else {
     y = b.lin(h, seg.weight, 'unembed');
   }

@@ -17,7 +17,10 @@ import type * as ort from 'onnxruntime-node';
 import type { GraphCache } from './graph-cache.js';
 import type { OnnxTensorOps } from './lazy/tensor-ops.js';
 import { ortTensor, runSession } from './ort-session.js';
-import { FULL_VARIANT, inputWidth, ROPE_COS, ROPE_SIN, segmentProgram, variantKey, type HalfWeights, type SegmentVariant } from './segment-program.js';
+import {
+  FULL_VARIANT, halfFeed, inputWidth, LINEAR_CHUNK_BYTES, ROPE_COS, ROPE_SIN, rowChunks, segmentProgram, TABLE_CHUNK_BYTES, variantKey,
+  type HalfInfo, type HalfWeights, type SegmentVariant,
+} from './segment-program.js';
 
 interface CompiledSegment {
   readonly session: ort.InferenceSession;
@@ -30,8 +33,12 @@ interface CompiledSegment {
 /** One attention segment's cached keys and values: [maxLength, b, nKvHeads, hd] each, positions first. */
 interface HostKeyValues { readonly k: Float32Array; readonly v: Float32Array }
 
-/** Checks every canonical weight against the spec and wraps it for ORT (no copy). */
-export function weightTensors(spec: ModelSpec, weights: WeightStore): Map<string, ort.Tensor> {
+/**
+ * Checks every canonical weight against the spec and wraps it for ORT (no copy). A 2-D 16-bit
+ * weight is also fed in row chunks with their per-row factors (segment-program.ts `halfFeed`),
+ * each a view of the store's arrays; one held transposed is fed only so.
+ */
+export function weightTensors(spec: ModelSpec, weights: WeightStore, half: HalfWeights = halfWeights(weights)): Map<string, ort.Tensor> {
   const out = new Map<string, ort.Tensor>();
   for (const [name, shape] of spec.weightShapes) {
     const w = weights.get(name);
@@ -40,15 +47,38 @@ export function weightTensors(spec: ModelSpec, weights: WeightStore): Map<string
     if (w.shape.length !== shape.length || w.shape.some((d, i) => d !== shape[i]) || w.data.length !== n) {
       throw new ShapeError(`weight '${name}' has shape ${shapeToString(w.shape)} (${w.data.length} values), the spec needs ${shapeToString(shape)}`);
     }
-    out.set(name, isHalfWeight(w) ? ortTensor('float16', w.data, shape) : ortTensor('float32', w.data, shape));
+    if (!isHalfWeight(w)) { out.set(name, ortTensor('float32', w.data, shape)); continue; }
+    const info = half.get(name)!;
+    const [rows, cols] = w.transposed ? [shape[1]!, shape[0]!] : [shape[0] ?? 1, shape[1] ?? 1];
+    if (!w.transposed) out.set(name, ortTensor('float16', w.data, shape));
+    if (typeof w.scale !== 'number') {
+      if (w.scale.length !== rows) throw new ShapeError(`weight '${name}' has ${w.scale.length} row factors for ${rows} rows`);
+      out.set(halfFeed.scale(name), ortTensor('float32', w.scale, [rows]));
+    }
+    let at = 0;
+    info.rowChunks?.forEach((r, i) => {
+      out.set(halfFeed.rows(name, i), ortTensor('float16', w.data.subarray(at * cols, (at + r) * cols), [r, cols]));
+      if (typeof w.scale !== 'number') out.set(halfFeed.scaleRows(name, i), ortTensor('float32', w.scale.subarray(at, at + r), [r]));
+      at += r;
+    });
   }
   return out;
 }
 
-/** The scales of the store's 16-bit weights, by name (segmentProgram widens them). */
-export function halfWeights(weights: WeightStore): HalfWeights {
-  const out = new Map<string, number>();
-  for (const [name, w] of weights) if (isHalfWeight(w)) out.set(name, w.scale);
+/**
+ * How the store's 16-bit weights are fed and widened, by name (segmentProgram widens them).
+ * `rowChunkBytes` overrides both chunk sizes (tests).
+ */
+export function halfWeights(weights: WeightStore, rowChunkBytes?: number): HalfWeights {
+  const out = new Map<string, HalfInfo>();
+  for (const [name, w] of weights) {
+    if (!isHalfWeight(w)) continue;
+    const scale = typeof w.scale === 'number' ? w.scale : 'rows';
+    if (w.shape.length !== 2) { out.set(name, { scale }); continue; }
+    const [rows, cols] = w.transposed ? [w.shape[1]!, w.shape[0]!] : [w.shape[0]!, w.shape[1]!];
+    const bytes = rowChunkBytes ?? (w.transposed ? LINEAR_CHUNK_BYTES : TABLE_CHUNK_BYTES);
+    out.set(name, { scale, rowChunks: rowChunks(rows, cols, bytes), ...(w.transposed ? { transposed: true } : {}) });
+  }
   return out;
 }
 

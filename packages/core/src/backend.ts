@@ -37,16 +37,34 @@ export interface BackendCapabilities {
    * them per segment. Absent means false: it widens them once at load, into its own float32 copy.
    */
   readonly halfWeights?: boolean;
+  /**
+   * With halfWeights: canonicalWeights stores the 16-bit [in, out] weights of attention, MLP and
+   * projection segments transposed (HalfWeightTensor.transposed), so the backend can widen them in
+   * chunks of rows (each a contiguous [rows, in] part).
+   */
+  readonly halfWeightsTransposed?: boolean;
 }
 
 /** Canonical weights (see model/spec.ts), fp32, row-major. */
 export interface WeightTensor { readonly shape: readonly number[]; readonly data: Float32Array }
 /**
  * A canonical weight kept in 16 bits (from a BF16/F16 checkpoint, model/half-weights.ts): the
- * float32 value of element i is exactly fp16(data[i]) · scale, `scale` a power of two. Backends
- * widen it (per segment, or once at load) and compute in float32.
+ * float32 value of element [r, …] is exactly fp16(word) · scale, `scale` one power of two, or
+ * `scale[r]`, a power of two per row of a 2-D weight. Backends widen it (per segment, or once at
+ * load, with widenWeight) and compute in float32.
  */
-export interface HalfWeightTensor { readonly shape: readonly number[]; readonly dtype: 'float16'; readonly data: Uint16Array; readonly scale: number }
+export interface HalfWeightTensor {
+  readonly shape: readonly number[];
+  readonly dtype: 'float16';
+  readonly data: Uint16Array;
+  /** One power of two, or one per row of `data` (of the transpose when `transposed`). */
+  readonly scale: number | Float32Array;
+  /**
+   * 2-D only, when the backend asked for it (capabilities.halfWeightsTransposed): `data` holds the
+   * weight transposed, row-major [shape[1], shape[0]] (a linear's [out, in], as checkpoints store it).
+   */
+  readonly transposed?: boolean;
+}
 export type StoredWeight = WeightTensor | HalfWeightTensor;
 export type WeightStore = ReadonlyMap<string, StoredWeight>;
 

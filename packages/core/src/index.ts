@@ -8,7 +8,7 @@ export * from './submodule.js';
 export * from './model/spec.js';
 export { parseModelConfig, SUPPORTED_MODEL_TYPES } from './model/config.js';
 export { canonicalWeights, safetensorsSource, transpose, neoxQkv, type TensorSource, type LoadedWeights, type CanonicalWeightOptions } from './model/weights.js';
-export { bf16ToScaledF16, isHalfWeight, storeBytes, widenWeight } from './model/half-weights.js';
+export { bf16ToScaledF16, bf16RowsToScaledF16, isHalfWeight, storeBytes, widenWeight } from './model/half-weights.js';
 export { LayerKvCache, paddedKeyMask, paddedPositions } from './model/kv-cache.js';
 export { Model, weightMemory, type Edit, type EditCall, type ForwardOptions, type ForwardResult, type BackwardOptions, type ModelLoadOptions } from './model/model.js';
 export {

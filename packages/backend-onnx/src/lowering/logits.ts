@@ -31,9 +31,24 @@ export interface SelectColumnsAttrs {
   readonly scale?: number;
 }
 
+/**
+ * selectRows only: W [V, d] is float16 with one power-of-two factor per row, given as the last
+ * input [V]; the products are multiplied by the gathered rows' factors (exact, as for `scale`).
+ */
+export interface SelectRowsAttrs extends Omit<SelectColumnsAttrs, 'scale'> {
+  readonly scale?: number | 'rows';
+}
+
 /** y · scale for a 16-bit W (see SelectColumnsAttrs.scale); y itself otherwise. */
 function scaled(g: GraphBuilder, y: string, scale: number | undefined): string {
   return scale === undefined || scale === 1 ? y : g.node('Mul', [y, g.constF(scale)]);
+}
+
+/** y [b, (s,) k] times the factors of the gathered rows (`rows` scale), or scaled(y, scale). */
+function scaledRows(g: GraphBuilder, y: string, scale: number | 'rows' | undefined, factors: string | undefined, cols: string, hasSeq: boolean): string {
+  if (scale !== 'rows') return scaled(g, y, scale);
+  const f = g.node('Gather', [factors!, cols], { axis: 0 }); // [b, k]
+  return g.node('Mul', [y, hasSeq ? g.node('Unsqueeze', [f, g.constI64([1])]) : f]);
 }
 
 /**
@@ -66,19 +81,21 @@ export const selectColumns: OpLowering<SelectColumnsAttrs> = {
  * inputs: h [b, (s,) d], W [V, d] (read transposed), columns int32 [b, k] → [b, (s,) k] with
  * out[n, …, j] = h[n, …] · W[columns[n, j], :]: the rows of W are gathered (no copy of W).
  */
-export const selectRows: OpLowering<SelectColumnsAttrs> = {
+export const selectRows: OpLowering<SelectRowsAttrs> = {
   name: 'selectRows',
-  forward(g, [h, w, cols], { hasSeq, scale }) {
+  forward(g, [h, w, cols, factors], { hasSeq, scale }) {
     const gathered = g.node('Gather', [w!, cols!], { axis: 0 }); // [b, k, d]
     const wSel = scale === undefined ? gathered : widenHalf(g, gathered, 1);
     const wT = g.node('Transpose', [wSel], { perm: [0, 2, 1] }); // [b, d, k]
     const y = hasSeq ? g.node('MatMul', [h!, wT])
       : g.node('Squeeze', [g.node('MatMul', [g.node('Unsqueeze', [h!, g.constI64([1])]), wT]), g.constI64([1])]);
-    return { outputs: [scaled(g, y, scale)], saved: { wSel } };
+    return { outputs: [scaledRows(g, y, scale, factors, cols!, hasSeq)], saved: { wSel } };
   },
   vjp(g, { inputs, saved: { wSel }, attrs: { hasSeq, scale } }, [dy]) {
-    const dh = hasSeq ? g.node('MatMul', [dy!, wSel!])
-      : g.node('Squeeze', [g.node('MatMul', [g.node('Unsqueeze', [dy!, g.constI64([1])]), wSel!]), g.constI64([1])]);
-    return inputs.map((_, i) => (i === 0 ? scaled(g, dh, scale) : undefined));
+    // dh = Σ_j dy_j · f_j · W[c_j]: the factors scale the cotangent's columns first.
+    const dyScaled = scale === 'rows' ? scaledRows(g, dy!, scale, inputs[3], inputs[2]!, hasSeq) : dy!;
+    const dh = hasSeq ? g.node('MatMul', [dyScaled, wSel!])
+      : g.node('Squeeze', [g.node('MatMul', [g.node('Unsqueeze', [dyScaled, g.constI64([1])]), wSel!]), g.constI64([1])]);
+    return inputs.map((_, i) => (i === 0 ? (scale === 'rows' ? dh : scaled(g, dh, scale)) : undefined));
   },
 };

@@ -6,15 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import type { Backend } from '@sfc/core';
-import { onnxBackend } from '../index.js';
+import { onnxBackend, type OnnxBackendOptions } from '../index.js';
 
 /** Registers the backend's creation and disposal on the file's hooks; returns its getter. */
-export function tempBackend(prefix: string): () => Backend {
+export function tempBackend(prefix: string, options: Omit<OnnxBackendOptions, 'cacheDir'> = {}): () => Backend {
   let backend: Backend | undefined;
   let cacheDir: string | undefined;
   beforeAll(async () => {
     cacheDir = mkdtempSync(join(tmpdir(), `sfc-onnx-${prefix}-`));
-    backend = await onnxBackend({ intraOpNumThreads: 1, cacheDir });
+    backend = await onnxBackend({ intraOpNumThreads: 1, ...options, cacheDir });
   });
   afterAll(async () => {
     await backend?.dispose();

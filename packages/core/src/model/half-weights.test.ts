@@ -38,3 +38,42 @@ describe('bf16ToScaledF16', () => {
     expect(bf16ToScaledF16(special)!.scale).toBe(1);
   });
 });
+
+describe('scaled fp16 at the edges of its range', () => {
+  it('holds values down to fp16 subnormals exactly and refuses the ones it would round', () => {
+    // With 2^15 the largest, fp16 holds 2^15 … 2^-24: 2^-24 is its smallest subnormal.
+    const ok = f32ToBf16(Float32Array.from([2 ** 15, 2 ** -24, -3 * 2 ** -23, 0, -0]));
+    const half = bf16ToScaledF16(ok)!;
+    expect(half.scale).toBe(1);
+    expect(widenWeight({ shape: [5], dtype: 'float16', data: half.f16, scale: 1 }).data).toEqual(bf16ToF32(ok));
+    // 1.5 · 2^-24 needs one more bit than an fp16 subnormal has there.
+    expect(bf16ToScaledF16(f32ToBf16(Float32Array.from([2 ** 15, 1.5 * 2 ** -24])))).toBeUndefined();
+    // A bf16 subnormal is never exact in fp16.
+    expect(bf16ToScaledF16(Uint16Array.from([0x3f80, 0x0001]))).toBeUndefined();
+  });
+});
+
+describe('per-row scales and transposed storage', () => {
+  // Row 0 ~ 2^10, row 1 ~ 2^-30: together past fp16's range, each alone within it.
+  const values = Float32Array.from([1024, -768, 512, 2 ** -30, -(2 ** -31), 3 * 2 ** -32]);
+  const words = f32ToBf16(values);
+
+  it('keeps a 2-D weight 16-bit with one power of two per row when one per tensor cannot', () => {
+    expect(bf16ToScaledF16(words)).toBeUndefined();
+    const w = storedWeight([2, 3], 'BF16', words);
+    expect('dtype' in w && typeof w.scale !== 'number' && Array.from(w.scale).every((s) => Number.isInteger(Math.log2(s)))).toBe(true);
+    expect(widenWeight(w).data).toEqual(values);
+  });
+
+  it('stores a linear weight as its checkpoint layout when asked, and widens it back to [in, out]', () => {
+    // `words` are the checkpoint's [out 2, in 3]; the canonical weight is [in 3, out 2].
+    const w = storedWeight([3, 2], 'BF16', words, undefined, { transposed: true });
+    expect('dtype' in w && w.transposed).toBe(true);
+    expect(Array.from(widenWeight(w).data)).toEqual([1024, 2 ** -30, -768, -(2 ** -31), 512, 3 * 2 ** -32]);
+    // Widened to float32 (a value fp16 · any scale cannot hold), it is stored [in, out] as well.
+    const wide = f32ToBf16(Float32Array.from([1, 2 ** -40, 3, 4, 5, 6]));
+    const f = storedWeight([3, 2], 'BF16', wide, undefined, { transposed: true });
+    expect('dtype' in f).toBe(false);
+    expect(Array.from(f.data)).toEqual([1, 4, 2 ** -40, 5, 3, 6]);
+  });
+});

@@ -2,7 +2,11 @@
 // and widened to float32 by the backend (docs/architecture.md, "The segment contract"). Only exact
 // conversions are made, so a segment computes the same float32 values as from a widened store:
 // F16 words are kept as they are; a BF16 tensor is kept as fp16 words times a power-of-two scale
-// when every value of it is exactly such a number, else it is widened to float32 here.
+// (one for the tensor, else one per row of a 2-D tensor) when every value of it is exactly such a
+// number, else it is widened to float32 here. A backend that widens per segment may ask for linear
+// weights transposed (`transposed`: the checkpoint's own [out, in] layout), so that it can widen
+// one cache-sized chunk of rows at a time and use it as the left side of its product
+// (docs/performance.md, "Gemma-2-2B scale").
 
 import type { HalfWeightTensor, StoredWeight, WeightTensor } from '../backend.js';
 import { bf16ToF16Exact, bf16ToF32, f16ToF32 } from '../formats/safetensors.js';
@@ -14,60 +18,117 @@ import { bf16ToF16Exact, bf16ToF32, f16ToF32 } from '../formats/safetensors.js';
  * largest (2^15), which leaves the most room below for small values.
  */
 export function bf16ToScaledF16(words: Uint16Array): { f16: Uint16Array; scale: number } | undefined {
+  const f16 = new Uint16Array(words.length);
+  const scale = scaledF16Into(words, f16);
+  return scale === undefined ? undefined : { f16, scale };
+}
+
+/** bf16ToScaledF16 writing into `out` (same length); returns the scale, or undefined (then `out` is garbage). */
+function scaledF16Into(words: Uint16Array, out: Uint16Array): number | undefined {
   let maxExp = 0; // biased bf16 exponent of the largest finite non-zero value (0: none)
   for (let i = 0; i < words.length; i++) {
     const e = (words[i]! >> 7) & 0xff;
     if (e !== 0xff && e > maxExp) maxExp = e;
   }
   const shift = maxExp === 0 ? 0 : 15 - (maxExp - 127); // value · 2^shift has exponent ≤ 15
-  let shifted = words;
-  if (shift !== 0) {
-    shifted = new Uint16Array(words.length);
-    for (let i = 0; i < words.length; i++) {
-      const w = words[i]!;
-      const e = (w >> 7) & 0xff;
-      if (e === 0 || e === 0xff) {
-        // ±0 stays; a bf16 subnormal or ±∞/NaN cannot be rescaled by the exponent: give up.
-        if ((w & 0x7fff) !== 0) return undefined;
-        shifted[i] = w;
-        continue;
-      }
-      const ne = e + shift;
-      if (ne < 1) return undefined; // below bf16's normal range: far below fp16's too
-      shifted[i] = (w & 0x807f) | (ne << 7);
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    const e = (w >> 7) & 0xff;
+    const m = w & 0x7f;
+    if (e === 0 || e === 0xff) {
+      if (m === 0 && e === 0) { out[i] = w & 0x8000; continue; } // ±0
+      if (shift !== 0 || e === 0) return undefined; // a bf16 subnormal, or ±∞/NaN under a scale
+      out[i] = (w & 0x8000) | 0x7c00 | (m ? 0x200 | (m << 3) : 0); // ±∞, NaN with scale 1
+      continue;
     }
+    const ue = e - 127 + shift; // the scaled value's unbiased exponent
+    if (ue < -14 || ue > 15) {
+      // Below fp16's normal range: exact as a subnormal only if the low mantissa bits are zero.
+      if (ue > 15 || ue < -24) return undefined;
+      const sub = (0x80 | m) << 3; // 1.m as an 11-bit integer · 2^-10
+      const shiftOut = -14 - ue;
+      if (sub & ((1 << shiftOut) - 1)) return undefined;
+      out[i] = (w & 0x8000) | (sub >> shiftOut);
+      continue;
+    }
+    out[i] = (w & 0x8000) | ((ue + 15) << 10) | (m << 3);
   }
-  const { f16, inexact } = bf16ToF16Exact(shifted);
-  return inexact === 0 ? { f16, scale: 2 ** -shift } : undefined;
+  return 2 ** -shift;
+}
+
+/**
+ * A 2-D tensor's BF16 words → fp16 words and one power-of-two scale per row, or undefined when a
+ * row spans more than fp16 holds exactly (the token embedding of a large vocabulary often needs
+ * this: its rows differ in magnitude by more than fp16's range, each row alone does not).
+ */
+export function bf16RowsToScaledF16(words: Uint16Array, rows: number, cols: number): { f16: Uint16Array; scale: Float32Array } | undefined {
+  const f16 = new Uint16Array(words.length);
+  const scale = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const s = scaledF16Into(words.subarray(r * cols, (r + 1) * cols), f16.subarray(r * cols, (r + 1) * cols));
+    if (s === undefined) return undefined;
+    scale[r] = s;
+  }
+  return { f16, scale };
+}
+
+/** How a 16-bit weight is laid out in the store. */
+export interface HalfLayout {
+  /** `words` hold the 2-D weight transposed (see HalfWeightTensor.transposed). */
+  readonly transposed?: boolean;
 }
 
 /**
  * A checkpoint tensor's words as a stored weight: 16-bit when exact, else float32 (`beforeWiden`
- * is told the bytes first, so a caller can check the memory).
+ * is told the bytes first, so a caller can check the memory). `words` are laid out as `layout`
+ * says; a weight widened to float32 is stored row-major (transposed back).
  */
-export function storedWeight(shape: readonly number[], dtype: 'BF16' | 'F16', words: Uint16Array, beforeWiden?: (bytes: number) => void): StoredWeight {
-  if (dtype === 'F16') return { shape, dtype: 'float16', data: words, scale: 1 };
-  const half = bf16ToScaledF16(words);
-  if (half) return { shape, dtype: 'float16', data: half.f16, scale: half.scale };
-  beforeWiden?.(4 * words.length);
-  return { shape, data: bf16ToF32(words) };
+export function storedWeight(shape: readonly number[], dtype: 'BF16' | 'F16', words: Uint16Array, beforeWiden?: (bytes: number) => void,
+  layout: HalfLayout = {}): StoredWeight {
+  const transposed = !!layout.transposed && shape.length === 2;
+  const [rows, cols] = transposed ? [shape[1]!, shape[0]!] : [shape[0]!, shape[1] ?? 0];
+  let half: { f16: Uint16Array; scale: number | Float32Array } | undefined;
+  if (dtype === 'F16') half = { f16: words, scale: 1 };
+  else half = bf16ToScaledF16(words) ?? (shape.length === 2 ? bf16RowsToScaledF16(words, rows, cols) : undefined);
+  if (!half) {
+    beforeWiden?.(4 * words.length);
+    const data = bf16ToF32(words);
+    return { shape, data: transposed ? transposeWords(data, rows, cols) : data };
+  }
+  return { shape, dtype: 'float16', data: half.f16, scale: half.scale, ...(transposed ? { transposed: true } : {}) };
+}
+
+/** [rows, cols] → [cols, rows]. */
+function transposeWords<A extends Uint16Array | Float32Array>(a: A, rows: number, cols: number): A {
+  const out = new (a.constructor as { new (n: number): A })(a.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c]!;
+  return out;
 }
 
 export function isHalfWeight(w: StoredWeight): w is HalfWeightTensor {
   return (w as HalfWeightTensor).dtype === 'float16';
 }
 
-/** The weight as float32 (a new array for a 16-bit one; the same object for a float32 one). */
+/** The weight as float32, row-major (a new array for a 16-bit one; the same object for a float32 one). */
 export function widenWeight(w: StoredWeight): WeightTensor {
   if (!isHalfWeight(w)) return w;
+  const [rows, cols] = w.transposed ? [w.shape[1]!, w.shape[0]!] : [w.shape[0] ?? 1, w.shape[1] ?? w.data.length];
   const data = f16ToF32(w.data);
-  if (w.scale !== 1) for (let i = 0; i < data.length; i++) data[i] = data[i]! * w.scale;
-  return { shape: w.shape, data };
+  const { scale } = w;
+  if (typeof scale === 'number') {
+    if (scale !== 1) for (let i = 0; i < data.length; i++) data[i] = data[i]! * scale;
+  } else {
+    for (let r = 0; r < rows; r++) {
+      const s = scale[r]!;
+      for (let i = r * cols; i < (r + 1) * cols; i++) data[i] = data[i]! * s;
+    }
+  }
+  return { shape: w.shape, data: w.transposed ? transposeWords(data, rows, cols) : data };
 }
 
 /** Bytes a store really holds. */
 export function storeBytes(store: ReadonlyMap<string, StoredWeight>): number {
   let n = 0;
-  for (const w of store.values()) n += w.data.byteLength;
+  for (const w of store.values()) n += w.data.byteLength + (isHalfWeight(w) && typeof w.scale !== 'number' ? w.scale.byteLength : 0);
   return n;
 }

@@ -157,7 +157,7 @@ export class Model {
         checkMemory([{ what: `${name} as float32 (bf16 values fp16 cannot hold exactly)`, bytes }], budget);
         options.warn?.(`${ckpt.label}: ${name} is held as float32 (${formatBytes(bytes)}): some of its bf16 values are outside what fp16 holds exactly`);
       };
-      const loaded = canonicalWeights(spec, ckpt, ckpt.label, { keep16: half, beforeWiden });
+      const loaded = canonicalWeights(spec, ckpt, ckpt.label, { keep16: half, beforeWiden, transposeLinears: !!backend.capabilities.halfWeightsTransposed });
       store = loaded.store;
       const { unused } = loaded;
       if (unused.length) options.warn?.(`${ckpt.label}: ignored ${unused.length} tensors not used by ${spec.architecture}: ${unused.slice(0, 5).map((n) => quoteName(n)).join(', ')}`);

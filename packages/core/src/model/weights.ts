@@ -28,6 +28,8 @@ export interface CanonicalWeightOptions {
   readonly keep16?: boolean;
   /** Called before a BF16 tensor fp16 cannot hold exactly is widened to float32 instead (keep16). */
   readonly beforeWiden?: (name: string, bytes: number) => void;
+  /** With keep16: store 16-bit linear weights transposed (Backend capabilities.halfWeightsTransposed). */
+  readonly transposeLinears?: boolean;
 }
 
 export function safetensorsSource(file: SafetensorsFile): TensorSource {
@@ -141,12 +143,18 @@ function weightIo(spec: ModelSpec, src: TensorSource, source: string, options: C
     return shape;
   };
   const put = (name: string, data: Float32Array) => { out.set(name, { shape: shapeOf(name), data }); };
+  /** `hf`: the [out, in] weight of a linear map as the checkpoint stores it (canonical: its transpose). */
+  const putLinear = (name: string, hf: RawTensor) => {
+    const shape = shapeOf(name);
+    if (hf.dtype === 'F32' || !options.transposeLinears) { putRaw(name, transposeRaw(hf, shape[1]!, shape[0]!)); return; }
+    out.set(name, storedWeight(shape, hf.dtype, hf.data, (bytes) => options.beforeWiden?.(name, bytes), { transposed: true }));
+  };
   const putRaw = (name: string, raw: RawTensor) => {
     out.set(name, raw.dtype === 'F32' ? { shape: shapeOf(name), data: raw.data }
       : storedWeight(shapeOf(name), raw.dtype, raw.data, (bytes) => options.beforeWiden?.(name, bytes)));
   };
   const done = (): LoadedWeights => ({ store: out, unused: src.names().filter((n) => !used.has(n) && !IGNORED.some((re) => re.test(n))) });
-  return { read, readRaw, put, putRaw, used, done };
+  return { read, readRaw, put, putRaw, putLinear, used, done };
 }
 
 /** [rows, cols] → [cols, rows] of a raw tensor, words as they are. */
@@ -197,7 +205,7 @@ function decoderWeights(spec: ModelSpec, src: TensorSource, source: string, opti
   const attention = spec.segments.filter((s): s is AttentionSegment => s.kind === 'attention');
   const optional = (name: string | undefined, hf: string, shape: readonly number[]) => { if (name) put(name, read(hf, shape)); };
   const linear = (w: string, b: string | undefined, hf: string, rows: number, cols: number) => {
-    put(w, transposeRaw(read(`${hf}.weight`, [rows, cols]), rows, cols));
+    io.putLinear(w, read(`${hf}.weight`, [rows, cols]));
     optional(b, `${hf}.bias`, [rows]);
   };
   for (let l = 0; l < nLayers; l++) {
@@ -255,7 +263,7 @@ function fusedQkv(io: WeightIo, seg: AttentionSegment, at: string, dims: ModelSp
   const { dModel: d, nHeads: H, nKvHeads: Hkv, headDim: hd } = dims;
   const parts = [['q_proj', H], ['k_proj', Hkv], ['v_proj', Hkv]] as const;
   const width = (H + 2 * Hkv) * hd;
-  io.putRaw(seg.qkv.weight, transposeRaw(concatRaw(parts.map(([n, heads]) => io.readRaw(`${at}${n}.weight`, [heads * hd, d]))), width, d));
+  io.putLinear(seg.qkv.weight, concatRaw(parts.map(([n, heads]) => io.readRaw(`${at}${n}.weight`, [heads * hd, d]))));
   if (!seg.qkv.bias) return;
   io.putRaw(seg.qkv.bias, concatRaw(parts.map(([n, heads]) => io.readRaw(`${at}${n}.bias`, [heads * hd]))));
 }
