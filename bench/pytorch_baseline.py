@@ -474,6 +474,9 @@ def main():
     out = {"name": "pytorch", "available": True, "describe": f"torch {torch.__version__}, {blas}, {torch.get_num_threads()} threads",
            "loadSeconds": time.perf_counter() - t0, "loadedRssMiB": rss_mib(), "stages": {}}
     log(f"loaded in {out['loadSeconds']:.1f} s, RSS {out['loadedRssMiB']:.0f} MiB ({out['describe']})")
+    w0 = time.perf_counter()
+    bench.attrib()  # one untimed attribution first, as on the sfc side (first-call costs)
+    log(f"warm-up (one untimed attrib): {time.perf_counter() - w0:.1f} s")
     peak = peak_mib()
     fns = {"forward": bench.forward, "sae-forward": bench.sae_forward, "attrib": bench.attrib, "ig": bench.ig_stage,
            "exact": bench.exact, "edges": lambda: bench.edges_stage(False), "edges-loop": lambda: bench.edges_stage(True),

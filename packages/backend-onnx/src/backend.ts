@@ -52,7 +52,7 @@ export async function onnxBackend(options: OnnxBackendOptions = {}): Promise<Bac
     },
     async loadModel(spec: ModelSpec, weights: WeightStore): Promise<SegmentRuntime> {
       if (disposed) throw new InputError('the onnx backend was disposed', 'create a new one with onnxBackend()');
-      const half = halfWeights(weights, options.rowChunkBytes);
+      const half = halfWeights(weights, spec, options.rowChunkBytes);
       const rt = new OnnxSegmentRuntime(spec, weightTensors(spec, weights, half), ops, cache, (r) => runtimes.delete(r), half);
       runtimes.add(rt);
       return rt;

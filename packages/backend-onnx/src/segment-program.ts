@@ -134,10 +134,11 @@ class SegmentBuilder {
     return shape;
   }
 
-  /** The graph input of a weight as held: float16 for a 16-bit weight (then `half` says how to widen it). */
+  /** The graph input of a weight as held: float16 for a 16-bit weight (then `half` says how to widen it; [out, in] when transposed). */
   stored(name: string): { value: Value; half?: HalfInfo } {
     const half = this.half.get(name);
-    const value = this.feed(name, half === undefined ? 'float32' : 'float16', this.shape(name));
+    const shape = this.shape(name);
+    const value = this.feed(name, half === undefined ? 'float32' : 'float16', half?.transposed ? [shape[1]!, shape[0]!] : shape);
     return half === undefined ? { value } : { value, half };
   }
 
@@ -278,8 +279,10 @@ function unembed(b: SegmentBuilder, seg: UnembedSegment): Value {
     const name = seg.weight.weight;
     const w = b.stored(name);
     const hasSeq = !v.lastOnly;
-    if (seg.transposed) {
-      // Rows of the [vocab, d] embedding gathered, then widened (and their factors gathered).
+    if (seg.transposed || w.half?.transposed) {
+      // Rows of the [vocab, d] table (the tied embedding, or a 16-bit head held as the checkpoint
+      // has it) gathered, then widened (and their factors gathered).
+      if (seg.weight.bias) throw new Error('internal: a head read as [vocab, d] rows has no bias');
       const ins = w.half?.scale === 'rows' ? [h, w.value, cols, b.rowScale(name)] : [h, w.value, cols];
       y = p.apply1(selectRows, ins, w.half ? { hasSeq, scale: w.half.scale } : { hasSeq }, 'columns');
     } else {

@@ -36,9 +36,9 @@ interface HostKeyValues { readonly k: Float32Array; readonly v: Float32Array }
 /**
  * Checks every canonical weight against the spec and wraps it for ORT (no copy). A 2-D 16-bit
  * weight is also fed in row chunks with their per-row factors (segment-program.ts `halfFeed`),
- * each a view of the store's arrays; one held transposed is fed only so.
+ * each a view of the store's arrays; the whole is fed as held ([out, in] when transposed).
  */
-export function weightTensors(spec: ModelSpec, weights: WeightStore, half: HalfWeights = halfWeights(weights)): Map<string, ort.Tensor> {
+export function weightTensors(spec: ModelSpec, weights: WeightStore, half: HalfWeights = halfWeights(weights, spec)): Map<string, ort.Tensor> {
   const out = new Map<string, ort.Tensor>();
   for (const [name, shape] of spec.weightShapes) {
     const w = weights.get(name);
@@ -50,7 +50,7 @@ export function weightTensors(spec: ModelSpec, weights: WeightStore, half: HalfW
     if (!isHalfWeight(w)) { out.set(name, ortTensor('float32', w.data, shape)); continue; }
     const info = half.get(name)!;
     const [rows, cols] = w.transposed ? [shape[1]!, shape[0]!] : [shape[0] ?? 1, shape[1] ?? 1];
-    if (!w.transposed) out.set(name, ortTensor('float16', w.data, shape));
+    out.set(name, ortTensor('float16', w.data, [rows, cols].slice(0, shape.length)));
     if (typeof w.scale !== 'number') {
       if (w.scale.length !== rows) throw new ShapeError(`weight '${name}' has ${w.scale.length} row factors for ${rows} rows`);
       out.set(halfFeed.scale(name), ortTensor('float32', w.scale, [rows]));
@@ -66,17 +66,20 @@ export function weightTensors(spec: ModelSpec, weights: WeightStore, half: HalfW
 }
 
 /**
- * How the store's 16-bit weights are fed and widened, by name (segmentProgram widens them).
- * `rowChunkBytes` overrides both chunk sizes (tests).
+ * How the store's 16-bit weights are fed and widened, by name (segmentProgram widens them): the
+ * unembedding's table (tied or not) in TABLE_CHUNK_BYTES chunks, other linears in LINEAR_CHUNK_BYTES.
+ * `rowChunkBytes` overrides both (tests).
  */
-export function halfWeights(weights: WeightStore, rowChunkBytes?: number): HalfWeights {
+export function halfWeights(weights: WeightStore, spec?: ModelSpec, rowChunkBytes?: number): HalfWeights {
   const out = new Map<string, HalfInfo>();
+  const un = spec?.segments.find((s) => s.kind === 'unembed');
+  const head = un?.kind === 'unembed' ? un.weight.weight : undefined;
   for (const [name, w] of weights) {
     if (!isHalfWeight(w)) continue;
     const scale = typeof w.scale === 'number' ? w.scale : 'rows';
     if (w.shape.length !== 2) { out.set(name, { scale }); continue; }
     const [rows, cols] = w.transposed ? [w.shape[1]!, w.shape[0]!] : [w.shape[0]!, w.shape[1]!];
-    const bytes = rowChunkBytes ?? (w.transposed ? LINEAR_CHUNK_BYTES : TABLE_CHUNK_BYTES);
+    const bytes = rowChunkBytes ?? (w.transposed && name !== head ? LINEAR_CHUNK_BYTES : TABLE_CHUNK_BYTES);
     out.set(name, { scale, rowChunks: rowChunks(rows, cols, bytes), ...(w.transposed ? { transposed: true } : {}) });
   }
   return out;

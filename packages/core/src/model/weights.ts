@@ -239,7 +239,7 @@ function decoderWeights(spec: ModelSpec, src: TensorSource, source: string, opti
  * is a transposed copy of `embed`, or nothing when the spec reads embed.tok transposed
  * (transposedTiedUnembed). Untied: the checkpoint must hold the head (the first of `heads` found).
  */
-function unembedding(spec: ModelSpec, src: TensorSource, io: Pick<ReturnType<typeof weightIo>, 'readRaw' | 'putRaw' | 'used'>,
+function unembedding(spec: ModelSpec, src: TensorSource, io: Pick<ReturnType<typeof weightIo>, 'readRaw' | 'putRaw' | 'putLinear' | 'used'>,
   embed: RawTensor, heads: readonly string[], source: string): void {
   const { vocabSize: V, dModel: d } = spec.dims;
   const head = heads.find((n) => src.has(n));
@@ -252,7 +252,7 @@ function unembedding(spec: ModelSpec, src: TensorSource, io: Pick<ReturnType<typ
     throw new FormatError(`${source}: missing tensor ${quoteName(heads[0]!)} (config.json has tie_word_embeddings false, so the unembedding is not the token embedding)`,
       'use the weights saved with this config.json, or set "tie_word_embeddings": true if the model really shares them');
   }
-  io.putRaw('unembed.w', transposeRaw(io.readRaw(head, [V, d]), V, d));
+  io.putLinear('unembed.w', io.readRaw(head, [V, d]));
 }
 
 /**
