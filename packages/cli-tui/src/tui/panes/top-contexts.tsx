@@ -4,11 +4,15 @@
 /* @jsxRuntime automatic */ // for tsx runs from source: the root tsconfig has no "jsx" setting
 
 import { Text } from 'ink';
-import type { TopContext } from '@sfc/core';
+import { sanitizeMessage, type TopContext } from '@sfc/core';
 import type { TopContextsView } from '../session.js';
 import { Line } from './line.js';
 
-const visible = (t: string): string => t.replace(/\n/g, '⏎').replace(/\s/g, ' ');
+/**
+ * A token as one line of plain text: newlines as ⏎, other white space as a space, and control and
+ * bidi characters (from a contexts file, so untrusted: an ESC would drive the terminal) escaped.
+ */
+const visible = (t: string): string => sanitizeMessage(t.replace(/\n/g, '⏎').replace(/\s/g, ' '), Infinity);
 
 /** The context as [left, token, right], the left side cut to leave room for the token and a little right context. */
 export function contextParts(c: TopContext, width: number): [string, string, string] {
