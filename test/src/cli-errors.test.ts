@@ -185,6 +185,14 @@ describe('errors in the config file and backends', () => {
     }
   });
 
+  it('runs unknown words as the unknown token with --allow-unknown, and says so', async () => {
+    const out = join(TMP, 'allow-unknown.json');
+    const r = await sfc(['forward', '--model', SMALL_A, '--text', 'The zebras that the guards know', '--out', out, '--allow-unknown']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warning: unknown token 'zebras' in .*: encoded as the unknown token/);
+    expect(existsSync(out)).toBe(true);
+  });
+
   it('shows the stack trace with --verbose', async () => {
     const r = await sfc(['info', '--model', join(TMP, 'nope'), '--verbose']);
     expect(r.code).toBe(EXIT_CODES.NOT_FOUND);

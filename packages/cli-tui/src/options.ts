@@ -49,9 +49,10 @@ export type OptionId = keyof typeof OPTIONS;
 
 /** Global options, on every command. */
 export const GLOBAL_OPTIONS: Record<string, Options> = {
-  config: { type: 'string', requiresArg: true, global: true, describe: 'Config file (default: sfc.config.json in the working folder or a parent)' },
+  config: { type: 'string', requiresArg: true, global: true, describe: 'Config file (default: sfc.config.json here or in a parent folder)' },
   verbose: { type: 'boolean', global: true, describe: 'Print stack traces and details of failures' },
   quiet: { type: 'boolean', global: true, describe: 'No progress and no warnings on stderr' },
+  'allow-unknown': { type: 'boolean', global: true, describe: 'Run unknown words as the tokenizer\'s unknown token (warns; default: refuse)' },
 };
 
 /** Adds options to a command builder; config-backed options show their key and default in help. */

@@ -79,7 +79,7 @@ export class Session {
 
   async model(): Promise<Model> {
     const dir = this.config.require<string>('model', '--model');
-    const m = await Model.load(dir, await this.backend(), { warn: this.warn });
+    const m = await Model.load(dir, await this.backend(), { warn: this.warn, allowUnknown: this.argv['allow-unknown'] === true });
     this.models.push(m);
     return m;
   }

@@ -70,6 +70,11 @@ export interface BackwardOptions {
 
 export interface ModelLoadOptions {
   readonly warn?: (message: string) => void;
+  /**
+   * Encode words the tokenizer does not know as its unknown token (with a warning) instead of
+   * refusing them; only tokenizers that have one (TokenizerOptions.allowUnknown).
+   */
+  readonly allowUnknown?: boolean;
 }
 
 /**
@@ -164,7 +169,7 @@ export class Model {
     } finally {
       ckpt.close();
     }
-    const tokenizer = await loadTokenizer(dir);
+    const tokenizer = await loadTokenizer(dir, { allowUnknown: !!options.allowUnknown, ...(options.warn ? { warn: options.warn } : {}) });
     if (tokenizer.vocabSize > spec.dims.vocabSize) {
       throw new ShapeError(`tokenizer.json has ${tokenizer.vocabSize} tokens but the model's vocabulary has ${spec.dims.vocabSize}`,
         'tokenizer.json belongs to another model');
