@@ -15,7 +15,7 @@ import {
   type AttributionMethod, type BatchContext, type Example, type PromptBatch, type Tensor,
 } from '@sfc/core';
 import { relMaxError } from '@sfc/core/testing';
-import { compareBatch, interventionsFor, patch, scale, Steering, type Intervention, type PromptScore, type ScoreBatch } from '@sfc/steering';
+import { compareBatch, interventionsFor, patch, scale, ScoreBaseline, Steering, type Intervention, type PromptScore, type ScoreBatch } from '@sfc/steering';
 import { ALGORITHM_BACKENDS } from './backends.js';
 import { refNodeEffects, useSmallA, type SmallA } from './small-a.js';
 
@@ -138,6 +138,24 @@ for (const which of ALGORITHM_BACKENDS) describe(which.name, () => {
         expect(padded!.map((p) => p.after.top[0]!.id), label).toEqual(single.map((p) => p.after.top[0]!.id));
         expect(padded!.map((p) => [p.index, p.example]), label).toEqual(examples.map((_, i) => [i, i]));
         expect(padded!.some((p, i) => Math.abs(p.after.metric! - single[i]!.before.metric!) > 1e-3), `${label} changes something`).toBe(true);
+        // With a ScoreBaseline (calibration's steps), a second scoring reuses the unsteered side and
+        // the patch capture, per prompt length where the steering depends on it: same scores, fewer forwards.
+        const baseline = ScoreBaseline.create();
+        const batch = batchExamples(examples, examples.length)[0] as ScoreBatch;
+        const forward = s.model.forward.bind(s.model);
+        const counts: number[] = [];
+        try {
+          for (let i = 0; i < 2; i++) {
+            let n = 0;
+            s.model.forward = (...a: Parameters<typeof forward>) => { n++; return forward(...a); };
+            const [again] = await compareBatch(s.model, [steering], batch, {}, 0, baseline);
+            counts.push(n);
+            expect(again!.flatMap(pick), label).toEqual(padded!.flatMap(pick));
+          }
+        } finally {
+          s.model.forward = forward;
+        }
+        expect(counts[1], label).toBeLessThan(counts[0]!);
       }
     });
 

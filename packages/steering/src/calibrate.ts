@@ -1,6 +1,6 @@
 // Calibration: the steering strength that reaches a target on-target rate with the smallest
-// mean KL(before ‖ after). A strength grid is scored first (one unsteered forward per batch,
-// shared by every strength), then each boundary between a grid strength below the target and a
+// mean KL(before ‖ after). A strength grid is scored first (one unsteered forward and patch
+// capture per batch, kept for every later step: ScoreBaseline), then each boundary between a grid strength below the target and a
 // neighbour at or above it is bisected. Strengths past the boundary reach the target too but
 // move the whole distribution further (KL grows with strength), so the best point sits at the
 // boundary. When no strength reaches the target, the result says so and carries the best
@@ -8,7 +8,7 @@
 
 import { InputError, type Model } from '@sfc/core';
 import { type OpKind } from './intervention.js';
-import type { ScoreBatch, ScoreOptions } from './scoring.js';
+import { ScoreBaseline, type ScoreBatch, type ScoreOptions } from './scoring.js';
 import type { Steering } from './steering.js';
 import { sweep, type SweepRow } from './sweep.js';
 
@@ -69,9 +69,11 @@ export async function calibrate(model: Model, steering: Steering, batches: reado
   const refine = options.refine ?? 6;
   if (!Number.isInteger(refine) || refine < 0) throw new InputError(`refine must be an integer ≥ 0, got ${refine}`);
   const rows = new Map<number, SweepRow>();
+  // Every step scores the same batches: their unsteered side and patch capture are made once.
+  const baseline = ScoreBaseline.create();
   const run = async (strengths: readonly number[]) => {
     const fresh = [...new Set(strengths)].filter((s) => !rows.has(s));
-    if (fresh.length) for (const r of (await sweep(model, steering, fresh, batches, options)).rows) rows.set(r.strength, r);
+    if (fresh.length) for (const r of (await sweep(model, steering, fresh, batches, options, baseline)).rows) rows.set(r.strength, r);
   };
   await run(grid);
   const passes = (s: number) => rows.get(s)!.onTargetRate! >= targetRate;

@@ -11,7 +11,7 @@ export { positionMask } from './positions.js';
 export { dictionaryTable, resolveFeatures } from './features.js';
 export { Steering, type TokenBatch, type SteeringOptions, type PatchState, type EditContext } from './steering.js';
 export {
-  score, compareBatch, summarize, fromCoreMetric, defaultScoreMetric, answerLogits, cleanTokens,
+  score, compareBatch, ScoreBaseline, summarize, fromCoreMetric, defaultScoreMetric, answerLogits, cleanTokens,
   type ScoreBatch, type ScoreMetric, type ScoreOptions, type ScoreResult, type ScoreSummary, type PromptScore, type NextTokenView, type TopToken,
 } from './scoring.js';
 export { type Sampling, GREEDY, seededRandom, rowSeed, chooseToken, argmax, checkSampling } from './sampling.js';

@@ -97,7 +97,17 @@ describe('calibration', () => {
     const full = await score(model, steering, [batch]);
     const targeted = withTargets([batch], (i) => [full.prompts[i]!.after.top[0]!.id]);
     const reachable = 0.75;
-    const c = await calibrate(model, steering, targeted, { targetRate: reachable, strengths: [0, 0.5, 1], refine: 5 });
+    // Counting forwards: the unsteered one and the patch capture are made once for all steps.
+    const forward = model.forward.bind(model);
+    let forwards = 0;
+    model.forward = (...a: Parameters<Model['forward']>) => { forwards++; return forward(...a); };
+    let c: Awaited<ReturnType<typeof calibrate>>;
+    try {
+      c = await calibrate(model, steering, targeted, { targetRate: reachable, strengths: [0, 0.5, 1], refine: 5 });
+    } finally {
+      model.forward = forward;
+    }
+    expect(forwards).toBe(c.tried.length + 2);
     expect(c.reached).toBe(true);
     expect(c.best.onTargetRate).toBeGreaterThanOrEqual(reachable);
     expect(c.tried.length).toBeGreaterThan(3);

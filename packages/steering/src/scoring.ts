@@ -7,7 +7,7 @@
 
 import { InputError, logitDiff, negAnswerLogit, type Metric, type Model, type PromptBatch, type Tensor, type TensorOps } from '@sfc/core';
 import { f32, i32 } from './host-data.js';
-import type { Steering, TokenBatch } from './steering.js';
+import type { PatchState, Steering, TokenBatch } from './steering.js';
 
 /**
  * Prompts, right-padded when their lengths differ. Structurally a subset of core's PromptBatch, so
@@ -166,6 +166,65 @@ export function defaultScoreMetric(batch: ScoreBatch): ScoreMetric | undefined {
 
 interface SideData { metric?: Float32Array; clean?: Float32Array; patch?: Float32Array; topIds: Int32Array; topLp: Float32Array }
 
+/** A batch's unsteered side as host data: the next-token log-probabilities and their reads. */
+interface BeforeData { readonly lp: Float32Array; readonly shape: readonly number[]; readonly side: SideData; readonly k: number; readonly metric: string | undefined }
+
+/**
+ * What scoring a batch computes before any steering — the unsteered next-token log-probabilities
+ * with their reads, and the patch prompt's captured values — kept as host data, so that scoring
+ * the same batches again (calibration's bisection steps, each a sweep) runs neither forward
+ * again. The scores are the same as without it (the very same float32 values are used). One
+ * baseline serves the strength variants of one steering (Steering.withStrength), whose patch
+ * captures are the same; do not share it between different steerings.
+ */
+export class ScoreBaseline {
+  private readonly before = new Map<ScoreBatch | undefined, BeforeData>();
+  private readonly patches = new Map<ScoreBatch | undefined, Promise<PatchState>>();
+  private readonly lengths = new Map<ScoreBatch, Map<number, ScoreBaseline>>();
+
+  /** `single`: the baseline of one sub-batch, which compareByLength rebuilds as a new object each time. */
+  private constructor(private readonly single: boolean) {}
+
+  static create(): ScoreBaseline {
+    return new ScoreBaseline(false);
+  }
+
+  private key(batch: ScoreBatch): ScoreBatch | undefined {
+    return this.single ? undefined : batch;
+  }
+
+  /** The baseline of the pad-free sub-batch of `batch`'s rows of length `seq` (compareByLength). */
+  forLength(batch: ScoreBatch, seq: number): ScoreBaseline {
+    let m = this.lengths.get(batch);
+    if (!m) this.lengths.set(batch, (m = new Map()));
+    let b = m.get(seq);
+    if (!b) m.set(seq, (b = new ScoreBaseline(true)));
+    return b;
+  }
+
+  /** The cached unsteered side of `batch` when it was read with the same k and metric (by name). */
+  beforeOf(batch: ScoreBatch, k: number, metric: ScoreMetric | undefined): BeforeData | undefined {
+    const d = this.before.get(this.key(batch));
+    return d && d.k === k && d.metric === metric?.name ? d : undefined;
+  }
+
+  setBefore(batch: ScoreBatch, data: BeforeData): void {
+    this.before.set(this.key(batch), data);
+  }
+
+  /** `batch`'s patch capture, made once by `capture`. */
+  patch(batch: ScoreBatch, capture: () => Promise<PatchState>): Promise<PatchState> {
+    const key = this.key(batch);
+    let p = this.patches.get(key);
+    if (!p) {
+      p = capture();
+      this.patches.set(key, p);
+      p.catch(() => this.patches.delete(key));
+    }
+    return p;
+  }
+}
+
 /** Host copies of one side's numbers; tensors are created in the caller's scope. */
 async function readSide(model: Model, logits: Tensor, logprobs: Tensor, batch: ScoreBatch, metric: ScoreMetric | undefined, k: number): Promise<SideData> {
   const ops = model.ops;
@@ -220,10 +279,12 @@ function patchTokens(batch: ScoreBatch, options: ScoreOptions): TokenBatch | und
 /**
  * Scores one batch against every steering in `variants` (one unsteered forward, one steered
  * forward per variant). Returns per variant the prompt scores, indices starting at `offset`.
+ * With a `baseline` (variants of one steering), the unsteered side and the patch capture are
+ * taken from it, or made once and kept there.
  */
 export async function compareBatch(model: Model, variants: readonly Steering[], batch: ScoreBatch, options: ScoreOptions = {},
-  offset = 0): Promise<PromptScore[][]> {
-  if (batch.lengths && variants.some((v) => v.dependsOnPromptLength)) return compareByLength(model, variants, batch, options, offset);
+  offset = 0, baseline?: ScoreBaseline): Promise<PromptScore[][]> {
+  if (batch.lengths && variants.some((v) => v.dependsOnPromptLength)) return compareByLength(model, variants, batch, options, offset, baseline);
   const ops = model.ops;
   const k = Math.min(options.topK ?? 10, model.spec.dims.vocabSize);
   if (!Number.isInteger(k) || k < 1) throw new InputError(`topK must be a positive integer, got ${options.topK}`);
@@ -234,13 +295,23 @@ export async function compareBatch(model: Model, variants: readonly Steering[], 
   const results: PromptScore[][] = [];
   await ops.scope(async () => {
     const tokens = model.tokens(batch.clean, batch.size, batch.seq);
-    const before = lastLogits(model, (await model.forward(tokens, { logits: nextTokenLogits(batch) })).logits!, batch.size);
-    const lpBefore = ops.logSoftmax(before);
+    const cached = baseline?.beforeOf(batch, k, metric);
+    let lpBefore: Tensor;
+    let b: SideData;
+    if (cached) {
+      lpBefore = ops.tensor(cached.lp, cached.shape);
+      b = cached.side;
+    } else {
+      const before = lastLogits(model, (await model.forward(tokens, { logits: nextTokenLogits(batch) })).logits!, batch.size);
+      lpBefore = ops.logSoftmax(before);
+      b = await readSide(model, before, lpBefore, batch, metric, k);
+      baseline?.setBefore(batch, { lp: await f32(lpBefore), shape: lpBefore.shape, side: b, k, metric: metric?.name });
+    }
     const pBefore = ops.exp(lpBefore);
-    const b = await readSide(model, before, lpBefore, batch, metric, k);
     for (const steering of variants) {
       await ops.scope(async () => {
-        const patch = steering.needsPatch && patchIds ? await steering.capturePatch(patchIds) : undefined;
+        const capture = () => steering.capturePatch(patchIds!);
+        const patch = steering.needsPatch && patchIds ? await (baseline ? baseline.patch(batch, capture) : capture()) : undefined;
         const edits = steering.edits({ promptLength: batch.seq, patch });
         const after = lastLogits(model, (await model.forward(tokens, { edits, logits: nextTokenLogits(batch) })).logits!, batch.size);
         const lpAfter = ops.logSoftmax(after);
@@ -289,11 +360,12 @@ function rowsOfLength(batch: ScoreBatch, seq: number): { rows: number[]; batch: 
  * compareBatch for a right-padded batch whose steering depends on the prompt length: one pad-free
  * forward per prompt length, the scores put back in the batch's row order.
  */
-async function compareByLength(model: Model, variants: readonly Steering[], batch: ScoreBatch, options: ScoreOptions, offset: number): Promise<PromptScore[][]> {
+async function compareByLength(model: Model, variants: readonly Steering[], batch: ScoreBatch, options: ScoreOptions, offset: number,
+  baseline: ScoreBaseline | undefined): Promise<PromptScore[][]> {
   const out: PromptScore[][] = variants.map(() => new Array<PromptScore>(batch.size));
   for (const seq of batchLengths(batch)) {
     const group = rowsOfLength(batch, seq);
-    const scores = await compareBatch(model, variants, group.batch, options);
+    const scores = await compareBatch(model, variants, group.batch, options, 0, baseline?.forLength(batch, seq));
     scores.forEach((list, v) => list.forEach((sc, i) => {
       const r = group.rows[i]!;
       const { example: _, ...rest } = sc;

@@ -3,7 +3,7 @@
 // The unsteered forward of each batch is shared by every strength.
 
 import { InputError, type Model } from '@sfc/core';
-import { compareBatch, summarize, defaultScoreMetric, type PromptScore, type ScoreBatch, type ScoreOptions, type ScoreSummary } from './scoring.js';
+import { compareBatch, summarize, defaultScoreMetric, type PromptScore, type ScoreBaseline, type ScoreBatch, type ScoreOptions, type ScoreSummary } from './scoring.js';
 import type { Steering } from './steering.js';
 
 export interface SweepRow extends ScoreSummary {
@@ -48,16 +48,19 @@ export function parseStrengthRange(spec: string): number[] {
   return list;
 }
 
-/** Scores `batches` with `steering.withStrength(s)` for every strength s. */
+/**
+ * Scores `batches` with `steering.withStrength(s)` for every strength s (one unsteered forward and
+ * patch capture per batch, shared by the strengths; none when `baseline` already holds them).
+ */
 export async function sweep(model: Model, steering: Steering, strengths: readonly number[], batches: readonly ScoreBatch[],
-  options: ScoreOptions = {}): Promise<SweepResult> {
+  options: ScoreOptions = {}, baseline?: ScoreBaseline): Promise<SweepResult> {
   if (strengths.length === 0) throw new InputError('sweep: no strengths given');
   if (batches.length === 0) throw new InputError('no prompts to score', 'give --prompt TEXT or --data FILE');
   const variants = strengths.map((s) => steering.withStrength(s));
   const perVariant: PromptScore[][] = variants.map(() => []);
   let offset = 0;
   for (const [i, batch] of batches.entries()) {
-    const scores = await compareBatch(model, variants, batch, options, offset);
+    const scores = await compareBatch(model, variants, batch, options, offset, baseline);
     scores.forEach((s, v) => perVariant[v]!.push(...s));
     offset += batch.size;
     options.onProgress?.({ phase: 'score', done: i + 1, total: batches.length });
