@@ -1,5 +1,6 @@
-// 16-bit weights on onnx: a BF16 checkpoint (the mistral-bf16 fixture; gemma2-a's weights rounded
-// to bf16, for the tied unembedding read transposed and the scaled embedding) kept 16-bit in the
+// 16-bit weights on onnx: a BF16 checkpoint (the mistral-bf16 and neox-par-r50-bf16 fixtures;
+// gemma2-a's weights rounded to bf16, for the tied unembedding read transposed and the scaled
+// embedding) kept 16-bit in the
 // store is fed to ORT as fp16 and widened in the graph, and every segment's output and VJP is
 // identical to the run on the float32-widened store (selected logits: within 1e-6). (mistral-bf16's parity with PyTorch, through
 // Model.load, is test/src/model-parity.test.ts.)
@@ -60,7 +61,7 @@ async function runChainOn(ops: TensorOps, rt: SegmentRuntime, spec: ModelSpec, i
   return out;
 }
 
-describe.each([['mistral-bf16', false], ['gemma2-a', true]] as const)('16-bit weights on onnx (%s)', (fixture, roundToBf16) => {
+describe.each([['mistral-bf16', false], ['gemma2-a', true], ['neox-par-r50-bf16', false]] as const)('16-bit weights on onnx (%s)', (fixture, roundToBf16) => {
   it('keeps the BF16 weights 16-bit in the store, exactly (widened = the float32 store)', async () => {
     const { spec, half, f32 } = await loadStores(fixture, roundToBf16);
     const names = [...spec.weightShapes.keys()];

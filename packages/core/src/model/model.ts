@@ -113,7 +113,7 @@ export function weightMemory(spec: ModelSpec, backend: Backend, options: { reado
 
 /** Whether canonicalWeights keeps this checkpoint's weights 16-bit: a decoder whose floating-point tensors are all BF16/F16. */
 function keepsHalf(spec: ModelSpec, ckpt: Checkpoint): boolean {
-  if (spec.architecture === 'gpt_neox' || spec.architecture === 'gpt2') return false;
+  if (spec.architecture === 'gpt2') return false;
   return ckpt.names().every((n) => { const t = ckpt.dtype(n); return t === 'BF16' || t === 'F16' || !t.startsWith('F'); });
 }
 

@@ -22,8 +22,8 @@ export interface TensorSource {
 
 export interface CanonicalWeightOptions {
   /**
-   * Keep BF16/F16 tensors of Llama-family and Gemma checkpoints in 16 bits (HalfWeightTensor)
-   * where exact; others are widened to float32. GPT-NeoX and GPT-2 weights are always float32.
+   * Keep BF16/F16 tensors of GPT-NeoX, Llama-family and Gemma checkpoints in 16 bits
+   * (HalfWeightTensor) where exact; others are widened to float32. GPT-2 weights are always float32.
    */
   readonly keep16?: boolean;
   /** Called before a BF16 tensor fp16 cannot hold exactly is widened to float32 instead (keep16). */
@@ -47,72 +47,112 @@ const IGNORED = [/\.attention\.bias$/, /\.attention\.masked_bias$/, /\.rotary_em
 export interface LoadedWeights { readonly store: WeightStore; readonly unused: readonly string[] }
 
 export function canonicalWeights(spec: ModelSpec, src: TensorSource, source = 'model.safetensors', options: CanonicalWeightOptions = {}): LoadedWeights {
-  if (spec.architecture !== 'gpt_neox' && spec.architecture !== 'gpt2') return decoderWeights(spec, src, source, options);
-  const io = weightIo(spec, src, source, {});
-  const { read, put, used, done } = io;
-  const { dModel: d, nHeads, headDim, nLayers } = spec.dims;
-  const prefixes = spec.architecture === 'gpt2' ? ['transformer.', ''] : ['gpt_neox.', ''];
-  const prefix = prefixes.find((p) => src.has(`${p}${spec.architecture === 'gpt2' ? 'wte' : 'embed_in'}.weight`));
+  if (spec.architecture === 'gpt2') return gpt2Weights(spec, src, source);
+  if (spec.architecture === 'gpt_neox') return neoxWeights(spec, src, source, options);
+  return decoderWeights(spec, src, source, options);
+}
+
+/** The first of `prefixes` under which `name` is in the checkpoint, or a FormatError. */
+function modulePrefix(spec: ModelSpec, src: TensorSource, source: string, prefixes: readonly string[], name: string): string {
+  const prefix = prefixes.find((p) => src.has(`${p}${name}`));
   if (prefix === undefined) {
-    throw new FormatError(`${source}: no token embedding (${spec.architecture === 'gpt2' ? 'transformer.wte.weight' : 'gpt_neox.embed_in.weight'})`,
+    throw new FormatError(`${source}: no token embedding (${prefixes[0]}${name})`,
       `is this a ${spec.architecture} checkpoint? tensors found: ${src.names().slice(0, 12).map((n) => quoteName(n)).join(', ')}`);
   }
-  const { vocabSize: V, maxPositions: P, dMlp: m } = spec.dims;
+  return prefix;
+}
 
-  if (spec.architecture === 'gpt_neox') {
-    const g = (n: string) => `${prefix}${n}`;
-    // attention_bias false (config.json): the spec has no q/k/v and dense biases, nor has the checkpoint.
-    const attention = spec.segments.filter((s): s is AttentionSegment => s.kind === 'attention');
-    const embed = read(g('embed_in.weight'), [V, d]);
-    put('embed.tok', embed);
-    for (let l = 0; l < nLayers; l++) {
-      const L = g(`layers.${l}.`);
-      put(`l${l}.ln1.w`, read(`${L}input_layernorm.weight`, [d]));
-      put(`l${l}.ln1.b`, read(`${L}input_layernorm.bias`, [d]));
-      put(`l${l}.ln2.w`, read(`${L}post_attention_layernorm.weight`, [d]));
-      put(`l${l}.ln2.b`, read(`${L}post_attention_layernorm.bias`, [d]));
-      const { qkv, out } = attention[l]!;
-      const { w, b } = neoxQkv(read(`${L}attention.query_key_value.weight`, [3 * d, d]),
-        qkv.bias ? read(`${L}attention.query_key_value.bias`, [3 * d]) : undefined, nHeads, headDim);
-      put(qkv.weight, w);
-      if (qkv.bias) put(qkv.bias, b!);
-      put(out!.weight, transpose(read(`${L}attention.dense.weight`, [d, d]), d, d));
-      if (out!.bias) put(out!.bias, read(`${L}attention.dense.bias`, [d]));
-      put(`l${l}.fc_in.w`, transpose(read(`${L}mlp.dense_h_to_4h.weight`, [m, d]), m, d));
-      put(`l${l}.fc_in.b`, read(`${L}mlp.dense_h_to_4h.bias`, [m]));
-      put(`l${l}.fc_out.w`, transpose(read(`${L}mlp.dense_4h_to_h.weight`, [d, m]), d, m));
-      put(`l${l}.fc_out.b`, read(`${L}mlp.dense_4h_to_h.bias`, [d]));
-    }
-    put('final_ln.w', read(g('final_layer_norm.weight'), [d]));
-    put('final_ln.b', read(g('final_layer_norm.bias'), [d]));
-    unembedding(spec, src, io, { dtype: 'F32', data: embed }, ['embed_out.weight'], source);
-  } else {
-    const g = (n: string) => `${prefix}${n}`;
-    const wte = read(g('wte.weight'), [V, d]);
-    put('embed.tok', wte);
-    put('embed.pos', read(g('wpe.weight'), [P, d]));
-    for (let l = 0; l < nLayers; l++) {
-      const L = g(`h.${l}.`);
-      put(`l${l}.ln1.w`, read(`${L}ln_1.weight`, [d]));
-      put(`l${l}.ln1.b`, read(`${L}ln_1.bias`, [d]));
-      put(`l${l}.ln2.w`, read(`${L}ln_2.weight`, [d]));
-      put(`l${l}.ln2.b`, read(`${L}ln_2.bias`, [d]));
-      put(`l${l}.qkv.w`, read(`${L}attn.c_attn.weight`, [d, 3 * d]));
-      put(`l${l}.qkv.b`, read(`${L}attn.c_attn.bias`, [3 * d]));
-      put(`l${l}.attn_out.w`, read(`${L}attn.c_proj.weight`, [d, d]));
-      put(`l${l}.attn_out.b`, read(`${L}attn.c_proj.bias`, [d]));
-      put(`l${l}.fc_in.w`, read(`${L}mlp.c_fc.weight`, [d, m]));
-      put(`l${l}.fc_in.b`, read(`${L}mlp.c_fc.bias`, [m]));
-      put(`l${l}.fc_out.w`, read(`${L}mlp.c_proj.weight`, [m, d]));
-      put(`l${l}.fc_out.b`, read(`${L}mlp.c_proj.bias`, [d]));
-    }
-    put('final_ln.w', read(g('ln_f.weight'), [d]));
-    put('final_ln.b', read(g('ln_f.bias'), [d]));
-    // Tied: lm_head.weight, when present, equals wte; either way logits = x @ wteᵀ.
-    if (src.has('lm_head.weight')) used.add('lm_head.weight');
-    put('unembed.w', transpose(wte, V, d));
+/**
+ * GPT-NeoX (Pythia): q/k/v un-interleaved per head into qkv, every linear [in, out]. With keep16
+ * its 16-bit tensors stay 16-bit, and linears are held as the checkpoint has them when asked
+ * (transposeLinears), as for the other decoders.
+ */
+function neoxWeights(spec: ModelSpec, src: TensorSource, source: string, options: CanonicalWeightOptions): LoadedWeights {
+  const io = weightIo(spec, src, source, options);
+  const { readRaw: read, putRaw: put, putLinear, done } = io;
+  const { dModel: d, nHeads, headDim, nLayers, vocabSize: V, dMlp: m } = spec.dims;
+  const prefix = modulePrefix(spec, src, source, ['gpt_neox.', ''], 'embed_in.weight');
+  const g = (n: string) => `${prefix}${n}`;
+  // attention_bias false (config.json): the spec has no q/k/v and dense biases, nor has the checkpoint.
+  const attention = spec.segments.filter((s): s is AttentionSegment => s.kind === 'attention');
+  const embed = read(g('embed_in.weight'), [V, d]);
+  put('embed.tok', embed);
+  const order = neoxQkvRows(nHeads, headDim);
+  for (let l = 0; l < nLayers; l++) {
+    const L = g(`layers.${l}.`);
+    put(`l${l}.ln1.w`, read(`${L}input_layernorm.weight`, [d]));
+    put(`l${l}.ln1.b`, read(`${L}input_layernorm.bias`, [d]));
+    put(`l${l}.ln2.w`, read(`${L}post_attention_layernorm.weight`, [d]));
+    put(`l${l}.ln2.b`, read(`${L}post_attention_layernorm.bias`, [d]));
+    const { qkv, out } = attention[l]!;
+    putLinear(qkv.weight, takeRows(read(`${L}attention.query_key_value.weight`, [3 * d, d]), order, d));
+    if (qkv.bias) put(qkv.bias, takeRows(read(`${L}attention.query_key_value.bias`, [3 * d]), order, 1));
+    putLinear(out!.weight, read(`${L}attention.dense.weight`, [d, d]));
+    if (out!.bias) put(out!.bias, read(`${L}attention.dense.bias`, [d]));
+    putLinear(`l${l}.fc_in.w`, read(`${L}mlp.dense_h_to_4h.weight`, [m, d]));
+    put(`l${l}.fc_in.b`, read(`${L}mlp.dense_h_to_4h.bias`, [m]));
+    putLinear(`l${l}.fc_out.w`, read(`${L}mlp.dense_4h_to_h.weight`, [d, m]));
+    put(`l${l}.fc_out.b`, read(`${L}mlp.dense_4h_to_h.bias`, [d]));
   }
+  put('final_ln.w', read(g('final_layer_norm.weight'), [d]));
+  put('final_ln.b', read(g('final_layer_norm.bias'), [d]));
+  unembedding(spec, src, io, embed, ['embed_out.weight'], source);
   return done();
+}
+
+/** GPT-2: Conv1D weights are already [in, out]; the unembedding is the transposed wte. Always float32. */
+function gpt2Weights(spec: ModelSpec, src: TensorSource, source: string): LoadedWeights {
+  const io = weightIo(spec, src, source, {});
+  const { read, put, used, done } = io;
+  const { dModel: d, nLayers, vocabSize: V, maxPositions: P, dMlp: m } = spec.dims;
+  const prefix = modulePrefix(spec, src, source, ['transformer.', ''], 'wte.weight');
+  const g = (n: string) => `${prefix}${n}`;
+  const wte = read(g('wte.weight'), [V, d]);
+  put('embed.tok', wte);
+  put('embed.pos', read(g('wpe.weight'), [P, d]));
+  for (let l = 0; l < nLayers; l++) {
+    const L = g(`h.${l}.`);
+    put(`l${l}.ln1.w`, read(`${L}ln_1.weight`, [d]));
+    put(`l${l}.ln1.b`, read(`${L}ln_1.bias`, [d]));
+    put(`l${l}.ln2.w`, read(`${L}ln_2.weight`, [d]));
+    put(`l${l}.ln2.b`, read(`${L}ln_2.bias`, [d]));
+    put(`l${l}.qkv.w`, read(`${L}attn.c_attn.weight`, [d, 3 * d]));
+    put(`l${l}.qkv.b`, read(`${L}attn.c_attn.bias`, [3 * d]));
+    put(`l${l}.attn_out.w`, read(`${L}attn.c_proj.weight`, [d, d]));
+    put(`l${l}.attn_out.b`, read(`${L}attn.c_proj.bias`, [d]));
+    put(`l${l}.fc_in.w`, read(`${L}mlp.c_fc.weight`, [d, m]));
+    put(`l${l}.fc_in.b`, read(`${L}mlp.c_fc.bias`, [m]));
+    put(`l${l}.fc_out.w`, read(`${L}mlp.c_proj.weight`, [m, d]));
+    put(`l${l}.fc_out.b`, read(`${L}mlp.c_proj.bias`, [d]));
+  }
+  put('final_ln.w', read(g('ln_f.weight'), [d]));
+  put('final_ln.b', read(g('ln_f.bias'), [d]));
+  // Tied: lm_head.weight, when present, equals wte; either way logits = x @ wteᵀ.
+  if (src.has('lm_head.weight')) used.add('lm_head.weight');
+  put('unembed.w', transpose(wte, V, d));
+  return done();
+}
+
+/**
+ * NeoX fuses q, k, v per head: checkpoint row (h, t, i) = h·3·hd + t·hd + i with t ∈ {q, k, v}.
+ * The canonical order is t·d + h·hd + i (q | k | v, head-major): entry c is the checkpoint row of
+ * canonical row c of the [3d, d] matrix (column c of the canonical [d, 3d]).
+ */
+function neoxQkvRows(nHeads: number, headDim: number): Int32Array {
+  const d = nHeads * headDim;
+  const order = new Int32Array(3 * d);
+  for (let h = 0; h < nHeads; h++) for (let t = 0; t < 3; t++) for (let i = 0; i < headDim; i++) order[t * d + h * headDim + i] = h * 3 * headDim + t * headDim + i;
+  return order;
+}
+
+/** Rows `order` of a raw [rows, width] tensor, in that order (words as they are). */
+function takeRows(raw: RawTensor, order: Int32Array, width: number): RawTensor {
+  const take = <A extends Float32Array | Uint16Array>(a: A): A => {
+    const out = new (a.constructor as { new (n: number): A })(order.length * width);
+    order.forEach((r, i) => out.set(a.subarray(r * width, (r + 1) * width), i * width));
+    return out;
+  };
+  return raw.dtype === 'F32' ? { dtype: 'F32', data: take(raw.data) } : { dtype: raw.dtype, data: take(raw.data) };
 }
 
 /** Reads checked tensors from a source and stores canonical ones checked against the spec. */
@@ -284,20 +324,10 @@ export function transpose<A extends Float32Array | Uint16Array>(a: A, rows: numb
   return out;
 }
 
-/**
- * NeoX fuses q, k, v per head: output row (h, t, i) = h·3·hd + t·hd + i with t ∈ {q, k, v}.
- * Canonical: column t·d + h·hd + i of a [d, 3d] matrix. `b` is absent for attention_bias false.
- */
+/** NeoX's fused q/k/v weight [3d, d] (and bias) → the canonical qkv [d, 3d] (neoxQkvRows, transposed). */
 export function neoxQkv<B extends Float32Array | undefined>(w: Float32Array, b: B, nHeads: number, headDim: number): { w: Float32Array; b: B } {
   const d = nHeads * headDim;
-  const perm = new Int32Array(3 * d); // canonical column → checkpoint row
-  for (let h = 0; h < nHeads; h++) for (let t = 0; t < 3; t++) for (let i = 0; i < headDim; i++) perm[t * d + h * headDim + i] = h * 3 * headDim + t * headDim + i;
-  const outW = new Float32Array(d * 3 * d);
-  const outB = b ? new Float32Array(3 * d) : undefined;
-  for (let c = 0; c < 3 * d; c++) {
-    const r = perm[c]!;
-    if (outB) outB[c] = b![r]!;
-    for (let k = 0; k < d; k++) outW[k * 3 * d + c] = w[r * d + k]!;
-  }
-  return { w: outW, b: outB as B };
+  const order = neoxQkvRows(nHeads, headDim);
+  const rows = takeRows({ dtype: 'F32', data: w }, order, d).data as Float32Array;
+  return { w: transpose(rows, 3 * d, d), b: (b ? takeRows({ dtype: 'F32', data: b }, order, 1).data : undefined) as B };
 }
