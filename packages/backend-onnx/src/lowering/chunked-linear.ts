@@ -8,9 +8,8 @@
 // single dot product; the VJP sums the chunks' parts of dx. Measured in docs/performance.md,
 // "Gemma-2-2B scale".
 
-import type { GraphBuilder } from '../onnx-graph.js';
 import type { OpLowering } from './op.js';
-import { widenHalf, type HalfScale } from './widen.js';
+import { timesScale, widenHalf, type HalfScale } from './widen.js';
 
 export interface ChunkedAttrs {
   /** Row counts of the chunks, in order (they sum to the output width). */
@@ -35,11 +34,6 @@ function parts(inputs: readonly string[], { widths, scale, bias }: ChunkedAttrs)
   };
 }
 
-/** x · scale for a power-of-two scale (exact), or x itself for 1. */
-function times(g: GraphBuilder, x: string, scale: number): string {
-  return scale === 1 ? x : g.node('Mul', [x, g.constF(scale)]);
-}
-
 /** inputs: x [..., d], chunks W_i float16 [r_i, d], (`rows`: factors f_i [r_i]), (bias [rows]) → x · Wᵀ (+ b), [..., rows]. */
 export const chunkedLinearT: OpLowering<ChunkedAttrs> = {
   name: 'chunkedLinearT',
@@ -55,7 +49,7 @@ export const chunkedLinearT: OpLowering<ChunkedAttrs> = {
     const yT = ys.length === 1 ? ys[0]! : g.node('Concat', ys, { axis: 0 }); // [rows, n]
     const lead = g.node('Slice', [shape, g.constI64([0]), g.constI64([-1])]);
     let y = g.node('Reshape', [g.node('Transpose', [yT], { perm: [1, 0] }), g.node('Concat', [lead, g.constI64([-1])], { axis: 0 })]);
-    if (attrs.scale !== 'rows') y = times(g, y, attrs.scale);
+    if (attrs.scale !== 'rows') y = timesScale(g, y, attrs.scale);
     return { outputs: [bias ? g.node('Add', [y, bias]) : y] };
   },
   vjp(g, { inputs, attrs }, [dy]) {
@@ -72,6 +66,6 @@ export const chunkedLinearT: OpLowering<ChunkedAttrs> = {
       const part = g.node('MatMul', [d, widenHalf(g, c, 1)]);
       dx = dx === undefined ? part : g.node('Add', [dx, part]);
     });
-    return inputs.map((_, i) => (i === 0 ? (attrs.scale === 'rows' ? dx! : times(g, dx!, attrs.scale)) : undefined));
+    return inputs.map((_, i) => (i === 0 ? (attrs.scale === 'rows' ? dx! : timesScale(g, dx!, attrs.scale)) : undefined));
   },
 };

@@ -5,7 +5,7 @@
 import type { GraphBuilder } from '../onnx-graph.js';
 import type { OpLowering } from './op.js';
 import { seqLen } from './embedding.js';
-import { widenHalf } from './widen.js';
+import { timesScale, widenHalf } from './widen.js';
 
 /** inputs: x [b, s, d] → x[:, s−1, :] [b, d]. VJP: the cotangent placed at the last position, zeros elsewhere. */
 export const lastPosition: OpLowering<void> = {
@@ -39,14 +39,9 @@ export interface SelectRowsAttrs extends Omit<SelectColumnsAttrs, 'scale'> {
   readonly scale?: number | 'rows';
 }
 
-/** y · scale for a 16-bit W (see SelectColumnsAttrs.scale); y itself otherwise. */
-function scaled(g: GraphBuilder, y: string, scale: number | undefined): string {
-  return scale === undefined || scale === 1 ? y : g.node('Mul', [y, g.constF(scale)]);
-}
-
 /** y [b, (s,) k] times the factors of the gathered rows (`rows` scale), or scaled(y, scale). */
 function scaledRows(g: GraphBuilder, y: string, scale: number | 'rows' | undefined, factors: string | undefined, cols: string, hasSeq: boolean): string {
-  if (scale !== 'rows') return scaled(g, y, scale);
+  if (scale !== 'rows') return timesScale(g, y, scale);
   const f = g.node('Gather', [factors!, cols], { axis: 0 }); // [b, k]
   return g.node('Mul', [y, hasSeq ? g.node('Unsqueeze', [f, g.constI64([1])]) : f]);
 }
@@ -62,7 +57,7 @@ export const selectColumns: OpLowering<SelectColumnsAttrs> = {
     const wSel = g.node('Transpose', [scale === undefined ? gathered : widenHalf(g, gathered, 1)], { perm: [1, 0, 2] }); // [b, d, k]
     let y = hasSeq ? g.node('MatMul', [h!, wSel])
       : g.node('Squeeze', [g.node('MatMul', [g.node('Unsqueeze', [h!, g.constI64([1])]), wSel]), g.constI64([1])]);
-    y = scaled(g, y, scale);
+    y = timesScale(g, y, scale);
     if (bias) {
       const bSel = g.node('Gather', [bias, cols!], { axis: 0 }); // [b, k]
       y = g.node('Add', [y, hasSeq ? g.node('Unsqueeze', [bSel, g.constI64([1])]) : bSel]);
@@ -73,7 +68,7 @@ export const selectColumns: OpLowering<SelectColumnsAttrs> = {
     const wT = g.node('Transpose', [wSel!], { perm: [0, 2, 1] }); // [b, k, d]
     const dh = hasSeq ? g.node('MatMul', [dy!, wT])
       : g.node('Squeeze', [g.node('MatMul', [g.node('Unsqueeze', [dy!, g.constI64([1])]), wT]), g.constI64([1])]);
-    return inputs.map((_, i) => (i === 0 ? scaled(g, dh, scale) : undefined));
+    return inputs.map((_, i) => (i === 0 ? timesScale(g, dh, scale) : undefined));
   },
 };
 
@@ -96,6 +91,6 @@ export const selectRows: OpLowering<SelectRowsAttrs> = {
     const dyScaled = scale === 'rows' ? scaledRows(g, dy!, scale, inputs[3], inputs[2]!, hasSeq) : dy!;
     const dh = hasSeq ? g.node('MatMul', [dyScaled, wSel!])
       : g.node('Squeeze', [g.node('MatMul', [g.node('Unsqueeze', [dyScaled, g.constI64([1])]), wSel!]), g.constI64([1])]);
-    return inputs.map((_, i) => (i === 0 ? (scale === 'rows' ? dh : scaled(g, dh, scale)) : undefined));
+    return inputs.map((_, i) => (i === 0 ? (scale === 'rows' ? dh : timesScale(g, dh, scale)) : undefined));
   },
 };

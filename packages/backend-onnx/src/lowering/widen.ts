@@ -18,6 +18,11 @@ export interface WidenAttrs {
   readonly rowVector?: boolean;
 }
 
+/** x · scale for a power-of-two scale (exact), or x itself for 1 or none. */
+export function timesScale(g: GraphBuilder, x: string, scale: number | undefined): string {
+  return scale === undefined || scale === 1 ? x : g.node('Mul', [x, g.constF(scale)]);
+}
+
 /** fp16 `x` → float32 x · scale (`factors`: a float32 tensor broadcastable to x, for `rows`). */
 export function widenHalf(g: GraphBuilder, x: string, scale: HalfScale, factors?: string): string {
   const y = g.node('Cast', [x], { to: onnxElemType('float32') });
@@ -25,7 +30,7 @@ export function widenHalf(g: GraphBuilder, x: string, scale: HalfScale, factors?
     if (!factors) throw new Error('internal: per-row widening without factors');
     return g.node('Mul', [y, factors]);
   }
-  return scale === 1 ? y : g.node('Mul', [y, g.constF(scale)]);
+  return timesScale(g, y, scale);
 }
 
 /** [rows] factors → [rows, 1], to scale the rows of a [rows, cols] matrix. */

@@ -10,6 +10,7 @@
 
 import type { HalfWeightTensor, StoredWeight, WeightTensor } from '../backend.js';
 import { bf16ToF16Exact, bf16ToF32, f16ToF32 } from '../formats/safetensors.js';
+import { transpose } from './transpose.js';
 
 /**
  * BF16 words → fp16 words and a power-of-two `scale` with value = fp16 · scale exactly for every
@@ -93,17 +94,11 @@ export function storedWeight(shape: readonly number[], dtype: 'BF16' | 'F16', wo
   if (!half) {
     beforeWiden?.(4 * words.length);
     const data = bf16ToF32(words);
-    return { shape, data: transposed ? transposeWords(data, rows, cols) : data };
+    return { shape, data: transposed ? transpose(data, rows, cols) : data };
   }
   return { shape, dtype: 'float16', data: half.f16, scale: half.scale, ...(transposed ? { transposed: true } : {}) };
 }
 
-/** [rows, cols] → [cols, rows]. */
-function transposeWords<A extends Uint16Array | Float32Array>(a: A, rows: number, cols: number): A {
-  const out = new (a.constructor as { new (n: number): A })(a.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c]!;
-  return out;
-}
 
 export function isHalfWeight(w: StoredWeight): w is HalfWeightTensor {
   return (w as HalfWeightTensor).dtype === 'float16';
@@ -123,7 +118,7 @@ export function widenWeight(w: StoredWeight): WeightTensor {
       for (let i = r * cols; i < (r + 1) * cols; i++) data[i] = data[i]! * s;
     }
   }
-  return { shape: w.shape, data: w.transposed ? transposeWords(data, rows, cols) : data };
+  return { shape: w.shape, data: w.transposed ? transpose(data, rows, cols) : data };
 }
 
 /** Bytes a store really holds. */

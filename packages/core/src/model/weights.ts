@@ -9,7 +9,10 @@ import { quoteName } from '../quote.js';
 import { bf16ToF32, f16ToF32, type SafetensorsFile } from '../formats/safetensors.js';
 import type { RawTensor } from './checkpoint.js';
 import { storedWeight } from './half-weights.js';
+import { transpose } from './transpose.js';
 import type { AttentionSegment, ModelSpec } from './spec.js';
+
+export { transpose };
 
 export interface TensorSource {
   has(name: string): boolean;
@@ -310,19 +313,6 @@ function fusedQkv(io: WeightIo, seg: AttentionSegment, at: string, dims: ModelSp
 
 type WeightIo = ReturnType<typeof weightIo>;
 
-/** [rows, cols] → [cols, rows]. */
-export function transpose<A extends Float32Array | Uint16Array>(a: A, rows: number, cols: number): A {
-  const out = (a instanceof Float32Array ? new Float32Array(a.length) : new Uint16Array(a.length)) as A;
-  const B = 32; // blocked for cache locality on big matrices
-  for (let i0 = 0; i0 < rows; i0 += B) {
-    const i1 = Math.min(rows, i0 + B);
-    for (let j0 = 0; j0 < cols; j0 += B) {
-      const j1 = Math.min(cols, j0 + B);
-      for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) out[j * rows + i] = a[i * cols + j]!;
-    }
-  }
-  return out;
-}
 
 /** NeoX's fused q/k/v weight [3d, d] (and bias) → the canonical qkv [d, 3d] (neoxQkvRows, transposed). */
 export function neoxQkv<B extends Float32Array | undefined>(w: Float32Array, b: B, nHeads: number, headDim: number): { w: Float32Array; b: B } {
