@@ -53,19 +53,31 @@ export const chunkedLinearT: OpLowering<ChunkedAttrs> = {
     return { outputs: [bias ? g.node('Add', [y, bias]) : y] };
   },
   vjp(g, { inputs, attrs }, [dy]) {
-    const { chunks, factors } = parts(inputs, attrs);
-    // Each chunk's part is added as soon as it is made (not one Sum over all parts), so only one
-    // part [n, in] is alive at a time: with IG's 320 rows a Sum held 21 parts of 11.8 MB at once.
+    const { x, chunks, factors } = parts(inputs, attrs);
+    // dxᵀ = Σ_i W_iᵀ · dy_iᵀ: each widened chunk is the GEMM's left side again (read as it is,
+    // transposed in cache-sized blocks) and the few rows of dy the side it packs; dy_i · W_i would
+    // pack every widened chunk as the right side (~25% more at Gemma-2-2B shape).
+    // Each chunk is widened afresh, next to its product: the forward recomputed in this graph has
+    // its own Cast of the same chunk, and ORT's common-subexpression elimination would merge the
+    // two and keep every widened chunk alive from the forward to here (85 MB per Gemma-2-2B MLP
+    // matrix, written to fresh pages: the MLP VJP cost 1.6× more). A Reshape to the chunk's own
+    // shape (an alias, no copy) makes this Cast's input a different value.
+    // Each part is added as soon as it is made (not one Sum over all parts), so only one part is
+    // alive at a time: with IG's 320 rows a Sum held 21 parts of 11.8 MB at once.
+    const rows = attrs.widths.reduce((a, b) => a + b, 0);
+    const flat = g.node('Reshape', [dy!, g.constI64([-1, rows])]); // [n, rows]
     let at = 0;
-    let dx: string | undefined;
+    let dxT: string | undefined;
     chunks.forEach((c, i) => {
       const w = attrs.widths[i]!;
-      let d = g.node('Slice', [dy!, g.constI64([at]), g.constI64([at + w]), g.constI64([-1])]);
+      let d = g.node('Slice', [flat, g.constI64([at]), g.constI64([at + w]), g.constI64([-1])]);
       at += w;
       if (attrs.scale === 'rows') d = g.node('Mul', [d, factors[i]!]);
-      const part = g.node('MatMul', [d, widenHalf(g, c, 1)]);
-      dx = dx === undefined ? part : g.node('Add', [dx, part]);
+      const wide = widenHalf(g, g.node('Reshape', [c, g.constI64([w, -1])]), 1);
+      const part = g.node('Gemm', [wide, d], { transA: 1, transB: 1 }); // [in, n]
+      dxT = dxT === undefined ? part : g.node('Add', [dxT, part]);
     });
-    return inputs.map((_, i) => (i === 0 ? (attrs.scale === 'rows' ? dx! : timesScale(g, dx!, attrs.scale)) : undefined));
+    const dx = g.node('Reshape', [g.node('Transpose', [dxT!], { perm: [1, 0] }), g.node('Shape', [x])]);
+    return inputs.map((_, i) => (i === 0 ? (attrs.scale === 'rows' ? dx : timesScale(g, dx, attrs.scale)) : undefined));
   },
 };
