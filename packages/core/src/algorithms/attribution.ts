@@ -13,8 +13,9 @@
 // intended math, and so does sfc.
 
 import type { Tensor, TensorOps } from '../tensor.js';
+import type { Dictionary } from '../dictionary.js';
 import { InputError } from '../errors.js';
-import type { Model } from '../model/model.js';
+import type { ForwardResult, Model } from '../model/model.js';
 import type { LogitSelection } from '../model/spec.js';
 import { countPrompts, type PromptBatch } from '../data/batches.js';
 import { defaultMetric, type BoundMetric, type Metric } from './metrics.js';
@@ -119,9 +120,8 @@ export interface BatchContext {
 export async function prepareBatch(model: Model, subs: readonly ResolvedSubmodule[], batch: PromptBatch, metric: BoundMetric): Promise<BatchContext> {
   const ops = model.ops;
   const selection = metric.selection();
-  const clean = await model.forward(model.tokens(batch.clean, batch.size, batch.seq), { logits: selection });
+  const { clean, patch } = await cleanAndPatchRuns(model, batch, metric, selection);
   const mClean = metric.value(clean.logits!);
-  const patch = batch.patch ? await model.forward(model.tokens(batch.patch, batch.size, batch.seq), { logits: selection }) : undefined;
   const mPatch = patch ? metric.value(patch.logits!) : undefined;
   const delta = new Map<string, SparseAct>();
   const target = new Map<string, Tensor>();
@@ -142,15 +142,54 @@ export async function prepareBatch(model: Model, subs: readonly ResolvedSubmodul
       // the returned Δf handle, so a lazy backend neither encodes again for Δr nor computes it
       // unless exact or edges read it.
       const act = changed
-        ? expandRows(ops, changed, tidySync((t) => ops.sub(t(s.dict.encode(t(compactRows(ops, changed, xp)))), t(s.dict.encode(t(compactRows(ops, changed, xc)))))),
+        ? expandRows(ops, changed, tidySync((t) => encodedDifference(ops, s.dict, t(compactRows(ops, changed, xp)), t(compactRows(ops, changed, xc)))),
           [...xc.shape.slice(0, 2), s.dict.dSae])
-        : ops.sub(s.dict.encode(xp), s.dict.encode(xc));
+        : encodedDifference(ops, s.dict, xp, xc);
       return { act: changed ? act : atReal(act), res: atReal(ops.sub(ops.sub(xp, xc), ops.sub(s.dict.decode(act), s.dict.decoderBias()))) };
     });
     delta.set(s.name, d);
     target.set(s.name, patch ? patch.values.get(s.name)! : s.dict.decoderBias());
   }
   return { batch, metric, selection, logits: clean.logits!, values: clean.values, mClean, mPatch, delta, target, changed };
+}
+
+/**
+ * The clean and patch forwards of a batch as ONE forward of the two stacked (clean rows, then
+ * patch rows): every weight is read once for both, which at a few dozen rows is most of a
+ * forward's cost. Rows are independent, so each half is what its own forward gives. The halves
+ * come back as separate values and logits (selected with `selection` for the clean half).
+ */
+async function cleanAndPatchRuns(model: Model, batch: PromptBatch, metric: BoundMetric, selection: LogitSelection):
+  Promise<{ clean: ForwardResult; patch: ForwardResult | undefined }> {
+  const { size: B, seq: S } = batch;
+  if (!batch.patch) return { clean: await model.forward(model.tokens(batch.clean, B, S), { logits: selection }), patch: undefined };
+  const ops = model.ops;
+  const ids = new Int32Array(2 * B * S);
+  ids.set(batch.clean, 0);
+  ids.set(batch.patch, B * S);
+  const rows = Int32Array.from({ length: 2 * B }, (_, r) => r % B);
+  const both = await model.forward(model.tokens(ids, 2 * B, S), { logits: metric.selection(rows) });
+  const half = (t: Tensor, k: 0 | 1) => ops.slice(t, [k * B, ...t.shape.slice(1).map(() => 0)], [B, ...t.shape.slice(1)]);
+  const split = (k: 0 | 1): ForwardResult => {
+    const values = new Map<string, Tensor>();
+    for (const [name, v] of both.values) values.set(name, half(v, k));
+    return { values, logits: half(both.logits!, k) };
+  };
+  const clean = split(0);
+  const patch = split(1);
+  for (const v of both.values.values()) v.dispose();
+  both.logits!.dispose();
+  return { clean, patch };
+}
+
+/** enc(a) − enc(b), with both encoded as one stacked batch (each encoder weight read once). */
+function encodedDifference(ops: TensorOps, dict: Dictionary, a: Tensor, b: Tensor): Tensor {
+  const n = a.shape[0]!;
+  return tidySync((t) => {
+    const f = t(dict.encode(t(ops.concat([a, b], 0))));
+    const rest = f.shape.slice(1);
+    return ops.sub(t(ops.slice(f, [0, ...rest.map(() => 0)], [n, ...rest])), t(ops.slice(f, [n, ...rest.map(() => 0)], [n, ...rest])));
+  });
 }
 
 /** attrib: ∂m/∂x_M for every submodule from one backward pass of the clean run (true gradients through every splice). */
@@ -299,20 +338,20 @@ export async function batchNodeEffects(model: Model, ctx: BatchContext, sub: Res
  * The node effects of a gradient g at submodule `sub` for the batch's patch: (g·W_decᵀ) ⊙ Δf and
  * Σ g ⊙ Δr, the latter as Σ g ⊙ Δx − Σ act with Δx = target − x_clean (no decode of Δf).
  */
-export function gradientEffect(ops: TensorOps, ctx: BatchContext, sub: ResolvedSubmodule, g: Tensor): SparseAct {
+export async function gradientEffect(ops: TensorOps, ctx: BatchContext, sub: ResolvedSubmodule, g: Tensor): Promise<SparseAct> {
   const xc = ctx.values.get(sub.name)!;
   const df = ctx.delta.get(sub.name)!.act;
   const dx = ops.sub(ctx.target.get(sub.name)!, xc);
   const changed = ctx.changed;
   if (!changed) {
-    const effect = effectOfOutputDelta(ops, g, sub.dict, df, dx);
+    const effect = await effectOfOutputDelta(ops, g, sub.dict, df, dx);
     dx.dispose();
     return effect;
   }
   // Only the changed rows can have effects: compute them there, expand with zeros.
   const [B, S] = xc.shape as [number, number];
   const [gA, dfA, dxA] = [g, df, dx].map((t) => compactRows(ops, changed, t)) as [Tensor, Tensor, Tensor];
-  const onRows = effectOfOutputDelta(ops, gA, sub.dict, dfA, dxA);
+  const onRows = await effectOfOutputDelta(ops, gA, sub.dict, dfA, dxA);
   for (const t of [dx, gA, dfA, dxA]) t.dispose();
   const act = expandRows(ops, changed, onRows.act, [B, S, sub.dict.dSae]);
   const res = tidySync((t) => ops.reshape(t(expandRows(ops, changed, t(ops.reshape(onRows.res, [-1, 1])), [B, S, 1])), [B, S]));

@@ -90,7 +90,7 @@ export async function discover(model: Model, dictionaries: DictionarySet, batche
       const g = await igGradient(model, ctx, s, steps, maxRows, cancel, clean.get(s.name));
       grads.set(s.name, g);
       await ops.scope(async () => {
-        const effect = gradientEffect(ops, ctx, s, g);
+        const effect = await gradientEffect(ops, ctx, s, g);
         await nodeAcc.get(s.name)!.add(ops, effect);
         const sel = await selectDownstreamNodes(effect, nodeThreshold);
         nodes.set(s.name, sel);
