@@ -24,14 +24,15 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 const ops = referenceOps();
 
-/** A copy of a test-data case (L3R-2x: the release layout) with hyperparams.json edited. */
+/** A copy of a test-data case with its config file (hyperparams.json, or config.json for v2-*) edited. */
 function copyCase(name = 'L3R-2x', edit?: (h: Record<string, unknown>) => void): string {
   const dir = join(root, `${n++}`, name);
   cpSync(join(DATA, name), dir, { recursive: true });
   if (edit) {
-    const h = JSON.parse(readFileSync(join(dir, 'hyperparams.json'), 'utf8')) as Record<string, unknown>;
+    const file = join(dir, name.startsWith('v2-') ? 'config.json' : 'hyperparams.json');
+    const h = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     edit(h);
-    writeFileSync(join(dir, 'hyperparams.json'), JSON.stringify(h));
+    writeFileSync(file, JSON.stringify(h));
   }
   return dir;
 }
@@ -170,16 +171,7 @@ describe('Llama Scope bad input', () => {
 });
 
 /** A copy of an lm-saes 2.x test-data case with config.json edited. */
-function copyV2(name = 'v2-L3R-jumprelu', edit?: (c: Record<string, unknown>) => void): string {
-  const dir = join(root, `${n++}`, name);
-  cpSync(join(DATA, name), dir, { recursive: true });
-  if (edit) {
-    const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-    edit(c);
-    writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
-  }
-  return dir;
-}
+const copyV2 = (name = 'v2-L3R-jumprelu', edit?: (c: Record<string, unknown>) => void): string => copyCase(name, edit);
 
 /** Rewrites `dir`'s sae_weights.safetensors (as F32) with `change` applied. */
 function editV2Weights(dir: string, change: (t: Map<string, { shape: readonly number[]; data: Float32Array }>) => void): void {
