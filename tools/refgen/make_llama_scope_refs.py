@@ -299,6 +299,9 @@ def make_v2():
     # TopK ranked by h·‖W_D‖, at lm-saes' checkpoints/final.safetensors.
     v2_case("v2-L1A-topk", 72, v2_config("blocks.1.hook_attn_out", act_fn="topk", top_k=3),
             "checkpoints/final.safetensors", torch.float32, "F32", norm=5.5)
+    # JumpReLU gated on h alone (sparsity_include_decoder_norm false): the threshold only takes the dataset scale.
+    v2_case("v2-L0R-jumprelu-plain", 74, v2_config("blocks.0.hook_resid_post", sparsity_include_decoder_norm=False),
+            "sae_weights.safetensors", torch.float32, "F32", norm=2.0)
     # Already folded ("inference"), ReLU, no decoder bias, no decoder-norm gating; the unused norm slot holds NaN.
     v2_case("v2-L2M-relu", 73, v2_config("blocks.2.hook_mlp_out", act_fn="relu", norm_activation="inference",
                                          use_decoder_bias=False, sparsity_include_decoder_norm=False),
