@@ -53,8 +53,19 @@ function tensor(file: Reader, name: string, shape: readonly number[], source: st
   return expectShape(host(e.shape, file.getFloat32(name)), shape, name, source);
 }
 
+/**
+ * A 2025 development layout (between 1.1 and 2.0): config.json without sae_type, or weights with
+ * 1.x names (encoder.weight, a top-level log_jumprelu_threshold — what SAELens' llama_scope_r1_distill
+ * loader reads). Its normalisation lived inside encode; sfc does not port it.
+ */
+export function refuseDevLayout(source: string): never {
+  throw new CapabilityError(`${source}: an lm-saes SAE from a 2025 development version (between 1.1 and 2.0: config.json without sae_type or weights named encoder.weight, as fnlp/Llama-Scope-R1-Distill), whose weight names and normalisation sfc does not read`,
+    'convert it with SAELens (SAE.from_pretrained with its llama_scope_r1_distill loader, then save_model) and load the SAELens folder, or re-save the SAE with lm-saes ≥ 2.0');
+}
+
 /** Tensors lm-saes' strict load_state_dict would reject for this config. */
 function checkTensorNames(cfg: LmSaesConfig, file: Reader, source: string): void {
+  if (file.entries.has('encoder.weight') && !file.entries.has('W_E')) refuseDevLayout(source);
   const expected = new Set(['W_E', 'b_E', 'W_D', ...(cfg.useDecoderBias ? ['b_D'] : []), ...(cfg.activation === 'jumprelu' ? [THRESHOLD] : [])]);
   const extra = [...file.entries.keys()].filter((k) => !expected.has(k) && !k.startsWith(NORM_PREFIX));
   if (extra.length > 0) {

@@ -270,7 +270,13 @@ describe('lm-saes 2.x config.json folders', () => {
     expect(hit.plugin.meta.name).toBe('llama-scope');
     const err = await load(dir).catch((e: unknown) => e) as CapabilityError;
     expect(err).toBeInstanceOf(CapabilityError);
-    expect(err.message).toMatch(/without sae_type, written by a 2025 development version/);
+    expect(err.message).toMatch(/from a 2025 development version/);
     expect(err.hint).toMatch(/llama_scope_r1_distill/);
+  });
+
+  it('weights with 1.x names under a config.json with sae_type are the same development layout', async () => {
+    const dir = copyV2();
+    editV2Weights(dir, (t) => { t.set('encoder.weight', t.get('W_E')!); t.delete('W_E'); });
+    await expect(load(dir)).rejects.toThrow(/2025 development version .*weights named encoder.weight/);
   });
 });

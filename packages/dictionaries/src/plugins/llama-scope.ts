@@ -23,13 +23,13 @@
 // columns are not unit norm — docs/formats.md.)
 
 import { join } from 'node:path';
-import { CapabilityError, NotFoundError, withSafetensors, type Dictionary, type DictionaryLoadContext, type DictionaryPlugin } from '@sfc/core';
+import { NotFoundError, withSafetensors, type Dictionary, type DictionaryLoadContext, type DictionaryPlugin } from '@sfc/core';
 import { JumpReluDictionary, ReluDictionary, TopKDictionary, type DictionaryMeta } from '../architectures/index.js';
 import { constant, expectShape, foldDecoderNorms, scaleVector, transpose2d, type HostTensor } from '../host-weights.js';
 import { VERSION } from '../version.js';
 import { parseLlamaScopeConfig, type LlamaScopeConfig } from './llama-scope-config.js';
 import { parseLmSaesConfig } from './lm-saes-config.js';
-import { LM_SAES_WEIGHT_FILES, lmSaesWeightsPath, loadLmSaes } from './llama-scope-v2.js';
+import { LM_SAES_WEIGHT_FILES, lmSaesWeightsPath, loadLmSaes, refuseDevLayout } from './llama-scope-v2.js';
 import { checkWidth, isFile, readJson } from './plugin-io.js';
 import { requireTensor, weightMap, type WeightMap } from './weight-map.js';
 
@@ -107,10 +107,6 @@ async function layoutOf(dir: string): Promise<{ layout: Layout; cfgPath: string;
   return { reason: 'config.json is not an lm-saes one (no sae_type)' };
 }
 
-function refuseDevLayout(cfgPath: string): never {
-  throw new CapabilityError(`${cfgPath}: an lm-saes config.json without sae_type, written by a 2025 development version (between 1.1 and 2.0; e.g. fnlp/Llama-Scope-R1-Distill), whose weight names and normalisation sfc does not read`,
-    'convert it with SAELens (SAE.from_pretrained with its llama_scope_r1_distill loader, then save_model) and load the SAELens folder, or re-save the SAE with lm-saes ≥ 2.0');
-}
 
 function weightsOf(layout: Layout, dir: string): string | undefined {
   return layout === 'v1' ? llamaScopeWeightsFile(dir) : lmSaesWeightsPath(dir);
