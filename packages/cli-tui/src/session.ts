@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { Model, sanitizeMessage, type Backend } from '@sfc/core';
 import { applyCircuitInputs } from './circuit-inputs.js';
 import { onnxSettings, selectBackend } from './backends.js';
+import { embedSubmoduleAsked } from './dictionaries.js';
 import { codeSources, formatCodeSources } from './code-sources.js';
 import { configSearchFolders, resolveConfig, type EffectiveConfig } from './config/config.js';
 import type { CliIO } from './io.js';
@@ -79,7 +80,9 @@ export class Session {
 
   async model(): Promise<Model> {
     const dir = this.config.require<string>('model', '--model');
-    const m = await Model.load(dir, await this.backend(), { warn: this.warn, allowUnknown: this.argv['allow-unknown'] === true });
+    const m = await Model.load(dir, await this.backend(), {
+      warn: this.warn, allowUnknown: this.argv['allow-unknown'] === true, embedSubmodule: embedSubmoduleAsked(this.config),
+    });
     this.models.push(m);
     return m;
   }
