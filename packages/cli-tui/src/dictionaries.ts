@@ -47,10 +47,12 @@ const OPTIONAL_EMBED = (['gemma2', 'gemma3'] as const).map((arch) => listSubmodu
 /**
  * Whether Model.load should give the model its `embed` submodule where that is optional (Gemma,
  * whose default chain has none: feature-circuits' include_embed=False): when `--submodules` /
- * dictionaries.only names it (a `*` pattern does not) or dictionaries.submodules gives it an SAE.
+ * dictionaries.only names it (a `*` pattern does not), dictionaries.submodules gives it an SAE, or
+ * the command `needs` it.
  */
-export function embedSubmoduleAsked(config: EffectiveConfig): boolean {
+export function embedSubmoduleAsked(config: EffectiveConfig, needs: readonly string[] = []): boolean {
   const named = [
+    ...needs,
     ...(config.get<string[]>(SELECTION_KEY) ?? []).filter((e) => !e.includes('*')),
     ...Object.keys(config.get<Record<string, string>>('dictionaries.submodules') ?? {}),
   ];

@@ -78,10 +78,11 @@ export class Session {
     return this.backendInstance;
   }
 
-  async model(): Promise<Model> {
+  /** `needs`: submodules the command names outside the config (train-sae's --submodule), so Gemma gets `embed` when one is it. */
+  async model(needs: readonly string[] = []): Promise<Model> {
     const dir = this.config.require<string>('model', '--model');
     const m = await Model.load(dir, await this.backend(), {
-      warn: this.warn, allowUnknown: this.argv['allow-unknown'] === true, embedSubmodule: embedSubmoduleAsked(this.config),
+      warn: this.warn, allowUnknown: this.argv['allow-unknown'] === true, embedSubmodule: embedSubmoduleAsked(this.config, needs),
     });
     this.models.push(m);
     return m;
