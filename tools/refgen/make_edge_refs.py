@@ -2,7 +2,9 @@
 """Edge / node-effect references for the fixtures/models/ test models (dev tool, not shipped).
 
 For each chosen model folder under ``fixtures/models/<name>/`` (made by make_models.py, read
-here, never changed) this writes ``fixtures/models/<name>/edges/``:
+here, never changed) this writes ``fixtures/models/<name>/edges/`` (a fixture with ``out`` writes
+that folder instead: ``gemma2-a/edges-embed`` has Gemma 2's optional ``embed`` submodule and
+reuses edges/'s prompts and SAEs, adding only embed's):
 
     saes/<dir>/...        small random SAEs for embed and attn/mlp/resid of every layer
                           (<dir> = feature-circuits names embed, attn_out_layer{l},
@@ -199,8 +201,8 @@ Model: {model_desc}. {pairs_desc}
   nnsight 0.3's `jvp`).
 - Pairs per layer l (get_circuit): `mlp_l→resid_l`, `attn_l→resid_l` (stop mlp_l),
   `attn_l→mlp_l` (sequential models only), `prev→mlp_l` (stop attn_l), `prev→attn_l`,
-  `prev→resid_l` (stop mlp_l, attn_l); prev = `resid_{{l−1}}` or `embed` (none at layer 0 for
-  Gemma, which has no `embed` node). The RMSNorm decoders are sequential, so they have `attn_l→mlp_l`.
+  `prev→resid_l` (stop mlp_l, attn_l); prev = `resid_{{l−1}}` or `embed` (none at layer 0 on a
+  model without an `embed` node: Gemma by default). The RMSNorm decoders are sequential, so they have `attn_l→mlp_l`.
 
 Tolerances used by the test: node effects and edges per submodule/pair max|Δ|/max|ref| ≤ 1e-3,
 each stored entry |a − r| ≤ 1e-3·|r| + 1e-5, counts exact, metrics 1e-5 relative.
