@@ -36,7 +36,8 @@ for (const which of PARITY_BACKENDS) describe(which.name, () => {
 
     it('by default has no embed submodule and no scale segment (feature-circuits\' include_embed=False)', () => {
       expect(plain.submodules[0]!.name).toBe('attn_0');
-      expect(() => plain.submodule('embed')).toThrow(/unknown submodule 'embed'/);
+      for (const n of ['embed', 'hook_embed']) expect(() => plain.submodule(n)).toThrow(/names embed, which this gemma[23] model has only when asked for/);
+      expect(() => plain.submodule('resid_9')).toThrow(/unknown submodule 'resid_9'/);
       expect(plain.spec.segments.some((s) => s.kind === 'scale')).toBe(false);
       expect((plain.spec.segments[0] as EmbedSegment).scale).toBe(Math.fround(Math.sqrt(plain.spec.dims.dModel)));
       expect(plain.inputsOf('attn_0')).toEqual([]);

@@ -10,7 +10,7 @@ import { CapabilityError, FormatError, InputError, NotFoundError, ShapeError } f
 import { quoteName } from '../quote.js';
 import { jsonSyntaxError } from '../circuit/json-checks.js';
 import { loadTokenizer, type Tokenizer } from '../formats/tokenizer.js';
-import { isGemma, listSubmodules, requireSubmodule, type Submodule } from '../submodule.js';
+import { isGemma, listSubmodules, requireSubmodule, resolveSubmoduleAlias, type Submodule } from '../submodule.js';
 import type { Tensor, TensorOps } from '../tensor.js';
 import { parseModelConfig } from './config.js';
 import { checkKvCacheCall, checkKvCacheOptions } from './kv-cache.js';
@@ -184,6 +184,11 @@ export class Model {
   }
 
   submodule(name: string): Submodule {
+    if (this.spec.embedSubmodule === false && !resolveSubmoduleAlias(name, this.submodules)
+      && resolveSubmoduleAlias(name, listSubmodules(0, this.spec.architecture, { embed: true }))) {
+      throw new NotFoundError(`'${name}' names embed, which this ${this.spec.architecture} model has only when asked for (feature-circuits' include_embed)`,
+        'name embed in --submodules (config dictionaries.only), or load the model with embedSubmodule: true');
+    }
     return requireSubmodule(name, this.submodules);
   }
 
