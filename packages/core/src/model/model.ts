@@ -184,8 +184,9 @@ export class Model {
   }
 
   submodule(name: string): Submodule {
-    if (this.spec.embedSubmodule === false && !resolveSubmoduleAlias(name, this.submodules)
-      && resolveSubmoduleAlias(name, listSubmodules(0, this.spec.architecture, { embed: true }))) {
+    const found = resolveSubmoduleAlias(name, this.submodules);
+    if (found) return found;
+    if (this.spec.embedSubmodule === false && resolveSubmoduleAlias(name, listSubmodules(0, this.spec.architecture, { embed: true }))) {
       throw new NotFoundError(`'${name}' names embed, which this ${this.spec.architecture} model has only when asked for (feature-circuits' include_embed)`,
         'name embed in --submodules (config dictionaries.only), or load the model with embedSubmodule: true');
     }

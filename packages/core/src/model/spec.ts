@@ -249,7 +249,7 @@ export function transposedTiedUnembed(spec: ModelSpec): ModelSpec {
 }
 
 /** The value Gemma 2's layer 0 reads when `embed` is a submodule: embed_tokens' output times √hidden_size. */
-export const SCALED_EMBED = 'embed.out';
+const SCALED_EMBED = 'embed.out';
 
 /**
  * The spec with the embedding output as the `embed` submodule (feature-circuits' include_embed=True;
