@@ -2,12 +2,13 @@
 // include_embed=True), on every backend: without it a Gemma model is as before (no embed
 // submodule, no scale segment); with it the chain computes exactly what the default chain does
 // (logits and every shared value bit for bit), Gemma 2's `embed` being embed_tokens' output before
-// the √d scale and Gemma 3's the scaled one (its embed_tokens scales itself). Node effects and
+// the √d scale and Gemma 3's the scaled one (its embed_tokens scales itself); KV-cached forwards
+// with an edit at embed match the full forward. Node effects and
 // edges with embed are checked against PyTorch in edges-parity-models.test.ts (gemma2-a, edges-embed).
 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Model, type EmbedSegment } from '@sfc/core';
+import { Model, type EmbedSegment, type Tensor } from '@sfc/core';
 import { PARITY_BACKENDS, type OpenBackend } from './backends.js';
 import { MODELS } from './paths.js';
 
@@ -65,6 +66,27 @@ for (const which of PARITY_BACKENDS) describe(which.name, () => {
       } else {
         expect(withEmbed.spec.segments.some((s) => s.kind === 'scale')).toBe(false);
         expect(b.data.get('embed')).toEqual(scaled);
+      }
+    });
+
+    it('with a KV cache (prompt, then one token at a time) gives the full forward\'s logits, an edit at embed included', async () => {
+      expect(withEmbed.supportsKvCache).toBe(true);
+      const edits = new Map([['embed', (x: Tensor) => withEmbed.ops.scale(x, 1.5)]]);
+      const full = (await (await withEmbed.forward(withEmbed.tokens(Int32Array.from(IDS), 1, IDS.length), { edits })).logits!.data()) as Float32Array;
+      const V = withEmbed.spec.dims.vocabSize;
+      const cache = await withEmbed.createKvCache({ batch: 1, maxLength: IDS.length });
+      try {
+        const pieces = [IDS.slice(0, 6), ...IDS.slice(6).map((t) => [t])];
+        let at = 0;
+        for (const piece of pieces) {
+          const { logits } = await withEmbed.forward(withEmbed.tokens(Int32Array.from(piece), 1, piece.length), { cache, edits });
+          const got = (await logits!.data()) as Float32Array;
+          const want = full.slice(at * V, (at + piece.length) * V);
+          expect(Math.max(...got.map((v, i) => Math.abs(v - want[i]!)))).toBeLessThan(1e-4);
+          at += piece.length;
+        }
+      } finally {
+        cache.dispose();
       }
     });
 
