@@ -3,8 +3,8 @@
 // submodule, no scale segment); with it the chain computes exactly what the default chain does
 // (logits and every shared value bit for bit), Gemma 2's `embed` being embed_tokens' output before
 // the √d scale and Gemma 3's the scaled one (its embed_tokens scales itself); KV-cached forwards
-// with an edit at embed match the full forward. Node effects and
-// edges with embed are checked against PyTorch in edges-parity-models.test.ts (gemma2-a, edges-embed).
+// with an edit at embed match the full forward. Node effects and edges with embed are checked
+// against PyTorch in edges-parity-models.test.ts (gemma2-a, edges-embed).
 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
