@@ -6,13 +6,18 @@
 // unembedding is then scaled so that attrib finds about `targetNodes` per-example nodes above
 // the node threshold (effects are linear in the unembedding), which sets the edge workload.
 //
+// Every file goes through core's atomic writer (temp file, full write, fsync, rename), so an
+// interrupted run never leaves a half-written file under its final name; the workload folder
+// itself only appears once complete (workload.ts, finishWorkload).
+//
 //   npx tsx --conditions=@sfc/source bench/generate.ts --scale small     (bench/run.ts calls it when needed)
 
-import { statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  batchExamples, encodeSafetensors, loadExamples, logitDiff, Model, transpose as transposeHost, type Tensor, type TensorOps,
+  batchExamples, encodeSafetensors, loadExamples, logitDiff, Model, removePendingTempFiles, transpose as transposeHost, writeFileAtomic,
+  type Tensor, type TensorOps,
 } from '@sfc/core';
 import { tfjsBackend } from '@sfc/backend-tfjs';
 import { writeSaeLensFolder } from '@sfc/dictionaries';
@@ -68,13 +73,13 @@ function modelWeights(s: Scale, rng: Rng): HostWeights {
   return w;
 }
 
-function writeModel(dir: string, w: HostWeights, unembedScale: number): void {
+async function writeModel(dir: string, w: HostWeights, unembedScale: number): Promise<void> {
   const out = new Map(w);
   if (unembedScale !== 1) {
     const e = w.get('embed_out.weight')!;
     out.set('embed_out.weight', { shape: e.shape, data: e.data.map((v) => v * unembedScale) });
   }
-  writeFileSync(join(dir, 'model.safetensors'), encodeSafetensors(out, { format: 'pt' }));
+  await writeFileAtomic(join(dir, 'model.safetensors'), encodeSafetensors(out, { format: 'pt' }));
 }
 
 // ---------------------------------------------------------------- SAEs
@@ -153,14 +158,14 @@ export async function generateWorkload(scale: Scale, log: (line: string) => void
   const { final, tmp, modelDir } = startWorkload(scale);
   const rng = new Rng(SEED);
 
-  writeFileSync(join(modelDir, 'config.json'), `${JSON.stringify(hfConfig(scale), null, 2)}\n`);
-  writeFileSync(join(modelDir, 'tokenizer.json'), JSON.stringify(tokenizerJson(WORDS)));
-  writeFileSync(join(modelDir, 'tokenizer_config.json'), `${JSON.stringify(tokenizerConfigJson(2048), null, 2)}\n`);
-  writeFileSync(join(tmp, 'data.jsonl'), pairs(PAIRS).map((p) => JSON.stringify(p)).join('\n') + '\n');
+  await writeFileAtomic(join(modelDir, 'config.json'), `${JSON.stringify(hfConfig(scale), null, 2)}\n`);
+  await writeFileAtomic(join(modelDir, 'tokenizer.json'), JSON.stringify(tokenizerJson(WORDS)));
+  await writeFileAtomic(join(modelDir, 'tokenizer_config.json'), `${JSON.stringify(tokenizerConfigJson(2048), null, 2)}\n`);
+  await writeFileAtomic(join(tmp, 'data.jsonl'), pairs(PAIRS).map((p) => JSON.stringify(p)).join('\n') + '\n');
   log(`model: d ${scale.dModel}, ${scale.nLayers} layers, vocab ${scale.vocabSize}; drawing weights`);
   const weights = modelWeights(scale, rng.fork());
   const parameters = [...weights.values()].reduce((n, t) => n + t.data.length, 0);
-  writeModel(modelDir, weights, 1);
+  await writeModel(modelDir, weights, 1);
 
   const backend = await tfjsBackend({ flavor: 'wasm' });
   const ops = backend.ops;
@@ -178,7 +183,7 @@ export async function generateWorkload(scale: Scale, log: (line: string) => void
       clean: sel.examples.map((e) => [...e.cleanIds]), patch: sel.examples.map((e) => [...e.patchIds!]),
       clean_answer: sel.examples.map((e) => e.cleanAnswerId), patch_answer: sel.examples.map((e) => e.patchAnswerId!),
     };
-    writeFileSync(join(tmp, 'tokens.json'), `${JSON.stringify(tokens)}\n`);
+    await writeFileAtomic(join(tmp, 'tokens.json'), `${JSON.stringify(tokens)}\n`);
     // Calibrate on the pairs a default run uses.
     const batch = batchExamples(sel.examples.slice(0, scale.examples), scale.examples)[0]!;
     submodules = model.submodules.map((s) => s.name);
@@ -210,7 +215,7 @@ export async function generateWorkload(scale: Scale, log: (line: string) => void
     const k = Math.min(scale.targetNodes, mags.length);
     const cut = mags[mags.length - k]!;
     const unembedScale = NODE_THRESHOLD / cut;
-    writeModel(modelDir, weights, unembedScale);
+    await writeModel(modelDir, weights, unembedScale);
     let attribNodes = 0;
     for (const v of mags) if (v * unembedScale > NODE_THRESHOLD) attribNodes++;
     calibration = { threshold: NODE_THRESHOLD, attribNodes, unembedScale, seconds: (performance.now() - t0) / 1000 };
@@ -238,6 +243,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { scale: { type: 'string', default: 'small' } } });
   const scale = scaleByName(values.scale!);
   const log = (l: string) => console.error(`[generate] ${l}`);
+  // Interrupted: delete the unfinished temp files (their targets are untouched until the rename).
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+    process.on(signal, () => { removePendingTempFiles(); process.exit(code); });
+  }
   const w = scale.architecture === 'gemma2' ? await generateGemma2Workload(scale, log) : await generateWorkload(scale, log);
   console.log(JSON.stringify({ dir: w.dir }));
 }

@@ -2,14 +2,15 @@
 // submodules only (names, TransformerLens hooks, `*` patterns), a circuit discovered on them with
 // nodes there only and only their SAEs recorded, `sfc evaluate` / `sfc steer` on that circuit, the
 // config key doing what the flag does, and the errors: an unknown name (listing the valid ones) and
-// a circuit or feature outside the selection.
+// a circuit or feature outside the selection. Gemma's optional embed submodule: asked for by
+// --submodules, then recorded with the circuit so `sfc evaluate --circuit` loads the model with it.
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '@sfc/core';
 import { sfc, STACK_LINE } from './cli-run.js';
-import { REPO_ROOT, SMALL_A } from './paths.js';
+import { MODELS, REPO_ROOT, SMALL_A } from './paths.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'sfc-cli-submodules-'));
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
@@ -149,4 +150,42 @@ describe('--submodules errors', () => {
       expect(existsSync(out)).toBe(false);
     });
   }
+});
+
+describe('Gemma 2 with embed (feature-circuits\' include_embed=True)', () => {
+  const dir = join(TMP, 'gemma-embed');
+  const circuit = join(dir, 'circuit.json');
+  const data = join(dir, 'data.jsonl');
+
+  it('discover --submodules embed,… gives embed nodes and embed → layer-0 edges; evaluate --circuit loads the model with embed again', async () => {
+    // The gemma2-a SAEs of the parity references: edges/'s, and edges-embed/'s embed SAE.
+    mkdirSync(join(dir, 'saes'), { recursive: true });
+    cpSync(join(MODELS, 'gemma2-a', 'edges', 'saes'), join(dir, 'saes'), { recursive: true });
+    cpSync(join(MODELS, 'gemma2-a', 'edges-embed', 'saes', 'embed'), join(dir, 'saes', 'embed'), { recursive: true });
+    const pairs = readJson(join(MODELS, 'gemma2-a', 'edges', 'data.json'));
+    writeFileSync(data, (pairs.clean_text as string[]).map((c, i) => JSON.stringify({
+      clean_prefix: c, patch_prefix: pairs.patch_text[i], clean_answer: ` ${pairs.clean_answer_text[i]}`, patch_answer: ` ${pairs.patch_answer_text[i]}`,
+    })).join('\n'));
+    const model = join(MODELS, 'gemma2-a');
+    const r = await sfc(['discover', '--model', model, '--dictionaries', join(dir, 'saes'), '--data', data, '--backend', 'tfjs-wasm',
+      '--submodules', 'embed,attn_0,mlp_0,resid_0', '--node-threshold', '0.02', '--edge-threshold', '0.004', '--out', circuit]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = readJson(circuit) as CircuitDoc;
+    expect(doc.submodules).toEqual(['embed', 'attn_0', 'mlp_0', 'resid_0']);
+    expect(Object.keys(doc.dictionaries.saes)).toEqual(['embed', 'attn_0', 'mlp_0', 'resid_0']);
+    expect(doc.nodes.some((n) => n.submodule === 'embed')).toBe(true);
+    expect(doc.edges.some((e) => submoduleOf(e.source) === 'embed')).toBe(true);
+    const out = join(dir, 'eval.json');
+    const ev = await sfc(['evaluate', '--circuit', circuit, '--data', data, '--backend', 'tfjs-wasm', '--thresholds', '0.02', '--out', out]);
+    expect(ev.code, ev.stderr).toBe(0);
+    expect(readJson(out).rows[0].nodes).toBeGreaterThan(0);
+  });
+
+  it('without embed asked, Gemma has no embed: the embed SAE in the folder is skipped', async () => {
+    const r = await sfc(['discover', '--model', join(MODELS, 'gemma2-a'), '--dictionaries', join(dir, 'saes'), '--data', data, '--backend', 'tfjs-wasm',
+      '--submodules', 'resid_*', '--out', join(dir, 'resid.json')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((readJson(join(dir, 'resid.json')) as CircuitDoc).submodules).toEqual(['resid_0', 'resid_1', 'resid_2']);
+    expect(r.stderr).toMatch(/saes\/embed: skipped \(folder name 'embed' and hook 'hook_embed' match no submodule/);
+  });
 });

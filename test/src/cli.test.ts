@@ -42,6 +42,24 @@ describe('sfc info', () => {
     expect(r.stdout).not.toMatch(/^ {2}embed/m);
   });
 
+  it('Gemma gets its embed submodule (embed_tokens\' output) when dictionaries.only or dictionaries.submodules names it; a pattern does not add it', async () => {
+    const dir = join(TMP, 'embed-config');
+    rmSync(dir, { recursive: true, force: true });
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(dir);
+    const info = async (dictionaries: object) => {
+      writeFileSync(join(dir, 'sfc.config.json'), JSON.stringify({ model: join(FIXTURES, 'models', 'gemma2-a'), backend: 'tfjs-cpu', dictionaries }));
+      const r = await sfc(['info'], { cwd: dir });
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    for (const only of [['embed', 'resid_*'], ['hook_embed'], ['model.embed_tokens', 'attn_0']]) {
+      expect(await info({ only }), only.join()).toMatch(/^ {2}embed\s+32 {2}hook_embed\n {2}attn_0\s+48 /m);
+    }
+    expect(await info({ submodules: { embed: join(dir, 'saes', 'embed') } })).toMatch(/^ {2}embed\s+32 {2}hook_embed$/m);
+    expect(await info({ only: ['*'] })).not.toMatch(/^ {2}embed/m);
+  });
+
   it('--json gives the same as data, with every submodule in forward order', async () => {
     const r = await sfc(['info', '--model', SMALL_A, '--json', '--backend', 'tfjs-cpu']);
     expect(r.code, r.stderr).toBe(0);

@@ -4,7 +4,9 @@
 // GPT-NeoX neox-seq-r100 and GPT-2 gpt2-a (so attn_l → mlp_l edges are included) and the
 // parallel BF16 GPT-NeoX neox-par-r50-bf16; SAELens and dictionary_learning SAEs; and the
 // RMSNorm decoders gemma2-a, gemma3-a (no embed node; attn_l = o_proj's input, narrower or wider
-// than d_model, with SAELens hook_z SAEs), llama-a, mistral-bf16, qwen2-a, qwen3-a.
+// than d_model, with SAELens hook_z SAEs), llama-a, mistral-bf16, qwen2-a, qwen3-a; and gemma2-a
+// with `embed` as a submodule (Model.load's embedSubmodule: embed_tokens' output before the √d
+// scale, feature-circuits' include_embed=True; fixtures/models/gemma2-a/edges-embed/).
 // For every backend of backends.ts:
 //   attrib node effects (sum, none) and metrics; exact node effects where the fixture has them;
 //   discover (ig, sum and none): the pairs, the downstream nodes selected per example and
@@ -27,7 +29,14 @@ import { checkCircuit, checkDownstreamNodes, checkEdgePairs, checkEdgeSets, chec
 import { MODELS } from './paths.js';
 import { ourNodeVector, refNodeVector, type Json } from './small-a.js';
 
-const FIXTURES = ['neox-seq-r100', 'gpt2-a', 'neox-par-r50-bf16', 'gemma2-a', 'gemma3-a', 'llama-a', 'mistral-bf16', 'qwen2-a', 'qwen3-a'] as const;
+/** A model folder and its references: `edges/`, or another folder made with other Model.load options. */
+interface Fixture { readonly model: string; readonly refs: string; readonly embedSubmodule?: boolean }
+
+const FIXTURES: readonly Fixture[] = [
+  ...['neox-seq-r100', 'gpt2-a', 'neox-par-r50-bf16', 'gemma2-a', 'gemma3-a', 'llama-a', 'mistral-bf16', 'qwen2-a', 'qwen3-a'].map((model) => ({ model, refs: 'edges' })),
+  // Its saes/ holds only embed's SAE; the others (and the prompts) are edges/'s.
+  { model: 'gemma2-a', refs: 'edges-embed', embedSubmodule: true },
+];
 
 /** Worst measured max|Δ|/max|ref| per check, printed at the end with SFC_PARITY_REPORT=1. */
 const measured = new Map<string, number>();
@@ -36,9 +45,11 @@ afterAll(() => {
   if (process.env.SFC_PARITY_REPORT) process.stdout.write(`${[...measured].map(([k, v]) => `${k} ${v.toExponential(2)}`).join('\n')}\n`);
 });
 
-function readRef(name: string, file: string): Json {
-  return JSON.parse(readFileSync(join(MODELS, name, 'edges', `${file}.json`), 'utf8'));
+function readRef(f: Fixture, file: string): Json {
+  return JSON.parse(readFileSync(join(MODELS, f.model, f.refs, `${file}.json`), 'utf8'));
 }
+
+const hasRef = (f: Fixture, file: string) => existsSync(join(MODELS, f.model, f.refs, `${file}.json`));
 
 /** data.json's prompt pairs as one batch, in file order (the reference runs them as one batch). */
 function promptBatch(data: Json): PromptBatch {
@@ -71,14 +82,19 @@ for (const which of BACKENDS) describe(which.name, () => {
   beforeAll(async () => { opened = await which.open(); });
   afterAll(async () => { await opened?.close(); });
 
-  for (const name of FIXTURES) describe(name, () => {
-    const data = readRef(name, 'data');
+  for (const fx of FIXTURES) describe(`${fx.model} (${fx.refs})`, () => {
+    const name = fx.model;
+    const data = readRef(fx, 'data');
     const batches = [promptBatch(data)];
     let model: Model;
     let dictionaries: Map<string, Dictionary>;
     beforeAll(async () => {
-      model = await Model.load(join(MODELS, name), opened.backend);
-      dictionaries = await loadDictionarySet(join(MODELS, name, 'edges', 'saes'), model.submodules, { ops: model.ops, dIn: model.spec.dims.dModel });
+      model = await Model.load(join(MODELS, name), opened.backend, { embedSubmodule: !!fx.embedSubmodule });
+      dictionaries = await loadDictionarySet(join(MODELS, name, 'edges', 'saes'), model.submodules, { ops: model.ops, dIn: model.spec.dims.dModel, missing: fx.refs === 'edges' ? 'error' : 'skip' });
+      if (fx.refs !== 'edges') {
+        const own = await loadDictionarySet(join(MODELS, name, fx.refs, 'saes'), model.submodules, { ops: model.ops, dIn: model.spec.dims.dModel, missing: 'skip' });
+        for (const [k, d] of own) dictionaries.set(k, d);
+      }
     });
     afterAll(() => {
       for (const d of dictionaries?.values() ?? []) d.dispose();
@@ -92,23 +108,23 @@ for (const which of BACKENDS) describe(which.name, () => {
 
     for (const aggregation of ['sum', 'none'] as const) {
       it(`attrib node effects and metrics, aggregation ${aggregation}`, async () => {
-        const expected = readRef(name, `attrib_${aggregation}`);
+        const expected = readRef(fx, `attrib_${aggregation}`);
         const result = await attribute(model, dictionaries, batches, { method: { kind: 'attrib' }, aggregation });
         checkMetrics(result, expected);
         checkNodes(result, expected, `${which.name} ${name}`);
       });
 
-      if (existsSync(join(MODELS, name, 'edges', `exact_${aggregation}.json`))) {
+      if (hasRef(fx, `exact_${aggregation}`)) {
         it(`exact node effects, aggregation ${aggregation}`, async () => {
-          const expected = readRef(name, `exact_${aggregation}`);
+          const expected = readRef(fx, `exact_${aggregation}`);
           const result = await attribute(model, dictionaries, batches, { method: { kind: 'exact' }, aggregation });
           checkMetrics(result, expected);
           checkNodes(result, expected, `${which.name} ${name}`);
         });
       }
 
-      describe(`discover (ig), aggregation ${aggregation}`, () => {
-        const expected = readRef(name, `ig_${aggregation}`);
+      if (hasRef(fx, `ig_${aggregation}`)) describe(`discover (ig), aggregation ${aggregation}`, () => {
+        const expected = readRef(fx, `ig_${aggregation}`);
         let result: DiscoveryResult;
         beforeAll(async () => {
           result = await discover(model, dictionaries, batches, { aggregation, nodeThreshold: expected.node_threshold, steps: expected.steps });

@@ -25,8 +25,12 @@ Per layer, with x the residual stream:
 Submodules (feature-circuits roles -> TransformerLens/SAELens hooks):
   Llama family: embed (hook_embed), attn_l = o_proj output (blocks.l.hook_attn_out),
                 mlp_l = mlp output (blocks.l.hook_mlp_out), resid_l = layer output (hook_resid_post)
-  Gemma:        no embed (feature-circuits' include_embed=False), attn_l = z (blocks.l.attn.hook_z,
+  Gemma:        no embed by default (feature-circuits' include_embed=False), attn_l = z (blocks.l.attn.hook_z,
                 width H * hd), mlp_l = post_feedforward_layernorm output (hook_mlp_out), resid_l
+                include_embed=True: embed = embed_tokens' output, where feature-circuits hooks
+                `model.model.embed_tokens` — Gemma 2: before the hidden_size ** 0.5 multiplication
+                (Gemma2Model applies it after the module); Gemma 3: after it (Gemma3TextScaledWordEmbedding
+                scales inside the module)
 """
 
 import math
@@ -125,7 +129,7 @@ class Decoder:
     """A decoder from config.json and HF tensors.  run(ids, hooks, past) calls hooks[name](x) -> x'
     at every submodule in forward order and returns (logits, present key/values per layer)."""
 
-    def __init__(self, cfg, P, dtype, rope_init):
+    def __init__(self, cfg, P, dtype, rope_init, include_embed=False):
         self.arch, self.c = text_config(cfg)
         self.gemma = self.arch in GEMMA
         c = self.c
@@ -148,7 +152,7 @@ class Decoder:
         self.rope_global = rope_init(rope_neox_cfg(self.hd, base, rope_dict, mpe))
         self.rope_local = rope_init(rope_neox_cfg(self.hd, c["rope_local_base_freq"], None, mpe)) if self.arch == "gemma3" else None
         self.qk_norm = self.arch in ("qwen3", "gemma3")
-        self.submodules = ([] if self.gemma else ["embed"]) + [f"{k}_{l}" for l in range(self.L) for k in ("attn", "mlp", "resid")]
+        self.submodules = ([] if self.gemma and not include_embed else ["embed"]) + [f"{k}_{l}" for l in range(self.L) for k in ("attn", "mlp", "resid")]
 
     def hook_name(self, sub):
         if sub == "embed":
@@ -221,8 +225,11 @@ class Decoder:
         W = self.W
         offset = past[0][0].shape[2] if past else 0
         x = W["embed_tokens.weight"][ids]
-        if self.gemma:
+        if self.arch == "gemma2":                 # Gemma2Model: embed_tokens(ids) * normalizer
+            x = at("embed", x)
             x = x * torch.tensor(self.d ** 0.5, dtype=x.dtype)
+        elif self.arch == "gemma3":               # Gemma3TextScaledWordEmbedding: scaled inside the module
+            x = at("embed", x * torch.tensor(self.d ** 0.5, dtype=x.dtype))
         if leaf:
             x = x.detach().clone().requires_grad_(True)
         if not self.gemma:
@@ -254,10 +261,10 @@ class Decoder:
 
     def edge_pairs(self):
         """feature-circuits get_circuit's pairs, last layer first: (upstream, downstream, midstream).
-        Sequential blocks: attn -> mlp.  Gemma has no embed node: layer 0 has no upstream resid."""
+        Sequential blocks: attn -> mlp.  Without an embed node (Gemma's default) layer 0 has no upstream resid."""
         pairs = []
         for l in reversed(range(self.L)):
-            prev = f"resid_{l - 1}" if l > 0 else ("embed" if not self.gemma else None)
+            prev = f"resid_{l - 1}" if l > 0 else ("embed" if "embed" in self.submodules else None)
             pairs.append((f"mlp_{l}", f"resid_{l}", []))
             pairs.append((f"attn_{l}", f"resid_{l}", [f"mlp_{l}"]))
             pairs.append((f"attn_{l}", f"mlp_{l}", []))

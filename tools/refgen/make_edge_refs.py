@@ -2,7 +2,9 @@
 """Edge / node-effect references for the fixtures/models/ test models (dev tool, not shipped).
 
 For each chosen model folder under ``fixtures/models/<name>/`` (made by make_models.py, read
-here, never changed) this writes ``fixtures/models/<name>/edges/``:
+here, never changed) this writes ``fixtures/models/<name>/edges/`` (a fixture with ``out`` writes
+that folder instead: ``gemma2-a/edges-embed`` has Gemma 2's optional ``embed`` submodule and
+reuses edges/'s prompts and SAEs, adding only embed's):
 
     saes/<dir>/...        small random SAEs for embed and attn/mlp/resid of every layer
                           (<dir> = feature-circuits names embed, attn_out_layer{l},
@@ -80,6 +82,11 @@ DT = torch.float64
 MODELS_DIR = os.path.join(REPO, "fixtures", "models")
 FORMAT = "sfc.refgen.edges/v1"
 
+def fixture_key(spec):
+    """`name`, or `name/out` for a fixture written to another folder than edges/ (what --only takes)."""
+    return f"{spec['name']}/{spec['out']}" if spec.get("out") else spec["name"]
+
+
 def decoder_fixture(name, seed, d_sae, sae_format, n_examples, seq_len, node_threshold, edge_threshold):
     """A decoder fixture: ig with 10 steps, exact node effects too."""
     return {"name": name, "seed": seed, "d_sae": d_sae, "sae_format": sae_format, "n_examples": n_examples,
@@ -133,6 +140,11 @@ FIXTURES = [
         ("qwen2-a", 2205, 32, "dictionary_learning", 4, 5, 0.05, 0.01),   # q/k/v biases, tied head
         ("qwen3-a", 2206, 32, "saelens", 4, 5, 0.05, 0.01),       # per-head q/k norms, head_dim 16
     ]],
+    # Gemma 2 with `embed` as a submodule (feature-circuits' include_embed=True): embed_tokens'
+    # output, before the √d scale. Prompts and the other SAEs are edges/'s (so their kink margins
+    # hold); only the embed SAE is new. ig sum only, fewer stored entries: the files stay small.
+    dict(decoder_fixture("gemma2-a", 2211, 40, "saelens", 5, 6, 0.02, 0.004), out="edges-embed", base="edges",
+         include_embed=True, exact=False, ig_aggregations=("sum",), max_entries=2500),
 ]
 
 # Edge entries stored per file are those with |w| > floor, the floor chosen (in a gap of the
@@ -189,8 +201,8 @@ Model: {model_desc}. {pairs_desc}
   nnsight 0.3's `jvp`).
 - Pairs per layer l (get_circuit): `mlp_l→resid_l`, `attn_l→resid_l` (stop mlp_l),
   `attn_l→mlp_l` (sequential models only), `prev→mlp_l` (stop attn_l), `prev→attn_l`,
-  `prev→resid_l` (stop mlp_l, attn_l); prev = `resid_{{l−1}}` or `embed` (none at layer 0 for
-  Gemma, which has no `embed` node). The RMSNorm decoders are sequential, so they have `attn_l→mlp_l`.
+  `prev→resid_l` (stop mlp_l, attn_l); prev = `resid_{{l−1}}` or `embed` (none at layer 0 on a
+  model without an `embed` node: Gemma by default). The RMSNorm decoders are sequential, so they have `attn_l→mlp_l`.
 
 Tolerances used by the test: node effects and edges per submodule/pair max|Δ|/max|ref| ≤ 1e-3,
 each stored entry |a − r| ≤ 1e-3·|r| + 1e-5, counts exact, metrics 1e-5 relative.
@@ -205,6 +217,7 @@ MODEL_DESC = {
     "llama-a": "Llama, 2 layers, d 32, 4 heads of 16 (2 kv heads), llama3 rope scaling, SwiGLU, untied head; `embed` = embed_tokens output (`hook_embed`)",
     "mistral-bf16": "Mistral, 2 layers, d 32, 4 heads of 16 (1 kv head), sliding window 4 on every layer, BF16 weights (computed in float64 from the stored values); `embed` = embed_tokens output",
     "qwen2-a": "Qwen 2, 2 layers, d 32, 4 heads of 8 (2 kv heads), q/k/v biases, tied head; `embed` = embed_tokens output",
+    "gemma2-a/edges-embed": "the Gemma 2 of `edges/` with `embed` as a submodule (feature-circuits' include_embed=True): `embed` = the output of `model.embed_tokens`, which Gemma2Model then multiplies by √hidden_size, so it is the unscaled embedding (SAELens' `hook_embed` folder name; Gemma Scope's `embedding/` SAE sits there). Prompts (`data.json`) and the SAEs of every other submodule are `../edges/`'s (`saes/` here holds only `embed`); pairs as `../edges/` plus embed → attn_0, mlp_0, resid_0. ig references for aggregation sum only, no exact references",
     "qwen3-a": "Qwen 3, 2 layers, d 32, 4 heads of 16 (2 kv heads), per-head q/k RMSNorm, untied head; `embed` = embed_tokens output",
 }
 SAE_DESC = {
@@ -259,11 +272,11 @@ class DecoderModel(Hooked):
     """Gemma 2/3 or a Llama-family model from a HF folder (make_models' decoders.py, float64).
     Gemma: attn_l is o_proj's input (width heads x head_dim) and there is no embed submodule."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, include_embed=False):
         with open(os.path.join(folder, "config.json")) as f:
             self.cfg = json.load(f)
         W = read_safetensors(os.path.join(folder, "model.safetensors"))
-        self.m = make_models.decoders.Decoder(self.cfg, W, DT, make_models.rope_init)
+        self.m = make_models.decoders.Decoder(self.cfg, W, DT, make_models.rope_init, include_embed=include_embed)
         self.kind, self.d, self.L, self.parallel = self.m.arch, self.m.d, self.m.L, False
         self.submodules = self.m.submodules
 
@@ -280,10 +293,10 @@ class DecoderModel(Hooked):
         return self.m.edge_pairs()
 
 
-def load_model(folder):
+def load_model(folder, include_embed=False):
     with open(os.path.join(folder, "config.json")) as f:
         kind = json.load(f)["model_type"]
-    return Transformer(folder) if kind in ("gpt_neox", "gpt2") else DecoderModel(folder)
+    return Transformer(folder) if kind in ("gpt_neox", "gpt2") else DecoderModel(folder, include_embed)
 
 
 class Transformer(Hooked):
@@ -729,7 +742,8 @@ def build_fixture(spec, out_root):
     t0 = time.time()
     name = spec["name"]
     folder = os.path.join(MODELS_DIR, name)
-    model = load_model(folder)
+    model = load_model(folder, spec.get("include_embed", False))
+    base = os.path.join(folder, spec["base"]) if spec.get("base") else None
     with open(os.path.join(folder, "model.safetensors"), "rb") as f:
         model_sha256 = hashlib.sha256(f.read()).hexdigest()   # the test refuses a regenerated model
     d, L = model.d, model.L
@@ -742,7 +756,7 @@ def build_fixture(spec, out_root):
     for t, (ids, lg) in enumerate(zip(mref["tokens"], mref["logits"])):
         logits, acts = model.activations(torch.tensor([ids]))
         worst = max(worst, float((logits[0] - torch.tensor(lg, dtype=DT)).abs().max()))
-        for sub in model.submodules:
+        for sub in [s for s in model.submodules if s in mref["submodules"]]:   # Gemma 2's unscaled embed is not in ref.json
             worst = max(worst, float((acts[sub][0] - torch.tensor(mref["submodules"][sub][t], dtype=DT)).abs().max()))
     assert worst < 2e-4, f"{name}: forward disagrees with ref.json by {worst}"
 
@@ -755,7 +769,7 @@ def build_fixture(spec, out_root):
     B, S = spec["n_examples"], spec["seq_len"]
     pick = lambda n: [word_ids[int(i)] for i in torch.randint(len(word_ids), (n,), generator=gen)]  # noqa: E731
     clean_ids, patch_ids, ca, pa = [], [], [], []
-    for b in range(B):
+    for b in range(0 if base else B):
         c = pick(S)
         p = list(c)
         pos = 1 + b % (S - 1)                      # differing positions 1..S-1 across examples
@@ -765,6 +779,11 @@ def build_fixture(spec, out_root):
         while a2 == a1:
             a2 = pick(1)[0]
         clean_ids.append(c); patch_ids.append(p); ca.append(a1); pa.append(a2)
+    if base:   # the base fixture's prompts
+        with open(os.path.join(base, "data.json")) as f:
+            bd = json.load(f)
+        assert (bd["n_examples"], bd["seq_len"], bd["model_safetensors_sha256"]) == (B, S, model_sha256)
+        clean_ids, patch_ids, ca, pa = bd["clean_ids"], bd["patch_ids"], bd["clean_answer"], bd["patch_answer"]
     ids_c, ids_p = torch.tensor(clean_ids), torch.tensor(patch_ids)
     ca_t, pa_t = torch.tensor(ca), torch.tensor(pa)
 
@@ -780,6 +799,12 @@ def build_fixture(spec, out_root):
     Fn = spec["d_sae"]
     for sub in model.submodules:
         w = model.width(sub)   # Gemma's attn_l: heads x head_dim
+        if base and os.path.isdir(os.path.join(base, "saes", fc_dir(sub))):   # the base fixture's SAE
+            saes[sub] = read_saelens(os.path.join(base, "saes", fc_dir(sub))) if spec["sae_format"] == "saelens" \
+                else read_dictionary_learning(os.path.join(base, "saes", fc_dir(sub)))
+            pre = torch.cat([saes[sub].pre(acts_c[sub]).reshape(-1, Fn), saes[sub].pre(acts_p[sub]).reshape(-1, Fn)])
+            kink[sub] = float((pre.abs() / pre.std(0)).min())
+            continue
         W_enc, b_enc, W_dec, b_dec = random_sae(gen, w, Fn, calib[sub].reshape(-1, w))
         # no pre-activation of the prompts within 2e-3 (relative to its spread) of the ReLU kink
         for _ in range(50):
@@ -900,7 +925,7 @@ def build_fixture(spec, out_root):
         cand += torch.cat([a, e[..., None]], -1).reshape(-1).tolist()
     edge_t, edge_margin = pick_threshold(spec["edge_threshold"], cand, 0.15)
 
-    for agg in ("sum", "none"):
+    for agg in spec.get("ig_aggregations", ("sum", "none")):
         out = dict(common, method="ig", steps=spec["steps"], aggregation=agg, node_threshold=node_t,
                    edge_threshold=edge_t)
         out["node_threshold_margin"] = r7(node_margin)
@@ -917,8 +942,9 @@ def build_fixture(spec, out_root):
         edges = collections.defaultdict(dict)
         all_vals = [abs(float(v)) for E in agg_edges[agg].values() for row in E.values() for v in row.tolist() if v != 0]
         floor = 0.0
-        if len(all_vals) > MAX_ENTRIES:
-            floor = float(f"{sorted(all_vals, reverse=True)[MAX_ENTRIES]:.3g}")
+        max_entries = spec.get("max_entries", MAX_ENTRIES)
+        if len(all_vals) > max_entries:
+            floor = float(f"{sorted(all_vals, reverse=True)[max_entries]:.3g}")
             floor, _ = pick_threshold(floor, all_vals, 0.2)
         for (up, down, _m) in pairs:
             E = agg_edges[agg][(up, down)]
@@ -972,7 +998,7 @@ def build_fixture(spec, out_root):
         sizes[os.path.basename(path)] = os.path.getsize(path)
 
     with open(os.path.join(out_root, "README.md"), "w") as f:
-        f.write(README.format(name=name, model_desc=MODEL_DESC[name], d_sae=Fn, sae_desc=SAE_DESC[spec["sae_format"]],
+        f.write(README.format(name=name, model_desc=MODEL_DESC[fixture_key(spec)], d_sae=Fn, sae_desc=SAE_DESC[spec["sae_format"]],
                               n_examples=B, seq_len=S, pairs_desc=f"{len(pairs)} edge pairs plus resid_{L - 1} → y."))
     n_rows = {f"{u}>{d_}": len(rows[(u, d_)]) for (u, d_, _m) in pairs}
     return {"name": name, "seconds": round(time.time() - t0, 1), "forward_vs_ref_json": worst, "node_threshold": node_t, "node_margin": node_margin,
@@ -984,17 +1010,17 @@ def build_fixture(spec, out_root):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", nargs="*", help="fixture names to (re)generate")
+    ap.add_argument("--only", nargs="*", help="fixtures to (re)generate: model names, or name/out (gemma2-a/edges-embed)")
     args = ap.parse_args()
     for spec in FIXTURES:
-        if args.only and spec["name"] not in args.only:
+        if args.only and fixture_key(spec) not in args.only:
             continue
-        out_root = os.path.join(MODELS_DIR, spec["name"], "edges")
+        out_root = os.path.join(MODELS_DIR, spec["name"], spec.get("out", "edges"))
         os.makedirs(out_root, exist_ok=True)
         info = build_fixture(spec, out_root)
         total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(out_root) for f in fs)
         print(json.dumps(info))
-        print(f"{spec['name']}: edges/ {total / 1024:.0f} KB")
+        print(f"{spec['name']}: {spec.get('out', 'edges')}/ {total / 1024:.0f} KB")
 
 
 if __name__ == "__main__":

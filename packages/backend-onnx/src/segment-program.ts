@@ -313,6 +313,7 @@ export function segmentProgram(spec: ModelSpec, seg: SegmentSpec, v: SegmentVari
     case 'attention': y = attention(b, seg); break;
     case 'mlp': y = mlp(b, seg); break;
     case 'project': y = b.post(b.lin(b.activations(), seg.linear, 'linear'), seg.postNorm); break;
+    case 'scale': y = b.p.apply1(scaled, [b.activations()], { factor: seg.factor }, 'scale'); break; // as embed's scale
     case 'sum': {
       const xs = seg.inputs.map((_, i) => b.p.input(`x${i}`, 'float32', [B, S, spec.dims.dModel], true));
       y = b.p.apply1(sum, xs, { ranks: xs.map(() => 3) }, 'sum');

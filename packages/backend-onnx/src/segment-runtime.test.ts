@@ -1,5 +1,6 @@
 // Segment forward and VJP for every segment kind of small random GPT-NeoX, GPT-2, Llama,
-// Mistral, Qwen 2/3 and Gemma 2/3 models (random-model.ts):
+// Mistral, Qwen 2/3 and Gemma 2/3 models (random-model.ts), and Gemma 2 with an embed submodule
+// (its `scale` segment):
 // forward against the float64 JS reference, VJP against float64 finite differences of it,
 // logit selections, input checks and typed errors.
 
@@ -7,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackendError, InputError, NotFoundError, ShapeError, segmentWidth, type Backend, type SegmentRuntime, type Tensor } from '@sfc/core';
+import { BackendError, InputError, NotFoundError, ShapeError, segmentWidth, withEmbedSubmodule, type Backend, type SegmentRuntime, type Tensor } from '@sfc/core';
 import { onnxBackend } from './index.js';
 import { inputWidth } from './segment-program.js';
 import { weightTensors } from './segment-runtime.js';
@@ -28,8 +29,14 @@ afterAll(async () => {
 const B = 2, S = 4;
 const f32 = (x: ArrayLike<number>) => Float64Array.from(Float32Array.from(x));
 
-describe.each(Object.entries(TINY_CONFIGS))('segments of %s', (_label, config) => {
-  const { spec, weights } = randomModel(config, 3);
+const GEMMA2 = TINY_CONFIGS['gemma2, soft-caps, sliding window 3, z submodule']!;
+const MODELS: [string, ReturnType<typeof randomModel>][] = [
+  ...Object.entries(TINY_CONFIGS).map(([label, config]): [string, ReturnType<typeof randomModel>] => [label, randomModel(config, 3)]),
+  // An unscaled embed segment and the `scale` segment embed.out (withEmbedSubmodule).
+  ['gemma2 with an embed submodule', (({ spec, weights }) => ({ spec: withEmbedSubmodule(spec), weights }))(randomModel(GEMMA2, 3))],
+];
+
+describe.each(MODELS)('segments of %s', (_label, { spec, weights }) => {
   const d = spec.dims.dModel;
   let rt: SegmentRuntime;
   beforeAll(async () => { rt = await backend.loadModel(spec, weights); });
@@ -102,7 +109,7 @@ describe.each(Object.entries(TINY_CONFIGS))('segments of %s', (_label, config) =
 });
 
 describe('segment runtime checks: widths other than d (Gemma\'s concatenated heads)', () => {
-  const { spec, weights } = randomModel(TINY_CONFIGS['gemma2, soft-caps, sliding window 3, z submodule']!, 5);
+  const { spec, weights } = randomModel(GEMMA2, 5);
   let rt: SegmentRuntime;
   beforeAll(async () => { rt = await backend.loadModel(spec, weights); });
   afterAll(() => rt.dispose());

@@ -1,10 +1,11 @@
 // The segment runtime on tiny random models (NeoX parallel/sequential, gelu/relu, GPT-2 with
-// gelu_new), on the cpu and wasm flavors: every segment kind's VJP against central finite
-// differences of its forward, logit selections, position offsets, input checks, no leaks.
+// gelu_new; Gemma 2 with an embed submodule for the scale segment), on the cpu and wasm flavors:
+// every segment kind's VJP against central finite differences of its forward, logit selections,
+// position offsets, input checks, no leaks.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  InputError, NotFoundError, ShapeError, parseModelConfig, rotaryTables,
+  InputError, NotFoundError, ShapeError, parseModelConfig, rotaryTables, withEmbedSubmodule,
   type AttentionSegment, type Backend, type ModelSpec, type SegmentCallOptions, type SegmentRuntime, type Tensor, type TensorOps, type WeightStore, type WeightTensor,
 } from '@sfc/core';
 import { rng } from '@sfc/core/testing';
@@ -265,5 +266,46 @@ describe.each(['cpu', 'wasm'] as const)('segment runtime on tfjs-%s', (flavor) =
     const bad = new Map(randomWeights(spec, 1));
     bad.set('l0.qkv.b', { shape: [3], data: new Float32Array(3) });
     await expect(backend.loadModel(spec, bad)).rejects.toThrow(ShapeError);
+  });
+});
+
+describe.each(['cpu', 'wasm'] as const)('the scale segment on tfjs-%s (Gemma 2 with an embed submodule)', (flavor) => {
+  const plain = parseModelConfig({
+    model_type: 'gemma2', hidden_size: 8, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 4, num_hidden_layers: 1,
+    intermediate_size: 12, vocab_size: 11, max_position_embeddings: 16,
+  });
+  const spec = withEmbedSubmodule(plain);
+  const factor = Math.fround(Math.sqrt(8));
+  let backend: Backend;
+  let ops: TensorOps;
+  let rt: SegmentRuntime;
+  let rtPlain: SegmentRuntime;
+  beforeAll(async () => {
+    backend = await tfjsBackend({ flavor });
+    ops = backend.ops;
+    rt = await backend.loadModel(spec, randomWeights(spec, 4));
+    rtPlain = await backend.loadModel(plain, randomWeights(plain, 4));
+  });
+  afterAll(async () => { rt.dispose(); rtPlain.dispose(); await backend.dispose(); });
+
+  it('embed is the unscaled lookup and embed.out times it by √d: together, bit for bit the default chain\'s embed', async () => {
+    await ops.scope(async () => {
+      const ids = ops.intTensor([1, 4, 10, 0, 7, 7], [2, 3]);
+      const e = await rt.forward('embed', [ids]);
+      const scaled = await rt.forward('embed.out', [e]);
+      expect(await scaled.data()).toEqual((await e.data()).map((v) => Math.fround(v * factor)));
+      expect(await scaled.data()).toEqual(await (await rtPlain.forward('embed', [ids])).data());
+      expect(await e.data()).not.toEqual(await scaled.data());
+    });
+  });
+
+  it('the VJP of embed.out is the cotangent times √d (and matches finite differences)', async () => {
+    await ops.scope(async () => {
+      const x = ops.tensor(Float32Array.from({ length: 2 * 3 * 8 }, (_, i) => Math.sin(i)), [2, 3, 8]);
+      const c = Float32Array.from({ length: 2 * 3 * 8 }, (_, i) => Math.cos(3 * i));
+      const [g] = await rt.vjp('embed.out', [x], ops.tensor(c, [2, 3, 8]));
+      expect(await g!.data()).toEqual(c.map((v) => Math.fround(v * factor)));
+      await checkVjp(rt, ops, 'embed.out', [x], undefined, 9);
+    });
   });
 });

@@ -112,6 +112,7 @@ export class TfjsSegmentRuntime implements SegmentRuntime {
       case 'attention': return attentionFn(seg, this.weight, xShape[1]!, this.offset(xShape[1]!, options));
       case 'mlp': return mlpFn(seg, this.weight);
       case 'project': return projectFn(seg, this.weight);
+      case 'scale': return (x) => tf.mul(x, tf.scalar(seg.factor)); // as embedForward's scale
       case 'unembed': {
         const sel = options?.logits;
         let columns: tf.Tensor | undefined;

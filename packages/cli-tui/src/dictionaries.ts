@@ -4,9 +4,9 @@
 // dictionaries from here.
 
 import { dirname } from 'node:path';
-import { availableMemory, ConfigError, NotFoundError, selectSubmodules, type Dictionary, type DictionaryPlugin, type Model } from '@sfc/core';
+import { availableMemory, ConfigError, listSubmodules, NotFoundError, resolveSubmoduleAlias, selectSubmodules, type Dictionary, type DictionaryPlugin, type Model } from '@sfc/core';
 import { checkDictionaryMemory, defaultDictionaryPlugins, loadDictionary, loadDictionarySet, resolvePlugin } from '@sfc/dictionaries';
-import { describeSource } from './config/config.js';
+import { describeSource, type EffectiveConfig } from './config/config.js';
 import type { Session } from './session.js';
 
 export const BUILTIN_DICTIONARY_PACKAGE = '@sfc/dictionaries';
@@ -39,6 +39,24 @@ export function selectionSource(s: Session): string {
 export function selectedSubmodules(s: Session, model: Model): string[] | undefined {
   const list = s.config.get<string[]>(SELECTION_KEY);
   return list === undefined ? undefined : selectSubmodules(list, model.submodules, selectionSource(s)).map((x) => x.name);
+}
+
+/** `embed` under every name it answers to where it is optional (Gemma 2 and 3: `hook_embed`, `model.embed_tokens`, …). */
+const OPTIONAL_EMBED = (['gemma2', 'gemma3'] as const).map((arch) => listSubmodules(0, arch, { embed: true })[0]!);
+
+/**
+ * Whether Model.load should give the model its `embed` submodule where that is optional (Gemma,
+ * whose default chain has none: feature-circuits' include_embed=False): when `--submodules` /
+ * dictionaries.only names it (a `*` pattern does not), dictionaries.submodules gives it an SAE, or
+ * the command `needs` it.
+ */
+export function embedSubmoduleAsked(config: EffectiveConfig, needs: readonly string[] = []): boolean {
+  const named = [
+    ...needs,
+    ...(config.get<string[]>(SELECTION_KEY) ?? []).filter((e) => !e.includes('*')),
+    ...Object.keys(config.get<Record<string, string>>('dictionaries.submodules') ?? {}),
+  ];
+  return named.some((n) => OPTIONAL_EMBED.some((e) => resolveSubmoduleAlias(n, [e]) !== undefined));
 }
 
 /** The algorithms' `submodules` option for the selection: `{ submodules }`, or {} when nothing is selected. */
@@ -92,7 +110,8 @@ export async function loadModelDictionaries(s: Session, model: Model, options: {
   try {
     for (const name of wanted) {
       const dir = overrides[name];
-      if (dir !== undefined) out.set(name, await loadDictionary(dir, { ...ctx, submodule: name }, plugins));
+      // The submodule's own width (Gemma's attn_l: heads × head_dim), as loadDictionarySet takes it.
+      if (dir !== undefined) out.set(name, await loadDictionary(dir, { ...ctx, dIn: model.submodule(name).width ?? ctx.dIn, submodule: name }, plugins));
     }
   } catch (e) {
     for (const d of out.values()) d.dispose();

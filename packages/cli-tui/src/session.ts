@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { Model, sanitizeMessage, type Backend } from '@sfc/core';
 import { applyCircuitInputs } from './circuit-inputs.js';
 import { onnxSettings, selectBackend } from './backends.js';
+import { embedSubmoduleAsked } from './dictionaries.js';
 import { codeSources, formatCodeSources } from './code-sources.js';
 import { configSearchFolders, resolveConfig, type EffectiveConfig } from './config/config.js';
 import type { CliIO } from './io.js';
@@ -77,9 +78,12 @@ export class Session {
     return this.backendInstance;
   }
 
-  async model(): Promise<Model> {
+  /** `needs`: submodules the command names outside the config (train-sae's --submodule), so Gemma gets `embed` when one is it. */
+  async model(needs: readonly string[] = []): Promise<Model> {
     const dir = this.config.require<string>('model', '--model');
-    const m = await Model.load(dir, await this.backend(), { warn: this.warn, allowUnknown: this.argv['allow-unknown'] === true });
+    const m = await Model.load(dir, await this.backend(), {
+      warn: this.warn, allowUnknown: this.argv['allow-unknown'] === true, embedSubmodule: embedSubmoduleAsked(this.config, needs),
+    });
     this.models.push(m);
     return m;
   }

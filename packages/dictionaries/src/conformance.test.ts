@@ -19,7 +19,7 @@ const cases: [string, () => ReturnType<typeof saelens>, string, Record<string, u
   ...['autoencoder', 'autoencoder_new', 'gated', 'jumprelu', 'topk', 'batchtopk', 'matryoshka']
     .map((c) => ['dictionary-learning', dictionaryLearning, join(ARCHS, `dl_${c}`)] as [string, typeof dictionaryLearning, string]),
   ['gemma-scope', gemmaScope, join(ARCHS, 'gemma_scope')],
-  ...['L3R-2x', 'L1A-2x-topk', 'L2M-2x-relu'].map((c) => ['llama-scope', llamaScope, join(LLAMA_SCOPE, c)] as [string, typeof llamaScope, string]),
+  ...['L3R-2x', 'L1A-2x-topk', 'L2M-2x-relu', 'v2-L3R-jumprelu', 'v2-L1A-topk', 'v2-L2M-relu', 'v2-L0R-jumprelu-plain'].map((c) => ['llama-scope', llamaScope, join(LLAMA_SCOPE, c)] as [string, typeof llamaScope, string]),
 ];
 
 for (const [name, factory, dir] of cases) {

@@ -52,6 +52,21 @@ describe('loadDictionarySet on Gemma Scope releases', () => {
     expect([...mlp.keys()]).toEqual(['mlp_0', 'mlp_1']);
   });
 
+  it('the res release\'s embedding/width_4k/average_l0_N (hook_embed) loads onto embed when the model has one (Gemma with embed asked), else is skipped', async () => {
+    const root = gemmaScopeRelease(['res']);
+    const dir = join(root, 'gemma-scope-2b-pt-res', 'embedding', 'width_4k', 'average_l0_6');
+    mkdirSync(dir, { recursive: true });
+    cpSync(join(ARCHS, 'gemma_scope', 'params.npz'), join(dir, 'params.npz'));
+    const withEmbed = listSubmodules(2, 'gemma2', { embed: true, dModel: 8, attnWidth: 8 });
+    const set = await loadDictionarySet(join(root, 'gemma-scope-2b-pt-res'), withEmbed, { ops, dIn: 8, missing: 'skip' });
+    expect([...set].map(([k, d]) => `${k}:${d.hook}:${d.architecture}`)).toEqual(['embed:hook_embed:jumprelu', 'resid_0:blocks.0.hook_resid_post:jumprelu', 'resid_1:blocks.1.hook_resid_post:jumprelu']);
+    expect(set.get('embed')!.source).toMatch(/embedding\/width_4k\/average_l0_6\/params.npz$/);
+    const warnings: string[] = [];
+    const without = await loadDictionarySet(join(root, 'gemma-scope-2b-pt-res'), gemmaSubmodules(), { ops, dIn: 8, missing: 'skip', warn: (m) => warnings.push(m) });
+    expect([...without.keys()]).toEqual(['resid_0', 'resid_1']);
+    expect(warnings.join('\n')).toMatch(/embedding: skipped .*hook 'hook_embed'.*; this model has an embed submodule only when asked for: sfc --submodules embed/);
+  });
+
   it('a folder holding several releases (res, att, mlp side by side) loads every site at once', async () => {
     const root = gemmaScopeRelease(['res', 'att', 'mlp'], ['width_16k/average_l0_71', 'width_16k/average_l0_140']);
     await expect(loadDictionarySet(root, gemmaSubmodules(), { ops, dIn: 8 })).rejects.toThrow(/several dictionaries \('layer_0\/width_16k\/average_l0_140', 'layer_0\/width_16k\/average_l0_71'\)/);

@@ -201,7 +201,10 @@ export async function loadDictionarySet(dir: string, submodules: readonly Submod
       }
       const submodule = byName ?? byHook;
       if (!submodule) {
-        options.warn?.(`${path}: skipped (folder name ${quoteName(name)}${hook ? ` and hook ${quoteName(hook)}` : ''} match no submodule of this model)`);
+        // Gemma's embed is a submodule only when asked for (Model.load's embedSubmodule).
+        const embedOff = (name === 'embed' || hook === 'hook_embed') && !submodules.some((x) => x.role === 'embed');
+        options.warn?.(`${path}: skipped (folder name ${quoteName(name)}${hook ? ` and hook ${quoteName(hook)}` : ''} match no submodule of this model`
+          + `${embedOff ? '; this model has an embed submodule only when asked for: sfc --submodules embed,…' : ''})`);
         if (hook !== undefined) offModel.push(`${run.dir} (hook ${quoteName(hook)})`);
         continue;
       }

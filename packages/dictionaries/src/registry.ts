@@ -90,7 +90,7 @@ export class DictionaryRegistry {
     const hit = all.find((d) => d.detection.ok);
     if (hit) return hit;
     throw new NotFoundError(`no dictionary loader recognised ${dir}: ${all.map((d) => `${d.plugin.meta.name}: ${d.detection.reason}`).join('; ')}`,
-      'point at a folder holding one dictionary (SAELens cfg.json + sae_weights.safetensors, dictionary_learning ae.pt, Gemma Scope params.npz, Llama Scope hyperparams.json + checkpoints/final.safetensors), or add a plugin for its format');
+      'point at a folder holding one dictionary (SAELens cfg.json + sae_weights.safetensors, dictionary_learning ae.pt, Gemma Scope params.npz, Llama Scope hyperparams.json + checkpoints/final.safetensors or lm-saes 2.x config.json + sae_weights.safetensors), or add a plugin for its format');
   }
 
   /** Loads `dir` with the named loader, or the first that detects it. */

@@ -323,6 +323,8 @@ export function referenceSegment(spec: ModelSpec, weights: WeightStore, seg: Seg
       const y = lin(inputs[0]!, seg.linear);
       return seg.postNorm ? norm(y, seg.postNorm) : y;
     }
+    case 'scale':
+      return { shape: inputs[0]!.shape, data: inputs[0]!.data.map((v) => v * seg.factor) };
     case 'sum':
       return summed();
     case 'unembed': {

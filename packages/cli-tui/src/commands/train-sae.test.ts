@@ -1,5 +1,6 @@
 // `sfc train-sae` in-process on the small-a fixture model: a SAELens folder that the dictionary
-// loaders read back, the sfc.train-sae/v1 JSON line, progress on stderr, and typed failures.
+// loaders read back, the sfc.train-sae/v1 JSON line, progress on stderr, and typed failures; and
+// Gemma's optional embed submodule named by --submodule.
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { runCli } from '../cli.js';
 import { memoryIO } from '../io.js';
 
 const SMALL_A = fileURLToPath(new URL('../../../../fixtures/small-a', import.meta.url));
+const GEMMA2 = fileURLToPath(new URL('../../../../fixtures/models/gemma2-a', import.meta.url));
 
 function workspace(): string {
   const dir = mkdtempSync(join(tmpdir(), 'sfc-train-sae-'));
@@ -48,6 +50,17 @@ describe('sfc train-sae', () => {
     const dicts = await loadDictionarySet(join(cwd, 'saes'), listSubmodules(2, 'gpt_neox'), { ops: referenceOps(), dIn: 32, missing: 'skip' });
     expect([...dicts.keys()]).toEqual(['resid_1']);
     expect(dicts.get('resid_1')).toMatchObject({ architecture: 'relu', dSae: 64, format: 'saelens' });
+  });
+
+  it('--submodule hook_embed on Gemma trains on its embed submodule, which only exists when asked for', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'sfc-train-sae-gemma-'));
+    const data = JSON.parse(readFileSync(join(GEMMA2, 'edges', 'data.json'), 'utf8')) as { clean_text: string[]; patch_text: string[] };
+    writeFileSync(join(cwd, 'text.txt'), `${[...data.clean_text, ...data.patch_text].join('\n')}\n`);
+    const r = await run(['train-sae', '--model', GEMMA2, '--backend', 'tfjs-cpu', '--text-file', 'text.txt', '--submodule', 'hook_embed',
+      '--dict-size', '16', '--l1', '0.5', '--steps', '5', '--batch-size', '16', '--out', 'saes/embed', '--json'], cwd);
+    expect(r.err).not.toContain('error:');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out.trim())).toMatchObject({ schema: 'sfc.train-sae/v1', submodule: 'embed', hook: 'hook_embed', dIn: 32, dSae: 16 });
   });
 
   it('is seeded: the same flags give the same weights', async () => {

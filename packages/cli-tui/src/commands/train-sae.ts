@@ -104,7 +104,7 @@ export const trainSaeCommand: SfcCommand = {
     const st = settings(argv, io.cwd);
     await Session.with(io, argv, ['model', 'backend'], async (s) => {
       const t0 = performance.now();
-      const model = await s.model();
+      const model = await s.model([st.submodule]);
       const sub = model.submodule(st.submodule);
       const lines = textLines(await readFile(st.textFile, 'utf8'));
       if (lines.length === 0) throw new InputError(`${basename(st.textFile)} has no non-empty lines`, 'give a text file with one training sequence per line');

@@ -56,7 +56,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   { path: 'dictionaries.folder', type: { kind: 'path' },
     description: 'Folder with one sub-folder of SAE files per submodule (`resid_3/` or feature-circuits names like `resid_out_layer3/`).' },
   { path: 'dictionaries.only', type: { kind: 'list', of: { kind: 'string' }, minItems: 1 },
-    description: 'Load SAEs only for these submodules (default: every submodule): sfc names (`resid_3`), TransformerLens hooks (`blocks.3.hook_resid_post`) or `*` patterns (`resid_*`). Circuits then have nodes in these submodules only; a command that needs another (a circuit or feature outside them) is refused.' },
+    description: 'Load SAEs only for these submodules (default: every submodule): sfc names (`resid_3`), TransformerLens hooks (`blocks.3.hook_resid_post`) or `*` patterns (`resid_*`). Circuits then have nodes in these submodules only; a command that needs another (a circuit or feature outside them) is refused. Naming `embed` (not by a pattern) gives Gemma its optional embed submodule.' },
   { path: 'dictionaries.plugins', type: { kind: 'list', of: { kind: 'package' }, minItems: 1 }, default: ['@sfc/dictionaries'],
     description: 'Dictionary loader plugins, by package name (not a file path), tried in order.' },
   { path: 'dictionaries.runId', type: { kind: 'string' },

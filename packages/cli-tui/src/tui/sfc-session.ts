@@ -66,9 +66,9 @@ class RoutedSession extends Session {
   }
 
   /** One model for the whole session (discovery reuses the one steering loaded). */
-  override model(): Promise<Model> {
+  override model(needs: readonly string[] = []): Promise<Model> {
     if (!this.loaded) {
-      const p = super.model();
+      const p = super.model(needs);
       this.loaded = p;
       p.catch(() => { if (this.loaded === p) this.loaded = undefined; });
     }

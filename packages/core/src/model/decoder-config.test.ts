@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, FormatError } from '../errors.js';
 import { parseModelConfig } from './config.js';
-import { transposedTiedUnembed } from './spec.js';
-import type { AttentionSegment, EmbedSegment, MlpSegment, ModelSpec, ProjectSegment, UnembedSegment } from './spec.js';
+import { transposedTiedUnembed, withEmbedSubmodule } from './spec.js';
+import type { AttentionSegment, EmbedSegment, MlpSegment, ModelSpec, ProjectSegment, ScaleSegment, UnembedSegment } from './spec.js';
 
 const base = { hidden_size: 32, num_attention_heads: 4, num_hidden_layers: 4, intermediate_size: 64, vocab_size: 100 };
 const attn = (s: ModelSpec) => s.segments.filter((x): x is AttentionSegment => x.kind === 'attention');
@@ -86,6 +86,33 @@ describe('decoder configs', () => {
     const off = parseModelConfig({ model_type: 'gemma2', ...base, num_key_value_heads: 2, attn_logit_softcapping: null, final_logit_softcapping: null });
     expect(attn(off)[0]!.softcap).toBeUndefined();
     expect(unembed(off).softcap).toBeUndefined();
+  });
+
+  it('withEmbedSubmodule: Gemma 2\'s embed is embed_tokens\' output, scaled by √d in `embed.out` that layer 0 reads', () => {
+    const s = parseModelConfig({ model_type: 'gemma2', ...base, num_key_value_heads: 2, head_dim: 12 });
+    const e = withEmbedSubmodule(s);
+    expect(e.embedSubmodule).toBe(true);
+    expect((e.segments[0] as EmbedSegment).scale).toBeUndefined();
+    expect(e.segments[1] as ScaleSegment).toEqual({ kind: 'scale', name: 'embed.out', inputs: ['embed'], factor: Math.fround(Math.sqrt(32)) });
+    expect(e.segments.map((x) => x.name).slice(0, 7)).toEqual(['embed', 'embed.out', 'attn_0', 'attn_0.out', 'mlp_0', 'resid_0', 'attn_1']);
+    expect(e.segments.filter((x) => x.inputs.includes('embed')).map((x) => x.name)).toEqual(['embed.out']);
+    expect(e.segments.filter((x) => x.inputs.includes('embed.out')).map((x) => x.name)).toEqual(['attn_0', 'mlp_0', 'resid_0']);
+    // Everything else is the default chain's, untouched; the default chain keeps the scale in embed.
+    expect(e.segments.slice(2)).toEqual(s.segments.slice(1).map((x) => (x.inputs.includes('embed') ? { ...x, inputs: x.inputs.map((n) => (n === 'embed' ? 'embed.out' : n)) } : x)));
+    expect(e.weightShapes).toBe(s.weightShapes);
+    expect(withEmbedSubmodule(e)).toBe(e);
+    // Tying reads the embedding table whatever segment scales it.
+    expect(unembed(transposedTiedUnembed(e))).toMatchObject({ weight: { weight: 'embed.tok' }, transposed: true });
+  });
+
+  it('withEmbedSubmodule: Gemma 3\'s embed_tokens scales itself, so embed is the scaled embedding and the chain is unchanged; others have embed already', () => {
+    const g3 = parseModelConfig({ model_type: 'gemma3_text', ...base, num_key_value_heads: 2, head_dim: 8 });
+    const e = withEmbedSubmodule(g3);
+    expect(e.embedSubmodule).toBe(true);
+    expect(e.segments).toBe(g3.segments);
+    expect((e.segments[0] as EmbedSegment).scale).toBe(Math.fround(Math.sqrt(32)));
+    const llama = parseModelConfig({ model_type: 'llama', ...base });
+    expect(withEmbedSubmodule(llama)).toBe(llama);
   });
 
   it('gemma2: layer_types wins over the alternating rule', () => {

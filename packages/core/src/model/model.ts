@@ -10,11 +10,11 @@ import { CapabilityError, FormatError, InputError, NotFoundError, ShapeError } f
 import { quoteName } from '../quote.js';
 import { jsonSyntaxError } from '../circuit/json-checks.js';
 import { loadTokenizer, type Tokenizer } from '../formats/tokenizer.js';
-import { isGemma, listSubmodules, requireSubmodule, type Submodule } from '../submodule.js';
+import { isGemma, listSubmodules, requireSubmodule, resolveSubmoduleAlias, type Submodule } from '../submodule.js';
 import type { Tensor, TensorOps } from '../tensor.js';
 import { parseModelConfig } from './config.js';
 import { checkKvCacheCall, checkKvCacheOptions } from './kv-cache.js';
-import { segmentWidth, transposedTiedUnembed, type LogitSelection, type ModelSpec, type SegmentSpec } from './spec.js';
+import { segmentWidth, transposedTiedUnembed, withEmbedSubmodule, type LogitSelection, type ModelSpec, type SegmentSpec } from './spec.js';
 import { openCheckpoint, type Checkpoint } from './checkpoint.js';
 import { checkMemory, formatBytes, type MemoryNeed } from './memory-budget.js';
 import { canonicalWeights, type LoadedWeights } from './weights.js';
@@ -75,6 +75,11 @@ export interface ModelLoadOptions {
    * refusing them; only tokenizers that have one (TokenizerOptions.allowUnknown).
    */
   readonly allowUnknown?: boolean;
+  /**
+   * Make the embedding output the `embed` submodule on models whose chain has none by default
+   * (Gemma: feature-circuits' include_embed=True; withEmbedSubmodule). Other models have it anyway.
+   */
+  readonly embedSubmodule?: boolean;
 }
 
 /**
@@ -149,7 +154,7 @@ export class Model {
     try { cfg = JSON.parse(cfgText); } catch (e) {
       throw new FormatError(`${cfgPath} is not valid JSON: ${jsonSyntaxError(e, cfgText)}`);
     }
-    const parsed = parseModelConfig(cfg);
+    const parsed = options.embedSubmodule ? withEmbedSubmodule(parseModelConfig(cfg)) : parseModelConfig(cfg);
     const spec = backend.capabilities.transposedUnembed ? transposedTiedUnembed(parsed) : parsed;
     const ckpt = await openCheckpoint(dir);
     let store: LoadedWeights['store'];
@@ -179,6 +184,12 @@ export class Model {
   }
 
   submodule(name: string): Submodule {
+    const found = resolveSubmoduleAlias(name, this.submodules);
+    if (found) return found;
+    if (this.spec.embedSubmodule === false && resolveSubmoduleAlias(name, listSubmodules(0, this.spec.architecture, { embed: true }))) {
+      throw new NotFoundError(`'${name}' names embed, which this ${this.spec.architecture} model has only when asked for (feature-circuits' include_embed)`,
+        'name embed in --submodules (config dictionaries.only), or load the model with embedSubmodule: true');
+    }
     return requireSubmodule(name, this.submodules);
   }
 
@@ -399,7 +410,7 @@ export class Model {
 
   /**
    * Cotangent on x_U from a cotangent on x_D through the one segment that connects them (edges),
-   * composed with the VJPs of the intermediate values between them (Gemma's `attn_l.out`).
+   * composed with the VJPs of the intermediate values between them (Gemma's `attn_l.out`, `embed.out`).
    * Row n of `cotangent` belongs to example `rows[n]` of `values` (default: row n), so many
    * downstream nodes of the same example go through one batched VJP. `positionOffset` is the
    * forward's (default 0).
@@ -451,7 +462,8 @@ export class Model {
 
   /**
    * The submodules that feed the segment producing `name` directly, or through intermediates
-   * (Gemma: resid_l reads attn_l through `attn_l.out`; a non-submodule embed feeds nothing).
+   * (Gemma: resid_l reads attn_l through `attn_l.out`, and layer 0 reads Gemma 2's embed through
+   * `embed.out`; a non-submodule embed feeds nothing).
    */
   inputsOf(name: string): readonly string[] {
     const seg = this.spec.segments.find((s) => s.name === name);

@@ -137,6 +137,21 @@ export interface ProjectSegment {
   readonly postNorm?: NormSpec;
 }
 
+/**
+ * y = x · factor. Gemma 2 with an `embed` submodule (withEmbedSubmodule): `embed` is embed_tokens'
+ * output, where feature-circuits hooks it, and this segment (`embed.out`) applies the √hidden_size
+ * that Gemma2Model multiplies it by before layer 0. Like `project`, an intermediate value the model
+ * threads through, never a node or an edit point.
+ */
+export interface ScaleSegment {
+  readonly kind: 'scale';
+  /** `embed.out` */
+  readonly name: string;
+  readonly inputs: readonly [string];
+  /** Rounded to float32 (the embed segment's `scale` it replaces). */
+  readonly factor: number;
+}
+
 export interface SumSegment {
   readonly kind: 'sum';
   readonly name: string;
@@ -162,7 +177,7 @@ export interface UnembedSegment {
   readonly softcap?: number;
 }
 
-export type SegmentSpec = EmbedSegment | AttentionSegment | MlpSegment | ProjectSegment | SumSegment | UnembedSegment;
+export type SegmentSpec = EmbedSegment | AttentionSegment | MlpSegment | ProjectSegment | ScaleSegment | SumSegment | UnembedSegment;
 
 export interface ModelDims {
   readonly dModel: number;
@@ -187,10 +202,14 @@ export interface ModelSpec {
   readonly parallelResidual: boolean;
   /**
    * In forward order; segment `name` equals the submodule it produces, except the final `unembed`,
-   * `project` segments (`attn_{l}.out`) and `embed` when `embedSubmodule` is false.
+   * the intermediates (`project`: `attn_{l}.out`; `scale`: `embed.out`) and `embed` when
+   * `embedSubmodule` is false.
    */
   readonly segments: readonly SegmentSpec[];
-  /** Whether the embedding output is the `embed` submodule (false for Gemma: feature-circuits' include_embed=False). Absent: true. */
+  /**
+   * Whether the embedding output is the `embed` submodule. False for Gemma's default chain
+   * (feature-circuits' include_embed=False); withEmbedSubmodule makes it one. Absent: true.
+   */
   readonly embedSubmodule?: boolean;
   /**
    * config.json's tie_word_embeddings: `unembed.w` is the token embedding transposed, and the
@@ -227,6 +246,29 @@ export function transposedTiedUnembed(spec: ModelSpec): ModelSpec {
   shapes.delete('unembed.w');
   const tok = spec.segments[0]!.kind === 'embed' ? spec.segments[0].tokenEmbedding : 'embed.tok';
   return { ...spec, segments: [...spec.segments.slice(0, -1), { ...un, weight: { weight: tok }, transposed: true }], weightShapes: shapes };
+}
+
+/** The value Gemma 2's layer 0 reads when `embed` is a submodule: embed_tokens' output times √hidden_size. */
+const SCALED_EMBED = 'embed.out';
+
+/**
+ * The spec with the embedding output as the `embed` submodule (feature-circuits' include_embed=True;
+ * docs/models.md): specs that have one are returned as they are. `embed` is what feature-circuits
+ * hooks, the output of `model.embed_tokens`. On Gemma 2 that is the unscaled embedding (Gemma2Model
+ * multiplies by √hidden_size after it), so the embed segment loses its `scale` to a `scale` segment
+ * `embed.out` that layer 0 reads; on Gemma 3 embed_tokens (Gemma3TextScaledWordEmbedding) scales
+ * itself, so `embed` is the scaled embedding and the chain is unchanged.
+ */
+export function withEmbedSubmodule(spec: ModelSpec): ModelSpec {
+  if (spec.embedSubmodule !== false) return spec;
+  const embed = spec.segments[0]!;
+  if (embed.kind !== 'embed') throw new Error('internal: the first segment is not embed');
+  if (spec.architecture !== 'gemma2' || embed.scale === undefined) return { ...spec, embedSubmodule: true };
+  const { scale, ...unscaled } = embed;
+  const reads = (inputs: readonly string[]) => inputs.map((n) => (n === embed.name ? SCALED_EMBED : n));
+  const rest = spec.segments.slice(1).map((s) => ((s.inputs as readonly string[]).includes(embed.name) ? { ...s, inputs: reads(s.inputs) } as SegmentSpec : s));
+  const scaled: ScaleSegment = { kind: 'scale', name: SCALED_EMBED, inputs: [embed.name], factor: scale };
+  return { ...spec, segments: [unscaled, scaled, ...rest], embedSubmodule: true };
 }
 
 /** Width of a segment's output along its last axis (unembed: the vocabulary). */

@@ -43,6 +43,19 @@ describe('architectures', () => {
     expect(() => new TopKDictionary(ops, { ...base, k: 4 })).toThrow(ShapeError);
   });
 
+  it('topk with a selection scale ranks by pre·scale and keeps relu(pre) (lm-saes 2.x decoder-norm gating)', async () => {
+    const ops = referenceOps();
+    // x = [3, -1]: pre = [3, -1, 2]; scores with scale [0.5, 1, 2] are [1.5, -1, 4] → features 2 then 0.
+    const d = new TopKDictionary(ops, { ...base, k: 1, selectionScale: host([3], Float32Array.from([0.5, 1, 2])) });
+    expect(await vals(d.encode(ops.tensor([3, -1], [1, 2])))).toEqual([0, 0, 2]);
+    expect(await vals(d.featureGradients(ops.tensor([3, -1, 3, -1], [2, 2]), Int32Array.from([2, 0])))).toEqual([1, 1, 0, 0]);
+    // a zero scale never selects (lm-saes would divide 0 by 0 there)
+    const z = new TopKDictionary(ops, { ...base, k: 2, selectionScale: host([3], Float32Array.from([0, 1, 1])) });
+    expect(await vals(z.encode(ops.tensor([3, 1], [1, 2])))).toEqual([0, 1, 4]);
+    expect(() => new TopKDictionary(ops, { ...base, k: 1, selectionScale: host([3], Float32Array.from([1, -1, 1])) })).toThrow(/finite and ≥ 0/);
+    expect(() => new TopKDictionary(ops, { ...base, k: 1, selectionScale: host([2], Float32Array.from([1, 1])) })).toThrow(ShapeError);
+  });
+
   it('topk works on [batch, seq, d] inputs', async () => {
     const ops = referenceOps();
     const d = new TopKDictionary(ops, { ...base, k: 1 });

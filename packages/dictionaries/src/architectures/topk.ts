@@ -3,19 +3,30 @@
 // Built without a scatter: the row's k-th largest pre-activation is the cut (pre ≥ kth), so
 // exact ties at the cut keep every tied feature where torch would keep an arbitrary subset.
 // SAELens' `rescale_acts_by_decoder_norm` is folded into the weights by the loader.
+// With a `selectionScale` s (lm-saes 2.x `sparsity_include_decoder_norm`: s_j = ‖W_dec[j]‖) the
+// k features are the k largest pre_j·s_j (all s_j > 0 … or 0, which never selects), the values
+// stay relu(pre_j) — lm-saes' topk(relu(pre·s)) / s.
 // Derivative with the top-k set fixed: ∂f_j/∂x = 1[j selected, pre_j > 0] · W_enc[:, j].
 
 import { ShapeError, type Tensor, type TensorOps } from '@sfc/core';
+import { expectShape, type HostTensor } from '../host-weights.js';
 import { checkEncoder, LinearDictionary, rowMatMul, rowMatMulTransposed, type DictionaryMeta } from './linear-dictionary.js';
 import type { LinearEncoderWeights } from './threshold.js';
+
+export interface TopKWeights extends LinearEncoderWeights {
+  readonly k: number;
+  /** [dSae], finite and ≥ 0: rank features by pre·scale instead of pre (values are still relu(pre)). */
+  readonly selectionScale?: HostTensor;
+}
 
 export class TopKDictionary extends LinearDictionary {
   readonly architecture = 'topk';
   readonly k: number;
   private readonly wEnc: Tensor;
   private readonly bEnc: Tensor;
+  private readonly scale: Tensor | undefined;
 
-  constructor(ops: TensorOps, w: LinearEncoderWeights & { readonly k: number }, meta: DictionaryMeta = {}) {
+  constructor(ops: TensorOps, w: TopKWeights, meta: DictionaryMeta = {}) {
     super(ops, w, { ...meta, details: { k: w.k, ...meta.details } });
     checkEncoder(w.W_enc, w.b_enc, w, meta.source ?? 'dictionary');
     if (!Number.isInteger(w.k) || w.k < 1 || w.k > this.dSae) {
@@ -24,22 +35,31 @@ export class TopKDictionary extends LinearDictionary {
     this.k = w.k;
     this.wEnc = this.own(w.W_enc);
     this.bEnc = this.own(w.b_enc);
+    if (w.selectionScale !== undefined) {
+      const source = meta.source ?? 'dictionary';
+      expectShape(w.selectionScale, [this.dSae], 'topk selection scale', source);
+      if (!w.selectionScale.data.every((v) => Number.isFinite(v) && v >= 0)) {
+        throw new ShapeError(`${source}: topk selection scale must be finite and ≥ 0 (decoder row norms)`);
+      }
+      this.scale = this.own(w.selectionScale);
+    }
   }
 
   /** pre-activations and the 0/1 mask of live selected features (same shape). */
   private selection(x: Tensor, tmp: (t: Tensor) => Tensor): { pre: Tensor; live: Tensor } {
     const ops = this.ops;
     const pre = tmp(ops.add(tmp(rowMatMul(ops, this.centre(x, tmp), this.wEnc, tmp)), this.bEnc));
+    const score = this.scale ? tmp(ops.mul(pre, this.scale)) : pre;
     const rank = pre.shape.length;
-    const top = ops.topk(pre, this.k);
+    const top = ops.topk(score, this.k);
     tmp(top.indices);
     const values = tmp(top.values);
     const begin = pre.shape.map((_, i) => (i === rank - 1 ? this.k - 1 : 0));
     const size = pre.shape.map((_, i) => (i === rank - 1 ? 1 : -1));
     const kth = tmp(ops.slice(values, begin, size));
-    // pre ≥ kth  ⇔  not (kth > pre)
-    const selected = tmp(ops.addScalar(tmp(ops.neg(tmp(ops.greater(kth, pre)))), 1));
-    const live = tmp(ops.mul(selected, tmp(ops.greater(pre, tmp(ops.zeros([1]))))));
+    // score ≥ kth  ⇔  not (kth > score); live where score > 0 (⇔ pre > 0 when the scale is > 0)
+    const selected = tmp(ops.addScalar(tmp(ops.neg(tmp(ops.greater(kth, score)))), 1));
+    const live = tmp(ops.mul(selected, tmp(ops.greater(score, tmp(ops.zeros([1]))))));
     return { pre, live };
   }
 

@@ -31,24 +31,25 @@ const HINT = 'a Llama Scope hyperparams.json is what lm-saes\' SAEConfig.save_hy
 /** lm-saes 1.x's compute_norm_factor: only these three scale by a norm; anything else is factor 1. */
 const PER_BATCH_NORMS = ['token-wise', 'batch-wise'];
 
-function positiveInt(cfg: Record<string, unknown>, key: string, source: string): number | undefined {
+/** `cfg[key]` as a positive integer, undefined when absent; anything else a FormatError (shared with lm-saes-config.ts). */
+export function positiveInt(cfg: Record<string, unknown>, key: string, source: string, hint = HINT): number | undefined {
   const v = cfg[key];
   if (v === undefined || v === null) return undefined;
-  if (!Number.isSafeInteger(v) || (v as number) < 1) throw new FormatError(`${source}: ${key} must be a positive integer, got ${showValue(v)}`, HINT);
+  if (!Number.isSafeInteger(v) || (v as number) < 1) throw new FormatError(`${source}: ${key} must be a positive integer, got ${showValue(v)}`, hint);
   return v as number;
 }
 
-function bool(cfg: Record<string, unknown>, key: string, fallback: boolean, source: string): boolean {
+export function bool(cfg: Record<string, unknown>, key: string, fallback: boolean, source: string, hint = HINT): boolean {
   const v = cfg[key];
   if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'boolean') throw new FormatError(`${source}: ${key} must be true or false, got ${showValue(v)}`, HINT);
+  if (typeof v !== 'boolean') throw new FormatError(`${source}: ${key} must be true or false, got ${showValue(v)}`, hint);
   return v;
 }
 
-function hook(cfg: Record<string, unknown>, key: string, source: string): string | undefined {
+export function hook(cfg: Record<string, unknown>, key: string, source: string, hint = HINT): string | undefined {
   const v = cfg[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v.length === 0) throw new FormatError(`${source}: ${key} must be a hook name such as 'blocks.15.hook_resid_post', got ${showValue(v)}`, HINT);
+  if (typeof v !== 'string' || v.length === 0) throw new FormatError(`${source}: ${key} must be a hook name such as 'blocks.15.hook_resid_post', got ${showValue(v)}`, hint);
   return v;
 }
 
@@ -80,6 +81,13 @@ function scales(cfg: Record<string, unknown>, normActivation: string, dModel: nu
   return [Math.sqrt(dModel) / averageNorm(n, 'in', hookIn, source), Math.sqrt(dModel) / averageNorm(n, 'out', hookOut, source)];
 }
 
+/** A transcoder (hook_point_out ≠ hook_point_in) is a CapabilityError naming what sfc loads instead. */
+export function refuseTranscoder(hookIn: string, hookOut: string, source: string): void {
+  if (hookOut === hookIn) return;
+  throw new CapabilityError(`${source}: a transcoder (reads ${quoteName(hookIn)}, writes ${quoteName(hookOut)}); sfc's dictionaries reconstruct the value they read`,
+    'use an SAE trained with hook_point_out = hook_point_in (Llama Scope\'s LXR, LXA and LXM releases, not its transcoders LXTC)');
+}
+
 /** Reads and checks a parsed hyperparams.json; `source` names the file in errors. */
 export function parseLlamaScopeConfig(raw: unknown, source = 'hyperparams.json'): LlamaScopeConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new FormatError(`${source}: not a JSON object`, HINT);
@@ -90,10 +98,7 @@ export function parseLlamaScopeConfig(raw: unknown, source = 'hyperparams.json')
   const hookIn = hook(cfg, 'hook_point_in', source);
   if (hookIn === undefined) throw new FormatError(`${source}: no hook_point_in`, `${HINT}; it names where the SAE reads, e.g. 'blocks.15.hook_resid_post'`);
   const hookOut = hook(cfg, 'hook_point_out', source) ?? hookIn;
-  if (hookOut !== hookIn) {
-    throw new CapabilityError(`${source}: a transcoder (reads ${quoteName(hookIn)}, writes ${quoteName(hookOut)}); sfc's dictionaries reconstruct the value they read`,
-      'use Llama Scope\'s SAEs (the LXR, LXA and LXM releases) instead of its transcoders (LXTC)');
-  }
+  refuseTranscoder(hookIn, hookOut, source);
   if (bool(cfg, 'use_glu_encoder', false, source)) {
     throw new CapabilityError(`${source}: use_glu_encoder is true; sfc does not support gated-linear-unit encoders`, 'use an SAE trained without use_glu_encoder');
   }

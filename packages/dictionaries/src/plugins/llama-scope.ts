@@ -1,4 +1,8 @@
-// Llama Scope loader: the release layout of fnlp/Llama-Scope, written by OpenMOSS lm-saes 1.x — a
+// Llama Scope loader. Two layouts, told apart by the config file present:
+//   hyperparams.json — lm-saes 1.x, the fnlp/Llama-Scope releases (this file);
+//   config.json with `sae_type` — lm-saes 2.x (llama-scope-v2.ts); a config.json with lm-saes keys
+//   but no sae_type (2025 development versions) is claimed and refused naming the alternative.
+// The 1.x release layout of fnlp/Llama-Scope, written by OpenMOSS lm-saes 1.x — a
 // folder per SAE (`L15R-8x/`) with `hyperparams.json` (llama-scope-config.ts) and
 // `checkpoints/final.safetensors` holding encoder.weight [d_sae, d_model], encoder.bias [d_sae],
 // decoder.weight [d_model, d_sae] and decoder.bias [d_model] (torch.nn.Linear layout).
@@ -24,10 +28,12 @@ import { JumpReluDictionary, ReluDictionary, TopKDictionary, type DictionaryMeta
 import { constant, expectShape, foldDecoderNorms, scaleVector, transpose2d, type HostTensor } from '../host-weights.js';
 import { VERSION } from '../version.js';
 import { parseLlamaScopeConfig, type LlamaScopeConfig } from './llama-scope-config.js';
+import { parseLmSaesConfig } from './lm-saes-config.js';
+import { LM_SAES_WEIGHT_FILES, lmSaesWeightsPath, loadLmSaes, refuseDevLayout } from './llama-scope-v2.js';
 import { checkWidth, isFile, readJson } from './plugin-io.js';
 import { requireTensor, weightMap, type WeightMap } from './weight-map.js';
 
-const HINT = 'a Llama Scope folder has hyperparams.json and checkpoints/final.safetensors (fnlp/Llama-Scope, OpenMOSS lm-saes)';
+const HINT = 'a Llama Scope folder has hyperparams.json and checkpoints/final.safetensors (fnlp/Llama-Scope, OpenMOSS lm-saes 1.x), or config.json and sae_weights.safetensors (lm-saes 2.x)';
 
 /** Where lm-saes' from_config looks for weights, in its order (its .pt variants are not read), and the bare final.safetensors. */
 const WEIGHT_FILES = ['sae_weights.safetensors', 'checkpoints/pruned.safetensors', 'checkpoints/final.safetensors', 'final.safetensors'];
@@ -77,44 +83,79 @@ function build(ctx: DictionaryLoadContext, cfg: LlamaScopeConfig, w: WeightMap, 
   }
 }
 
-/** hook_point_in of a hyperparams.json, read leniently (detection names the hook even when loading will refuse the file). */
+/** hook_point_in of a hyperparams.json or config.json, read leniently (detection names the hook even when loading will refuse the file). */
 function declaredHook(raw: unknown): string | undefined {
   const h = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>).hook_point_in : undefined;
   return typeof h === 'string' && h.length > 0 ? h : undefined;
+}
+
+type Layout = 'v1' | 'v2' | 'dev';
+
+/**
+ * Which layout `dir` holds: hyperparams.json (1.x) wins; config.json counts when it has sae_type
+ * (2.x) or, without one, lm-saes' own keys (a 2025 development version). Unparseable JSON is an error.
+ */
+async function layoutOf(dir: string): Promise<{ layout: Layout; cfgPath: string; raw: unknown } | { reason: string }> {
+  const v1 = join(dir, 'hyperparams.json');
+  if (isFile(v1)) return { layout: 'v1', cfgPath: v1, raw: await readJson(v1, HINT) };
+  const v2 = join(dir, 'config.json');
+  if (!isFile(v2)) return { reason: 'no hyperparams.json or config.json' };
+  const raw = await readJson(v2, HINT);
+  const cfg = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw as Record<string, unknown> : {};
+  if ('sae_type' in cfg) return { layout: 'v2', cfgPath: v2, raw };
+  if (['hook_point_in', 'd_model', 'expansion_factor'].every((k) => k in cfg)) return { layout: 'dev', cfgPath: v2, raw };
+  return { reason: 'config.json is not an lm-saes one (no sae_type)' };
+}
+
+
+function weightsOf(layout: Layout, dir: string): string | undefined {
+  return layout === 'v1' ? llamaScopeWeightsFile(dir) : lmSaesWeightsPath(dir);
+}
+
+async function detectLlamaScope(dir: string): Promise<{ ok: boolean; reason: string; hook?: string }> {
+  let found: Awaited<ReturnType<typeof layoutOf>>;
+  try {
+    found = await layoutOf(dir);
+  } catch (e) {
+    return { ok: false, reason: `config is not JSON: ${(e as Error).message}` };
+  }
+  if ('reason' in found) return { ok: false, reason: found.reason };
+  const { layout, cfgPath, raw } = found;
+  const file = layout === 'v1' ? 'hyperparams.json' : 'config.json';
+  if (!weightsOf(layout, dir)) return { ok: false, reason: `${file} without ${(layout === 'v1' ? WEIGHT_FILES : LM_SAES_WEIGHT_FILES).join(' or ')}` };
+  const hook = declaredHook(raw);
+  let reason: string;
+  try {
+    if (layout === 'dev') refuseDevLayout(cfgPath);
+    const cfg = layout === 'v1' ? parseLlamaScopeConfig(raw, cfgPath) : parseLmSaesConfig(raw, cfgPath);
+    const version = layout === 'v1' ? 'lm-saes 1.x' : 'lm-saes 2.x';
+    reason = `Llama Scope (${version}) ${cfg.activation} SAE, d_model ${cfg.dModel}, d_sae ${cfg.dSae}`;
+  } catch (e) {
+    reason = `Llama Scope (lm-saes) ${file} that cannot be loaded: ${(e as Error).message}`; // load says so as a typed error
+  }
+  return { ok: true, reason, ...(hook ? { hook } : {}) };
 }
 
 export function llamaScope(): DictionaryPlugin {
   return {
     meta: { name: 'llama-scope', version: VERSION, namespace: 'llama-scope' },
 
-    async detect(dir) {
-      const cfgPath = join(dir, 'hyperparams.json');
-      if (!isFile(cfgPath)) return { ok: false, reason: 'no hyperparams.json' };
-      const weights = llamaScopeWeightsFile(dir);
-      if (!weights) return { ok: false, reason: `hyperparams.json without ${WEIGHT_FILES.join(' or ')}` };
-      let raw: unknown;
-      try {
-        raw = await readJson(cfgPath, HINT);
-      } catch (e) {
-        return { ok: false, reason: `hyperparams.json is not JSON: ${(e as Error).message}` };
-      }
-      const hook = declaredHook(raw);
-      let reason: string;
-      try {
-        const cfg = parseLlamaScopeConfig(raw, cfgPath);
-        reason = `Llama Scope (lm-saes) ${cfg.activation} SAE, d_model ${cfg.dModel}, d_sae ${cfg.dSae}`;
-      } catch (e) {
-        reason = `Llama Scope (lm-saes) hyperparams.json that cannot be loaded: ${(e as Error).message}`; // load says so as a typed error
-      }
-      return { ok: true, reason, ...(hook ? { hook } : {}) };
-    },
+    detect: detectLlamaScope,
 
     async load(dir, ctx) {
-      const cfgPath = join(dir, 'hyperparams.json');
-      const cfg = parseLlamaScopeConfig(await readJson(cfgPath, HINT), cfgPath);
-      const wPath = llamaScopeWeightsFile(dir);
-      if (!wPath) throw new NotFoundError(`${dir} has no weights (${WEIGHT_FILES.join(', ')})`, HINT);
-      const dict = withSafetensors(wPath, (file) => build(ctx, cfg, weightMap(file), wPath));
+      const found = await layoutOf(dir);
+      if ('reason' in found) throw new NotFoundError(`${dir}: ${found.reason}`, HINT);
+      const { layout, cfgPath, raw } = found;
+      if (layout === 'dev') refuseDevLayout(cfgPath);
+      let dict: Dictionary;
+      if (layout === 'v2') {
+        dict = loadLmSaes(dir, parseLmSaesConfig(raw, cfgPath), ctx);
+      } else {
+        const cfg = parseLlamaScopeConfig(raw, cfgPath);
+        const wPath = llamaScopeWeightsFile(dir);
+        if (!wPath) throw new NotFoundError(`${dir} has no weights (${WEIGHT_FILES.join(', ')})`, HINT);
+        dict = withSafetensors(wPath, (file) => build(ctx, cfg, weightMap(file), wPath));
+      }
       checkWidth(dict, ctx);
       return dict;
     },
