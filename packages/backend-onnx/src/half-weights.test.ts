@@ -179,3 +179,52 @@ describe('16-bit weights widened in chunks, with per-row factors (gemma2-a)', ()
     }
   });
 });
+
+// forwardKeeping: the forward also returns its linears' results, and a VJP given them reads them
+// instead of recomputing those products. Same outputs and cotangents as forward + vjp, for 16-bit
+// (chunked) and float32 weights.
+describe.each([['mistral-bf16', false], ['gemma2-a', true], ['neox-par-r50-bf16', false]] as const)('forwardKeeping on onnx (%s)', (fixture, roundToBf16) => {
+  it('keeps the linears\' results and gives forward\'s output and vjp\'s cotangents with them', async () => {
+    const { spec, half, f32 } = await loadStores(fixture, roundToBf16);
+    const ops = backend().ops;
+    const ids = ops.intTensor([1, 5, 9, 3, 7, 2, 4, 8], [2, 4]);
+    for (const store of [half, f32]) {
+      const rt = await backend().loadModel(spec, store);
+      try {
+        const values = new Map<string, Tensor>();
+        let keptSegments = 0;
+        for (const seg of spec.segments) {
+          if (seg.kind === 'unembed') break;
+          const inputs = seg.kind === 'embed' ? [ids] : seg.inputs.map((n) => values.get(n)!);
+          const y = await rt.forward(seg.name, inputs);
+          values.set(seg.name, y);
+          if (seg.kind === 'embed' || seg.kind === 'sum' || seg.kind === 'scale') continue;
+          const { output, kept } = await rt.forwardKeeping!(seg.name, inputs);
+          expect(await output.data()).toEqual(await y.data());
+          expect(kept.length).toBeGreaterThan(0);
+          for (const k of kept) expect(k.shape.slice(0, 2)).toEqual([2, 4]);
+          keptSegments++;
+          const dy = ops.tensor(Float32Array.from({ length: y.shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i)), y.shape);
+          const plain = await rt.vjp(seg.name, inputs, dy);
+          const withKept = await rt.vjp(seg.name, inputs, dy, undefined, kept);
+          expect(withKept.length).toBe(plain.length);
+          for (const [i, g] of withKept.entries()) expectClose(await g.data(), await plain[i]!.data(), 1e-6);
+          if (seg.kind === 'mlp') {
+            // The kept values are read: other values give other cotangents.
+            const [other] = await rt.vjp(seg.name, inputs, dy, undefined, kept.map((k) => ops.scale(k, 2)));
+            expect(await other!.data()).not.toEqual(await plain[0]!.data());
+          }
+        }
+        expect(keptSegments).toBeGreaterThanOrEqual(2 * spec.dims.nLayers);
+        // A kept value of another batch is refused before anything runs.
+        const seg = spec.segments.find((s) => s.kind === 'mlp')!;
+        const inputs = seg.inputs.map((n) => values.get(n)!);
+        const { kept } = await rt.forwardKeeping!(seg.name, inputs);
+        const y = values.get(seg.name)!;
+        await expect(rt.vjp(seg.name, inputs, ops.fill(y.shape, 1), undefined, [ops.fill([1, 4, 8], 0), ...kept.slice(1)])).rejects.toThrow(/kept value 0/);
+      } finally {
+        rt.dispose();
+      }
+    }
+  });
+});

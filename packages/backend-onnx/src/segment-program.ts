@@ -42,6 +42,12 @@ export interface SegmentVariant {
    * rotary tables per row, `rope_cos`/`rope_sin` [b, 1, s, rotaryDims].
    */
   readonly padded?: boolean;
+  /**
+   * Attention, MLP and projection segments: the forward graph also outputs the results of its
+   * linears (`kept0…`, [b, s, width]); the VJP graph takes them back as inputs instead of
+   * recomputing those products (Program.keep).
+   */
+  readonly kept?: boolean;
 }
 
 export const FULL_VARIANT: SegmentVariant = { lastOnly: false, columns: false };
@@ -54,7 +60,7 @@ export const ROPE_COS = 'rope_cos';
 export const ROPE_SIN = 'rope_sin';
 
 export function variantKey(v: SegmentVariant): string {
-  return `${v.lastOnly ? 'last' : 'all'}-${v.columns ? 'cols' : 'vocab'}${v.kvCache ? '-kv' : ''}${v.padded ? '-pad' : ''}`;
+  return `${v.lastOnly ? 'last' : 'all'}-${v.columns ? 'cols' : 'vocab'}${v.kvCache ? '-kv' : ''}${v.padded ? '-pad' : ''}${v.kept ? '-kept' : ''}`;
 }
 
 /** Output dims of a segment for a variant (symbolic batch, seq and k). */
@@ -190,6 +196,13 @@ class SegmentBuilder {
     return this.p.apply1(linear, l.bias ? [x, this.weight(l.weight), this.weight(l.bias)] : [x, this.weight(l.weight)], undefined, label);
   }
 
+  /** lin, with its result kept for the VJP (SegmentVariant.kept): the products a VJP would otherwise recompute. */
+  keptLin(x: Value, l: LinearSpec, label: string): Value {
+    const y = this.lin(x, l, label);
+    this.p.keep(y, [B, S, `${label}_width`]);
+    return y;
+  }
+
   norm(x: Value, n: NormSpec, label: string): Value {
     return n.kind === 'layernorm'
       ? this.p.apply1(layerNorm, [x, this.weight(n.weight), this.weight(n.bias)], { eps: n.eps }, label)
@@ -227,7 +240,7 @@ function embed(b: SegmentBuilder, seg: EmbedSegment): Value {
 function attention(b: SegmentBuilder, seg: AttentionSegment): Value {
   const { p } = b;
   const h = b.norm(b.activations(), seg.ln, 'ln');
-  const qkv = b.lin(h, seg.qkv, 'qkv');
+  const qkv = b.keptLin(h, seg.qkv, 'qkv');
   const heads = { nHeads: seg.nHeads, headDim: seg.headDim, nKvHeads: seg.nKvHeads };
   let [q, k, v] = p.apply(splitHeads, [qkv], heads, 3, 'splitHeads') as [Value, Value, Value];
   if (seg.qNorm) q = b.norm(q, seg.qNorm, 'qNorm');
@@ -256,15 +269,15 @@ function attention(b: SegmentBuilder, seg: AttentionSegment): Value {
     ...(padded ? { keyMask: true } : {}),
   }, 'attention');
   const merged = p.apply1(mergeHeads, [ctx], heads, 'mergeHeads');
-  return seg.out ? b.lin(merged, seg.out, 'out') : merged;
+  return seg.out ? b.keptLin(merged, seg.out, 'out') : merged;
 }
 
 function mlp(b: SegmentBuilder, seg: MlpSegment): Value {
   const h = b.norm(b.activations(), seg.ln, 'ln');
   const a = seg.gate
-    ? b.p.apply1(gatedActivation, [b.lin(h, seg.gate, 'gate'), b.lin(h, seg.fcIn, 'fcIn')], { activation: seg.activation }, `gated ${seg.activation}`)
-    : b.p.apply1(activationOp(seg.activation), [b.lin(h, seg.fcIn, 'fcIn')], undefined, seg.activation);
-  return b.post(b.lin(a, seg.fcOut, 'fcOut'), seg.postNorm);
+    ? b.p.apply1(gatedActivation, [b.keptLin(h, seg.gate, 'gate'), b.keptLin(h, seg.fcIn, 'fcIn')], { activation: seg.activation }, `gated ${seg.activation}`)
+    : b.p.apply1(activationOp(seg.activation), [b.keptLin(h, seg.fcIn, 'fcIn')], undefined, seg.activation);
+  return b.post(b.keptLin(a, seg.fcOut, 'fcOut'), seg.postNorm);
 }
 
 function unembed(b: SegmentBuilder, seg: UnembedSegment): Value {
@@ -312,7 +325,7 @@ export function segmentProgram(spec: ModelSpec, seg: SegmentSpec, v: SegmentVari
     case 'embed': y = embed(b, seg); break;
     case 'attention': y = attention(b, seg); break;
     case 'mlp': y = mlp(b, seg); break;
-    case 'project': y = b.post(b.lin(b.activations(), seg.linear, 'linear'), seg.postNorm); break;
+    case 'project': y = b.post(b.keptLin(b.activations(), seg.linear, 'linear'), seg.postNorm); break;
     case 'scale': y = b.p.apply1(scaled, [b.activations()], { factor: seg.factor }, 'scale'); break; // as embed's scale
     case 'sum': {
       const xs = seg.inputs.map((_, i) => b.p.input(`x${i}`, 'float32', [B, S, spec.dims.dModel], true));

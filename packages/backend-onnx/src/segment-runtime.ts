@@ -85,6 +85,9 @@ export function halfWeights(weights: WeightStore, spec?: ModelSpec, rowChunkByte
   return out;
 }
 
+/** The segment kinds whose linears' results forwardKeeping keeps for the VJP (segment-program's keptLin). */
+const KEEPS = new Set<SegmentSpec['kind']>(['attention', 'mlp', 'project']);
+
 export class OnnxSegmentRuntime implements SegmentRuntime {
   private readonly sessions = new Map<string, Promise<CompiledSegment>>();
   /** Live KV caches, marked disposed with the model. */
@@ -120,7 +123,8 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     let c = this.sessions.get(key);
     if (!c) {
       const program = segmentProgram(this.spec, seg, v, this.half);
-      const { graph, outputs } = mode === 'forward' ? { graph: program.compileForward(), outputs: program.forwardOutputs } : program.compileVjp();
+      const kept = !!v.kept;
+      const { graph, outputs } = mode === 'forward' ? { graph: program.compileForward(kept), outputs: program.forwardOutputs(kept) } : program.compileVjp(kept);
       c = this.cache.session(graph.encode(), `segment '${seg.name}' ${mode}`).then((session) => ({
         session, inputs: session.inputNames, outputs,
       }));
@@ -229,6 +233,17 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     return this.ops.wrap(y!.data as Float32Array, y!.dims);
   }
 
+  async forwardKeeping(segment: string, inputs: readonly Tensor[], options?: SegmentCallOptions): Promise<{ output: Tensor; kept: Tensor[] }> {
+    const seg = this.segment(segment);
+    if (!KEEPS.has(seg.kind) || options?.cache) return { output: await this.forward(segment, inputs, options), kept: [] };
+    const what = `forward of '${seg.name}'`;
+    const [batch, seq] = this.checkInputs(seg, inputs, what);
+    const offset = this.checkOptions(seg, seq, batch, options, what);
+    const tensors = new Map<string, Tensor>(inputs.map((t, i) => [`x${i}`, t]));
+    const [y, ...kept] = await this.run(seg, 'forward', { ...this.variant(seg, options), kept: true }, tensors, offset);
+    return { output: this.ops.wrap(y!.data as Float32Array, y!.dims), kept: kept.map((k) => this.ops.wrap(k.data as Float32Array, k.dims)) };
+  }
+
   async createKvCache(options: KvCacheOptions): Promise<KvCache> {
     if (this.disposed) throw new InputError('the model was disposed', 'load it again');
     // Buffers are plain memory: dropping the references frees them.
@@ -257,13 +272,13 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     return this.ops.wrap(y!.data as Float32Array, y!.dims);
   }
 
-  async vjp(segment: string, inputs: readonly Tensor[], cotangent: Tensor, options?: SegmentCallOptions): Promise<Tensor[]> {
+  async vjp(segment: string, inputs: readonly Tensor[], cotangent: Tensor, options?: SegmentCallOptions, kept?: readonly Tensor[]): Promise<Tensor[]> {
     const seg = this.segment(segment);
     const what = `VJP of '${seg.name}'`;
     if (options?.cache) throw new InputError(`${what} with a KV cache`, 'VJPs run on full sequences: call vjp without a cache');
     const [batch, seq] = this.checkInputs(seg, inputs, what);
     const offset = this.checkOptions(seg, seq, batch, options, what);
-    const v = this.variant(seg, options);
+    const v = kept?.length ? { ...this.variant(seg, options), kept: true } : this.variant(seg, options);
     const want = this.expectedOutput(seg, v, batch, seq, options);
     if (cotangent.dtype !== 'float32' || cotangent.shape.length !== want.length || cotangent.shape.some((d, i) => d !== want[i])) {
       throw new ShapeError(`${what}: cotangent has shape ${shapeToString(cotangent.shape)}, the output is ${shapeToString(want)}`,
@@ -277,6 +292,12 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     const tensors = new Map<string, Tensor>(inputs.map((t, i) => [`x${i}`, t]));
     if (v.columns) tensors.set('columns', options!.logits!.columns!);
     tensors.set('dy', cotangent);
+    kept?.forEach((t, i) => {
+      if (t.shape.length !== 3 || t.shape[0] !== batch || t.shape[1] !== seq) {
+        throw new ShapeError(`${what}: kept value ${i} has shape ${shapeToString(t.shape)}, not [${batch}, ${seq}, …] of the inputs`, 'pass what forwardKeeping gave for these inputs');
+      }
+      tensors.set(`kept${i}`, t);
+    });
     const grads = await this.run(seg, 'vjp', v, tensors, offset);
     // Summed inputs share one cotangent (one graph output): one buffer, a handle per input.
     const wrapped = new Map<ort.Tensor, Tensor>();

@@ -121,11 +121,18 @@ export interface KvCache {
 export interface SegmentRuntime {
   forward(segment: string, inputs: readonly Tensor[], options?: SegmentCallOptions): Promise<Tensor>;
   /**
+   * Optional: `forward`, plus what the segment's VJP would otherwise recompute (`kept`: backend
+   * tensors of shape [batch, seq, …], possibly none). Core slices and gathers them by rows like
+   * any value and hands them back to `vjp` for the same inputs.
+   */
+  forwardKeeping?(segment: string, inputs: readonly Tensor[], options?: SegmentCallOptions): Promise<{ output: Tensor; kept: Tensor[] }>;
+  /**
    * Cotangent of the output → cotangents of each input (same order as `inputs`; the embed
    * segment returns []). The cotangent's batch may be a multiple of the inputs' batch only if
-   * the caller tiles the inputs first; shapes must match exactly.
+   * the caller tiles the inputs first; shapes must match exactly. `kept`: what forwardKeeping
+   * gave for these very inputs (rows in the same order), so the VJP need not recompute it.
    */
-  vjp(segment: string, inputs: readonly Tensor[], cotangent: Tensor, options?: SegmentCallOptions): Promise<Tensor[]>;
+  vjp(segment: string, inputs: readonly Tensor[], cotangent: Tensor, options?: SegmentCallOptions, kept?: readonly Tensor[]): Promise<Tensor[]>;
   /** An empty KV cache for this model; present exactly when the backend has `capabilities.kvCache`. */
   createKvCache?(options: KvCacheOptions): Promise<KvCache>;
   dispose(): void;

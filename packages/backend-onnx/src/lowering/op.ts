@@ -63,6 +63,7 @@ export class Program {
   private nextId = 0;
   private result?: { value: Value; elem: ElemType; dims: readonly Dim[] };
   private readonly extras: { value: Value; name: string; elem: ElemType; dims: readonly Dim[] }[] = [];
+  private readonly kept: { value: Value; dims: readonly Dim[] }[] = [];
 
   /** `name` labels the graph and prefixes node names (`<name>:<label>:…`) for error reports. */
   constructor(readonly name: string) {}
@@ -99,9 +100,24 @@ export class Program {
     this.extras.push({ value, name, elem, dims });
   }
 
-  /** Names of the forward graph's outputs in order: `y`, then the added ones. */
-  get forwardOutputs(): string[] {
-    return ['y', ...this.extras.map((e) => e.name)];
+  /**
+   * Marks an op output (float32, `dims`) as kept: a forward graph compiled with `kept` also outputs
+   * it as `kept{k}`, and a VJP graph compiled with `kept` takes it as input `kept{k}` instead of
+   * recomputing the op — the caller feeds back what that forward gave for the same inputs.
+   */
+  keep(value: Value, dims: readonly Dim[]): void {
+    if (!this.steps.some((s) => s.outputs.length === 1 && s.outputs[0] === value)) throw new Error('internal: only a single-output op result can be kept');
+    this.kept.push({ value, dims });
+  }
+
+  /** How many values are kept (`kept0…`). */
+  get keptCount(): number {
+    return this.kept.length;
+  }
+
+  /** Names of the forward graph's outputs in order: `y`, then the added ones (then the kept ones with `kept`). */
+  forwardOutputs(kept = false): string[] {
+    return ['y', ...this.extras.map((e) => e.name), ...(kept ? this.kept.map((_, k) => `kept${k}`) : [])];
   }
 
   get output(): { value: Value; elem: ElemType; dims: readonly Dim[] } {
@@ -114,11 +130,20 @@ export class Program {
     return this.steps.map((s) => s.label);
   }
 
-  private emitForward(g: GraphBuilder): { names: Map<number, string>; saved: Map<Step, ForwardLowering> } {
+  private emitForward(g: GraphBuilder, fedKept = false): { names: Map<number, string>; saved: Map<Step, ForwardLowering> } {
     const names = new Map<number, string>();
     for (const inp of this.inputs) names.set(inp.value.id, g.input(inp.name, inp.elem, inp.dims));
     const saved = new Map<Step, ForwardLowering>();
+    const fed = new Map(fedKept ? this.kept.map((k, i) => [k.value.id, { name: `kept${i}`, dims: k.dims }]) : []);
     for (const step of this.steps) {
+      const given = step.outputs.length === 1 ? fed.get(step.outputs[0]!.id) : undefined;
+      if (given) {
+        // A kept result: read, not recomputed (its VJP takes inputs and cotangents only).
+        const name = g.input(given.name, 'float32', given.dims);
+        names.set(step.outputs[0]!.id, name);
+        saved.set(step, { outputs: [name] });
+        continue;
+      }
       const ins = step.inputs.map((v) => names.get(v.id)!);
       const res = g.within(`${this.name}:${step.label}`, () => step.op.forward(g, ins, step.attrs));
       if (res.outputs.length !== step.outputs.length) throw new Error(`internal: op ${step.op.name} gave ${res.outputs.length} outputs, expected ${step.outputs.length}`);
@@ -128,13 +153,14 @@ export class Program {
     return { names, saved };
   }
 
-  /** The forward graph: program inputs → `y` (and the added outputs). */
-  compileForward(): GraphBuilder {
+  /** The forward graph: program inputs → `y` (and the added outputs; with `kept`, then `kept{k}`). */
+  compileForward(kept = false): GraphBuilder {
     const g = new GraphBuilder(`${this.name}.forward`);
     const { names } = this.emitForward(g);
     const out = this.output;
     g.output(names.get(out.value.id)!, 'y', out.elem, out.dims);
     for (const e of this.extras) g.output(names.get(e.value.id)!, e.name, e.elem, e.dims);
+    if (kept) this.kept.forEach((k, i) => g.output(names.get(k.value.id)!, `kept${i}`, 'float32', k.dims));
     return g;
   }
 
@@ -143,9 +169,9 @@ export class Program {
    * Returns the graph and, per differentiable input in order, the name of its graph output
    * (inputs with the same cotangent share a name).
    */
-  compileVjp(): { graph: GraphBuilder; outputs: string[] } {
+  compileVjp(kept = false): { graph: GraphBuilder; outputs: string[] } {
     const g = new GraphBuilder(`${this.name}.vjp`);
-    const { names, saved } = this.emitForward(g);
+    const { names, saved } = this.emitForward(g, kept);
     const out = this.output;
     if (!out.value.differentiable) throw new Error(`internal: program ${this.name} has no differentiable output`);
     const cot = new Map<number, string>();

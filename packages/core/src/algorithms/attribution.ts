@@ -111,7 +111,19 @@ export interface BatchContext {
    * exact, which reads `delta` directly, does not.
    */
   readonly changed: ChangedRows | undefined;
+  /**
+   * What the clean forward kept for its backward (ForwardOptions.keepForBackward), for the first
+   * backward of the clean run (attribGradients), which empties it: later backwards recompute.
+   */
+  readonly kept?: Map<string, Tensor[]>;
 }
+
+/**
+ * The clean forward keeps its segments' linear products for the clean backward when the stacked
+ * clean + patch forward has at most this many rows (the products cost a few times a row's
+ * activations per layer: at Gemma-2-2B shape ~110 KB per row and layer).
+ */
+const KEEP_MAX_ROWS = 128;
 
 /**
  * Runs the clean and patch prompts and decomposes every submodule output with its SAE. Only the
@@ -150,7 +162,7 @@ export async function prepareBatch(model: Model, subs: readonly ResolvedSubmodul
     delta.set(s.name, d);
     target.set(s.name, patch ? patch.values.get(s.name)! : s.dict.decoderBias());
   }
-  return { batch, metric, selection, logits: clean.logits!, values: clean.values, mClean, mPatch, delta, target, changed };
+  return { batch, metric, selection, logits: clean.logits!, values: clean.values, mClean, mPatch, delta, target, changed, ...(clean.kept ? { kept: clean.kept } : {}) };
 }
 
 /**
@@ -162,13 +174,14 @@ export async function prepareBatch(model: Model, subs: readonly ResolvedSubmodul
 async function cleanAndPatchRuns(model: Model, batch: PromptBatch, metric: BoundMetric, selection: LogitSelection):
   Promise<{ clean: ForwardResult; patch: ForwardResult | undefined }> {
   const { size: B, seq: S } = batch;
-  if (!batch.patch) return { clean: await model.forward(model.tokens(batch.clean, B, S), { logits: selection }), patch: undefined };
+  const keepForBackward = (batch.patch ? 2 : 1) * B * S <= KEEP_MAX_ROWS;
+  if (!batch.patch) return { clean: await model.forward(model.tokens(batch.clean, B, S), { logits: selection, keepForBackward }), patch: undefined };
   const ops = model.ops;
   const ids = new Int32Array(2 * B * S);
   ids.set(batch.clean, 0);
   ids.set(batch.patch, B * S);
   const rows = Int32Array.from({ length: 2 * B }, (_, r) => r % B);
-  const both = await model.forward(model.tokens(ids, 2 * B, S), { logits: metric.selection(rows) });
+  const both = await model.forward(model.tokens(ids, 2 * B, S), { logits: metric.selection(rows), keepForBackward });
   const half = (t: Tensor, k: 0 | 1) => ops.slice(t, [k * B, ...t.shape.slice(1).map(() => 0)], [B, ...t.shape.slice(1)]);
   const split = (k: 0 | 1): ForwardResult => {
     const values = new Map<string, Tensor>();
@@ -177,9 +190,11 @@ async function cleanAndPatchRuns(model: Model, batch: PromptBatch, metric: Bound
   };
   const clean = split(0);
   const patch = split(1);
+  const kept = both.kept ? new Map([...both.kept].map(([name, ts]) => [name, ts.map((t) => half(t, 0))])) : undefined;
   for (const v of both.values.values()) v.dispose();
+  for (const ts of both.kept?.values() ?? []) for (const t of ts) t.dispose();
   both.logits!.dispose();
-  return { clean, patch };
+  return { clean: kept ? { ...clean, kept } : clean, patch };
 }
 
 /** enc(a) − enc(b), with both encoded as one stacked batch (each encoder weight read once). */
@@ -194,8 +209,14 @@ function encodedDifference(ops: TensorOps, dict: Dictionary, a: Tensor, b: Tenso
 
 /** attrib: ∂m/∂x_M for every submodule from one backward pass of the clean run (true gradients through every splice). */
 export async function attribGradients(model: Model, ctx: BatchContext, subs: readonly ResolvedSubmodule[]): Promise<Map<string, Tensor>> {
-  return model.backward(ctx.values, { logits: ctx.metric.cotangent(ctx.logits) },
-    { targets: subs.map((s) => s.name), logits: ctx.selection });
+  const kept = ctx.kept?.size ? new Map(ctx.kept) : undefined;
+  ctx.kept?.clear();
+  try {
+    return await model.backward(ctx.values, { logits: ctx.metric.cotangent(ctx.logits) },
+      { targets: subs.map((s) => s.name), logits: ctx.selection, ...(kept ? { kept } : {}) });
+  } finally {
+    for (const ts of kept?.values() ?? []) for (const t of ts) t.dispose();
+  }
 }
 
 /**

@@ -49,12 +49,20 @@ export interface ForwardOptions {
    * attention reads the cached past and appends the new keys and values.
    */
   readonly cache?: KvCache;
+  /**
+   * Also keep, per segment, what its VJP would recompute (where the backend offers
+   * forwardKeeping), in `ForwardResult.kept`, for a `backward` over these values. It costs memory
+   * (the segments' linear products for every row), so it suits one backward of a few rows.
+   */
+  readonly keepForBackward?: boolean;
 }
 
 export interface ForwardResult {
   /** Every submodule's output (after edits), by name. */
   readonly values: Map<string, Tensor>;
   readonly logits?: Tensor;
+  /** With keepForBackward: per segment, what its VJP reads instead of recomputing (BackwardOptions.kept). */
+  readonly kept?: Map<string, Tensor[]>;
 }
 
 export interface BackwardOptions {
@@ -66,6 +74,8 @@ export interface BackwardOptions {
   readonly logits?: LogitSelection;
   /** The positionOffset of the forward whose values are given (default 0). */
   readonly positionOffset?: number;
+  /** ForwardResult.kept of the forward whose values are given (the same rows, in the same order). */
+  readonly kept?: ReadonlyMap<string, readonly Tensor[]>;
 }
 
 export interface ModelLoadOptions {
@@ -265,6 +275,7 @@ export class Model {
     const padding = call.cache?.padding;
     const editCall: EditCall = padding ? { positionOffset: call.positionOffset ?? 0, padding } : { positionOffset: call.positionOffset ?? 0 };
     const values = new Map<string, Tensor>();
+    const kept = options.keepForBackward && this.runtime.forwardKeeping && !options.cache ? new Map<string, Tensor[]>() : undefined;
     const dirty = new Set<string>();
     let reps = 1;
     if (start) {
@@ -299,7 +310,14 @@ export class Model {
         if (reps === 1) { values.set(seg.name, get(seg.name)); }
         continue; // unaffected: read from cache (tiled lazily when consumed)
       } else {
-        out = await this.runSegment(seg, seg.kind === 'embed' ? [tokens!] : seg.inputs.map(get), call);
+        const inputs = seg.kind === 'embed' ? [tokens!] : seg.inputs.map(get);
+        if (kept && seg.kind !== 'embed' && seg.kind !== 'sum') {
+          const r = await this.runtime.forwardKeeping!(seg.name, inputs, { positionOffset: call.positionOffset });
+          out = r.output;
+          if (r.kept.length) kept.set(seg.name, r.kept);
+        } else {
+          out = await this.runSegment(seg, inputs, call);
+        }
       }
       const edit = options.edits?.get(seg.name);
       if (edit) out = edit(out, editCall);
@@ -314,7 +332,7 @@ export class Model {
       const { x, selection } = this.unembedInput(values.get(un.inputs[0]!)!, options.logits || undefined);
       logits = await this.runtime.forward('unembed', [x], { logits: selection });
     }
-    return { values, logits };
+    return kept ? { values, logits, kept } : { values, logits };
   }
 
   /**
@@ -400,7 +418,8 @@ export class Model {
       const g = cot.get(seg.name);
       if (!g || options.stopAt?.has(seg.name)) continue;
       const inputs = seg.inputs.map((n) => values.get(n)!);
-      const gin = seg.kind === 'sum' ? inputs.map(() => g) : await this.runtime.vjp(seg.name, inputs, g, { positionOffset: options.positionOffset });
+      const gin = seg.kind === 'sum' ? inputs.map(() => g)
+        : await this.runtime.vjp(seg.name, inputs, g, { positionOffset: options.positionOffset }, options.kept?.get(seg.name));
       seg.inputs.forEach((n, k) => accumulate(n, gin[k]!));
     }
     const out = new Map<string, Tensor>();
