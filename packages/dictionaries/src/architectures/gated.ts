@@ -71,11 +71,12 @@ export class GatedDictionary extends LinearDictionary {
       const ops = this.ops;
       const idx = tmp(this.featureIndex(x, features));
       const xc = this.centre(x, tmp);
-      const g = this.selectedPre(xc, this.wEnc, this.bGate, idx, tmp);
-      const m = this.selectedPre(xc, this.wMag, this.bMag, idx, tmp);
+      const magRows = this.encoderColumns(this.wMag, idx, tmp);
+      const gate = this.selectedPre(xc, this.encoderColumns(this.wEnc, idx, tmp), this.bGate, idx, tmp);
+      const mag = this.selectedPre(xc, magRows, this.bMag, idx, tmp);
       const zero = tmp(ops.zeros([1]));
-      const on = tmp(ops.mul(tmp(ops.greater(g.pre, zero)), tmp(ops.greater(m.pre, zero))));
-      return ops.mul(m.rows, tmp(ops.reshape(on, [features.length, 1])));
+      const on = tmp(ops.mul(tmp(ops.greater(gate, zero)), tmp(ops.greater(mag, zero))));
+      return ops.mul(magRows, tmp(ops.reshape(on, [features.length, 1])));
     });
   }
 }

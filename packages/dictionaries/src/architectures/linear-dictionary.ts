@@ -1,9 +1,13 @@
 // Shared base of every SAE with a linear decoder x̂ = f·W_dec + b_dec: owns the device
 // tensors, decode, decoder rows/bias, input centring (x − b_dec when the format says so),
-// disposal, and the encoder-transpose products the VJPs need (without building W_encᵀ).
-// Layout: W_enc [dIn, dSae] and W_dec [dSae, dIn], so encode and decode are plain matmuls.
+// disposal, and the encoder products the VJPs need.
+// Layout: W_dec [dSae, dIn], so decode is a plain matmul. Relu, JumpReLU, BatchTopK and TopK hold
+// the encoder as rows too (W_encᵀ [dSae, dIn], transposed once at load): encode is x · W_encᵀᵀ, a
+// product with the weight's transpose, which the GEMM packs as it reads it — at a few dozen rows
+// a quarter less CPU time than packing W_enc [dIn, dSae] (docs/performance.md) — and a feature's
+// encoder direction is one row. Gated SAEs keep W_enc [dIn, dSae].
 
-import { InputError, ShapeError, shapeToString, tidySync, type Dictionary, type Tensor, type TensorOps } from '@sfc/core';
+import { InputError, ShapeError, shapeToString, tidySync, transpose, type Dictionary, type Tensor, type TensorOps } from '@sfc/core';
 import { expectShape, type HostTensor } from '../host-weights.js';
 
 export interface DictionaryMeta {
@@ -70,6 +74,12 @@ export abstract class LinearDictionary implements Dictionary {
     return t;
   }
 
+  /** Uploads an encoder W_enc [dIn, dSae] as its rows W_encᵀ [dSae, dIn]; it lives until dispose(). */
+  protected ownEncoderRows(W_enc: HostTensor): Tensor {
+    const [dIn, dSae] = W_enc.shape as [number, number];
+    return this.own({ shape: [dSae, dIn], data: transpose(W_enc.data, dIn, dSae) });
+  }
+
   /**
    * Columns `idx` of an encoder matrix w [dIn, dSae] as rows [n, dIn]: gathered, then the small
    * result transposed — the [dSae, dIn] transpose (64 MiB at 32k features) is never built.
@@ -101,14 +111,12 @@ export abstract class LinearDictionary implements Dictionary {
   }
 
   /**
-   * For row n: the encoder column of feature features[n] (from w [dIn, dSae]) and that
-   * feature's pre-activation x̃_n·w + bias — without computing the other dSae − 1 features.
+   * For row n: feature features[n]'s pre-activation x̃_n·w_n + bias, from its encoder direction
+   * w_n (row n of `rows` [n, dIn]) — without computing the other dSae − 1 features.
    */
-  protected selectedPre(xc: Tensor, w: Tensor, bias: Tensor, idx: Tensor, tmp: (t: Tensor) => Tensor): { pre: Tensor; rows: Tensor } {
+  protected selectedPre(xc: Tensor, rows: Tensor, bias: Tensor, idx: Tensor, tmp: (t: Tensor) => Tensor): Tensor {
     const ops = this.ops;
-    const rows = this.encoderColumns(w, idx, tmp);
-    const pre = tmp(ops.add(tmp(ops.sum(tmp(ops.mul(xc, rows)), 1)), tmp(ops.gather(bias, idx, 0))));
-    return { pre, rows };
+    return tmp(ops.add(tmp(ops.sum(tmp(ops.mul(xc, rows)), 1)), tmp(ops.gather(bias, idx, 0))));
   }
 
   protected featureIndex(x: Tensor, features: Int32Array): Tensor {

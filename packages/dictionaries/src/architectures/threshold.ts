@@ -19,7 +19,8 @@ export interface LinearEncoderWeights extends DecoderWeights {
 }
 
 abstract class ThresholdDictionary extends LinearDictionary {
-  private readonly wEnc: Tensor;
+  /** W_encᵀ [dSae, dIn] (linear-dictionary.ts). */
+  private readonly wEncRows: Tensor;
   private readonly bEnc: Tensor;
   /** θ⁺ [dSae]. */
   private readonly thr: Tensor;
@@ -28,14 +29,14 @@ abstract class ThresholdDictionary extends LinearDictionary {
   protected constructor(ops: TensorOps, w: LinearEncoderWeights, thresholdPlus: Float32Array | undefined, meta: DictionaryMeta) {
     super(ops, w, meta);
     checkEncoder(w.W_enc, w.b_enc, w, meta.source ?? 'dictionary');
-    this.wEnc = this.own(w.W_enc);
+    this.wEncRows = this.ownEncoderRows(w.W_enc);
     this.bEnc = this.own(w.b_enc);
     this.plainRelu = thresholdPlus === undefined || thresholdPlus.every((t) => t === 0);
     this.thr = this.own(host([this.dSae], thresholdPlus ?? new Float32Array(this.dSae)));
   }
 
   private pre(x: Tensor, tmp: (t: Tensor) => Tensor): Tensor {
-    return tmp(this.ops.add(tmp(rowMatMul(this.ops, this.centre(x, tmp), this.wEnc, tmp)), this.bEnc));
+    return tmp(this.ops.add(tmp(rowMatMulTransposed(this.ops, this.centre(x, tmp), this.wEncRows, tmp)), this.bEnc));
   }
 
   encode(x: Tensor): Tensor {
@@ -53,7 +54,7 @@ abstract class ThresholdDictionary extends LinearDictionary {
     this.check(cotangent, this.dSae, 'cotangent');
     return this.tidy((tmp) => {
       const mask = tmp(this.ops.greater(this.pre(x, tmp), this.thr));
-      return rowMatMulTransposed(this.ops, tmp(this.ops.mul(cotangent, mask)), this.wEnc, tmp);
+      return rowMatMul(this.ops, tmp(this.ops.mul(cotangent, mask)), this.wEncRows, tmp);
     });
   }
 
@@ -62,7 +63,7 @@ abstract class ThresholdDictionary extends LinearDictionary {
     return this.tidy((tmp) => {
       const ops = this.ops;
       const idx = tmp(this.featureIndices(features));
-      const pre = tmp(ops.add(tmp(rowMatMul(ops, this.centre(x, tmp), tmp(ops.gather(this.wEnc, idx, 1)), tmp)), tmp(ops.gather(this.bEnc, idx, 0))));
+      const pre = tmp(ops.add(tmp(rowMatMulTransposed(ops, this.centre(x, tmp), tmp(ops.gather(this.wEncRows, idx, 0)), tmp)), tmp(ops.gather(this.bEnc, idx, 0))));
       const act = ops.relu(pre);
       return this.plainRelu ? act : ops.mul(tmp(act), tmp(ops.greater(pre, tmp(ops.gather(this.thr, idx, 0)))));
     });
@@ -73,7 +74,8 @@ abstract class ThresholdDictionary extends LinearDictionary {
     return this.tidy((tmp) => {
       const ops = this.ops;
       const idx = tmp(this.featureIndex(x, features));
-      const { pre, rows } = this.selectedPre(this.centre(x, tmp), this.wEnc, this.bEnc, idx, tmp);
+      const rows = tmp(ops.gather(this.wEncRows, idx, 0));
+      const pre = this.selectedPre(this.centre(x, tmp), rows, this.bEnc, idx, tmp);
       const on = tmp(ops.greater(pre, tmp(ops.gather(this.thr, idx, 0))));
       return ops.mul(rows, tmp(ops.reshape(on, [features.length, 1])));
     });

@@ -22,7 +22,8 @@ export interface TopKWeights extends LinearEncoderWeights {
 export class TopKDictionary extends LinearDictionary {
   readonly architecture = 'topk';
   readonly k: number;
-  private readonly wEnc: Tensor;
+  /** W_encᵀ [dSae, dIn] (linear-dictionary.ts). */
+  private readonly wEncRows: Tensor;
   private readonly bEnc: Tensor;
   private readonly scale: Tensor | undefined;
 
@@ -33,7 +34,7 @@ export class TopKDictionary extends LinearDictionary {
       throw new ShapeError(`${meta.source ?? 'dictionary'}: topk k = ${w.k} must be an integer in [1, d_sae = ${this.dSae}]`);
     }
     this.k = w.k;
-    this.wEnc = this.own(w.W_enc);
+    this.wEncRows = this.ownEncoderRows(w.W_enc);
     this.bEnc = this.own(w.b_enc);
     if (w.selectionScale !== undefined) {
       const source = meta.source ?? 'dictionary';
@@ -48,7 +49,7 @@ export class TopKDictionary extends LinearDictionary {
   /** pre-activations and the 0/1 mask of live selected features (same shape). */
   private selection(x: Tensor, tmp: (t: Tensor) => Tensor): { pre: Tensor; live: Tensor } {
     const ops = this.ops;
-    const pre = tmp(ops.add(tmp(rowMatMul(ops, this.centre(x, tmp), this.wEnc, tmp)), this.bEnc));
+    const pre = tmp(ops.add(tmp(rowMatMulTransposed(ops, this.centre(x, tmp), this.wEncRows, tmp)), this.bEnc));
     const score = this.scale ? tmp(ops.mul(pre, this.scale)) : pre;
     const rank = pre.shape.length;
     const top = ops.topk(score, this.k);
@@ -76,7 +77,7 @@ export class TopKDictionary extends LinearDictionary {
     this.check(cotangent, this.dSae, 'cotangent');
     return this.tidy((tmp) => {
       const { live } = this.selection(x, tmp);
-      return rowMatMulTransposed(this.ops, tmp(this.ops.mul(cotangent, live)), this.wEnc, tmp);
+      return rowMatMul(this.ops, tmp(this.ops.mul(cotangent, live)), this.wEncRows, tmp);
     });
   }
 
@@ -90,7 +91,7 @@ export class TopKDictionary extends LinearDictionary {
       const { live } = this.selection(x, tmp);
       const flat = Int32Array.from(features, (j, row) => row * this.dSae + j);
       const on = tmp(ops.gather(tmp(ops.reshape(live, [n * this.dSae])), tmp(ops.intTensor(flat, [n])), 0));
-      const rows = this.encoderColumns(this.wEnc, idx, tmp);
+      const rows = tmp(ops.gather(this.wEncRows, idx, 0));
       return ops.mul(rows, tmp(ops.reshape(on, [n, 1])));
     });
   }
