@@ -226,9 +226,11 @@ export async function runSfc(backendName: string, scale: Scale, examples: number
     log(`loaded in ${out.loadSeconds!.toFixed(1)} s, RSS ${out.loadedRssMiB!.toFixed(0)} MiB (${out.describe})`);
     // One untimed attribution first, as on the PyTorch side: it creates every forward and VJP
     // graph session (a one-time cost of the first calls, like PyTorch's first-call allocations).
+    // PyTorch's attribution runs full-vocabulary forwards; sfc's selects logits, so one untimed
+    // full-logits forward creates that unembedding's session too.
     const w0 = performance.now();
-    await model.ops.scope(async () => { await STAGE_FNS.attrib!({ ...env }); });
-    log(`warm-up (one untimed attrib): ${((performance.now() - w0) / 1000).toFixed(1)} s`);
+    await model.ops.scope(async () => { await STAGE_FNS.attrib!({ ...env }); await STAGE_FNS.forward!({ ...env }); });
+    log(`warm-up (one untimed attrib and forward): ${((performance.now() - w0) / 1000).toFixed(1)} s`);
     for (const id of stages) {
       const fn = STAGE_FNS[id];
       if (!fn) continue;
