@@ -126,6 +126,13 @@ export interface BatchContext {
 const KEEP_MAX_ROWS = 128;
 
 /**
+ * Clean and patch prompts run as one stacked forward up to this many stacked rows; past it, as two
+ * forwards (the weights' reading is then a small part of a forward, and the segments' temporaries
+ * would be twice as large).
+ */
+const STACK_MAX_ROWS = 2048;
+
+/**
  * Runs the clean and patch prompts and decomposes every submodule output with its SAE. Only the
  * deltas are kept (one [B, S, F] tensor per submodule); the states themselves are freed.
  */
@@ -167,15 +174,17 @@ export async function prepareBatch(model: Model, subs: readonly ResolvedSubmodul
 
 /**
  * The clean and patch forwards of a batch as ONE forward of the two stacked (clean rows, then
- * patch rows): every weight is read once for both, which at a few dozen rows is most of a
- * forward's cost. Rows are independent, so each half is what its own forward gives. The halves
+ * patch rows; up to STACK_MAX_ROWS): every weight is read once for both, which at a few dozen rows
+ * is most of a forward's cost. Rows are independent, so each half is what its own forward gives. The halves
  * come back as separate values and logits (selected with `selection` for the clean half).
  */
 async function cleanAndPatchRuns(model: Model, batch: PromptBatch, metric: BoundMetric, selection: LogitSelection):
   Promise<{ clean: ForwardResult; patch: ForwardResult | undefined }> {
   const { size: B, seq: S } = batch;
   const keepForBackward = (batch.patch ? 2 : 1) * B * S <= KEEP_MAX_ROWS;
-  if (!batch.patch) return { clean: await model.forward(model.tokens(batch.clean, B, S), { logits: selection, keepForBackward }), patch: undefined };
+  const run = (ids: Int32Array) => model.forward(model.tokens(ids, B, S), { logits: selection, keepForBackward });
+  if (!batch.patch) return { clean: await run(batch.clean), patch: undefined };
+  if (2 * B * S > STACK_MAX_ROWS) return { clean: await run(batch.clean), patch: await model.forward(model.tokens(batch.patch, B, S), { logits: selection }) };
   const ops = model.ops;
   const ids = new Int32Array(2 * B * S);
   ids.set(batch.clean, 0);
