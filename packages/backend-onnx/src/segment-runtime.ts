@@ -214,6 +214,16 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
   }
 
   async forward(segment: string, inputs: readonly Tensor[], options?: SegmentCallOptions): Promise<Tensor> {
+    return (await this.runForward(segment, inputs, options, false)).output;
+  }
+
+  forwardKeeping(segment: string, inputs: readonly Tensor[], options?: SegmentCallOptions): Promise<{ output: Tensor; kept: Tensor[] }> {
+    return this.runForward(segment, inputs, options, true);
+  }
+
+  /** A forward; with `keep`, attention, MLP and projection segments also return their linears' results (none with a KV cache). */
+  private async runForward(segment: string, inputs: readonly Tensor[], options: SegmentCallOptions | undefined, keep: boolean):
+    Promise<{ output: Tensor; kept: Tensor[] }> {
     const seg = this.segment(segment);
     const what = `forward of '${seg.name}'`;
     const [batch, seq] = this.checkInputs(seg, inputs, what);
@@ -221,27 +231,17 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     if (seg.kind === 'sum') {
       let acc = this.ops.add(inputs[0]!, inputs[1]!);
       for (let i = 2; i < inputs.length; i++) acc = this.ops.add(acc, inputs[i]!);
-      return acc;
+      return { output: acc, kept: [] };
     }
-    if (seg.kind === 'attention' && options?.cache) return this.cachedAttention(seg, inputs, options.cache, batch, seq, offset);
+    if (seg.kind === 'attention' && options?.cache) return { output: await this.cachedAttention(seg, inputs, options.cache, batch, seq, offset), kept: [] };
     const padding = seg.kind === 'embed' && seg.positionEmbedding ? options?.cache?.padding : undefined;
-    const v = padding ? { ...FULL_VARIANT, padded: true } : this.variant(seg, options);
+    const v = padding ? { ...FULL_VARIANT, padded: true } : { ...this.variant(seg, options), ...(keep && KEEPS.has(seg.kind) ? { kept: true } : {}) };
     const tensors = new Map<string, Tensor>(seg.kind === 'embed' ? [['ids', inputs[0]!]] : inputs.map((t, i) => [`x${i}`, t]));
     if (v.columns) tensors.set('columns', options!.logits!.columns!);
     const host: Record<string, ort.Tensor> = padding ? { positions: ortTensor('int32', paddedPositions(padding, offset, seq), [batch, seq]) } : {};
-    const [y] = await this.run(seg, 'forward', v, tensors, offset, host);
-    return this.ops.wrap(y!.data as Float32Array, y!.dims);
-  }
-
-  async forwardKeeping(segment: string, inputs: readonly Tensor[], options?: SegmentCallOptions): Promise<{ output: Tensor; kept: Tensor[] }> {
-    const seg = this.segment(segment);
-    if (!KEEPS.has(seg.kind) || options?.cache) return { output: await this.forward(segment, inputs, options), kept: [] };
-    const what = `forward of '${seg.name}'`;
-    const [batch, seq] = this.checkInputs(seg, inputs, what);
-    const offset = this.checkOptions(seg, seq, batch, options, what);
-    const tensors = new Map<string, Tensor>(inputs.map((t, i) => [`x${i}`, t]));
-    const [y, ...kept] = await this.run(seg, 'forward', { ...this.variant(seg, options), kept: true }, tensors, offset);
-    return { output: this.ops.wrap(y!.data as Float32Array, y!.dims), kept: kept.map((k) => this.ops.wrap(k.data as Float32Array, k.dims)) };
+    const [y, ...kept] = await this.run(seg, 'forward', v, tensors, offset, host);
+    const wrap = (t: ort.Tensor) => this.ops.wrap(t.data as Float32Array, t.dims);
+    return { output: wrap(y!), kept: kept.map(wrap) };
   }
 
   async createKvCache(options: KvCacheOptions): Promise<KvCache> {

@@ -182,16 +182,16 @@ async function cleanAndPatchRuns(model: Model, batch: PromptBatch, metric: Bound
   Promise<{ clean: ForwardResult; patch: ForwardResult | undefined }> {
   const { size: B, seq: S } = batch;
   const keepForBackward = (batch.patch ? 2 : 1) * B * S <= KEEP_MAX_ROWS;
-  const run = (ids: Int32Array) => model.forward(model.tokens(ids, B, S), { logits: selection, keepForBackward });
-  if (!batch.patch) return { clean: await run(batch.clean), patch: undefined };
-  if (2 * B * S > STACK_MAX_ROWS) return { clean: await run(batch.clean), patch: await model.forward(model.tokens(batch.patch, B, S), { logits: selection }) };
+  const run = (ids: Int32Array, keep: boolean) => model.forward(model.tokens(ids, B, S), { logits: selection, keepForBackward: keep });
+  if (!batch.patch) return { clean: await run(batch.clean, keepForBackward), patch: undefined };
+  if (2 * B * S > STACK_MAX_ROWS) return { clean: await run(batch.clean, keepForBackward), patch: await run(batch.patch, false) };
   const ops = model.ops;
   const ids = new Int32Array(2 * B * S);
   ids.set(batch.clean, 0);
   ids.set(batch.patch, B * S);
   const rows = Int32Array.from({ length: 2 * B }, (_, r) => r % B);
   const both = await model.forward(model.tokens(ids, 2 * B, S), { logits: metric.selection(rows), keepForBackward });
-  const half = (t: Tensor, k: 0 | 1) => ops.slice(t, [k * B, ...t.shape.slice(1).map(() => 0)], [B, ...t.shape.slice(1)]);
+  const half = (t: Tensor, k: 0 | 1) => leadingRows(ops, t, k * B, B);
   const split = (k: 0 | 1): ForwardResult => {
     const values = new Map<string, Tensor>();
     for (const [name, v] of both.values) values.set(name, half(v, k));
@@ -211,9 +211,14 @@ function encodedDifference(ops: TensorOps, dict: Dictionary, a: Tensor, b: Tenso
   const n = a.shape[0]!;
   return tidySync((t) => {
     const f = t(dict.encode(t(ops.concat([a, b], 0))));
-    const rest = f.shape.slice(1);
-    return ops.sub(t(ops.slice(f, [0, ...rest.map(() => 0)], [n, ...rest])), t(ops.slice(f, [n, ...rest.map(() => 0)], [n, ...rest])));
+    return ops.sub(t(leadingRows(ops, f, 0, n)), t(leadingRows(ops, f, n, n)));
   });
+}
+
+/** Rows start … start + n − 1 of t's first axis, every other axis whole. */
+function leadingRows(ops: TensorOps, t: Tensor, start: number, n: number): Tensor {
+  const rest = t.shape.slice(1);
+  return ops.slice(t, [start, ...rest.map(() => 0)], [n, ...rest]);
 }
 
 /** attrib: ∂m/∂x_M for every submodule from one backward pass of the clean run (true gradients through every splice). */
