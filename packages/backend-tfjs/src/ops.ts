@@ -66,6 +66,11 @@ export class TfjsOps implements TensorOps {
     return this.run('tensor', () => tf.tensor(v, [...shape], 'float32'));
   }
 
+  adopt(values: Float32Array, shape: Shape): Tensor {
+    if (values.length !== sizeOf(shape)) throw new ShapeError(`adopt: ${values.length} values for shape ${shapeToString(shape)}`);
+    return this.run('tensor', () => tf.tensor(values, [...shape], 'float32'));
+  }
+
   intTensor(values: Int32Array | readonly number[], shape: Shape): Tensor {
     if (values.length !== sizeOf(shape)) throw new ShapeError(`intTensor: ${values.length} values for shape ${shapeToString(shape)}`);
     for (const x of values) if (!Number.isInteger(x)) throw new InputError(`intTensor: ${x} is not an integer`);

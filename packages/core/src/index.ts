@@ -60,6 +60,7 @@ export {
   type Shard, type PartialKind, type PartialFile, type PartialContext, type NamedPartial, type MergedRun,
 } from './circuit/partial.js';
 export { tidySync } from './tidy.js';
+export { dropped, collectGarbage } from './garbage.js';
 export { contentHash, modelContentHash, isModelFile, CONTENT_HASH_METHOD, FULL_HASH_LIMIT, type ContentHashOptions } from './content-hash.js';
 export {
   recordInputs, readInputRecord, modelDisplayName, dictionaryFolder,

@@ -26,6 +26,13 @@ export type TensorContainer = void | Tensor | string | number | boolean | null |
  */
 export interface TensorOps {
   tensor(values: Float32Array | readonly number[], shape: Shape): Tensor;
+  /**
+   * A tensor whose storage is `values` itself where the backend can hold it so (no copy): the
+   * caller hands the array over and must not read or write it afterwards. For weights loaded
+   * once, it saves a copy of each and the garbage it leaves behind at load. Backends without it:
+   * use `tensor` (a copy).
+   */
+  adopt?(values: Float32Array, shape: Shape): Tensor;
   intTensor(values: Int32Array | readonly number[], shape: Shape): Tensor;
   zeros(shape: Shape): Tensor;
   fill(shape: Shape, value: number): Tensor;

@@ -12,7 +12,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import {
-  checkMemory, ConfigError, NotFoundError, quoteName, resolveSubmoduleAlias, selectSubmodules,
+  checkMemory, collectGarbage, ConfigError, NotFoundError, quoteName, resolveSubmoduleAlias, selectSubmodules,
   type Dictionary, type DictionaryPlugin, type Submodule, type TensorOps,
 } from '@sfc/core';
 import { defaultDictionaryPlugins } from './defaults.js';
@@ -251,6 +251,7 @@ export async function loadDictionarySet(dir: string, submodules: readonly Submod
     for (const d of loaded) d.dispose();
     throw e;
   }
+  collectGarbage(); // what the loaders read and dropped (docs/performance.md, "Gemma-2-2B scale")
   return out;
 }
 

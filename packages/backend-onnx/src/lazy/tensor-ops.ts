@@ -4,7 +4,7 @@
 // Handles (`OnnxTensor`) are what scopes, dispose() and numTensors() count; nodes are shared.
 
 import {
-  InputError, ShapeError, broadcastShapes, normalizeAxes, releaseScope, shapeToString, sizeOf,
+  InputError, ShapeError, broadcastShapes, dropped, normalizeAxes, releaseScope, shapeToString, sizeOf,
   type DType, type Shape, type Tensor, type TensorContainer, type TensorOps,
 } from '@sfc/core';
 import type * as ort from 'onnxruntime-node';
@@ -57,6 +57,8 @@ export class OnnxTensorOps implements TensorOps {
 
   released(t: OnnxTensor): void {
     this.live--;
+    // The last handle on a computed value: its array is garbage unless a pending op still reads it.
+    if (t.node.handles === 0 && t.node.value) dropped(t.node.value.byteLength);
     for (const s of this.scopes) s.delete(t);
   }
 
@@ -106,6 +108,10 @@ export class OnnxTensorOps implements TensorOps {
   tensor(values: Float32Array | readonly number[], shape: Shape): Tensor {
     if (values.length !== sizeOf(checkShape(shape))) throw new ShapeError(`${values.length} values for shape ${shapeToString(shape)}`);
     return this.wrap(Float32Array.from(values), shape);
+  }
+  adopt(values: Float32Array, shape: Shape): Tensor {
+    if (values.length !== sizeOf(checkShape(shape))) throw new ShapeError(`${values.length} values for shape ${shapeToString(shape)}`);
+    return this.wrap(values, shape);
   }
   intTensor(values: Int32Array | readonly number[], shape: Shape): Tensor {
     if (values.length !== sizeOf(checkShape(shape))) throw new ShapeError(`${values.length} values for shape ${shapeToString(shape)}`);

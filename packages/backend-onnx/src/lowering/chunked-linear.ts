@@ -74,8 +74,7 @@ export const chunkedLinearT: OpLowering<ChunkedAttrs> = {
       at += w;
       if (attrs.scale === 'rows') d = g.node('Mul', [d, factors[i]!]);
       const wide = widenHalf(g, g.node('Reshape', [c, g.constI64([w, -1])]), 1);
-      const part = g.node('Gemm', [wide, d], { transA: 1, transB: 1 }); // [in, n]
-      dxT = dxT === undefined ? part : g.node('Add', [dxT, part]);
+      dxT = g.node('Gemm', dxT === undefined ? [wide, d] : [wide, d, dxT], { transA: 1, transB: 1 }); // [in, n]
     });
     const dx = g.node('Reshape', [g.node('Transpose', [dxT!], { perm: [1, 0] }), g.node('Shape', [x])]);
     return inputs.map((_, i) => (i === 0 ? (attrs.scale === 'rows' ? dx : timesScale(g, dx, attrs.scale)) : undefined));

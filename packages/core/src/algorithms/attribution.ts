@@ -36,6 +36,26 @@ export type Aggregation = 'sum' | 'none';
 export const DEFAULT_IG_STEPS = 10;
 export const DEFAULT_MAX_ROWS = 256;
 
+/**
+ * Bytes of forward values one IG batch may hold for its backward (every value from the submodule
+ * to the logits, [rows, seq, d_model] each). It bounds the rows of a batch where the chain is
+ * long and wide: at Gemma-2-2B shape (130 values of 2304 floats a position) 20 rows of 8 tokens
+ * instead of 36, for ~4% more IG CPU time (docs/performance.md, "Gemma-2-2B scale"); small models
+ * stay at maxRows.
+ */
+export const IG_VALUE_BUDGET = 192 * 2 ** 20;
+
+/** IG steps per batch: within maxRows and IG_VALUE_BUDGET, spread evenly over the batches the steps need. */
+export function igStepsPerBatch(model: Model, sub: ResolvedSubmodule, batch: { size: number; seq: number }, steps: number, maxRows: number): number {
+  const segs = model.spec.segments;
+  const held = Math.max(1, segs.length - 1 - segs.findIndex((s) => s.name === sub.name));
+  const rowBytes = held * batch.seq * model.spec.dims.dModel * 4;
+  const rows = Math.min(maxRows, Math.floor(IG_VALUE_BUDGET / rowBytes));
+  const most = Math.max(1, Math.floor(rows / batch.size));
+  const batches = Math.max(1, Math.ceil(steps / most));
+  return Math.max(1, Math.ceil(steps / batches));
+}
+
 export interface AttributeOptions {
   readonly method: AttributionMethod;
   /** `sum` over positions (default) or `none` (keep positions). */
@@ -247,10 +267,10 @@ export async function igGradient(model: Model, ctx: BatchContext, sub: ResolvedS
   const d = xc.shape[2]!;
   const diff = ops.reshape(ops.sub(ctx.target.get(sub.name)!, xc), [1, B, S, d]);
   const base = ops.reshape(xc, [1, B, S, d]);
-  const perChunk = Math.max(1, Math.floor(maxRows / B));
   // Step 0 (α = 0) is the clean gradient: when the caller has it from attribGradients' single
   // backward for all submodules, it is reused instead of run again.
   const first = cleanGradient ? 1 : 0;
+  const perChunk = igStepsPerBatch(model, sub, ctx.batch, steps - first, maxRows);
   let acc: Tensor | undefined = cleanGradient;
   for (let k0 = first; k0 < steps; k0 += perChunk) {
     await cancel?.();

@@ -77,3 +77,36 @@ describe('per-row scales and transposed storage', () => {
     expect(Array.from(f.data)).toEqual([1, 4, 2 ** -40, 5, 3, 6]);
   });
 });
+
+describe('in-place conversion (inPlace: the checkpoint words become the store)', () => {
+  it('converts one-scale and per-row tensors where they are, with the values of a separate conversion', () => {
+    for (const [shape, make] of [
+      [[4, 64], () => bf16Words(256, 0.02)],
+      [[2, 3], () => f32ToBf16(Float32Array.from([1024, -768, 512, 2 ** -30, -(2 ** -31), 3 * 2 ** -32]))],
+    ] as const) {
+      const copy = storedWeight(shape, 'BF16', make());
+      const words = make();
+      const w = storedWeight(shape, 'BF16', words, undefined, { inPlace: true });
+      expect('dtype' in w && w.data).toBe(words); // the same array: no second copy
+      expect(widenWeight(w).data).toEqual(widenWeight(copy).data);
+      expect(w.data).toEqual(copy.data);
+    }
+  });
+
+  it('leaves the words as read when no exact fp16 form exists, and widens them correctly', () => {
+    const values = Float32Array.from([1, 2 ** -40, 3, 4, 5, 6]); // one row spans past fp16's range
+    const words = f32ToBf16(values);
+    const before = words.slice();
+    const w = storedWeight([1, 6], 'BF16', words, undefined, { inPlace: true });
+    expect('dtype' in w).toBe(false);
+    expect(words).toEqual(before);
+    expect(Array.from(w.data)).toEqual(Array.from(values));
+  });
+
+  it('without inPlace leaves the caller\'s words untouched', () => {
+    const words = bf16Words(64, 0.5);
+    const before = words.slice();
+    storedWeight([8, 8], 'BF16', words);
+    expect(words).toEqual(before);
+  });
+});

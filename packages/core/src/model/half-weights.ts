@@ -19,42 +19,56 @@ import { transpose } from './transpose.js';
  * largest (2^15), which leaves the most room below for small values.
  */
 export function bf16ToScaledF16(words: Uint16Array): { f16: Uint16Array; scale: number } | undefined {
+  const shift = f16Shift(words);
+  if (shift === undefined) return undefined;
   const f16 = new Uint16Array(words.length);
-  const scale = scaledF16Into(words, f16);
-  return scale === undefined ? undefined : { f16, scale };
+  scaledF16Into(words, f16, shift);
+  return { f16, scale: 2 ** -shift };
 }
 
-/** bf16ToScaledF16 writing into `out` (same length); returns the scale, or undefined (then `out` is garbage). */
-function scaledF16Into(words: Uint16Array, out: Uint16Array): number | undefined {
+/**
+ * The power of two 2^shift that puts `words` (BF16) exactly into fp16, or undefined when there is
+ * none. Reads only, so a caller can convert in place once it knows the conversion is exact.
+ */
+function f16Shift(words: Uint16Array): number | undefined {
   let maxExp = 0; // biased bf16 exponent of the largest finite non-zero value (0: none)
   for (let i = 0; i < words.length; i++) {
     const e = (words[i]! >> 7) & 0xff;
     if (e !== 0xff && e > maxExp) maxExp = e;
   }
   const shift = maxExp === 0 ? 0 : 15 - (maxExp - 127); // value · 2^shift has exponent ≤ 15
+  return scaledF16Into(words, undefined, shift) ? shift : undefined;
+}
+
+/**
+ * Writes `words` · 2^shift as fp16 into `out` (same length; may be `words` itself: each word is
+ * read before it is written), or with `out` undefined only checks. False when some value is not
+ * exact in fp16 (then `out` is partly written).
+ */
+function scaledF16Into(words: Uint16Array, out: Uint16Array | undefined, shift: number): boolean {
   for (let i = 0; i < words.length; i++) {
     const w = words[i]!;
     const e = (w >> 7) & 0xff;
     const m = w & 0x7f;
     if (e === 0 || e === 0xff) {
-      if (m === 0 && e === 0) { out[i] = w & 0x8000; continue; } // ±0
-      if (shift !== 0 || e === 0) return undefined; // a bf16 subnormal, or ±∞/NaN under a scale
-      out[i] = (w & 0x8000) | 0x7c00 | (m ? 0x200 | (m << 3) : 0); // ±∞, NaN with scale 1
+      if (m === 0 && e === 0) { if (out) out[i] = w & 0x8000; continue; } // ±0
+      if (shift !== 0 || e === 0) return false; // a bf16 subnormal, or ±∞/NaN under a scale
+      if (out) out[i] = (w & 0x8000) | 0x7c00 | (m ? 0x200 | (m << 3) : 0); // ±∞, NaN with scale 1
       continue;
     }
     const ue = e - 127 + shift; // the scaled value's unbiased exponent
     if (ue < -14 || ue > 15) {
       // Below fp16's normal range: exact as a subnormal only if the low mantissa bits are zero.
-      if (ue > 15 || ue < -24) return undefined;
+      if (ue > 15 || ue < -24) return false;
       const sub = (0x80 | m) << 3; // 1.m as an 11-bit integer · 2^-10
       const shiftOut = -14 - ue;
-      if (sub & ((1 << shiftOut) - 1)) return undefined;
-      out[i] = (w & 0x8000) | (sub >> shiftOut);
+      if (sub & ((1 << shiftOut) - 1)) return false;
+      if (out) out[i] = (w & 0x8000) | (sub >> shiftOut);
       continue;
     }
-    out[i] = (w & 0x8000) | ((ue + 15) << 10) | (m << 3);
+    if (out) out[i] = (w & 0x8000) | ((ue + 15) << 10) | (m << 3);
   }
-  return 2 ** -shift;
+  return true;
 }
 
 /**
@@ -63,34 +77,57 @@ function scaledF16Into(words: Uint16Array, out: Uint16Array): number | undefined
  * this: its rows differ in magnitude by more than fp16's range, each row alone does not).
  */
 export function bf16RowsToScaledF16(words: Uint16Array, rows: number, cols: number): { f16: Uint16Array; scale: Float32Array } | undefined {
-  const f16 = new Uint16Array(words.length);
+  return rowsToScaledF16(words, rows, cols, new Uint16Array(words.length));
+}
+
+/** bf16RowsToScaledF16 into `out` (may be `words`: every row is checked before any is written). */
+function rowsToScaledF16(words: Uint16Array, rows: number, cols: number, out: Uint16Array): { f16: Uint16Array; scale: Float32Array } | undefined {
+  const shifts = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const s = f16Shift(words.subarray(r * cols, (r + 1) * cols));
+    if (s === undefined) return undefined;
+    shifts[r] = s;
+  }
   const scale = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
-    const s = scaledF16Into(words.subarray(r * cols, (r + 1) * cols), f16.subarray(r * cols, (r + 1) * cols));
-    if (s === undefined) return undefined;
-    scale[r] = s;
+    scaledF16Into(words.subarray(r * cols, (r + 1) * cols), out.subarray(r * cols, (r + 1) * cols), shifts[r]!);
+    scale[r] = 2 ** -shifts[r]!;
   }
-  return { f16, scale };
+  return { f16: out, scale };
 }
 
 /** How a 16-bit weight is laid out in the store. */
 export interface HalfLayout {
   /** `words` hold the 2-D weight transposed (see HalfWeightTensor.transposed). */
   readonly transposed?: boolean;
+  /** BF16 words are converted where they are (the caller's array becomes the store's). */
+  readonly inPlace?: boolean;
 }
 
 /**
  * A checkpoint tensor's words as a stored weight: 16-bit when exact, else float32 (`beforeWiden`
  * is told the bytes first, so a caller can check the memory). `words` are laid out as `layout`
- * says; a weight widened to float32 is stored row-major (transposed back).
+ * says; a weight widened to float32 is stored row-major (transposed back). With `layout.inPlace`
+ * the words are converted where they are and become the store's (no second array, no garbage
+ * left for the collector; the caller gives them up), else they are left as they were.
  */
 export function storedWeight(shape: readonly number[], dtype: 'BF16' | 'F16', words: Uint16Array, beforeWiden?: (bytes: number) => void,
   layout: HalfLayout = {}): StoredWeight {
   const transposed = !!layout.transposed && shape.length === 2;
   const [rows, cols] = transposed ? [shape[1]!, shape[0]!] : [shape[0]!, shape[1] ?? 0];
   let half: { f16: Uint16Array; scale: number | Float32Array } | undefined;
-  if (dtype === 'F16') half = { f16: words, scale: 1 };
-  else half = bf16ToScaledF16(words) ?? (shape.length === 2 ? bf16RowsToScaledF16(words, rows, cols) : undefined);
+  if (dtype === 'F16') {
+    half = { f16: words, scale: 1 };
+  } else {
+    const shift = f16Shift(words);
+    const out = layout.inPlace ? words : new Uint16Array(words.length);
+    if (shift !== undefined) {
+      scaledF16Into(words, out, shift);
+      half = { f16: out, scale: 2 ** -shift };
+    } else if (shape.length === 2) {
+      half = rowsToScaledF16(words, rows, cols, out);
+    }
+  }
   if (!half) {
     beforeWiden?.(4 * words.length);
     const data = bf16ToF32(words);

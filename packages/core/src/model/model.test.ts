@@ -78,6 +78,21 @@ describe('Model ↔ SegmentRuntime', () => {
     for (const c of calls) expect(c.options?.positionOffset ?? 0).toBe(0);
   });
 
+  it('backward keeps only its targets\' cotangents: each spent one is disposed, the caller\'s seed never', async () => {
+    const { values, logits } = await model.forward(tokens(3));
+    const seed = model.ops.zeros(values.get('resid_1')!.shape);
+    const live = model.ops.numTensors();
+    calls.length = 0;
+    const grads = await model.backward(values, { logits: logits! }, { targets: ['embed'] });
+    // Cotangents are made for every segment input on the way down; only the target's (and the
+    // sums still pending in it) outlive the pass.
+    expect(calls.filter((c) => c.kind === 'vjp').length).toBeGreaterThan(3);
+    expect(model.ops.numTensors() - live).toBeLessThanOrEqual(2);
+    expect(grads.get('embed')!.isDisposed).toBe(false);
+    await model.backward(values, { submodule: 'resid_1', cotangent: seed }, { targets: ['embed'] });
+    expect(seed.isDisposed).toBe(false);
+  });
+
   it('lastPositions: the backend sees each row\'s position gathered (lastOnly on [B, 1, d]), never the field; bad positions fail', async () => {
     const t = tokens(4, 2);
     const { values, logits } = await model.forward(t, { logits: { lastOnly: true, lastPositions: Int32Array.of(1, 3) } });

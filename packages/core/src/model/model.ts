@@ -2,6 +2,7 @@
 // Forward with edits at any submodule, starting mid-chain from cached values, and the reverse
 // pass segment by segment with stop-gradients — the one place every algorithm runs the model.
 
+import { collectGarbage } from '../garbage.js';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -190,6 +191,7 @@ export class Model {
         'tokenizer.json belongs to another model');
     }
     const runtime = await backend.loadModel(spec, store);
+    collectGarbage(); // the checkpoint's read buffers (docs/performance.md, "Gemma-2-2B scale")
     return new Model(spec, backend, runtime, tokenizer, dir);
   }
 
@@ -391,9 +393,27 @@ export class Model {
     const targets = options.targets.map((t) => this.submodule(t).name);
     const earliest = Math.min(...targets.map((t) => this.order.get(t)!));
     const cot = new Map<string, Tensor>();
+    // Cotangents this pass made (not the caller's seed): each is disposed once its segment has
+    // passed it on, so a long chain holds a few of them, not one per segment (at Gemma-2-2B size
+    // and IG's 36 rows, 0.35 GiB).
+    const made = new Set<Tensor>();
     const accumulate = (name: string, g: Tensor) => {
       const prev = cot.get(name);
-      cot.set(name, prev ? ops.add(prev, g) : g);
+      const sum = prev ? ops.add(prev, g) : g;
+      cot.set(name, sum);
+      if (!prev) return;
+      made.add(sum);
+      release(prev);
+      release(g);
+    };
+    /** Disposes a cotangent this pass made once no entry holds it (a pending sum keeps its value). */
+    const release = (t: Tensor) => {
+      if (made.has(t) && ![...cot.values()].includes(t)) { made.delete(t); t.dispose(); }
+    };
+    const spend = (name: string, g: Tensor) => {
+      if (targets.includes(name)) return;
+      cot.delete(name);
+      release(g);
     };
     const segs = this.spec.segments;
     let i = segs.length - 1;
@@ -408,6 +428,7 @@ export class Model {
         const S = full.shape[1]!;
         g = ops.mul(ops.reshape(ops.oneHot(ops.intTensor(at, [at.length]), S), [at.length, S, 1]), g!);
       }
+      made.add(g!);
       accumulate(un.inputs[0]!, g!);
     } else {
       accumulate(this.submodule(seed.submodule).name, seed.cotangent);
@@ -420,7 +441,9 @@ export class Model {
       const inputs = seg.inputs.map((n) => values.get(n)!);
       const gin = seg.kind === 'sum' ? inputs.map(() => g)
         : await this.runtime.vjp(seg.name, inputs, g, { positionOffset: options.positionOffset }, options.kept?.get(seg.name));
+      if (seg.kind !== 'sum') for (const t of gin) if (t) made.add(t);
       seg.inputs.forEach((n, k) => accumulate(n, gin[k]!));
+      spend(seg.name, g);
     }
     const out = new Map<string, Tensor>();
     for (const t of targets) out.set(t, cot.get(t) ?? ops.zeros(values.get(t)!.shape));

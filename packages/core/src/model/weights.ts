@@ -79,7 +79,7 @@ function neoxWeights(spec: ModelSpec, src: TensorSource, source: string, options
   // attention_bias false (config.json): the spec has no q/k/v and dense biases, nor has the checkpoint.
   const attention = spec.segments.filter((s): s is AttentionSegment => s.kind === 'attention');
   const embed = read(g('embed_in.weight'), [V, d]);
-  put('embed.tok', embed);
+  put('embed.tok', embed, tiedHeadCopy(spec));
   const order = neoxQkvRows(nHeads, headDim);
   for (let l = 0; l < nLayers; l++) {
     const L = g(`layers.${l}.`);
@@ -187,14 +187,17 @@ function weightIo(spec: ModelSpec, src: TensorSource, source: string, options: C
   };
   const put = (name: string, data: Float32Array) => { out.set(name, { shape: shapeOf(name), data }); };
   /** `hf`: the [out, in] weight of a linear map as the checkpoint stores it (canonical: its transpose). */
+  // A raw tensor handed to putLinear/putRaw is the store's from then on: its BF16 words are
+  // converted in place (half-weights.ts), so loading leaves no second copy of the model behind.
+  // `reread`: the caller still reads the raw words afterwards (a tied head made from the embedding).
   const putLinear = (name: string, hf: RawTensor) => {
     const shape = shapeOf(name);
     if (hf.dtype === 'F32' || !options.transposeLinears) { putRaw(name, transposeRaw(hf, shape[1]!, shape[0]!)); return; }
-    out.set(name, storedWeight(shape, hf.dtype, hf.data, (bytes) => options.beforeWiden?.(name, bytes), { transposed: true }));
+    out.set(name, storedWeight(shape, hf.dtype, hf.data, (bytes) => options.beforeWiden?.(name, bytes), { transposed: true, inPlace: true }));
   };
-  const putRaw = (name: string, raw: RawTensor) => {
+  const putRaw = (name: string, raw: RawTensor, reread = false) => {
     out.set(name, raw.dtype === 'F32' ? { shape: shapeOf(name), data: raw.data }
-      : storedWeight(shapeOf(name), raw.dtype, raw.data, (bytes) => options.beforeWiden?.(name, bytes)));
+      : storedWeight(shapeOf(name), raw.dtype, raw.data, (bytes) => options.beforeWiden?.(name, bytes), { inPlace: !reread }));
   };
   const done = (): LoadedWeights => ({ store: out, unused: src.names().filter((n) => !used.has(n) && !IGNORED.some((re) => re.test(n))) });
   return { read, readRaw, put, putRaw, putLinear, used, done };
@@ -244,7 +247,7 @@ function decoderWeights(spec: ModelSpec, src: TensorSource, source: string, opti
   }
   const gemma = spec.architecture === 'gemma2' || spec.architecture === 'gemma3';
   const embed = read(`${prefix}embed_tokens.weight`, [V, d]);
-  put('embed.tok', embed);
+  put('embed.tok', embed, tiedHeadCopy(spec));
   const attention = spec.segments.filter((s): s is AttentionSegment => s.kind === 'attention');
   const optional = (name: string | undefined, hf: string, shape: readonly number[]) => { if (name) put(name, read(hf, shape)); };
   const linear = (w: string, b: string | undefined, hf: string, rows: number, cols: number) => {
@@ -274,6 +277,11 @@ function decoderWeights(spec: ModelSpec, src: TensorSource, source: string, opti
   put('final_ln.w', read(`${prefix}norm.weight`, [d]));
   unembedding(spec, src, io, embed, ['lm_head.weight', 'language_model.lm_head.weight'], source);
   return done();
+}
+
+/** Whether unembedding() builds the head from the embedding's raw words (so they must stay as read). */
+function tiedHeadCopy(spec: ModelSpec): boolean {
+  return !!spec.tiedEmbeddings && spec.weightShapes.has('unembed.w');
 }
 
 /**

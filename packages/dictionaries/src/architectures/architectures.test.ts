@@ -144,3 +144,38 @@ describe('architectures', () => {
     expect(d.details?.normalizeActivations).toBe('constant_norm_rescale');
   });
 });
+
+describe('weights handed over (DecoderWeights.handOver, TensorOps.adopt)', () => {
+  /** referenceOps with an `adopt` that records what it was given (and keeps it, as onnx does). */
+  function adoptingOps() {
+    const ops = referenceOps();
+    const adopted: Float32Array[] = [];
+    const spy = new Proxy(ops, {
+      get(target, key, receiver) {
+        if (key === 'adopt') return (values: Float32Array, shape: readonly number[]) => { adopted.push(values); return target.tensor(values, shape); };
+        const v = Reflect.get(target, key, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    return { ops: spy, adopted };
+  }
+
+  it('adopts a handed-over W_dec and the transposed encoder rows; copies a view into a larger buffer and anything not handed over', async () => {
+    const { ops, adopted } = adoptingOps();
+    const dec = Float32Array.from([1, 0, 0, 1, 0.5, 0.5]);
+    const d = new ReluDictionary(ops, { ...base, W_dec: host([3, 2], dec), handOver: true });
+    expect(adopted).toContain(dec);
+    expect(adopted.length).toBe(2); // W_dec and W_encᵀ (made at load)
+    expect(await vals(d.encode(ops.tensor([2, 0.5], [1, 2])))).toEqual([2, 0.5, 2.5]);
+
+    const shared = new Float32Array(12);
+    shared.set(dec, 6);
+    const { ops: ops2, adopted: adopted2 } = adoptingOps();
+    new ReluDictionary(ops2, { ...base, W_dec: host([3, 2], shared.subarray(6)), handOver: true });
+    expect(adopted2.some((a) => a.buffer === shared.buffer)).toBe(false);
+
+    const { ops: ops3, adopted: adopted3 } = adoptingOps();
+    new ReluDictionary(ops3, { ...base, W_dec: host([3, 2], dec) });
+    expect(adopted3).not.toContain(dec);
+  });
+});

@@ -7,7 +7,7 @@
 // a quarter less CPU time than packing W_enc [dIn, dSae] (docs/performance.md) — and a feature's
 // encoder direction is one row. Gated SAEs keep W_enc [dIn, dSae].
 
-import { InputError, ShapeError, shapeToString, tidySync, transpose, type Dictionary, type Tensor, type TensorOps } from '@sfc/core';
+import { dropped, InputError, ShapeError, shapeToString, tidySync, transpose, type Dictionary, type Tensor, type TensorOps } from '@sfc/core';
 import { expectShape, type HostTensor } from '../host-weights.js';
 
 export interface DictionaryMeta {
@@ -29,6 +29,12 @@ export interface DecoderWeights {
   readonly b_dec: HostTensor;
   /** Subtract b_dec from the input before encoding (SAELens `apply_b_dec_to_input`). */
   readonly applyBDecToInput: boolean;
+  /**
+   * The loader hands W_dec's array over (read fresh from the file, held by nothing else): the
+   * dictionary keeps it as its storage instead of a copy where the backend can (TensorOps.adopt).
+   * The caller must not use the array afterwards.
+   */
+  readonly handOver?: boolean;
 }
 
 export abstract class LinearDictionary implements Dictionary {
@@ -63,13 +69,20 @@ export abstract class LinearDictionary implements Dictionary {
     if (meta.format !== undefined) this.format = meta.format;
     this.details = { applyBDecToInput: dec.applyBDecToInput, ...meta.details };
     this.applyBDecToInput = dec.applyBDecToInput;
-    this.wDec = this.own(dec.W_dec);
+    this.wDec = this.own(dec.W_dec, dec.handOver === true);
     this.bDec = this.own(dec.b_dec);
   }
 
-  /** Uploads a host tensor; it lives until dispose(). */
-  protected own(w: HostTensor): Tensor {
-    const t = this.ops.tensor(w.data, w.shape);
+  /**
+   * Uploads a host tensor; it lives until dispose(). `handedOver`: nobody else holds the array, so
+   * it becomes the tensor's storage where the backend can adopt it — unless it is a view into a
+   * larger buffer, which adopting would keep alive whole.
+   */
+  protected own(w: HostTensor, handedOver = false): Tensor {
+    const whole = w.data.byteOffset === 0 && w.data.byteLength === w.data.buffer.byteLength;
+    const adopt = handedOver && whole && this.ops.adopt;
+    const t = adopt ? this.ops.adopt!(w.data, w.shape) : this.ops.tensor(w.data, w.shape);
+    if (!adopt) dropped(w.data.byteLength); // a loader's array, copied: usually garbage now
     this.owned.push(t);
     return t;
   }
@@ -77,7 +90,9 @@ export abstract class LinearDictionary implements Dictionary {
   /** Uploads an encoder W_enc [dIn, dSae] as its rows W_encᵀ [dSae, dIn]; it lives until dispose(). */
   protected ownEncoderRows(W_enc: HostTensor): Tensor {
     const [dIn, dSae] = W_enc.shape as [number, number];
-    return this.own({ shape: [dSae, dIn], data: transpose(W_enc.data, dIn, dSae) });
+    const rows = this.own({ shape: [dSae, dIn], data: transpose(W_enc.data, dIn, dSae) }, true);
+    dropped(W_enc.data.byteLength); // the loader's W_enc, usually garbage now
+    return rows;
   }
 
   /**

@@ -129,7 +129,7 @@ export function buildSaeLens(ops: TensorOps, cfg: SaeLensConfig, w: WeightMap, s
     details,
     ...(typeof cfg.metadata.hook_name === 'string' ? { hook: cfg.metadata.hook_name } : {}),
   };
-  const base = { W_dec, b_dec, applyBDecToInput: cfg.apply_b_dec_to_input };
+  const base = { W_dec, b_dec, applyBDecToInput: cfg.apply_b_dec_to_input, handOver: true };
   const encoder = () => {
     let enc = { W_enc, b_enc: expectShape(need(w, 'b_enc', source), [dSae], 'b_enc', source), W_dec };
     if (cfg.rescale_acts_by_decoder_norm) {
