@@ -62,8 +62,7 @@ export class TfjsOps implements TensorOps {
   tensor(values: Float32Array | readonly number[], shape: Shape): Tensor {
     if (values.length !== sizeOf(shape)) throw new ShapeError(`tensor: ${values.length} values for shape ${shapeToString(shape)}`);
     // Copy: tfjs-cpu keeps the caller's array as its storage, so a later write by the caller would change the tensor.
-    const v = values instanceof Float32Array && !this.copyData ? values : Float32Array.from(values);
-    return this.run('tensor', () => tf.tensor(v, [...shape], 'float32'));
+    return this.adopt(values instanceof Float32Array && !this.copyData ? values : Float32Array.from(values), shape);
   }
 
   adopt(values: Float32Array, shape: Shape): Tensor {

@@ -106,8 +106,7 @@ export class OnnxTensorOps implements TensorOps {
   }
 
   tensor(values: Float32Array | readonly number[], shape: Shape): Tensor {
-    if (values.length !== sizeOf(checkShape(shape))) throw new ShapeError(`${values.length} values for shape ${shapeToString(shape)}`);
-    return this.wrap(Float32Array.from(values), shape);
+    return this.adopt(Float32Array.from(values), shape);
   }
   adopt(values: Float32Array, shape: Shape): Tensor {
     if (values.length !== sizeOf(checkShape(shape))) throw new ShapeError(`${values.length} values for shape ${shapeToString(shape)}`);

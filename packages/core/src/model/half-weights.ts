@@ -19,9 +19,14 @@ import { transpose } from './transpose.js';
  * largest (2^15), which leaves the most room below for small values.
  */
 export function bf16ToScaledF16(words: Uint16Array): { f16: Uint16Array; scale: number } | undefined {
+  return scaledF16(words, () => new Uint16Array(words.length));
+}
+
+/** bf16ToScaledF16 into `into()` (called only when the conversion is exact; `words` itself converts in place). */
+function scaledF16(words: Uint16Array, into: () => Uint16Array): { f16: Uint16Array; scale: number } | undefined {
   const shift = f16Shift(words);
   if (shift === undefined) return undefined;
-  const f16 = new Uint16Array(words.length);
+  const f16 = into();
   scaledF16Into(words, f16, shift);
   return { f16, scale: 2 ** -shift };
 }
@@ -77,17 +82,18 @@ function scaledF16Into(words: Uint16Array, out: Uint16Array | undefined, shift: 
  * this: its rows differ in magnitude by more than fp16's range, each row alone does not).
  */
 export function bf16RowsToScaledF16(words: Uint16Array, rows: number, cols: number): { f16: Uint16Array; scale: Float32Array } | undefined {
-  return rowsToScaledF16(words, rows, cols, new Uint16Array(words.length));
+  return rowsToScaledF16(words, rows, cols, () => new Uint16Array(words.length));
 }
 
-/** bf16RowsToScaledF16 into `out` (may be `words`: every row is checked before any is written). */
-function rowsToScaledF16(words: Uint16Array, rows: number, cols: number, out: Uint16Array): { f16: Uint16Array; scale: Float32Array } | undefined {
+/** bf16RowsToScaledF16 into `into()` (called once every row is known exact; `words` itself converts in place). */
+function rowsToScaledF16(words: Uint16Array, rows: number, cols: number, into: () => Uint16Array): { f16: Uint16Array; scale: Float32Array } | undefined {
   const shifts = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
     const s = f16Shift(words.subarray(r * cols, (r + 1) * cols));
     if (s === undefined) return undefined;
     shifts[r] = s;
   }
+  const out = into();
   const scale = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
     scaledF16Into(words.subarray(r * cols, (r + 1) * cols), out.subarray(r * cols, (r + 1) * cols), shifts[r]!);
@@ -116,18 +122,9 @@ export function storedWeight(shape: readonly number[], dtype: 'BF16' | 'F16', wo
   const transposed = !!layout.transposed && shape.length === 2;
   const [rows, cols] = transposed ? [shape[1]!, shape[0]!] : [shape[0]!, shape[1] ?? 0];
   let half: { f16: Uint16Array; scale: number | Float32Array } | undefined;
-  if (dtype === 'F16') {
-    half = { f16: words, scale: 1 };
-  } else {
-    const shift = f16Shift(words);
-    const out = layout.inPlace ? words : new Uint16Array(words.length);
-    if (shift !== undefined) {
-      scaledF16Into(words, out, shift);
-      half = { f16: out, scale: 2 ** -shift };
-    } else if (shape.length === 2) {
-      half = rowsToScaledF16(words, rows, cols, out);
-    }
-  }
+  const into = layout.inPlace ? () => words : () => new Uint16Array(words.length);
+  if (dtype === 'F16') half = { f16: words, scale: 1 };
+  else half = scaledF16(words, into) ?? (shape.length === 2 ? rowsToScaledF16(words, rows, cols, into) : undefined);
   if (!half) {
     beforeWiden?.(4 * words.length);
     const data = bf16ToF32(words);

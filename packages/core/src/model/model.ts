@@ -2,10 +2,10 @@
 // Forward with edits at any submodule, starting mid-chain from cached values, and the reverse
 // pass segment by segment with stop-gradients — the one place every algorithm runs the model.
 
-import { collectGarbage } from '../garbage.js';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { collectGarbage } from '../garbage.js';
 import type { Backend, KvCache, KvCacheOptions, SegmentCallOptions, SegmentRuntime } from '../backend.js';
 import { CapabilityError, FormatError, InputError, NotFoundError, ShapeError } from '../errors.js';
 import { quoteName } from '../quote.js';

@@ -186,10 +186,10 @@ function weightIo(spec: ModelSpec, src: TensorSource, source: string, options: C
     return shape;
   };
   const put = (name: string, data: Float32Array) => { out.set(name, { shape: shapeOf(name), data }); };
-  /** `hf`: the [out, in] weight of a linear map as the checkpoint stores it (canonical: its transpose). */
   // A raw tensor handed to putLinear/putRaw is the store's from then on: its BF16 words are
   // converted in place (half-weights.ts), so loading leaves no second copy of the model behind.
   // `reread`: the caller still reads the raw words afterwards (a tied head made from the embedding).
+  /** `hf`: the [out, in] weight of a linear map as the checkpoint stores it (canonical: its transpose). */
   const putLinear = (name: string, hf: RawTensor) => {
     const shape = shapeOf(name);
     if (hf.dtype === 'F32' || !options.transposeLinears) { putRaw(name, transposeRaw(hf, shape[1]!, shape[0]!)); return; }

@@ -80,8 +80,8 @@ export abstract class LinearDictionary implements Dictionary {
    */
   protected own(w: HostTensor, handedOver = false): Tensor {
     const whole = w.data.byteOffset === 0 && w.data.byteLength === w.data.buffer.byteLength;
-    const adopt = handedOver && whole && this.ops.adopt;
-    const t = adopt ? this.ops.adopt!(w.data, w.shape) : this.ops.tensor(w.data, w.shape);
+    const adopt = handedOver && whole ? this.ops.adopt?.bind(this.ops) : undefined;
+    const t = adopt ? adopt(w.data, w.shape) : this.ops.tensor(w.data, w.shape);
     if (!adopt) dropped(w.data.byteLength); // a loader's array, copied: usually garbage now
     this.owned.push(t);
     return t;
