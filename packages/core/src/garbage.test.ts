@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { collectGarbage, dropped, PACE_BYTES } from './garbage.js';
+import { collectGarbage, collections, dropped, PACE_BYTES } from './garbage.js';
 
 const arrayBuffers = () => process.memoryUsage().arrayBuffers;
 
@@ -13,14 +13,16 @@ describe('paced garbage collection', () => {
     expect(held - arrayBuffers()).toBeGreaterThanOrEqual(60 * 2 ** 20);
   });
 
-  it('dropped collects once PACE_BYTES have built up', () => {
+  it('dropped collects once PACE_BYTES have built up, and not before', () => {
     collectGarbage();
-    let big: Float32Array | undefined = new Float32Array(PACE_BYTES / 8).fill(1);
-    const n = big.byteLength;
-    big = undefined;
-    const before = arrayBuffers();
-    dropped(n); // half the pace
-    dropped(PACE_BYTES);
-    expect(before - arrayBuffers()).toBeGreaterThanOrEqual(n);
+    const start = collections();
+    dropped(PACE_BYTES / 2);
+    expect(collections()).toBe(start);
+    dropped(PACE_BYTES / 2 - 1);
+    expect(collections()).toBe(start);
+    dropped(1);
+    expect(collections()).toBe(start + 1);
+    dropped(PACE_BYTES - 1); // the count starts again after a collection
+    expect(collections()).toBe(start + 1);
   });
 });

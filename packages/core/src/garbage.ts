@@ -16,6 +16,12 @@ export const PACE_BYTES = 64 * 2 ** 20;
 
 let collector: (() => void) | null | undefined;
 let owed = 0;
+let runs = 0;
+
+/** Collections run so far by dropped() and collectGarbage() (for tests and diagnostics). */
+export function collections(): number {
+  return runs;
+}
 
 function gcFunction(): (() => void) | null {
   if (collector !== undefined) return collector;
@@ -35,14 +41,13 @@ function gcFunction(): (() => void) | null {
 export function dropped(bytes: number): void {
   owed += bytes;
   if (owed < PACE_BYTES) return;
-  owed = 0;
-  gcFunction()?.();
+  collectGarbage();
 }
 
 /** Collects now (e.g. after a load that left its read buffers behind); false where V8's gc is out of reach. */
 export function collectGarbage(): boolean {
   owed = 0;
   const gc = gcFunction();
-  gc?.();
+  if (gc) { gc(); runs++; }
   return gc !== null;
 }
