@@ -43,8 +43,10 @@ const sel = await loadExamples(w.dataFile, model.tokenizer, { numExamples: scale
 const batches = batchExamples(sel.examples, scale.examples);
 
 resetPeak();
+const attribCpu = process.cpuUsage();
 await model.ops.scope(async () => { await attribute(model, dicts, batches, { method: { kind: 'attrib' }, submodules: [...dicts.keys()] }); });
-log('attrib');
+const attribUsed = process.cpuUsage(attribCpu);
+log(`attrib (${((attribUsed.user + attribUsed.system) / 1e6).toFixed(1)} CPU-s, the first: sessions are created)`);
 collectGarbage();
 log('attrib, then a full collection');
 if (values.snapshot) {

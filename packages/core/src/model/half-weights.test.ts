@@ -53,6 +53,50 @@ describe('scaled fp16 at the edges of its range', () => {
   });
 });
 
+describe('long tensors (converted through a table of every word)', () => {
+  // Exact in fp16 with 2^15 its largest value (scale 1): zero, normal values, and subnormals that
+  // are whole multiples of 2^-24. An oracle independent of the conversion's own bit twiddling.
+  const exact = (v: number) => v === 0 || (Math.abs(v) >= 2 ** -14 || Number.isInteger(Math.abs(v) / 2 ** -24));
+  const finite = Array.from({ length: 1 << 16 }, (_, w) => w).filter((w) => {
+    const v = bf16ToF32(Uint16Array.of(w))[0]!;
+    return Number.isFinite(v) && Math.abs(v) <= 2 ** 15 * (2 - 2 ** -7) && !((w & 0x7f80) === 0 && (w & 0x7f) !== 0);
+  });
+
+  it('converts every word fp16 holds exactly, with the values it had', () => {
+    const ok = finite.filter((w) => exact(bf16ToF32(Uint16Array.of(w))[0]!));
+    const words = Uint16Array.from([0x4700, ...Array.from({ length: 8 }, () => ok).flat()]); // 2^15 first: the scale is 1
+    expect(words.length).toBeGreaterThanOrEqual(1 << 16);
+    const half = bf16ToScaledF16(words)!;
+    expect(half?.scale).toBe(1);
+    expect(widenWeight({ shape: [words.length], dtype: 'float16', data: half.f16, scale: 1 }).data).toEqual(bf16ToF32(words));
+  });
+
+  it('converts a long 2-D tensor row by row when its rows span more than fp16 (per-row scales)', () => {
+    const rows = 64, cols = 2048;
+    const v = bf16ToF32(bf16Words(rows * cols, 1, 7));
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) v[r * cols + c] = v[r * cols + c]! * 2 ** (r - 32);
+    const words = f32ToBf16(v);
+    expect(bf16ToScaledF16(words)).toBeUndefined();
+    const w = storedWeight([rows, cols], 'BF16', words.slice(), undefined, { inPlace: true });
+    expect('dtype' in w && typeof w.scale !== 'number').toBe(true);
+    expect(widenWeight(w).data).toEqual(bf16ToF32(words));
+  });
+
+  it('refuses a long tensor with one word fp16 would round, and leaves in-place words untouched then', () => {
+    const bad = finite.filter((w) => !exact(bf16ToF32(Uint16Array.of(w))[0]!));
+    expect(bad.length).toBeGreaterThan(0);
+    for (const w of [bad[0]!, bad[bad.length >> 1]!, bad[bad.length - 1]!]) {
+      const words = new Uint16Array(1 << 17).fill(0x3f80); // 1.0
+      words[0] = 0x4700; words[words.length - 1] = w;
+      const copy = words.slice();
+      expect(bf16ToScaledF16(words)).toBeUndefined();
+      const stored = storedWeight([words.length], 'BF16', words, undefined, { inPlace: true });
+      expect('dtype' in stored).toBe(false);
+      expect(words).toEqual(copy);
+    }
+  });
+});
+
 describe('per-row scales and transposed storage', () => {
   // Row 0 ~ 2^10, row 1 ~ 2^-30: together past fp16's range, each alone within it.
   const values = Float32Array.from([1024, -768, 512, 2 ** -30, -(2 ** -31), 3 * 2 ** -32]);
