@@ -33,7 +33,7 @@ const log = (phase: string) => {
   console.error(`${((performance.now() - t0) / 1000).toFixed(1)} s  ${phase}: RSS ${rssMiB().toFixed(0)} MiB, peak ${peakMiB().toFixed(0)} MiB, array buffers ${mib(m.arrayBuffers)} MiB, JS heap ${mib(m.heapUsed)} MiB`);
 };
 
-const backend = await makeBackend('onnx');
+const backend = await makeBackend('onnx', scale);
 if (typeof backend === 'string') throw new Error(backend);
 const model = await Model.load(w.modelDir, backend);
 log('model loaded');

@@ -13,14 +13,14 @@ import {
 } from '@sfc/core';
 import { loadDictionarySet } from '@sfc/dictionaries';
 import { peakMiB, parseStages, resetPeak, rssMiB, type SideResult, type StageId, type StageResult } from './measure.js';
-import { CACHE_DIR, EVAL_THRESHOLDS, exactSubmodule, FAST_RUNS, FAST_SECONDS, IG_STEPS, NODE_THRESHOLD, scaleByName, type Scale } from './scales.js';
+import { CACHE_DIR, EMBEDDING_ON_DISK, EVAL_THRESHOLDS, exactSubmodule, FAST_RUNS, FAST_SECONDS, IG_STEPS, NODE_THRESHOLD, scaleByName, type Scale } from './scales.js';
 import { findWorkload } from './workload.js';
 
 /** The backends the harness can ask for, by the name the table shows. */
 export const SFC_BACKENDS = ['tfjs-wasm', 'tfjs-cpu', 'tfjs-tensorflow', 'onnx'] as const;
 
 /** The backend, or the reason it cannot run here (a missing export is "not available", never faked). */
-export async function makeBackend(name: string): Promise<Backend | string> {
+export async function makeBackend(name: string, scale?: Scale): Promise<Backend | string> {
   if (name.startsWith('tfjs-')) {
     const mod: Record<string, unknown> = await import('@sfc/backend-tfjs');
     if (typeof mod.tfjsBackend !== 'function') return '@sfc/backend-tfjs exports no tfjsBackend';
@@ -31,7 +31,9 @@ export async function makeBackend(name: string): Promise<Backend | string> {
     let mod: Record<string, unknown>;
     try { mod = await import('@sfc/backend-onnx'); } catch (e) { return `@sfc/backend-onnx does not load: ${(e as Error).message.split('\n')[0]}`; }
     if (typeof mod.onnxBackend !== 'function') return '@sfc/backend-onnx exports no onnxBackend yet';
-    return (mod.onnxBackend as (o: Record<string, unknown>) => Promise<Backend>)({ intraOpNumThreads: 2, cacheDir: join(CACHE_DIR, 'onnx-graphs') });
+    return (mod.onnxBackend as (o: Record<string, unknown>) => Promise<Backend>)({
+      intraOpNumThreads: 2, cacheDir: join(CACHE_DIR, 'onnx-graphs'), ...(scale && EMBEDDING_ON_DISK.has(scale.name) ? { embeddingOnDisk: true } : {}),
+    });
   }
   return `unknown backend '${name}' (known: ${SFC_BACKENDS.join(', ')})`;
 }
@@ -208,7 +210,7 @@ export async function runSfc(backendName: string, scale: Scale, examples: number
   const w = findWorkload(scale);
   if (!w) throw new Error(`no workload for scale ${scale.name}; run bench/run.ts (it generates one)`);
   const t0 = performance.now();
-  const backend = await makeBackend(backendName);
+  const backend = await makeBackend(backendName, scale);
   if (typeof backend === 'string') return { name: backendName, available: false, reason: backend, stages: {} };
   let peak = 0;
   const malloc = process.env.MALLOC_MMAP_THRESHOLD_ !== undefined ? `; glibc MALLOC_MMAP_THRESHOLD_=${process.env.MALLOC_MMAP_THRESHOLD_}` : '';

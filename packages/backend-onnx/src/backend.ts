@@ -2,12 +2,14 @@
 // onnxruntime (lazy, batched into few runs) and models whose segments run as compiled ONNX
 // graphs, forward and VJP, so every capability (grad included) is available.
 
-import { ConfigError, InputError, type Backend, type ModelSpec, type SegmentRuntime, type WeightStore } from '@sfc/core';
+import { CapabilityError, ConfigError, InputError, isHalfWeight, type Backend, type ModelSpec, type SegmentRuntime, type StoredWeight, type WeightStore } from '@sfc/core';
+import { DiskTable } from './disk-table.js';
 import { resolveProviders } from './execution-providers.js';
 import { defaultCacheDir, GraphCache } from './graph-cache.js';
 import { OnnxTensorOps } from './lazy/tensor-ops.js';
 import { ort, type SessionSettings } from './ort-session.js';
 import { halfWeights, OnnxSegmentRuntime, weightTensors } from './segment-runtime.js';
+import type { TableOnDisk } from './windowed-head.js';
 
 export interface OnnxBackendOptions {
   /** Threads per ORT kernel (default 2). */
@@ -21,6 +23,30 @@ export interface OnnxBackendOptions {
    * linear weights, 16 MiB for a tied unembedding's table). For tests and tuning.
    */
   readonly rowChunkBytes?: number;
+  /**
+   * Keep a 16-bit checkpoint's token embedding (`embed.tok`, also the tied head's table) in an
+   * unlinked file under `cacheDir` instead of memory (disk-table.ts): runs read the rows they use,
+   * and a head over the whole vocabulary reads the table window by window. Saves the table's
+   * memory (1.1 GiB for Gemma-2-2B) for ~0.25 CPU-s per whole-vocabulary head at that size; the
+   * results are the same. Default false.
+   */
+  readonly embeddingOnDisk?: boolean;
+}
+
+/** The canonical name of the token embedding table (docs/architecture.md, "The segment contract"). */
+const EMBEDDING = 'embed.tok';
+
+/** The store with its token embedding moved to a DiskTable under `dir` (the caller's store is left as it was). */
+function embeddingToDisk(weights: WeightStore, dir: string): { store: WeightStore; onDisk: TableOnDisk } {
+  const w = weights.get(EMBEDDING);
+  if (!w || !isHalfWeight(w) || w.transposed || w.shape.length !== 2) {
+    throw new CapabilityError('onnx.embeddingOnDisk keeps a 16-bit (BF16 or F16) token embedding on disk; this checkpoint holds it as float32',
+      'turn onnx.embeddingOnDisk off for this model (its table stays in memory)');
+  }
+  const table = DiskTable.create(dir, w.data, w.shape[0]!, w.shape[1]!);
+  const store = new Map<string, StoredWeight>(weights);
+  store.set(EMBEDDING, { ...w, data: table.data });
+  return { store, onDisk: { name: EMBEDDING, table } };
 }
 
 export async function onnxBackend(options: OnnxBackendOptions = {}): Promise<Backend> {
@@ -47,13 +73,20 @@ export async function onnxBackend(options: OnnxBackendOptions = {}): Promise<Bac
     },
     ops,
     describe() {
-      const notes = providers.notes.length ? `; ${providers.notes.join('; ')}` : '';
+      const notes = [...(options.embeddingOnDisk ? ['token embedding kept on disk'] : []), ...providers.notes].map((n) => `; ${n}`).join('');
       return `onnxruntime-node ${ort.env.versions.common ?? '?'}, ${providers.active.join(' + ')}, ${threads} intra-op threads, graph cache ${cache.dir}${notes}`;
     },
     async loadModel(spec: ModelSpec, weights: WeightStore): Promise<SegmentRuntime> {
       if (disposed) throw new InputError('the onnx backend was disposed', 'create a new one with onnxBackend()');
-      const half = halfWeights(weights, spec, options.rowChunkBytes);
-      const rt = new OnnxSegmentRuntime(spec, weightTensors(spec, weights, half), ops, cache, (r) => runtimes.delete(r), half);
+      const { store, onDisk } = options.embeddingOnDisk ? embeddingToDisk(weights, cache.dir) : { store: weights, onDisk: undefined };
+      let rt: OnnxSegmentRuntime;
+      try {
+        const half = halfWeights(store, spec, options.rowChunkBytes);
+        rt = new OnnxSegmentRuntime(spec, weightTensors(spec, store, half), ops, cache, (r) => runtimes.delete(r), half, onDisk);
+      } catch (e) {
+        onDisk?.table.close();
+        throw e;
+      }
       runtimes.add(rt);
       return rt;
     },

@@ -48,6 +48,12 @@ export interface SegmentVariant {
    * recomputing those products (Program.keep).
    */
   readonly kept?: boolean;
+  /**
+   * Unembed only, a head reading the [vocab, d] table in row chunks: the logits of one window of
+   * consecutive chunks, with these row counts, fed as `windowFeed` parts (DiskTable: the table is
+   * read window by window, so the graph is the same for every window of the same widths).
+   */
+  readonly window?: readonly number[];
 }
 
 export const FULL_VARIANT: SegmentVariant = { lastOnly: false, columns: false };
@@ -60,13 +66,13 @@ export const ROPE_COS = 'rope_cos';
 export const ROPE_SIN = 'rope_sin';
 
 export function variantKey(v: SegmentVariant): string {
-  return `${v.lastOnly ? 'last' : 'all'}-${v.columns ? 'cols' : 'vocab'}${v.kvCache ? '-kv' : ''}${v.padded ? '-pad' : ''}${v.kept ? '-kept' : ''}`;
+  return `${v.lastOnly ? 'last' : 'all'}-${v.columns ? 'cols' : 'vocab'}${v.kvCache ? '-kv' : ''}${v.padded ? '-pad' : ''}${v.kept ? '-kept' : ''}${v.window ? `-window${v.window.join('.')}` : ''}`;
 }
 
 /** Output dims of a segment for a variant (symbolic batch, seq and k). */
 export function outputDims(spec: ModelSpec, seg: SegmentSpec, v: SegmentVariant): Dim[] {
   if (seg.kind !== 'unembed') return [B, S, segmentWidth(spec, seg)];
-  const last: Dim = v.columns ? 'k' : spec.dims.vocabSize;
+  const last: Dim = v.columns ? 'k' : v.window ? v.window.reduce((a, b) => a + b, 0) : spec.dims.vocabSize;
   return v.lastOnly ? [B, last] : [B, S, last];
 }
 
@@ -95,6 +101,12 @@ export const halfFeed = {
   rows: (name: string, i: number) => `${name}#r${i}`,
   scale: (name: string) => `${name}#scale`,
   scaleRows: (name: string, i: number) => `${name}#scale#r${i}`,
+};
+
+/** Feed names of the parts of one window of a table's row chunks (SegmentVariant.window), numbered within the window. */
+export const windowFeed = {
+  rows: (name: string, k: number) => `${name}#w${k}`,
+  scaleRows: (name: string, k: number) => `${name}#scale#w${k}`,
 };
 
 /**
@@ -170,15 +182,17 @@ class SegmentBuilder {
   }
 
   /** x · Wᵀ (+ bias) for a 16-bit W held as [rows, d] (fed in row chunks), widened chunk by chunk. */
-  chunkedT(x: Value, name: string, bias: string | undefined, label: string): Value {
+  chunkedT(x: Value, name: string, bias: string | undefined, label: string, window?: readonly number[]): Value {
     const half = this.half.get(name);
     if (!half?.rowChunks) throw new Error(`internal: ${name} is not fed in row chunks`);
     const shape = this.shape(name);
     const d = half.transposed ? shape[0]! : shape[1]!;
-    const chunks = half.rowChunks.map((r, i) => this.feed(halfFeed.rows(name, i), 'float16', [r, d]));
-    const factors = half.scale === 'rows' ? half.rowChunks.map((r, i) => this.feed(halfFeed.scaleRows(name, i), 'float32', [r])) : [];
+    const widths = window ?? half.rowChunks;
+    const feeds = window ? windowFeed : halfFeed;
+    const chunks = widths.map((r, i) => this.feed(feeds.rows(name, i), 'float16', [r, d]));
+    const factors = half.scale === 'rows' ? widths.map((r, i) => this.feed(feeds.scaleRows(name, i), 'float32', [r])) : [];
     const ins = [x, ...chunks, ...factors, ...(bias ? [this.weight(bias)] : [])];
-    return this.p.apply1(chunkedLinearT, ins, { widths: half.rowChunks, scale: half.scale, bias: !!bias }, label);
+    return this.p.apply1(chunkedLinearT, ins, { widths, scale: half.scale, bias: !!bias }, label);
   }
 
   offset(): Value {
@@ -308,8 +322,9 @@ function unembed(b: SegmentBuilder, seg: UnembedSegment): Value {
   } else if (seg.transposed) {
     // A tied unembedding reading the [vocab, d] token embedding (no [d, vocab] copy).
     if (seg.weight.bias) throw new Error('internal: a transposed unembedding has no bias');
+    if (v.window && !b.half.get(seg.weight.weight)?.rowChunks) throw new Error('internal: a window of a table not fed in row chunks');
     y = b.half.get(seg.weight.weight)?.rowChunks
-      ? b.chunkedT(h, seg.weight.weight, undefined, 'unembed')
+      ? b.chunkedT(h, seg.weight.weight, undefined, 'unembed', v.window)
       : p.apply1(linearTransposed, [h, b.weight(seg.weight.weight)], undefined, 'unembed');
   } else {
     y = b.lin(h, seg.weight, 'unembed');

@@ -14,6 +14,7 @@ import {
   type SegmentSpec, type Tensor, type WeightStore, isHalfWeight,
 } from '@sfc/core';
 import type * as ort from 'onnxruntime-node';
+import type { DiskTable } from './disk-table.js';
 import type { GraphCache } from './graph-cache.js';
 import type { OnnxTensorOps } from './lazy/tensor-ops.js';
 import { ortTensor, runSession } from './ort-session.js';
@@ -21,6 +22,7 @@ import {
   FULL_VARIANT, halfFeed, inputWidth, LINEAR_CHUNK_BYTES, ROPE_COS, ROPE_SIN, rowChunks, segmentProgram, TABLE_CHUNK_BYTES, variantKey,
   type HalfInfo, type HalfWeights, type SegmentVariant,
 } from './segment-program.js';
+import { headWindows, placeColumns, takeColumns, windowFeeds, type TableOnDisk } from './windowed-head.js';
 
 interface CompiledSegment {
   readonly session: ort.InferenceSession;
@@ -103,7 +105,14 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     private readonly onDispose: (rt: OnnxSegmentRuntime) => void = () => {},
     /** The weights held in 16 bits (halfWeights). */
     private readonly half: HalfWeights = new Map(),
+    /** The token embedding kept in a file (OnnxBackendOptions.embeddingOnDisk), by weight name. */
+    private readonly onDisk?: TableOnDisk,
   ) {}
+
+  /** Whether this unembedding reads the table kept on disk. */
+  private readsDiskTable(seg: SegmentSpec): boolean {
+    return seg.kind === 'unembed' && !!seg.transposed && seg.weight.weight === this.onDisk?.name;
+  }
 
   private segment(name: string): SegmentSpec {
     if (this.disposed) throw new InputError('the model was disposed', 'load it again');
@@ -183,7 +192,9 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
       const ids = given.get('ids')!.data as Int32Array;
       const V = this.spec.dims.vocabSize;
       for (const id of ids) if (id < 0 || id >= V) throw new InputError(`token id ${id} is outside the vocabulary [0, ${V})`, 'use the tokenizer that belongs to the model');
+      this.onDisk?.table.fill(ids, 'token ids');
     }
+    if (v.columns && this.readsDiskTable(seg)) this.onDisk!.table.fill(given.get('columns')!.data as Int32Array, 'logits.columns');
     const feeds: Record<string, ort.Tensor> = {};
     const rope = seg.kind === 'attention' && !host[ROPE_COS] ? this.rotaryFeeds(seg, offset, tensors.get('x0')!.shape[1]!) : {};
     for (const name of compiled.inputs) {
@@ -238,10 +249,44 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     const v = padding ? { ...FULL_VARIANT, padded: true } : { ...this.variant(seg, options), ...(keep && KEEPS.has(seg.kind) ? { kept: true } : {}) };
     const tensors = new Map<string, Tensor>(seg.kind === 'embed' ? [['ids', inputs[0]!]] : inputs.map((t, i) => [`x${i}`, t]));
     if (v.columns) tensors.set('columns', options!.logits!.columns!);
+    if (!v.columns && this.readsDiskTable(seg)) return { output: await this.windowedHead(seg, v, tensors, offset), kept: [] };
     const host: Record<string, ort.Tensor> = padding ? { positions: ortTensor('int32', paddedPositions(padding, offset, seq), [batch, seq]) } : {};
     const [y, ...kept] = await this.run(seg, 'forward', v, tensors, offset, host);
     const wrap = (t: ort.Tensor) => this.ops.wrap(t.data as Float32Array, t.dims);
     return { output: wrap(y!), kept: kept.map(wrap) };
+  }
+
+  /**
+   * The head over the whole vocabulary when its table is on disk: window by window (each read into
+   * one reused buffer), the logits placed side by side — or, given the logits' cotangent `dy`, the
+   * input's cotangent summed over the windows (the head is linear in its table's rows; Gemma's
+   * final soft-cap is element-wise).
+   */
+  private async windowedHead(seg: SegmentSpec, v: SegmentVariant, tensors: Map<string, Tensor>, offset: number, dy?: Tensor): Promise<Tensor> {
+    const { name, table } = this.onDisk!;
+    const info = this.half.get(name)!;
+    const V = this.spec.dims.vocabSize;
+    const dyData = dy ? (await this.ops.ortInputs([dy]))[0]!.data as Float32Array : undefined;
+    let out: Float32Array | undefined;
+    let dims: readonly number[] = [];
+    for (const w of headWindows(info.rowChunks!)) {
+      const host = windowFeeds(name, w, table, (i) => this.weights.get(halfFeed.scaleRows(name, i)));
+      const wv = { ...v, window: w.widths };
+      if (dyData) {
+        const lead = dy!.shape.slice(0, -1);
+        host.dy = ortTensor('float32', takeColumns(dyData, V, w.first, w.rows), [...lead, w.rows]);
+        const [dx] = await this.run(seg, 'vjp', wv, tensors, offset, host);
+        const part = dx!.data as Float32Array;
+        if (!out) { out = Float32Array.from(part); dims = dx!.dims; } else for (let i = 0; i < part.length; i++) out[i] = out[i]! + part[i]!;
+      } else {
+        const [y] = await this.run(seg, 'forward', wv, tensors, offset, host);
+        const lead = y!.dims.slice(0, -1);
+        out ??= new Float32Array(lead.reduce((a, b) => a * b, 1) * V);
+        dims = [...lead, V];
+        placeColumns(out, V, y!.data as Float32Array, w.first, w.rows);
+      }
+    }
+    return this.ops.wrap(out!, dims);
   }
 
   async createKvCache(options: KvCacheOptions): Promise<KvCache> {
@@ -291,6 +336,7 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     }
     const tensors = new Map<string, Tensor>(inputs.map((t, i) => [`x${i}`, t]));
     if (v.columns) tensors.set('columns', options!.logits!.columns!);
+    if (!v.columns && this.readsDiskTable(seg)) return [await this.windowedHead(seg, v, tensors, offset, cotangent)];
     tensors.set('dy', cotangent);
     kept?.forEach((t, i) => {
       if (t.shape.length !== 3 || t.shape[0] !== batch || t.shape[1] !== seq) {
@@ -317,6 +363,7 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
     for (const c of this.sessions.values()) void c.then((x) => x.session.release()).catch(() => undefined);
     this.sessions.clear();
     this.weights.clear();
+    this.onDisk?.table.close();
     this.onDispose(this);
   }
 }

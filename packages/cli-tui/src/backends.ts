@@ -55,6 +55,7 @@ export function onnxSettings(config: EffectiveConfig, warn: (message: string) =>
     intraOpNumThreads: config.get<number>('onnx.threads'),
     executionProviders: config.get<string[]>('onnx.providers'),
     ...(cacheDir !== undefined ? { cacheDir } : {}),
+    ...(config.get<boolean>('onnx.embeddingOnDisk') ? { embeddingOnDisk: true } : {}),
   };
 }
 

@@ -45,6 +45,8 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     description: 'onnx backend: execution providers in order of preference (`executionProviders`). `cpu` is added last when not listed; `cuda` needs onnxruntime\'s CUDA provider library (docs/backends.md), and when it is missing or does not start the backend uses `cpu` and `sfc info` says why.' },
   { path: 'onnx.cacheDir', type: { kind: 'path' },
     description: 'onnx backend: folder for compiled graphs (default: `.sfc-cache/onnx` under the user cache folder).' },
+  { path: 'onnx.embeddingOnDisk', type: { kind: 'boolean' }, default: false,
+    description: 'onnx backend: keep a 16-bit (BF16/F16) checkpoint\'s token embedding in an unlinked file under `onnx.cacheDir` instead of memory; runs read the rows they use, and a head over the whole vocabulary reads it in windows. Same results; saves the table (1.1 GiB for Gemma-2-2B) for ~0.25 CPU-s per whole-vocabulary head at that size (docs/gemma-2-2b.md).' },
   { path: 'model', type: { kind: 'path' },
     description: 'Hugging Face model folder (config.json, model.safetensors, tokenizer.json).' },
   { path: 'annotations', type: { kind: 'path' },

@@ -133,6 +133,26 @@ function keepsHalf(spec: ModelSpec, ckpt: Checkpoint): boolean {
   return ckpt.names().every((n) => { const t = ckpt.dtype(n); return t === 'BF16' || t === 'F16' || !t.startsWith('F'); });
 }
 
+/** The checkpoint's weights as the backend takes them, after checking that they fit in memory. */
+async function readWeights(dir: string, spec: ModelSpec, backend: Backend, options: ModelLoadOptions): Promise<LoadedWeights['store']> {
+  const ckpt = await openCheckpoint(dir);
+  try {
+    const half = keepsHalf(spec, ckpt);
+    const budget = { action: 'loading the model', hint: 'free memory (close other programs or runs), or load a smaller model' };
+    checkMemory(weightMemory(spec, backend, { half }), budget);
+    // A bf16 tensor fp16 cannot hold exactly is widened (weightMemory counted it at 2 bytes a value).
+    const beforeWiden = (name: string, bytes: number) => {
+      checkMemory([{ what: `${name} as float32 (bf16 values fp16 cannot hold exactly)`, bytes }], budget);
+      options.warn?.(`${ckpt.label}: ${name} is held as float32 (${formatBytes(bytes)}): some of its bf16 values are outside what fp16 holds exactly`);
+    };
+    const { store, unused } = canonicalWeights(spec, ckpt, ckpt.label, { keep16: half, beforeWiden, transposeLinears: !!backend.capabilities.halfWeightsTransposed });
+    if (unused.length) options.warn?.(`${ckpt.label}: ignored ${unused.length} tensors not used by ${spec.architecture}: ${unused.slice(0, 5).map((n) => quoteName(n)).join(', ')}`);
+    return store;
+  } finally {
+    ckpt.close();
+  }
+}
+
 export class Model {
   readonly submodules: readonly Submodule[];
   /** Forward position of every value of the chain (submodules and intermediates such as `attn_l.out`). */
@@ -167,31 +187,17 @@ export class Model {
     }
     const parsed = options.embedSubmodule ? withEmbedSubmodule(parseModelConfig(cfg)) : parseModelConfig(cfg);
     const spec = backend.capabilities.transposedUnembed ? transposedTiedUnembed(parsed) : parsed;
-    const ckpt = await openCheckpoint(dir);
-    let store: LoadedWeights['store'];
-    try {
-      const half = keepsHalf(spec, ckpt);
-      const budget = { action: 'loading the model', hint: 'free memory (close other programs or runs), or load a smaller model' };
-      checkMemory(weightMemory(spec, backend, { half }), budget);
-      // A bf16 tensor fp16 cannot hold exactly is widened (weightMemory counted it at 2 bytes a value).
-      const beforeWiden = (name: string, bytes: number) => {
-        checkMemory([{ what: `${name} as float32 (bf16 values fp16 cannot hold exactly)`, bytes }], budget);
-        options.warn?.(`${ckpt.label}: ${name} is held as float32 (${formatBytes(bytes)}): some of its bf16 values are outside what fp16 holds exactly`);
-      };
-      const loaded = canonicalWeights(spec, ckpt, ckpt.label, { keep16: half, beforeWiden, transposeLinears: !!backend.capabilities.halfWeightsTransposed });
-      store = loaded.store;
-      const { unused } = loaded;
-      if (unused.length) options.warn?.(`${ckpt.label}: ignored ${unused.length} tensors not used by ${spec.architecture}: ${unused.slice(0, 5).map((n) => quoteName(n)).join(', ')}`);
-    } finally {
-      ckpt.close();
-    }
+    let store: LoadedWeights['store'] | undefined = await readWeights(dir, spec, backend, options);
     const tokenizer = await loadTokenizer(dir, { allowUnknown: !!options.allowUnknown, ...(options.warn ? { warn: options.warn } : {}) });
     if (tokenizer.vocabSize > spec.dims.vocabSize) {
       throw new ShapeError(`tokenizer.json has ${tokenizer.vocabSize} tokens but the model's vocabulary has ${spec.dims.vocabSize}`,
         'tokenizer.json belongs to another model');
     }
     const runtime = await backend.loadModel(spec, store);
-    collectGarbage(); // the checkpoint's read buffers (docs/performance.md, "Gemma-2-2B scale")
+    // The runtime keeps what it uses; what it does not (a table the onnx backend moved to a file)
+    // goes with the store, and with the checkpoint's read buffers (docs/performance.md, "Gemma-2-2B scale").
+    store = undefined;
+    collectGarbage();
     return new Model(spec, backend, runtime, tokenizer, dir);
   }
 
