@@ -170,6 +170,13 @@ describe.each([false, true])('the token embedding on disk (gemma2-a, bf16, per-r
       // The head's logits (second to last value: its output, then its input's cotangent) are the same numbers.
       expect(tb[tb.length - 2]).toEqual(ta[ta.length - 2]);
       expect(head).toBeGreaterThan(0);
+      // Two whole-vocabulary heads at once share the table's window buffer: they run one after the other.
+      const xs = [0.5, -1].map((c) => Float32Array.from({ length: 2 * 4 * 32 }, (_, i) => Math.sin(c * i)));
+      const together = await Promise.all(xs.map((d) => b.forward(un.name, [ops.tensor(d, [2, 4, 32])])));
+      for (let i = 0; i < xs.length; i++) {
+        const alone = await a.forward(un.name, [inMemory().ops.tensor(xs[i]!, [2, 4, 32])]);
+        expect(await together[i]!.data()).toEqual(await alone.data());
+      }
       for (const lastOnly of [true]) {
         const y = await a.forward(un.name, [x], { logits: { lastOnly } });
         const yd = await b.forward(un.name, [ops.tensor(await x.data() as Float32Array, x.shape)], { logits: { lastOnly } });

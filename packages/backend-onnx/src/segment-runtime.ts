@@ -94,6 +94,8 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
   private readonly sessions = new Map<string, Promise<CompiledSegment>>();
   /** Live KV caches, marked disposed with the model. */
   private readonly caches = new Set<LayerKvCache<HostKeyValues>>();
+  /** The whole-vocabulary head calls over a table on disk, run one after another (windowedHead). */
+  private headQueue: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
   constructor(
@@ -262,7 +264,14 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
    * input's cotangent summed over the windows (the head is linear in its table's rows; Gemma's
    * final soft-cap is element-wise).
    */
-  private async windowedHead(seg: SegmentSpec, v: SegmentVariant, tensors: Map<string, Tensor>, offset: number, dy?: Tensor): Promise<Tensor> {
+  private windowedHead(seg: SegmentSpec, v: SegmentVariant, tensors: Map<string, Tensor>, offset: number, dy?: Tensor): Promise<Tensor> {
+    // One call at a time: every call reads its windows into the table's one window buffer.
+    const run = this.headQueue.then(() => this.windowedHeadNow(seg, v, tensors, offset, dy));
+    this.headQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async windowedHeadNow(seg: SegmentSpec, v: SegmentVariant, tensors: Map<string, Tensor>, offset: number, dy?: Tensor): Promise<Tensor> {
     const { name, table } = this.onDisk!;
     const info = this.half.get(name)!;
     const V = this.spec.dims.vocabSize;
