@@ -14,6 +14,7 @@ import {
 } from '@sfc/core';
 import { DiskTable } from './disk-table.js';
 import { tempBackend } from './test-support/temp-backend.js';
+import { expectClose, segmentChain } from './test-support/segment-chain.js';
 import { headWindows } from './windowed-head.js';
 
 const MODELS = fileURLToPath(new URL('../../../fixtures/models', import.meta.url));
@@ -101,32 +102,11 @@ async function gemmaStores(perRow: boolean): Promise<{ spec: ModelSpec; half: We
   }
 }
 
-/** Every segment's output along the chain (the head over the whole vocabulary), and every non-embed VJP's cotangents. */
-async function chain(ops: TensorOps, rt: SegmentRuntime, spec: ModelSpec, ids: Tensor): Promise<Float32Array[]> {
-  const values = new Map<string, Tensor>();
-  const out: Float32Array[] = [];
-  for (const seg of spec.segments) {
-    const inputs = seg.kind === 'embed' ? [ids] : seg.inputs.map((n) => values.get(n)!);
-    const y = await rt.forward(seg.name, inputs);
-    values.set(seg.name, y);
-    out.push(await y.data() as Float32Array);
-    if (seg.kind !== 'embed') {
-      // A cotangent that differs per logit, so that the windows' parts of dx differ.
-      const n = y.shape.reduce((a, b) => a * b, 1);
-      const dy = ops.tensor(Float32Array.from({ length: n }, (_, i) => Math.sin(i)), y.shape);
-      for (const g of await rt.vjp(seg.name, inputs, dy)) out.push(await g.data() as Float32Array);
-    }
-  }
-  return out;
+/** The chain with a cotangent that differs per logit, so that the windows' parts of dx differ. */
+function chain(ops: TensorOps, rt: SegmentRuntime, spec: ModelSpec, ids: Tensor): Promise<Float32Array[]> {
+  return segmentChain(ops, rt, spec, ids, (o, y) => o.tensor(Float32Array.from({ length: y.shape.reduce((m, n) => m * n, 1) }, (_, i) => Math.sin(i)), y.shape));
 }
 
-function expectClose(a: ArrayLike<number>, b: ArrayLike<number>, rel: number): void {
-  expect(a.length).toBe(b.length);
-  const scale = Math.max(1e-30, ...Array.from(b, Math.abs));
-  let worst = 0;
-  for (let j = 0; j < a.length; j++) worst = Math.max(worst, Math.abs(a[j]! - b[j]!) / scale);
-  expect(worst).toBeLessThan(rel);
-}
 
 // Row chunks of 6 rows (4 · 3 · 64 bytes of float32 at d = 32): gemma2-a's 72-row table is 12
 // chunks, so the whole-vocabulary head runs as two windows (8 chunks, then 4).

@@ -14,6 +14,7 @@ import {
   type ModelSpec, type SegmentRuntime, type Tensor, type TensorOps, type WeightStore,
 } from '@sfc/core';
 import { tempBackend } from './test-support/temp-backend.js';
+import { expectClose, segmentChain } from './test-support/segment-chain.js';
 
 const backend = tempBackend('half');
 const MODELS = fileURLToPath(new URL('../../../fixtures/models', import.meta.url));
@@ -45,20 +46,8 @@ function runChain(rt: SegmentRuntime, spec: ModelSpec, ids: Tensor): Promise<Flo
   return runChainOn(backend().ops, rt, spec, ids);
 }
 
-async function runChainOn(ops: TensorOps, rt: SegmentRuntime, spec: ModelSpec, ids: Tensor): Promise<Float32Array[]> {
-  const values = new Map<string, Tensor>();
-  const out: Float32Array[] = [];
-  for (const seg of spec.segments) {
-    const inputs = seg.kind === 'embed' ? [ids] : seg.inputs.map((n) => values.get(n)!);
-    const y = await rt.forward(seg.name, inputs);
-    values.set(seg.name, y);
-    out.push(await y.data() as Float32Array);
-    if (seg.kind !== 'embed') {
-      const dy = ops.fill(y.shape, 1);
-      for (const g of await rt.vjp(seg.name, inputs, dy)) out.push(await g.data() as Float32Array);
-    }
-  }
-  return out;
+function runChainOn(ops: TensorOps, rt: SegmentRuntime, spec: ModelSpec, ids: Tensor): Promise<Float32Array[]> {
+  return segmentChain(ops, rt, spec, ids);
 }
 
 describe.each([['mistral-bf16', false], ['gemma2-a', true], ['neox-par-r50-bf16', false]] as const)('16-bit weights on onnx (%s)', (fixture, roundToBf16) => {
@@ -106,13 +95,6 @@ describe.each([['mistral-bf16', false], ['gemma2-a', true], ['neox-par-r50-bf16'
 });
 
 /** Every value of `a` within `rel` of `b`, relative to b's largest magnitude. */
-function expectClose(a: ArrayLike<number>, b: ArrayLike<number>, rel: number): void {
-  expect(a.length).toBe(b.length);
-  const scale = Math.max(1e-30, ...Array.from(b, Math.abs));
-  let worst = 0;
-  for (let j = 0; j < a.length; j++) worst = Math.max(worst, Math.abs(a[j]! - b[j]!) / scale);
-  expect(worst).toBeLessThan(rel);
-}
 
 // Widening chunk by chunk (linears held transposed, the tied unembedding) and per-row factors: gemma2-a's weights rounded to bf16, with the odd input channels of layer 0's gate and
 // some token rows scaled so far down that one power-of-two scale per tensor cannot hold them
