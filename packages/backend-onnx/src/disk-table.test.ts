@@ -157,7 +157,8 @@ describe.each([false, true])('the token embedding on disk (gemma2-a, bf16, per-r
         const alone = await a.forward(un.name, [inMemory().ops.tensor(xs[i]!, [2, 4, 32])]);
         expect(await together[i]!.data()).toEqual(await alone.data());
       }
-      for (const lastOnly of [true]) {
+      {
+        const lastOnly = true;
         const y = await a.forward(un.name, [x], { logits: { lastOnly } });
         const yd = await b.forward(un.name, [ops.tensor(await x.data() as Float32Array, x.shape)], { logits: { lastOnly } });
         expect(yd.shape).toEqual([2, spec.dims.vocabSize]);

@@ -286,7 +286,8 @@ export class OnnxSegmentRuntime implements SegmentRuntime {
         host.dy = ortTensor('float32', takeColumns(dyData, V, w.first, w.rows), [...lead, w.rows]);
         const [dx] = await this.run(seg, 'vjp', wv, tensors, offset, host);
         const part = dx!.data as Float32Array;
-        if (!out) { out = Float32Array.from(part); dims = dx!.dims; } else for (let i = 0; i < part.length; i++) out[i] = out[i]! + part[i]!;
+        // The first window's output is this call's own array: the sum goes into it.
+        if (!out) { out = part; dims = dx!.dims; } else for (let i = 0; i < part.length; i++) out[i] = out[i]! + part[i]!;
       } else {
         const [y] = await this.run(seg, 'forward', wv, tensors, offset, host);
         const lead = y!.dims.slice(0, -1);
